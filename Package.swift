@@ -1,0 +1,45 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Tether",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "tetherd", targets: ["tetherd"]),
+        .executable(name: "tether", targets: ["tether"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        // The C façade over libbpf and the generated skeletons (built by `make bpf`).
+        .target(
+            name: "CTetherProbe",
+            exclude: ["generated"],
+            cSettings: [.unsafeFlags(["-Wno-unused-function"])],
+            linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")]
+        ),
+        // Pure Swift: events, process table, policy, rules. No C, no root.
+        .target(name: "TetherCore", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // The one Swift layer that touches the kernel: load, attach, ring buffer, maps.
+        .target(name: "TetherProbe", dependencies: ["CTetherProbe", "TetherCore"]),
+        .executableTarget(name: "tetherd", dependencies: [
+            "TetherCore", "TetherProbe", .product(name: "Yams", package: "Yams"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "tether", dependencies: [
+            "TetherCore", "TetherProbe",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // Benchmarks (`make bench`): workloads under each monitoring configuration.
+        .executableTarget(name: "tether-bench", dependencies: [
+            "TetherCore", "TetherProbe",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "TetherCoreTests", dependencies: ["TetherCore"]),
+        .testTarget(name: "TetherProbeTests", dependencies: ["TetherProbe", "CTetherProbe", "TetherCore"]),
+        .testTarget(name: "KernelTests", dependencies: ["TetherProbe", "TetherCore"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

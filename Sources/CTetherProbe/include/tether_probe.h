@@ -1,0 +1,72 @@
+/* Thin C façade over the generated BPF skeletons, so Swift never sees libbpf.
+ * One return convention: 0 (or a count) on success, -errno on failure; a failed load
+ * leaves a human-readable reason (libbpf's and the verifier's last words) in the
+ * caller's buffer. */
+#ifndef TETHER_PROBE_H
+#define TETHER_PROBE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "tether_abi.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct tp_probe;
+
+struct tp_options {
+    uint32_t ringbuf_bytes;   /* power of two, >= 4096; 0 = default (16 MiB) */
+    uint32_t wakeup_bytes;    /* wake the reader once this much waits; 0 = default (64 KiB) */
+    uint32_t floor_only;      /* load the empty floor programs instead (benchmarks) */
+};
+
+/* Called once per ring buffer record; return non-zero to stop the current poll. */
+typedef int (*tp_record_fn)(void *ctx, const void *data, size_t size);
+
+/* ---- lifecycle ---- */
+int tp_open(const struct tp_options *opts, tp_record_fn fn, void *ctx,
+            struct tp_probe **out, char *err, size_t errlen);
+void tp_close(struct tp_probe *p);
+
+/* Hooks attached, and syscall handlers skipped because this architecture lacks the
+ * syscall (their names, comma separated, into `names`). */
+int tp_hooks(struct tp_probe *p, uint32_t *attached, uint32_t *skipped, char *names, size_t nameslen);
+
+/* ---- events ---- */
+/* Waits up to timeout_ms for a wakeup, then drains whatever is there. Returns records handled. */
+int tp_poll(struct tp_probe *p, int timeout_ms);
+/* Sums of the per-CPU counters (enum te_stat) into out[TE_STAT_MAX]. */
+int tp_stats(struct tp_probe *p, uint64_t *out);
+/* One counter per CPU into out[ncpu]; returns the number of CPUs written. */
+int tp_stat_per_cpu(struct tp_probe *p, uint32_t key, uint64_t *out, uint32_t max);
+
+/* ---- sessions ---- */
+int tp_track(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t root_tgid);
+int tp_untrack(struct tp_probe *p, uint32_t tgid);
+/* Session of a tracked tgid into *session; -ENOENT if untracked. */
+int tp_lookup(struct tp_probe *p, uint32_t tgid, uint64_t *session);
+/* Every tracked tgid and its session, up to max; returns the count. */
+int tp_tracked(struct tp_probe *p, uint32_t *tgids, uint64_t *sessions, uint32_t max);
+
+/* ---- watch policy (exact keys; the exec hook starts sessions on a match) ---- */
+int tp_watch_clear(struct tp_probe *p);
+int tp_watch_comm(struct tp_probe *p, const char *comm);
+int tp_watch_uid(struct tp_probe *p, uint32_t uid);
+int tp_watch_cgroup(struct tp_probe *p, uint64_t cgroup_id);
+int tp_watch_inode(struct tp_probe *p, uint64_t dev, uint64_t ino);
+
+/* ---- process helpers the Swift side cannot express ---- */
+/* fork; the child waits until tp_spawn_release, then execvp(argv[0], argv) (in cwd if
+ * given). Lets the caller start tracking the child before its first instruction. */
+int tp_spawn_held(char *const argv[], const char *cwd, int *pid_out, int *release_fd_out, int *status_fd_out);
+/* Release a held child; returns 0 once it has exec'd, or -errno of its failed chdir/exec
+ * (the child then exits 127). Closes both fds. */
+int tp_spawn_release(int release_fd, int status_fd);
+/* The kernel's dev_t encoding as the BPF side sees it (MKDEV), from st_dev. */
+uint64_t tp_kernel_dev(uint64_t st_dev);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,196 @@
+/// One kernel observation of a session member, decoded from the ring buffer (or from a
+/// recorded JSON line). Always carries the syscall's result, so a failed attempt is told
+/// apart from a success.
+public enum EventKind: String, CaseIterable, Sendable, Codable {
+    // process
+    case fork, exec, exit, setsid, setuid, setgid, capset
+    // file
+    case open, rename, link, symlink, unlink, rmdir, mkdir, chmod, chown, truncate, mknod
+    // network
+    case connect, bind, listen, sendto
+    // privileged
+    case ptrace, mount, umount
+    case pivotRoot = "pivot_root"
+    case chroot
+    case mountAPI = "mount_api"
+    case unshare, setns, module, bpf, memfd
+    case ioUring = "io_uring"
+    case kill
+}
+
+public enum AddressFamily: String, Sendable, Codable {
+    case inet, inet6, unix
+}
+
+public struct Event: Sendable, Equatable {
+    public var kind: EventKind
+    /// Kernel boot-time clock, nanoseconds.
+    public var time: UInt64
+    /// Process id (the kernel's tgid).
+    public var pid: Int32
+    /// Thread id.
+    public var tid: Int32
+    public var ppid: Int32
+    public var uid: UInt32
+    public var euid: UInt32
+    public var gid: UInt32
+    public var egid: UInt32
+    public var session: SessionID
+    /// Syscall number, 0 for scheduler events (fork, successful exec, exit).
+    public var syscall: Int32
+    /// The syscall's return value: negative errno on failure.
+    public var result: Int64
+    public var comm: String
+    /// Executable of the process, from the process table (for exec: the new image).
+    public var exe: String?
+
+    // Paths. `path` is absolute and comes from the kernel; `requested` is the string
+    // the caller passed, kept when it differs from `path`.
+    public var path: String?
+    public var requested: String?
+    /// Second path: rename/link destination, pivot_root put_old, move_mount source.
+    public var newPath: String?
+    public var newRequested: String?
+    /// The path could not be resolved completely (too deep, unreadable, or dirfd not open).
+    public var pathIncomplete: Bool = false
+    /// The file had no links left when seen (deleted, or a memfd).
+    public var pathDeleted: Bool = false
+
+    // Kind-specific numbers and strings; nil when the kind has none.
+    public var flags: UInt64?
+    public var mode: UInt32?
+    public var argv: [String]?
+    public var argvTruncated: Bool = false
+    public var cwd: String?
+    public var sessionStart: Bool = false
+    public var exitCode: Int32?
+    public var signal: Int32?
+    /// setuid/setgid family: the ids as given (-1 = unchanged), and which call.
+    public var ids: [Int64]?
+    public var idCall: String?
+    public var capEffective: UInt64?
+    public var capPermitted: UInt64?
+    public var capInheritable: UInt64?
+    public var owner: UInt32?
+    public var group: UInt32?
+    public var length: Int64?
+    public var dev: UInt64?
+    public var linkTarget: String?
+    public var family: AddressFamily?
+    /// IP address text, or the unix socket path (abstract names start with "@").
+    public var addr: String?
+    public var port: UInt16?
+    public var fd: Int32?
+    public var bytes: Int64?
+    public var request: Int64?
+    /// Target of ptrace/kill (a pid), or the child of a fork.
+    public var target: Int32?
+    public var via: String?
+    public var source: String?
+    public var fstype: String?
+    public var op: String?
+    public var command: Int64?
+    public var name: String?
+    public var params: String?
+    public var entries: UInt32?
+
+    public init(kind: EventKind, time: UInt64 = 0, pid: Int32, tid: Int32? = nil, ppid: Int32 = 0,
+                uid: UInt32 = 0, euid: UInt32? = nil, gid: UInt32 = 0, egid: UInt32? = nil,
+                session: SessionID = SessionID(0), syscall: Int32 = 0, result: Int64 = 0, comm: String = "") {
+        self.kind = kind
+        self.time = time
+        self.pid = pid
+        self.tid = tid ?? pid
+        self.ppid = ppid
+        self.uid = uid
+        self.euid = euid ?? uid
+        self.gid = gid
+        self.egid = egid ?? gid
+        self.session = session
+        self.syscall = syscall
+        self.result = result
+        self.comm = comm
+    }
+
+    /// Did the syscall succeed?
+    public var succeeded: Bool { result >= 0 }
+}
+
+/// A session id: 64 bits, printed as 16 hex digits. Ids the kernel made (policy matches)
+/// have the top bit set; ids `tether run`/`watch` made do not.
+public struct SessionID: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var raw: UInt64
+    public init(_ raw: UInt64) { self.raw = raw }
+    public init?(_ text: String) {
+        guard text.count == 16, let v = UInt64(text, radix: 16) else { return nil }
+        raw = v
+    }
+    public var description: String {
+        let hex = String(raw, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+    public static func < (a: SessionID, b: SessionID) -> Bool { a.raw < b.raw }
+    /// A fresh id for a session started from user space (top bit clear).
+    public static func random() -> SessionID {
+        var id: UInt64 = 0
+        while id == 0 { id = UInt64.random(in: 1...UInt64.max) & ~(1 << 63) }
+        return SessionID(id)
+    }
+}
+
+// MARK: - Open flags
+
+public enum OpenFlags {
+    public static let accessMask: UInt64 = 0o3
+    public static let writeOnly: UInt64 = 0o1
+    public static let readWrite: UInt64 = 0o2
+    public static let create: UInt64 = 0o100
+    public static let exclusive: UInt64 = 0o200
+    public static let truncate: UInt64 = 0o1000
+    public static let append: UInt64 = 0o2000
+    public static let directory: UInt64 = 0o200000
+    public static let tmpfile: UInt64 = 0o20200000
+    public static let path: UInt64 = 0o10000000
+
+    /// Names of what an open asked for: read, write, create, exclusive, truncate, append, ...
+    public static func names(_ flags: UInt64) -> [String] {
+        var out: [String] = []
+        if flags & path != 0 {
+            out.append("path")
+        } else {
+            switch flags & accessMask {
+            case 0: out.append("read")
+            case writeOnly: out.append("write")
+            default: out.append(contentsOf: ["read", "write"])
+            }
+        }
+        if flags & tmpfile == tmpfile { out.append("tmpfile") }
+        else if flags & directory != 0 { out.append("directory") }
+        if flags & create != 0 { out.append("create") }
+        if flags & exclusive != 0 { out.append("exclusive") }
+        if flags & truncate != 0 { out.append("truncate") }
+        if flags & append != 0 { out.append("append") }
+        return out
+    }
+}
+
+extension Event {
+    /// An open that can change the file's content (write access, create or truncate).
+    public var isWriteOpen: Bool {
+        guard kind == .open, let f = flags else { return false }
+        if f & OpenFlags.path != 0 { return false }
+        return f & OpenFlags.accessMask != 0 || f & (OpenFlags.create | OpenFlags.truncate) != 0
+    }
+}
+
+// MARK: - Namespace flags (unshare, setns, clone)
+
+public enum NamespaceFlags {
+    public static let table: [(UInt64, String)] = [
+        (0x00020000, "mnt"), (0x02000000, "cgroup"), (0x04000000, "uts"), (0x08000000, "ipc"),
+        (0x10000000, "user"), (0x20000000, "pid"), (0x40000000, "net"), (0x00000080, "time"),
+    ]
+    public static func names(_ flags: UInt64) -> [String] {
+        table.filter { flags & $0.0 != 0 }.map { $0.1 }
+    }
+}

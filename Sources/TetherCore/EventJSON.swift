@@ -1,0 +1,255 @@
+import Foundation
+
+/// Events as JSON lines: one object per line, the field names documented in README.md.
+/// Hand-written encoder (the hot path of `--events`); the decoder serves `replay`.
+public enum EventJSON {
+    public static func encode(_ e: Event) -> String {
+        var w = JSONObjectWriter()
+        w.string("kind", e.kind.rawValue)
+        w.uint("time", e.time)
+        w.int("pid", Int64(e.pid))
+        w.int("tid", Int64(e.tid))
+        w.int("ppid", Int64(e.ppid))
+        w.string("session", e.session.description)
+        w.string("comm", e.comm)
+        w.optString("exe", e.exe)
+        w.int("result", e.result)
+        if e.result < 0 { w.string("error", Errno.name(Int32(-e.result))) }
+        w.uint("uid", UInt64(e.uid))
+        w.uint("euid", UInt64(e.euid))
+        w.uint("gid", UInt64(e.gid))
+        w.uint("egid", UInt64(e.egid))
+        if e.syscall != 0 { w.int("syscall", Int64(e.syscall)) }
+        w.optString("path", e.path)
+        w.optString("requested", e.requested)
+        w.optString("new_path", e.newPath)
+        w.optString("new_requested", e.newRequested)
+        if e.pathIncomplete { w.bool("path_incomplete", true) }
+        if e.pathDeleted { w.bool("path_deleted", true) }
+        if let f = e.flags {
+            switch e.kind {
+            case .open: w.strings("flags", OpenFlags.names(f))
+            case .unshare, .setns: w.strings("flags", NamespaceFlags.names(f))
+            default: break
+            }
+            w.uint("raw_flags", f)
+        }
+        if let m = e.mode { w.string("mode", String(m, radix: 8)) }
+        if let a = e.argv { w.strings("argv", a) }
+        if e.argvTruncated { w.bool("argv_truncated", true) }
+        w.optString("cwd", e.cwd)
+        if e.sessionStart { w.bool("session_start", true) }
+        if let v = e.exitCode { w.int("exit_code", Int64(v)) }
+        if let v = e.signal { w.int("signal", Int64(v)) }
+        if let v = e.ids { w.ints("ids", v) }
+        w.optString("id_call", e.idCall)
+        if let v = e.capEffective { w.uint("cap_effective", v) }
+        if let v = e.capPermitted { w.uint("cap_permitted", v) }
+        if let v = e.capInheritable { w.uint("cap_inheritable", v) }
+        if let v = e.owner { w.int("owner", Int64(Int32(bitPattern: v))) }
+        if let v = e.group { w.int("group", Int64(Int32(bitPattern: v))) }
+        if let v = e.length { w.int("length", v) }
+        if let v = e.dev { w.uint("dev", v) }
+        w.optString("link_target", e.linkTarget)
+        w.optString("family", e.family?.rawValue)
+        w.optString("addr", e.addr)
+        if let v = e.port { w.uint("port", UInt64(v)) }
+        if let v = e.fd { w.int("fd", Int64(v)) }
+        if let v = e.bytes { w.int("bytes", v) }
+        if let v = e.request { w.int("request", v) }
+        if let v = e.target { w.int("target", Int64(v)) }
+        w.optString("via", e.via)
+        w.optString("source", e.source)
+        w.optString("fstype", e.fstype)
+        w.optString("op", e.op)
+        if let v = e.command { w.int("command", v) }
+        w.optString("name", e.name)
+        w.optString("params", e.params)
+        if let v = e.entries { w.uint("entries", UInt64(v)) }
+        return w.finish()
+    }
+
+    public struct DecodeError: Error, CustomStringConvertible {
+        public var line: Int
+        public var message: String
+        public var description: String { "line \(line): \(message)" }
+    }
+
+    /// Decodes one JSON line. `line` is only used in the error.
+    public static func decode(_ text: Substring, line: Int = 0) throws -> Event {
+        guard let data = text.data(using: .utf8),
+              let any = try? JSONSerialization.jsonObject(with: data),
+              let o = any as? [String: Any] else {
+            throw DecodeError(line: line, message: "not a JSON object")
+        }
+        func req<T>(_ key: String, _ conv: (Any) -> T?) throws -> T {
+            guard let v = o[key] else { throw DecodeError(line: line, message: "missing field \"\(key)\"") }
+            guard let t = conv(v) else { throw DecodeError(line: line, message: "field \"\(key)\" has the wrong type") }
+            return t
+        }
+        func opt<T>(_ key: String, _ conv: (Any) -> T?) throws -> T? {
+            guard let v = o[key], !(v is NSNull) else { return nil }
+            guard let t = conv(v) else { throw DecodeError(line: line, message: "field \"\(key)\" has the wrong type") }
+            return t
+        }
+        let kindName: String = try req("kind", str)
+        guard let kind = EventKind(rawValue: kindName) else {
+            throw DecodeError(line: line, message: "unknown kind \"\(kindName)\"")
+        }
+        let sessionText: String = try req("session", str)
+        guard let session = SessionID(sessionText) else {
+            throw DecodeError(line: line, message: "session \"\(sessionText)\" is not 16 hex digits")
+        }
+        var e = Event(kind: kind, time: try req("time", u64), pid: Int32(try req("pid", i64)),
+                      tid: try opt("tid", i64).map { Int32($0) }, ppid: Int32(try opt("ppid", i64) ?? 0),
+                      uid: UInt32(try opt("uid", u64) ?? 0), euid: try opt("euid", u64).map { UInt32($0) },
+                      gid: UInt32(try opt("gid", u64) ?? 0), egid: try opt("egid", u64).map { UInt32($0) },
+                      session: session, syscall: Int32(try opt("syscall", i64) ?? 0),
+                      result: try req("result", i64), comm: try opt("comm", str) ?? "")
+        e.exe = try opt("exe", str)
+        e.path = try opt("path", str)
+        e.requested = try opt("requested", str)
+        e.newPath = try opt("new_path", str)
+        e.newRequested = try opt("new_requested", str)
+        e.pathIncomplete = try opt("path_incomplete", bool) ?? false
+        e.pathDeleted = try opt("path_deleted", bool) ?? false
+        e.flags = try opt("raw_flags", u64)
+        if let m: String = try opt("mode", str) {
+            guard let v = UInt32(m, radix: 8) else { throw DecodeError(line: line, message: "mode \"\(m)\" is not octal") }
+            e.mode = v
+        }
+        e.argv = try opt("argv", strs)
+        e.argvTruncated = try opt("argv_truncated", bool) ?? false
+        e.cwd = try opt("cwd", str)
+        e.sessionStart = try opt("session_start", bool) ?? false
+        e.exitCode = try opt("exit_code", i64).map { Int32($0) }
+        e.signal = try opt("signal", i64).map { Int32($0) }
+        e.ids = try opt("ids", ints)
+        e.idCall = try opt("id_call", str)
+        e.capEffective = try opt("cap_effective", u64)
+        e.capPermitted = try opt("cap_permitted", u64)
+        e.capInheritable = try opt("cap_inheritable", u64)
+        e.owner = try opt("owner", i64).map { UInt32(truncatingIfNeeded: $0) }
+        e.group = try opt("group", i64).map { UInt32(truncatingIfNeeded: $0) }
+        e.length = try opt("length", i64)
+        e.dev = try opt("dev", u64)
+        e.linkTarget = try opt("link_target", str)
+        if let f: String = try opt("family", str) {
+            guard let fam = AddressFamily(rawValue: f) else { throw DecodeError(line: line, message: "unknown family \"\(f)\"") }
+            e.family = fam
+        }
+        e.addr = try opt("addr", str)
+        e.port = try opt("port", u64).map { UInt16(truncatingIfNeeded: $0) }
+        e.fd = try opt("fd", i64).map { Int32($0) }
+        e.bytes = try opt("bytes", i64)
+        e.request = try opt("request", i64)
+        e.target = try opt("target", i64).map { Int32($0) }
+        e.via = try opt("via", str)
+        e.source = try opt("source", str)
+        e.fstype = try opt("fstype", str)
+        e.op = try opt("op", str)
+        e.command = try opt("command", i64)
+        e.name = try opt("name", str)
+        e.params = try opt("params", str)
+        e.entries = try opt("entries", u64).map { UInt32(truncatingIfNeeded: $0) }
+        return e
+    }
+
+    /// Decodes a whole JSON-lines text; blank lines are skipped, the first bad line throws.
+    public static func decodeLines(_ text: String) throws -> [Event] {
+        var out: [Event] = []
+        var n = 0
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            n += 1
+            if line.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" }) { continue }
+            out.append(try decode(line, line: n))
+        }
+        return out
+    }
+
+    private static func str(_ v: Any) -> String? { v as? String }
+    private static func bool(_ v: Any) -> Bool? { v as? Bool }
+    private static func strs(_ v: Any) -> [String]? { v as? [String] }
+    private static func i64(_ v: Any) -> Int64? {
+        guard let n = v as? NSNumber else { return nil }
+        return n.int64Value
+    }
+    private static func u64(_ v: Any) -> UInt64? {
+        guard let n = v as? NSNumber else { return nil }
+        return n.uint64Value
+    }
+    private static func ints(_ v: Any) -> [Int64]? {
+        guard let a = v as? [Any] else { return nil }
+        var out: [Int64] = []
+        for x in a { guard let n = i64(x) else { return nil }; out.append(n) }
+        return out
+    }
+}
+
+/// A minimal JSON object writer: keys are trusted literals, values are escaped.
+public struct JSONObjectWriter {
+    private var s = "{"
+    private var first = true
+    public init() {}
+
+    private mutating func key(_ k: String) {
+        if first { first = false } else { s += "," }
+        s += "\""
+        s += k
+        s += "\":"
+    }
+    public mutating func string(_ k: String, _ v: String) { key(k); JSONObjectWriter.appendEscaped(v, to: &s) }
+    public mutating func optString(_ k: String, _ v: String?) { if let v { string(k, v) } }
+    public mutating func int(_ k: String, _ v: Int64) { key(k); s += String(v) }
+    public mutating func uint(_ k: String, _ v: UInt64) { key(k); s += String(v) }
+    public mutating func bool(_ k: String, _ v: Bool) { key(k); s += v ? "true" : "false" }
+    public mutating func raw(_ k: String, _ json: String) { key(k); s += json }
+    public mutating func strings(_ k: String, _ v: [String]) {
+        key(k)
+        s += "["
+        for (i, x) in v.enumerated() {
+            if i > 0 { s += "," }
+            JSONObjectWriter.appendEscaped(x, to: &s)
+        }
+        s += "]"
+    }
+    public mutating func ints(_ k: String, _ v: [Int64]) {
+        key(k)
+        s += "[" + v.map { String($0) }.joined(separator: ",") + "]"
+    }
+    public mutating func finish() -> String { s + "}" }
+
+    public static func appendEscaped(_ v: String, to s: inout String) {
+        s += "\""
+        for u in v.unicodeScalars {
+            switch u {
+            case "\"": s += "\\\""
+            case "\\": s += "\\\\"
+            case "\n": s += "\\n"
+            case "\r": s += "\\r"
+            case "\t": s += "\\t"
+            default:
+                if u.value < 0x20 {
+                    let hex = String(u.value, radix: 16)
+                    s += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    s.unicodeScalars.append(u)
+                }
+            }
+        }
+        s += "\""
+    }
+}
+
+/// errno names for messages and JSON (Linux numbering).
+public enum Errno {
+    private static let names: [Int32: String] = [
+        1: "EPERM", 2: "ENOENT", 3: "ESRCH", 4: "EINTR", 5: "EIO", 9: "EBADF", 11: "EAGAIN",
+        12: "ENOMEM", 13: "EACCES", 14: "EFAULT", 16: "EBUSY", 17: "EEXIST", 18: "EXDEV",
+        20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL", 24: "EMFILE", 28: "ENOSPC", 30: "EROFS",
+        36: "ENAMETOOLONG", 38: "ENOSYS", 39: "ENOTEMPTY", 40: "ELOOP", 95: "EOPNOTSUPP",
+        97: "EAFNOSUPPORT", 98: "EADDRINUSE", 99: "EADDRNOTAVAIL", 101: "ENETUNREACH",
+        110: "ETIMEDOUT", 111: "ECONNREFUSED", 113: "EHOSTUNREACH", 115: "EINPROGRESS",
+    ]
+    public static func name(_ code: Int32) -> String { names[code] ?? "E\(code)" }
+}

@@ -1,0 +1,123 @@
+/// What Tether knows of one process of a session.
+public struct ProcessRecord: Sendable, Equatable {
+    public var pid: Int32
+    public var ppid: Int32
+    public var session: SessionID
+    public var exe: String
+    public var argv: [String]
+    public var cwd: String
+    public var comm: String
+    /// Boot-time ns of the fork (or of the first sighting).
+    public var startTime: UInt64
+    public var exited: Bool = false
+    public var exitTime: UInt64?
+
+    public init(pid: Int32, ppid: Int32, session: SessionID, exe: String = "", argv: [String] = [],
+                cwd: String = "", comm: String = "", startTime: UInt64 = 0) {
+        self.pid = pid
+        self.ppid = ppid
+        self.session = session
+        self.exe = exe
+        self.argv = argv
+        self.cwd = cwd
+        self.comm = comm
+        self.startTime = startTime
+    }
+}
+
+/// pid -> process, kept right through fork, exec, exit and pid reuse. Exited processes
+/// stay visible (for ancestry of late events) until `retainExited` newer exits push them out.
+public final class ProcessTable {
+    public private(set) var live: [Int32: ProcessRecord] = [:]
+    private var exited: [Int32: ProcessRecord] = [:]
+    private var exitOrder: [Int32] = []
+    private var exitHead = 0
+    public let retainExited: Int
+    /// Fills in a process seen for the first time without its fork (e.g. `tether watch`).
+    public var resolver: ((Int32) -> ProcessRecord?)?
+
+    public init(retainExited: Int = 4096) { self.retainExited = retainExited }
+
+    public var count: Int { live.count }
+
+    public func lookup(_ pid: Int32) -> ProcessRecord? { live[pid] ?? exited[pid] }
+
+    /// Adds a process that was already running (tracked after the fact).
+    public func insert(_ info: ProcessRecord) {
+        exited[info.pid] = nil
+        live[info.pid] = info
+    }
+
+    /// Updates the table from an event and fills the event's `exe`.
+    public func apply(_ e: inout Event) {
+        switch e.kind {
+        case .fork:
+            guard let child = e.target, e.succeeded else { break }
+            let parent = known(e.pid, e)
+            var info = ProcessRecord(pid: child, ppid: e.pid, session: e.session, exe: parent.exe,
+                                   argv: parent.argv, cwd: parent.cwd, comm: parent.comm, startTime: e.time)
+            info.exited = false
+            exited[child] = nil // pid reuse: the new process replaces the old record
+            live[child] = info
+            e.exe = parent.exe
+        case .exec where e.succeeded:
+            var info = known(e.pid, e)
+            info.exe = e.path ?? info.exe
+            info.argv = e.argv ?? []
+            info.cwd = e.cwd ?? info.cwd
+            info.comm = e.comm
+            info.ppid = e.ppid
+            info.session = e.session
+            live[e.pid] = info
+            e.exe = info.exe
+        case .exit:
+            var info = known(e.pid, e)
+            e.exe = info.exe
+            info.exited = true
+            info.exitTime = e.time
+            live[e.pid] = nil
+            remember(info)
+        default:
+            let info = known(e.pid, e)
+            e.exe = info.exe
+        }
+    }
+
+    /// The process and its ancestors inside the table, nearest first (at most `limit`).
+    public func ancestry(_ pid: Int32, limit: Int = 32) -> [ProcessRecord] {
+        var out: [ProcessRecord] = []
+        var seen = Set<Int32>()
+        var cur = pid
+        while out.count < limit, !seen.contains(cur), let p = lookup(cur) {
+            out.append(p)
+            seen.insert(cur)
+            cur = p.ppid
+        }
+        return out
+    }
+
+    /// Live members of a session.
+    public func members(of session: SessionID) -> [ProcessRecord] {
+        live.values.filter { $0.session == session }.sorted { $0.pid < $1.pid }
+    }
+
+    private func known(_ pid: Int32, _ e: Event) -> ProcessRecord {
+        if let p = live[pid] { return p }
+        var p = resolver?(pid) ?? ProcessRecord(pid: pid, ppid: e.ppid, session: e.session, comm: e.comm, startTime: e.time)
+        p.session = e.session
+        live[pid] = p
+        return p
+    }
+
+    private func remember(_ info: ProcessRecord) {
+        exited[info.pid] = info
+        if exitOrder.count < retainExited {
+            exitOrder.append(info.pid)
+        } else {
+            let old = exitOrder[exitHead]
+            if let o = exited[old], o.exitTime ?? 0 <= info.exitTime ?? 0, old != info.pid { exited[old] = nil }
+            exitOrder[exitHead] = info.pid
+            exitHead = (exitHead + 1) % retainExited
+        }
+    }
+}

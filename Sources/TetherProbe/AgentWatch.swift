@@ -1,0 +1,127 @@
+import Foundation
+import TetherCore
+
+/// Which processes are agents: the policy's selectors, compiled for the kernel's exec hook
+/// (exact keys: command names, uids, cgroup ids, executable inodes) and matched against
+/// processes that were already running.
+public struct AgentSelector: Sendable {
+    public var name: String
+    public var exe: [Glob]
+    public var comm: [String]
+    public var uid: [UInt32]
+    /// cgroup v2 paths, e.g. "/agents.slice/claude.service" (exact cgroup, not its children).
+    public var cgroup: [String]
+
+    public init(name: String, exe: [Glob] = [], comm: [String] = [], uid: [UInt32] = [], cgroup: [String] = []) {
+        self.name = name
+        self.exe = exe
+        self.comm = comm
+        self.uid = uid
+        self.cgroup = cgroup
+    }
+}
+
+public enum AgentWatch {
+    public struct Installed: Sendable, Equatable {
+        public var executables = 0
+        public var comms = 0
+        public var uids = 0
+        public var cgroups = 0
+        /// Selectors that matched nothing on this host right now (e.g. an exe glob with no file).
+        public var unresolved: [String] = []
+    }
+
+    /// Replaces the kernel's watch maps with `selectors`.
+    public static func install(_ selectors: [AgentSelector], probe: Probe) throws -> Installed {
+        var out = Installed()
+        try probe.clearWatch()
+        for s in selectors {
+            for g in s.exe {
+                let files = expand(g)
+                if files.isEmpty { out.unresolved.append("\(s.name): exe \(g.pattern) matches no executable") }
+                for f in files {
+                    var st = stat()
+                    guard stat(f, &st) == 0 else { continue }
+                    try probe.watch(executableDev: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+                    out.executables += 1
+                }
+            }
+            for c in s.comm { try probe.watch(comm: c); out.comms += 1 }
+            for u in s.uid { try probe.watch(uid: u); out.uids += 1 }
+            for c in s.cgroup {
+                guard let id = cgroupID(c) else { out.unresolved.append("\(s.name): cgroup \(c) does not exist"); continue }
+                try probe.watch(cgroupID: id)
+                out.cgroups += 1
+            }
+        }
+        return out
+    }
+
+    /// The agent a running process belongs to, if any.
+    public static func match(pid: Int32, _ selectors: [AgentSelector]) -> String? {
+        guard let st = ProcFS.stat(pid) else { return nil }
+        let exe = ProcFS.exe(pid)
+        let uid = ProcFS.uid(pid)
+        let cg = cgroupPath(pid)
+        for s in selectors {
+            if let exe, s.exe.contains(where: { $0.matches(exe) }) { return s.name }
+            if s.comm.contains(st.comm) { return s.name }
+            if let uid, s.uid.contains(uid) { return s.name }
+            if let cg, s.cgroup.contains(cg) { return s.name }
+        }
+        return nil
+    }
+
+    /// Files an exe glob names now: the literal path, or a bounded walk from its fixed prefix.
+    public static func expand(_ g: Glob, maxEntries: Int = 200_000) -> [String] {
+        if !g.hasWildcards { return access(g.pattern, X_OK) == 0 ? [g.pattern] : [] }
+        var out: [String] = []
+        var seen = 0
+        let fm = FileManager.default
+        let start = fixedDirectory(g.pattern)
+        guard let walker = fm.enumerator(atPath: start) else { return [] }
+        let base = start == "/" ? "" : start
+        while let rel = walker.nextObject() as? String {
+            seen += 1
+            if seen > maxEntries { break }
+            let full = base + "/" + rel
+            if g.matches(full), access(full, X_OK) == 0 {
+                var isDir: ObjCBool = false
+                if fm.fileExists(atPath: full, isDirectory: &isDir), !isDir.boolValue { out.append(full) }
+            }
+        }
+        return out
+    }
+
+    /// The longest leading directory of a glob with no wildcard in it: where a walk starts.
+    static func fixedDirectory(_ pattern: String) -> String {
+        let wild = pattern.firstIndex { $0 == "*" || $0 == "?" || $0 == "[" || $0 == "\\" } ?? pattern.endIndex
+        let head = pattern[..<wild]
+        guard let slash = head.lastIndex(of: "/") else { return "/" }
+        let dir = String(head[..<slash])
+        return dir.isEmpty ? "/" : dir
+    }
+
+    /// The cgroup v2 root on this host.
+    static var cgroupRoot: String {
+        // only a cgroup v2 root has cgroup.controllers (hybrid hosts mount it at unified/)
+        for p in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] where access(p + "/cgroup.controllers", F_OK) == 0 {
+            return p
+        }
+        return "/sys/fs/cgroup"
+    }
+
+    /// A cgroup v2 id is the inode number of its directory.
+    public static func cgroupID(_ path: String) -> UInt64? {
+        var st = stat()
+        guard stat(cgroupRoot + (path.hasPrefix("/") ? path : "/" + path), &st) == 0 else { return nil }
+        return UInt64(st.st_ino)
+    }
+
+    /// The process's cgroup v2 path ("0::/path" in /proc/PID/cgroup).
+    public static func cgroupPath(_ pid: Int32) -> String? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("0::") { return String(line.dropFirst(3)) }
+        return nil
+    }
+}

@@ -1,0 +1,326 @@
+import CTetherProbe
+import TetherCore
+
+/// Ring buffer record -> typed `Event`. Bounds are checked against the record size, so a
+/// corrupt record is an error, never a crash.
+public enum RecordDecoder {
+    public enum Failure: Error, Equatable, CustomStringConvertible {
+        case short(Int)
+        case abi(UInt16)
+        case size(declared: UInt32, actual: Int)
+        case kind(UInt16)
+        case string(slot: Int)
+        public var description: String {
+            switch self {
+            case .short(let n): return "record of \(n) bytes is shorter than the \(MemoryLayout<te_event>.size)-byte header"
+            case .abi(let v): return "record ABI version \(v), expected \(TE_ABI_VERSION)"
+            case .size(let d, let a): return "record declares \(d) bytes but has \(a)"
+            case .kind(let k): return "unknown event kind \(k)"
+            case .string(let s): return "string slot \(s) points outside the record"
+            }
+        }
+    }
+
+    public static func decode(_ buf: UnsafeRawBufferPointer) throws -> Event {
+        let fixed = MemoryLayout<te_event>.size
+        guard buf.count >= fixed, let base = buf.baseAddress else { throw Failure.short(buf.count) }
+        let r = base.loadUnaligned(as: te_event.self)
+        guard r.h.abi == TE_ABI_VERSION else { throw Failure.abi(r.h.abi) }
+        guard Int(r.h.size) <= buf.count, Int(r.h.size) >= fixed else { throw Failure.size(declared: r.h.size, actual: buf.count) }
+        guard let kind = kindOf(r.h.kind) else { throw Failure.kind(r.h.kind) }
+
+        let slots = [r.s.0, r.s.1, r.s.2, r.s.3]
+        func raw(_ i: Int) throws -> UnsafeRawBufferPointer? {
+            let s = slots[i]
+            if s.enc == UInt8(TE_STR_NONE.rawValue) { return nil }
+            let end = Int(s.off) + Int(s.len)
+            guard Int(s.off) >= fixed, end <= Int(r.h.size) else { throw Failure.string(slot: i) }
+            return UnsafeRawBufferPointer(rebasing: buf[Int(s.off)..<end])
+        }
+        func text(_ i: Int) throws -> String? {
+            guard let b = try raw(i) else { return nil }
+            if slots[i].enc == UInt8(TE_STR_DPATH.rawValue) { return dpath(b) }
+            return String(decoding: b, as: UTF8.self)
+        }
+        func flags(_ i: Int) -> UInt8 { slots[i].flags }
+        /// The path of a (kernel path, requested) slot pair.
+        func pathPair(_ k: Int) throws -> (path: String?, requested: String?, incomplete: Bool, deleted: Bool) {
+            let requested = try text(k + 1)
+            let kernel = try text(k)
+            let kf = flags(k)
+            let incomplete = kf & UInt8(TE_STRF_TRUNCATED | TE_STRF_FAULT) != 0 || flags(k + 1) & UInt8(TE_STRF_TRUNCATED | TE_STRF_FAULT) != 0
+            var path: String?
+            if let kernel, kf & UInt8(TE_STRF_FAULT) == 0 {
+                path = kf & UInt8(TE_STRF_BASE) != 0 ? Paths.join(kernel, requested ?? "") : kernel
+            } else if let requested, requested.hasPrefix("/") {
+                path = Paths.normalize(requested)
+            }
+            return (path, requested == path ? nil : requested, incomplete, kf & UInt8(TE_STRF_DELETED) != 0)
+        }
+
+        var e = Event(kind: kind, time: r.h.time_ns, pid: Int32(bitPattern: r.tgid), tid: Int32(bitPattern: r.pid),
+                      ppid: Int32(bitPattern: r.ppid), uid: r.uid, euid: r.euid, gid: r.gid, egid: r.egid,
+                      session: SessionID(r.session), syscall: Int32(bitPattern: r.syscall), result: r.result,
+                      comm: cString(r.comm))
+        let a = [r.a.0, r.a.1, r.a.2, r.a.3]
+        func setPath(_ k: Int) throws {
+            let p = try pathPair(k)
+            e.path = p.path
+            e.requested = p.requested
+            e.pathIncomplete = e.pathIncomplete || p.incomplete
+            e.pathDeleted = p.deleted
+        }
+        func setNewPath(_ k: Int) throws {
+            let p = try pathPair(k)
+            e.newPath = p.path
+            e.newRequested = p.requested
+            e.pathIncomplete = e.pathIncomplete || p.incomplete
+        }
+
+        switch kind {
+        case .fork:
+            e.target = Int32(truncatingIfNeeded: a[0])
+        case .exec:
+            e.flags = nil
+            if e.syscall == 0 {
+                e.path = try text(0)
+                e.pathDeleted = flags(0) & UInt8(TE_STRF_DELETED) != 0
+                e.pathIncomplete = flags(0) & UInt8(TE_STRF_TRUNCATED | TE_STRF_FAULT) != 0
+                if let b = try raw(1) {
+                    e.argv = b.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+                    if b.isEmpty { e.argv = [] }
+                } else {
+                    e.argv = []
+                }
+                e.argvTruncated = a[1] & UInt64(TE_EXEC_ARGV_TRUNCATED) != 0
+                e.sessionStart = a[1] & UInt64(TE_EXEC_SESSION_START) != 0
+                e.cwd = try text(2)
+                let req = try text(3)
+                e.requested = req == e.path ? nil : req
+            } else {
+                // a failed execve/execveat: requested name, resolved against cwd/dirfd
+                let p = try pathPair(2)
+                e.path = p.path
+                e.requested = p.requested
+                e.pathIncomplete = p.incomplete
+            }
+        case .exit:
+            e.exitCode = Int32(truncatingIfNeeded: a[0])
+            let sig = Int32(truncatingIfNeeded: a[1])
+            e.signal = sig == 0 ? nil : sig
+        case .setsid:
+            break
+        case .setuid, .setgid:
+            e.ids = a[0..<3].map { Int64(Int32(bitPattern: UInt32(truncatingIfNeeded: $0))) }
+            e.idCall = idCallName(kind, a[3])
+        case .capset:
+            e.capEffective = a[0]
+            e.capPermitted = a[1]
+            e.capInheritable = a[2]
+        case .open:
+            e.flags = a[0]
+            e.mode = UInt32(truncatingIfNeeded: a[1])
+            if e.flags! & OpenFlags.create == 0 && e.flags! & OpenFlags.tmpfile != OpenFlags.tmpfile { e.mode = nil }
+            try setPath(0)
+        case .rename, .link, .pivotRoot:
+            if kind != .pivotRoot { e.flags = a[0] }
+            try setPath(0)
+            try setNewPath(2)
+        case .symlink:
+            e.linkTarget = try text(1)
+            try setPath(2)
+        case .unlink, .rmdir, .chroot:
+            try setPath(0)
+        case .mkdir, .chmod:
+            e.mode = UInt32(truncatingIfNeeded: a[0])
+            try setPath(0)
+        case .chown:
+            e.owner = UInt32(truncatingIfNeeded: a[0])
+            e.group = UInt32(truncatingIfNeeded: a[1])
+            try setPath(0)
+        case .truncate:
+            e.length = Int64(bitPattern: a[0])
+            try setPath(0)
+        case .mknod:
+            e.mode = UInt32(truncatingIfNeeded: a[0])
+            e.dev = a[1]
+            try setPath(0)
+        case .connect, .bind, .listen, .sendto:
+            e.fd = Int32(truncatingIfNeeded: a[0])
+            if kind == .sendto { e.bytes = Int64(bitPattern: a[1]) }
+            if kind == .listen { e.request = Int64(Int32(truncatingIfNeeded: a[1])) }
+            decodeAddress(&e, r, try text(1), flags(1))
+        case .ptrace:
+            e.request = Int64(bitPattern: a[0])
+            e.target = Int32(truncatingIfNeeded: a[1])
+        case .mount:
+            e.flags = a[0]
+            try setPath(0)
+            e.source = try text(2)
+            e.fstype = try text(3)
+        case .umount:
+            e.flags = a[0]
+            try setPath(0)
+        case .mountAPI:
+            e.op = mountAPIName(a[0])
+            e.flags = a[1]
+            if a[0] == UInt64(TE_MAPI_FSOPEN.rawValue) {
+                e.fstype = try text(1)
+            } else {
+                if slots[0].enc != 0 || slots[1].enc != 0 { try setPath(0) }
+                if slots[2].enc != 0 || slots[3].enc != 0 { try setNewPath(2) }
+            }
+        case .unshare:
+            e.flags = a[0]
+        case .setns:
+            e.fd = Int32(truncatingIfNeeded: a[0])
+            e.flags = a[1]
+        case .module:
+            e.op = a[0] == 2 ? "finit_module" : "init_module"
+            e.flags = a[1]
+            if a[0] == 2 { e.path = try text(0) }
+            e.params = try text(1)
+        case .bpf:
+            e.command = Int64(bitPattern: a[0])
+        case .memfd:
+            e.flags = a[0]
+            e.name = try text(1)
+        case .ioUring:
+            e.entries = UInt32(truncatingIfNeeded: a[0])
+            e.flags = a[1]
+        case .kill:
+            e.target = Int32(truncatingIfNeeded: a[0])
+            e.signal = Int32(truncatingIfNeeded: a[1])
+            e.via = ["", "kill", "tkill", "tgkill", "pidfd_send_signal"][Int(min(a[2], 4))]
+        }
+        return e
+    }
+
+    static func kindOf(_ k: UInt16) -> EventKind? {
+        switch UInt32(k) {
+        case TE_FORK.rawValue: return .fork
+        case TE_EXEC.rawValue: return .exec
+        case TE_EXIT.rawValue: return .exit
+        case TE_SETSID.rawValue: return .setsid
+        case TE_SETUID.rawValue: return .setuid
+        case TE_SETGID.rawValue: return .setgid
+        case TE_CAPSET.rawValue: return .capset
+        case TE_OPEN.rawValue: return .open
+        case TE_RENAME.rawValue: return .rename
+        case TE_LINK.rawValue: return .link
+        case TE_SYMLINK.rawValue: return .symlink
+        case TE_UNLINK.rawValue: return .unlink
+        case TE_RMDIR.rawValue: return .rmdir
+        case TE_MKDIR.rawValue: return .mkdir
+        case TE_CHMOD.rawValue: return .chmod
+        case TE_CHOWN.rawValue: return .chown
+        case TE_TRUNCATE.rawValue: return .truncate
+        case TE_MKNOD.rawValue: return .mknod
+        case TE_CONNECT.rawValue: return .connect
+        case TE_BIND.rawValue: return .bind
+        case TE_LISTEN.rawValue: return .listen
+        case TE_SENDTO.rawValue: return .sendto
+        case TE_PTRACE.rawValue: return .ptrace
+        case TE_MOUNT.rawValue: return .mount
+        case TE_UMOUNT.rawValue: return .umount
+        case TE_PIVOT_ROOT.rawValue: return .pivotRoot
+        case TE_CHROOT.rawValue: return .chroot
+        case TE_MOUNT_API.rawValue: return .mountAPI
+        case TE_UNSHARE.rawValue: return .unshare
+        case TE_SETNS.rawValue: return .setns
+        case TE_MODULE.rawValue: return .module
+        case TE_BPF.rawValue: return .bpf
+        case TE_MEMFD.rawValue: return .memfd
+        case TE_IO_URING.rawValue: return .ioUring
+        case TE_KILL.rawValue: return .kill
+        default: return nil
+        }
+    }
+
+    /// Leaf-first NUL-terminated dentry names -> "/a/b/c".
+    static func dpath(_ b: UnsafeRawBufferPointer) -> String {
+        let names = b.split(separator: 0, omittingEmptySubsequences: true)
+        if names.isEmpty { return "/" }
+        var out = ""
+        for n in names.reversed() {
+            let s = String(decoding: n, as: UTF8.self)
+            if s == "/" { continue } // a filesystem root's own name
+            out += "/"
+            out += s
+        }
+        return out.isEmpty ? "/" : out
+    }
+
+    static func cString<T>(_ tuple: T) -> String {
+        withUnsafeBytes(of: tuple) { b in
+            let n = b.firstIndex(of: 0) ?? b.count
+            return String(decoding: UnsafeRawBufferPointer(rebasing: b[0..<n]), as: UTF8.self)
+        }
+    }
+
+    static func decodeAddress(_ e: inout Event, _ r: te_event, _ unixPath: String?, _ unixFlags: UInt8) {
+        switch Int32(r.family) {
+        case AF_INET_:
+            e.family = .inet
+            e.port = r.port
+            e.addr = withUnsafeBytes(of: r.addr) { b in "\(b[0]).\(b[1]).\(b[2]).\(b[3])" }
+        case AF_INET6_:
+            e.family = .inet6
+            e.port = r.port
+            e.addr = withUnsafeBytes(of: r.addr) { ipv6Text(Array($0)) }
+        case AF_UNIX_:
+            e.family = .unix
+            if let p = unixPath { e.addr = unixFlags & UInt8(TE_STRF_ABSTRACT) != 0 ? "@" + p : p }
+        default:
+            break
+        }
+    }
+
+    static func idCallName(_ kind: EventKind, _ variant: UInt64) -> String {
+        let x = kind == .setuid ? "uid" : "gid"
+        switch variant {
+        case 2: return "setre" + x
+        case 3: return "setres" + x
+        case 4: return "setfs" + x
+        default: return "set" + x
+        }
+    }
+
+    static func mountAPIName(_ op: UInt64) -> String {
+        switch UInt32(op) {
+        case TE_MAPI_FSOPEN.rawValue: return "fsopen"
+        case TE_MAPI_FSMOUNT.rawValue: return "fsmount"
+        case TE_MAPI_MOVE_MOUNT.rawValue: return "move_mount"
+        case TE_MAPI_OPEN_TREE.rawValue: return "open_tree"
+        case TE_MAPI_FSPICK.rawValue: return "fspick"
+        case TE_MAPI_MOUNT_SETATTR.rawValue: return "mount_setattr"
+        default: return "mount_api_\(op)"
+        }
+    }
+}
+
+private let AF_UNIX_: Int32 = 1
+private let AF_INET_: Int32 = 2
+private let AF_INET6_: Int32 = 10
+
+/// RFC 5952 text for a 16-byte IPv6 address (IPv4-mapped shown as ::ffff:a.b.c.d).
+public func ipv6Text(_ b: [UInt8]) -> String {
+    precondition(b.count == 16)
+    if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xff && b[11] == 0xff {
+        return "::ffff:\(b[12]).\(b[13]).\(b[14]).\(b[15])"
+    }
+    let words = (0..<8).map { UInt16(b[2 * $0]) << 8 | UInt16(b[2 * $0 + 1]) }
+    // longest run of zero words (length >= 2) becomes "::"
+    var bestStart = -1, bestLen = 0, i = 0
+    while i < 8 {
+        if words[i] == 0 {
+            var j = i
+            while j < 8 && words[j] == 0 { j += 1 }
+            if j - i > bestLen && j - i >= 2 { bestStart = i; bestLen = j - i }
+            i = j
+        } else { i += 1 }
+    }
+    func hex(_ r: Range<Int>) -> String { r.map { String(words[$0], radix: 16) }.joined(separator: ":") }
+    if bestStart < 0 { return hex(0..<8) }
+    return hex(0..<bestStart) + "::" + hex((bestStart + bestLen)..<8)
+}

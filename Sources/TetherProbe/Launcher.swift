@@ -1,0 +1,50 @@
+import CTetherProbe
+import Foundation
+import TetherCore
+
+/// Starts a command as a new agent session, tracked from its first instruction: the child
+/// is forked and held, its pid goes into the tracked map, and only then does it exec.
+public enum Launcher {
+    public struct Started {
+        public var pid: Int32
+        public var session: SessionID
+    }
+
+    public static func spawn(_ argv: [String], cwd: String? = nil, session: SessionID, probe: Probe) throws -> Started {
+        precondition(!argv.isEmpty)
+        var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) }
+        cargs.append(nil)
+        defer { for p in cargs { free(p) } }
+        var pid: Int32 = 0, release: Int32 = -1, status: Int32 = -1
+        let rc = cwd.map { dir in dir.withCString { tp_spawn_held(&cargs, $0, &pid, &release, &status) } }
+            ?? tp_spawn_held(&cargs, nil, &pid, &release, &status)
+        if rc < 0 { throw ProbeError("fork", rc) }
+        do {
+            try probe.track(pid: pid, session: session, root: pid)
+        } catch {
+            kill(pid, SIGKILL)
+            _ = tp_spawn_release(release, status)
+            var st: Int32 = 0
+            waitpid(pid, &st, 0)
+            throw error
+        }
+        let erc = tp_spawn_release(release, status)
+        if erc < 0 {
+            var st: Int32 = 0
+            waitpid(pid, &st, 0)
+            let what = cwd != nil && erc == -ENOENT && access(cwd!, F_OK) != 0 ? "changing to \(cwd!)" : "executing \(argv[0])"
+            throw ProbeError(what, erc, detail: "\(what): \(String(cString: strerror(-erc)))")
+        }
+        return Started(pid: pid, session: session)
+    }
+
+    /// waitpid, retrying EINTR. Returns the shell-style status: code, or 128 + signal.
+    public static func wait(_ pid: Int32) -> Int32 {
+        var st: Int32 = 0
+        while waitpid(pid, &st, 0) < 0 {
+            if errno != EINTR { return 127 }
+        }
+        if st & 0x7f == 0 { return (st >> 8) & 0xff }
+        return 128 + (st & 0x7f)
+    }
+}

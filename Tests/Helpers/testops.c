@@ -1,0 +1,353 @@
+/* tether-testops: performs the syscalls named on its command line, in order, so kernel
+ * tests can drive exactly the event they assert on. Failures are expected (a failed
+ * attempt is an event too) and do not stop the sequence; each op consumes its
+ * arguments. Usage: tether-testops OP [ARGS...] [OP [ARGS...]]... */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/io_uring.h>
+#include <linux/mount.h>
+#include <linux/openat2.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int open_flags(const char *s)
+{
+    int f = 0, w = 0, r = 0;
+    for (; *s; s++) {
+        switch (*s) {
+        case 'r': r = 1; break;
+        case 'w': w = 1; break;
+        case 'c': f |= O_CREAT; break;
+        case 't': f |= O_TRUNC; break;
+        case 'a': f |= O_APPEND; break;
+        case 'x': f |= O_EXCL; break;
+        }
+    }
+    return f | (r && w ? O_RDWR : w ? O_WRONLY : O_RDONLY);
+}
+
+static void *thread_open(void *arg)
+{
+    int fd = open((const char *)arg, O_RDONLY);
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+static struct sockaddr_in in4(const char *addr, int port)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+    inet_pton(AF_INET, addr, &a.sin_addr);
+    return a;
+}
+
+#define NEED(n) do { if (i + (n) >= argc) { fprintf(stderr, "testops: %s needs %d argument(s)\n", op, n); return 2; } } while (0)
+#define A(k) argv[i + (k)]
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *op = argv[i];
+        if (!strcmp(op, "open")) {                 /* open PATH FLAGS */
+            NEED(2);
+            int fd = open(A(1), open_flags(A(2)), 0644);
+            if (fd >= 0) close(fd);
+            i += 2;
+        } else if (!strcmp(op, "write")) {         /* write PATH TEXT: open w+c+t and write */
+            NEED(2);
+            int fd = open(A(1), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fd >= 0) { if (write(fd, A(2), strlen(A(2))) < 0) perror("write"); close(fd); }
+            i += 2;
+        } else if (!strcmp(op, "openat")) {        /* openat DIR NAME: relative to a dirfd */
+            NEED(2);
+            int dfd = open(A(1), O_RDONLY | O_DIRECTORY);
+            int fd = openat(dfd, A(2), O_RDONLY);
+            if (fd >= 0) close(fd);
+            if (dfd >= 0) close(dfd);
+            i += 2;
+        } else if (!strcmp(op, "openat2")) {       /* openat2 PATH */
+            NEED(1);
+            struct open_how how = { .flags = O_RDONLY };
+            int fd = syscall(SYS_openat2, AT_FDCWD, A(1), &how, sizeof(how));
+            if (fd >= 0) close(fd);
+            i += 1;
+        } else if (!strcmp(op, "creat")) {
+            NEED(1);
+            int fd = creat(A(1), 0600);
+            if (fd >= 0) close(fd);
+            i += 1;
+        } else if (!strcmp(op, "rename")) {
+            NEED(2); rename(A(1), A(2)); i += 2;
+        } else if (!strcmp(op, "renameat2")) {     /* renameat2 OLD NEW (RENAME_NOREPLACE) */
+            NEED(2); syscall(SYS_renameat2, AT_FDCWD, A(1), AT_FDCWD, A(2), 1); i += 2;
+        } else if (!strcmp(op, "link")) {
+            NEED(2); link(A(1), A(2)); i += 2;
+        } else if (!strcmp(op, "symlink")) {       /* symlink TARGET LINKPATH */
+            NEED(2); symlink(A(1), A(2)); i += 2;
+        } else if (!strcmp(op, "unlink")) {
+            NEED(1); unlink(A(1)); i += 1;
+        } else if (!strcmp(op, "unlinkat")) {      /* unlinkat DIR NAME: relative to a dirfd */
+            NEED(2);
+            int dfd = open(A(1), O_RDONLY | O_DIRECTORY);
+            unlinkat(dfd, A(2), 0);
+            if (dfd >= 0) close(dfd);
+            i += 2;
+        } else if (!strcmp(op, "rmdir")) {
+            NEED(1); rmdir(A(1)); i += 1;
+        } else if (!strcmp(op, "mkdir")) {
+            NEED(1); mkdir(A(1), 0755); i += 1;
+        } else if (!strcmp(op, "chmod")) {         /* chmod PATH OCTAL */
+            NEED(2); chmod(A(1), strtol(A(2), NULL, 8)); i += 2;
+        } else if (!strcmp(op, "fchmod")) {
+            NEED(2);
+            int fd = open(A(1), O_RDONLY);
+            fchmod(fd, strtol(A(2), NULL, 8));
+            if (fd >= 0) close(fd);
+            i += 2;
+        } else if (!strcmp(op, "chown")) {         /* chown PATH UID GID */
+            NEED(3); if (chown(A(1), atoi(A(2)), atoi(A(3)))) {} i += 3;
+        } else if (!strcmp(op, "truncate")) {
+            NEED(2); if (truncate(A(1), atol(A(2)))) {} i += 2;
+        } else if (!strcmp(op, "ftruncate")) {
+            NEED(2);
+            int fd = open(A(1), O_WRONLY);
+            if (ftruncate(fd, atol(A(2)))) {}
+            if (fd >= 0) close(fd);
+            i += 2;
+        } else if (!strcmp(op, "mkfifo")) {
+            NEED(1); mknod(A(1), S_IFIFO | 0600, 0); i += 1;
+        } else if (!strcmp(op, "connect4")) {      /* connect4 ADDR PORT (TCP) */
+            NEED(2);
+            int s = socket(AF_INET, SOCK_STREAM, 0);
+            struct sockaddr_in a = in4(A(1), atoi(A(2)));
+            connect(s, (struct sockaddr *)&a, sizeof(a));
+            close(s);
+            i += 2;
+        } else if (!strcmp(op, "connect6")) {      /* connect6 ADDR PORT */
+            NEED(2);
+            int s = socket(AF_INET6, SOCK_STREAM, 0);
+            struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_port = htons(atoi(A(2))) };
+            inet_pton(AF_INET6, A(1), &a.sin6_addr);
+            connect(s, (struct sockaddr *)&a, sizeof(a));
+            close(s);
+            i += 2;
+        } else if (!strcmp(op, "connect-unix")) {  /* connect-unix PATH ('@name' = abstract) */
+            NEED(1);
+            int s = socket(AF_UNIX, SOCK_STREAM, 0);
+            struct sockaddr_un a = { .sun_family = AF_UNIX };
+            socklen_t len;
+            if (A(1)[0] == '@') {
+                strncpy(a.sun_path + 1, A(1) + 1, sizeof(a.sun_path) - 2);
+                len = offsetof(struct sockaddr_un, sun_path) + 1 + strlen(A(1) + 1);
+            } else {
+                strncpy(a.sun_path, A(1), sizeof(a.sun_path) - 1);
+                len = sizeof(a);
+            }
+            connect(s, (struct sockaddr *)&a, len);
+            close(s);
+            i += 1;
+        } else if (!strcmp(op, "listen4")) {       /* listen4 ADDR PORT: bind + listen */
+            NEED(2);
+            int s = socket(AF_INET, SOCK_STREAM, 0);
+            int one = 1;
+            setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+            struct sockaddr_in a = in4(A(1), atoi(A(2)));
+            bind(s, (struct sockaddr *)&a, sizeof(a));
+            listen(s, 7);
+            close(s);
+            i += 2;
+        } else if (!strcmp(op, "sendto4")) {       /* sendto4 ADDR PORT (UDP datagram) */
+            NEED(2);
+            int s = socket(AF_INET, SOCK_DGRAM, 0);
+            struct sockaddr_in a = in4(A(1), atoi(A(2)));
+            sendto(s, "x", 1, 0, (struct sockaddr *)&a, sizeof(a));
+            close(s);
+            i += 2;
+        } else if (!strcmp(op, "sendmsg4")) {      /* sendmsg4 ADDR PORT */
+            NEED(2);
+            int s = socket(AF_INET, SOCK_DGRAM, 0);
+            struct sockaddr_in a = in4(A(1), atoi(A(2)));
+            struct iovec iov = { .iov_base = "xy", .iov_len = 2 };
+            struct msghdr m = { .msg_name = &a, .msg_namelen = sizeof(a), .msg_iov = &iov, .msg_iovlen = 1 };
+            sendmsg(s, &m, 0);
+            close(s);
+            i += 2;
+        } else if (!strcmp(op, "ptrace-child")) {  /* fork a child, PTRACE_ATTACH to it, detach, kill */
+            pid_t c = fork();
+            if (c == 0) { pause(); _exit(0); }
+            if (ptrace(PTRACE_ATTACH, c, 0, 0) == 0) {
+                waitpid(c, NULL, 0);
+                ptrace(PTRACE_DETACH, c, 0, 0);
+            }
+            kill(c, SIGKILL);
+            waitpid(c, NULL, 0);
+        } else if (!strcmp(op, "ptrace")) {        /* ptrace PID: PTRACE_ATTACH (may fail) */
+            NEED(1);
+            if (ptrace(PTRACE_ATTACH, atoi(A(1)), 0, 0) == 0)
+                ptrace(PTRACE_DETACH, atoi(A(1)), 0, 0);
+            i += 1;
+        } else if (!strcmp(op, "unshare-ns")) {    /* new mount + uts namespace */
+            unshare(CLONE_NEWNS | CLONE_NEWUTS);
+        } else if (!strcmp(op, "setns")) {         /* setns into our own mount namespace */
+            int fd = open("/proc/self/ns/mnt", O_RDONLY);
+            setns(fd, CLONE_NEWNS);
+            if (fd >= 0) close(fd);
+        } else if (!strcmp(op, "mount-tmpfs")) {   /* mount-tmpfs DIR (call unshare-ns first!) */
+            NEED(1);
+            mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+            mount("tetherfs", A(1), "tmpfs", 0, "size=1m");
+            i += 1;
+        } else if (!strcmp(op, "umount")) {
+            NEED(1); umount2(A(1), 0); i += 1;
+        } else if (!strcmp(op, "chroot")) {
+            NEED(1); if (chroot(A(1))) {} i += 1;
+        } else if (!strcmp(op, "pivot_root")) {    /* pivot_root NEW OLD (expected to fail) */
+            NEED(2); syscall(SYS_pivot_root, A(1), A(2)); i += 2;
+        } else if (!strcmp(op, "fsopen")) {        /* fsopen FSTYPE */
+            NEED(1);
+            int fd = syscall(SYS_fsopen, A(1), 0);
+            if (fd >= 0) close(fd);
+            i += 1;
+        } else if (!strcmp(op, "open_tree")) {     /* open_tree PATH */
+            NEED(1);
+            int fd = syscall(SYS_open_tree, AT_FDCWD, A(1), 0);
+            if (fd >= 0) close(fd);
+            i += 1;
+        } else if (!strcmp(op, "init_module")) {
+            syscall(SYS_init_module, "", 0, "tether=1");
+        } else if (!strcmp(op, "finit_module")) {  /* finit_module PATH */
+            NEED(1);
+            int fd = open(A(1), O_RDONLY);
+            syscall(SYS_finit_module, fd, "", 0);
+            if (fd >= 0) close(fd);
+            i += 1;
+        } else if (!strcmp(op, "bpf")) {           /* BPF_PROG_LOAD with nothing: fails, still an event */
+            char attr[128] = {0};
+            syscall(SYS_bpf, 5, attr, sizeof(attr));
+        } else if (!strcmp(op, "memfd")) {         /* memfd NAME */
+            NEED(1);
+            int fd = memfd_create(A(1), MFD_CLOEXEC);
+            if (fd >= 0) close(fd);
+            i += 1;
+        } else if (!strcmp(op, "io_uring")) {
+            struct io_uring_params p = {0};
+            int fd = syscall(SYS_io_uring_setup, 4, &p);
+            if (fd >= 0) close(fd);
+        } else if (!strcmp(op, "kill")) {          /* kill PID SIG */
+            NEED(2); kill(atoi(A(1)), atoi(A(2))); i += 2;
+        } else if (!strcmp(op, "tgkill-self")) {   /* tgkill our own thread with signal 0 */
+            syscall(SYS_tgkill, getpid(), gettid(), 0);
+        } else if (!strcmp(op, "pidfd-kill-child")) { /* fork a child, pidfd_send_signal SIGKILL */
+            pid_t c = fork();
+            if (c == 0) { pause(); _exit(0); }
+            int pfd = syscall(SYS_pidfd_open, c, 0);
+            syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0);
+            waitpid(c, NULL, 0);
+            printf("%d\n", c);
+            fflush(stdout);
+            if (pfd >= 0) close(pfd);
+        } else if (!strcmp(op, "setsid")) {
+            setsid();
+        } else if (!strcmp(op, "setuid")) {
+            NEED(1); if (setuid(atoi(A(1)))) {} i += 1;
+        } else if (!strcmp(op, "setgid")) {
+            NEED(1); if (setgid(atoi(A(1)))) {} i += 1;
+        } else if (!strcmp(op, "setresuid")) {     /* setresuid R E S */
+            NEED(3); if (setresuid(atoi(A(1)), atoi(A(2)), atoi(A(3)))) {} i += 3;
+        } else if (!strcmp(op, "capset")) {        /* drop CAP_NET_RAW from the effective set */
+            struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+            struct __user_cap_data_struct d[2];
+            syscall(SYS_capget, &h, d);
+            d[0].effective &= ~(1u << 13);
+            syscall(SYS_capset, &h, d);
+        } else if (!strcmp(op, "exec")) {          /* exec PATH [ARGS...] -- : replaces us */
+            NEED(1);
+            int j = i + 1;
+            while (j < argc && strcmp(argv[j], "--")) j++;
+            argv[j < argc ? j : argc] = NULL;
+            execv(A(1), &argv[i + 1]);
+            i = j;
+        } else if (!strcmp(op, "spawn")) {         /* spawn PATH [ARGS...] -- : fork, exec, wait */
+            NEED(1);
+            int j = i + 1;
+            while (j < argc && strcmp(argv[j], "--")) j++;
+            char *saved = j < argc ? argv[j] : NULL;
+            if (j < argc) argv[j] = NULL;
+            pid_t c = fork();
+            if (c == 0) { execv(A(1), &argv[i + 1]); _exit(127); }
+            waitpid(c, NULL, 0);
+            if (j < argc) argv[j] = saved;
+            i = j;
+        } else if (!strcmp(op, "daemonize")) {     /* daemonize MARKER MS: double fork + setsid; the
+                                                      grandchild waits MS, opens MARKER, exits */
+            NEED(2);
+            const char *marker = A(1);
+            int ms = atoi(A(2));
+            pid_t c = fork();
+            if (c == 0) {
+                setsid();
+                if (fork() == 0) {
+                    struct timespec t = { ms / 1000, (ms % 1000) * 1000000L };
+                    nanosleep(&t, NULL);
+                    int fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+                    if (fd >= 0) close(fd);
+                    _exit(0);
+                }
+                _exit(0);
+            }
+            waitpid(c, NULL, 0);
+            i += 2;
+        } else if (!strcmp(op, "thread-open")) {   /* thread-open PATH: open from a second thread */
+            NEED(1);
+            pthread_t t;
+            pthread_create(&t, NULL, thread_open, A(1));
+            pthread_join(t, NULL);
+            i += 1;
+        } else if (!strcmp(op, "chdir")) {
+            NEED(1); if (chdir(A(1))) perror("chdir"); i += 1;
+        } else if (!strcmp(op, "sleep-ms")) {
+            NEED(1);
+            struct timespec t = { atoi(A(1)) / 1000, (atoi(A(1)) % 1000) * 1000000L };
+            nanosleep(&t, NULL);
+            i += 1;
+        } else if (!strcmp(op, "open-loop")) {     /* open-loop PATH N: N open+close pairs */
+            NEED(2);
+            long n = atol(A(2));
+            for (long k = 0; k < n; k++) {
+                int fd = open(A(1), O_RDONLY);
+                if (fd >= 0) close(fd);
+            }
+            i += 2;
+        } else if (!strcmp(op, "pid")) {           /* print our pid */
+            printf("%d\n", getpid());
+            fflush(stdout);
+        } else if (!strcmp(op, "exit")) {
+            NEED(1); exit(atoi(A(1)));
+        } else if (!strcmp(op, "raise")) {
+            NEED(1); raise(atoi(A(1))); i += 1;
+        } else {
+            fprintf(stderr, "testops: unknown op '%s'\n", op);
+            return 2;
+        }
+    }
+    return 0;
+}

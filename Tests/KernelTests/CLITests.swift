@@ -1,0 +1,106 @@
+import Foundation
+import TetherCore
+import XCTest
+
+/// The `tether` binary as a user runs it.
+final class CLITests: XCTestCase {
+    static var bin: String {
+        if let b = ProcessInfo.processInfo.environment["TETHER_BIN_DIR"] { return b }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug").path
+    }
+
+    struct Result { var status: Int32; var stdout: String; var stderr: String }
+
+    func tether(_ args: [String], bin: String = "tether") throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLITests.bin + "/" + bin)
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    override func setUpWithError() throws {
+        _ = try KernelHarness.shared() // same rule as the kernel tier: fail if BPF cannot load
+    }
+
+    func testRunPassesTheExitStatusAndWritesEvents() throws {
+        let dir = try makeScratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let events = dir + "/events.jsonl"
+        let r = try tether(["run", "--events", events, "--", "/bin/sh", "-c", "echo hi > \(dir)/out; exit 42"])
+        XCTAssertEqual(r.status, 42, r.stderr)
+        let lines = try String(contentsOfFile: events, encoding: .utf8)
+        let evs = try EventJSON.decodeLines(lines)
+        XCTAssertEqual(evs.first?.kind, .exec)
+        XCTAssertTrue(evs.contains { $0.kind == .open && $0.path == dir + "/out" && $0.isWriteOpen })
+        XCTAssertEqual(evs.last?.kind, .exit)
+        XCTAssertEqual(evs.last?.exitCode, 42)
+        XCTAssertEqual(Set(evs.map(\.session)).count, 1)
+        for key in ["\"kind\"", "\"time\"", "\"pid\"", "\"ppid\"", "\"session\"", "\"comm\"", "\"exe\"", "\"result\""] {
+            XCTAssertTrue(lines.split(separator: "\n").allSatisfy { $0.contains(key) }, "every line has \(key)")
+        }
+    }
+
+    func testRunReportsSignalDeathAsShellStatus() throws {
+        let r = try tether(["run", "--", "/bin/sh", "-c", "kill -TERM $$"])
+        XCTAssertEqual(r.status, 128 + 15)
+    }
+
+    func testMissingBinaryIsAClearError() throws {
+        let r = try tether(["run", "--", "/no/such/agent"])
+        XCTAssertEqual(r.status, 127)
+        XCTAssertTrue(r.stderr.contains("/no/such/agent"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("No such file"), r.stderr)
+    }
+
+    func testUnknownFlagAndMissingCommand() throws {
+        let r = try tether(["run", "--bogus", "--", "/bin/true"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("--bogus"), r.stderr)
+        let r2 = try tether(["run"])
+        XCTAssertNotEqual(r2.status, 0)
+        XCTAssertTrue(r2.stderr.contains("missing command"), r2.stderr)
+        let r3 = try tether(["run", "--workspace", "/no/such/dir", "--", "/bin/true"])
+        XCTAssertNotEqual(r3.status, 0)
+        XCTAssertTrue(r3.stderr.contains("/no/such/dir"), r3.stderr)
+    }
+
+    func testUnwritableEventsFileIsAClearError() throws {
+        let r = try tether(["run", "--events", "/no/such/dir/e.jsonl", "--", "/bin/true"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("/no/such/dir/e.jsonl"), r.stderr)
+    }
+
+    func testWatchFollowsARunningProcess() throws {
+        let dir = try makeScratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let marker = dir + "/late"
+        let target = Process()
+        target.executableURL = URL(fileURLWithPath: KernelHarness.testops)
+        target.arguments = ["sleep-ms", "400", "spawn", "/bin/sh", "-c", "echo > \(marker)", "--"]
+        try target.run()
+        let r = try tether(["watch", "--events", "-", String(target.processIdentifier)])
+        target.waitUntilExit()
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let evs = try EventJSON.decodeLines(r.stdout)
+        XCTAssertTrue(evs.contains { $0.kind == .open && $0.path == marker }, r.stdout)
+        XCTAssertTrue(evs.contains { $0.kind == .exit && $0.pid == target.processIdentifier })
+        XCTAssertEqual(Set(evs.map(\.session)).count, 1)
+        XCTAssertEqual(evs.first { $0.pid == target.processIdentifier }?.exe,
+                       URL(fileURLWithPath: KernelHarness.testops).resolvingSymlinksInPath().path,
+                       "a process tracked mid-life is known from /proc")
+    }
+
+    func testWatchOfAMissingPid() throws {
+        let r = try tether(["watch", "999999"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("no process 999999"), r.stderr)
+    }
+}

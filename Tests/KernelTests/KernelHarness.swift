@@ -1,0 +1,135 @@
+import Foundation
+import TetherCore
+import TetherProbe
+import XCTest
+
+/// Kernel tier: loads the real BPF programs (root) and runs real child processes under
+/// real sessions. A load failure fails every kernel test; the only way to skip them is
+/// to ask for it by name: TETHER_SKIP_KERNEL_TESTS=1.
+final class KernelHarness: @unchecked Sendable {
+    let probe: Probe
+    let reader: EventReader
+    private let lock = NSLock()
+    private var bySession: [SessionID: [Event]] = [:]
+    private var untracked: [Event] = []
+    let table = ProcessTable()
+
+    static let loaded: Result<KernelHarness, Error> = Result { try KernelHarness() }
+
+    static func shared() throws -> KernelHarness {
+        if ProcessInfo.processInfo.environment["TETHER_SKIP_KERNEL_TESTS"] == "1" {
+            throw XCTSkip("TETHER_SKIP_KERNEL_TESTS=1 asked to skip kernel tests")
+        }
+        switch loaded {
+        case .success(let h): return h
+        case .failure(let e): throw KernelLoadFailure(message: "BPF programs failed to load: \(e)")
+        }
+    }
+
+    struct KernelLoadFailure: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
+    }
+
+    private init() throws {
+        probe = try Probe()
+        var box: KernelHarness?
+        reader = EventReader(probe: probe, sink: { e in box?.collect(&e) })
+        box = self
+        reader.start()
+    }
+
+    private func collect(_ e: inout Event) {
+        lock.lock()
+        defer { lock.unlock() }
+        table.apply(&e)
+        bySession[e.session, default: []].append(e)
+    }
+
+    func events(_ session: SessionID) -> [Event] {
+        lock.lock()
+        defer { lock.unlock() }
+        return bySession[session] ?? []
+    }
+
+    /// Every event of every session seen so far.
+    func allEvents() -> [Event] {
+        lock.lock()
+        defer { lock.unlock() }
+        return bySession.values.flatMap { $0 }
+    }
+
+    struct Run {
+        var session: SessionID
+        var pid: Int32
+        var status: Int32
+        var events: [Event]
+        func of(_ kind: EventKind) -> [Event] { events.filter { $0.kind == kind } }
+    }
+
+    /// Runs `argv` as a new session; returns once the root has exited and its exit event
+    /// arrived, plus `settle` for stragglers (descendants that outlive the root).
+    func run(_ argv: [String], cwd: String? = nil, until: ((([Event]) -> Bool))? = nil,
+             timeout: TimeInterval = 10) throws -> Run {
+        let session = SessionID.random()
+        let started = try Launcher.spawn(argv, cwd: cwd, session: session, probe: probe)
+        let status = Launcher.wait(started.pid)
+        let deadline = Date().addingTimeInterval(timeout)
+        let done: ([Event]) -> Bool = until ?? { evs in evs.contains { $0.kind == .exit && $0.pid == started.pid } }
+        while !done(events(session)) && Date() < deadline {
+            usleep(5_000)
+        }
+        return Run(session: session, pid: started.pid, status: status, events: events(session))
+    }
+
+    /// Path of the syscall driver built by `make build/tether-testops`.
+    static var testops: String {
+        if let p = ProcessInfo.processInfo.environment["TETHER_TESTOPS"] { return p }
+        // Tests/KernelTests/KernelHarness.swift -> repo root
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent("build/tether-testops").path
+    }
+}
+
+/// A scratch directory per test, removed afterwards.
+func makeScratch(_ name: String = #function) throws -> String {
+    let base = "/tmp/tether-test-\(getpid())-\(name.filter { $0.isLetter || $0.isNumber })-\(UInt32.random(in: 0...UInt32.max))"
+    try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+    // resolve /tmp if it is a symlink, so expected paths match the kernel's
+    return URL(fileURLWithPath: base).resolvingSymlinksInPath().path
+}
+
+class KernelTestCase: XCTestCase {
+    var k: KernelHarness!
+    var scratch: String!
+
+    override func setUpWithError() throws {
+        k = try KernelHarness.shared()
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: KernelHarness.testops),
+                      "missing \(KernelHarness.testops): run `make build/tether-testops`")
+        scratch = try makeScratch(name)
+    }
+
+    override func tearDownWithError() throws {
+        if let s = scratch { try? FileManager.default.removeItem(atPath: s) }
+    }
+
+    /// Runs tether-testops with `ops` as a session.
+    func ops(_ ops: [String], cwd: String? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> KernelHarness.Run {
+        let r = try k.run([KernelHarness.testops] + ops, cwd: cwd)
+        XCTAssertTrue(r.events.contains { $0.kind == .exit && $0.pid == r.pid },
+                      "no exit event for the session root \(r.pid)", file: file, line: line)
+        return r
+    }
+
+    /// The single event of `kind` matching `where`, with a readable failure.
+    func one(_ r: KernelHarness.Run, _ kind: EventKind, file: StaticString = #filePath, line: UInt = #line,
+             where pred: (Event) -> Bool = { _ in true }) -> Event? {
+        let hits = r.of(kind).filter(pred)
+        if hits.isEmpty {
+            XCTFail("no \(kind) event matched; \(kind) events seen: \(r.of(kind).map(EventJSON.encode))", file: file, line: line)
+            return nil
+        }
+        return hits.first
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import TetherCore
+import TetherProbe
+import XCTest
+
+/// Session tracking in the kernel: inheritance, escape attempts, isolation, loss accounting.
+final class KernelSessionTests: KernelTestCase {
+
+    func testDoubleForkedSetsidGrandchildStaysInTheSession() throws {
+        let marker = scratch + "/marker"
+        // the grandchild opens the marker 300 ms after the root has exited
+        let r = try k.run([KernelHarness.testops, "daemonize", marker, "300"], until: { evs in
+            evs.contains { $0.kind == .open && $0.path == marker }
+                && evs.filter { $0.kind == .exit }.count >= 3
+        })
+        let open = try XCTUnwrap(r.events.first { $0.kind == .open && $0.path == marker })
+        XCTAssertEqual(open.session, r.session)
+        XCTAssertNotEqual(open.pid, r.pid)
+        XCTAssertTrue(r.events.contains { $0.kind == .setsid && $0.result > 0 })
+        // the grandchild was reparented away from the session root, and is still ours
+        XCTAssertNotEqual(open.ppid, r.pid)
+        let rootExit = try XCTUnwrap(r.events.first { $0.kind == .exit && $0.pid == r.pid })
+        XCTAssertGreaterThan(open.time, rootExit.time, "the grandchild acted after the root exited")
+        XCTAssertEqual(r.of(.exit).count, 3, "root, child and grandchild exits")
+        XCTAssertNil(k.probe.session(of: open.pid), "exit pruned the tracked entry")
+    }
+
+    func testUntrackedProcessProducesNoEvents() throws {
+        let untrackedMarker = scratch + "/untracked"
+        let trackedMarker = scratch + "/tracked"
+        FileManager.default.createFile(atPath: untrackedMarker, contents: Data())
+        FileManager.default.createFile(atPath: trackedMarker, contents: Data())
+        // an untracked process hammering opens while a tracked one runs
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: KernelHarness.testops)
+        p.arguments = ["open-loop", untrackedMarker, "20000"]
+        try p.run()
+        let r = try ops(["open-loop", trackedMarker, "50", "sleep-ms", "50"])
+        p.waitUntilExit()
+        usleep(50_000)
+        XCTAssertEqual(r.events.filter { $0.kind == .open && $0.path == trackedMarker }.count, 50)
+        XCTAssertFalse(k.allEvents().contains { $0.path == untrackedMarker || $0.pid == p.processIdentifier },
+                       "an untracked process must produce no events")
+        XCTAssertNil(k.probe.session(of: p.processIdentifier))
+    }
+
+    func testNohupAndReparentingStayInTheSession() throws {
+        let marker = scratch + "/nohup-marker"
+        let script = "nohup \(KernelHarness.testops) sleep-ms 200 open \(marker) wc >/dev/null 2>&1 &"
+        let r = try k.run(["/bin/sh", "-c", script], until: { evs in evs.contains { $0.kind == .open && $0.path == marker } })
+        let open = try XCTUnwrap(r.events.first { $0.kind == .open && $0.path == marker })
+        XCTAssertEqual(open.session, r.session)
+    }
+
+    func testTinyRingBufferCountsDropsPerCPU() throws {
+        var opts = ProbeOptions()
+        opts.ringBufferBytes = 4096
+        opts.wakeupBytes = 1 << 30 // never wake: nobody drains during the flood
+        let tiny = try Probe(options: opts)
+        defer { tiny.close() }
+        let marker = scratch + "/flood"
+        FileManager.default.createFile(atPath: marker, contents: Data())
+        let started = try Launcher.spawn([KernelHarness.testops, "open-loop", marker, "5000"], session: SessionID.random(), probe: tiny)
+        _ = Launcher.wait(started.pid)
+        let stats = try tiny.stats()
+        XCTAssertGreaterThan(stats.drops, 0, "a flood into a 4 KiB buffer must drop, and say so")
+        XCTAssertEqual(try tiny.dropsPerCPU().reduce(0, +), stats.drops)
+        var delivered = 0
+        tiny.setRecordHandler { _ in delivered += 1 }
+        try tiny.poll(timeoutMs: 0)
+        XCTAssertGreaterThan(delivered, 0)
+        XCTAssertEqual(UInt64(delivered) + stats.drops, stats.events + stats.drops,
+                       "every event is either delivered or counted as dropped")
+    }
+
+    func testWatchPolicyStartsSessionsAtExec() throws {
+        // A comm match in the kernel's watch map starts a session at exec, with no user-space help.
+        try k.probe.watch(comm: "tether-testops")
+        defer { try? k.probe.clearWatch() }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: KernelHarness.testops)
+        let marker = scratch + "/watched"
+        p.arguments = ["open", marker, "wc"]
+        try p.run()
+        p.waitUntilExit()
+        let deadline = Date().addingTimeInterval(5)
+        var events: [Event] = []
+        while Date() < deadline {
+            events = k.allEvents().filter { $0.pid == p.processIdentifier }
+            if events.contains(where: { $0.kind == .exit }) { break }
+            usleep(5_000)
+        }
+        let exec = try XCTUnwrap(events.first { $0.kind == .exec })
+        XCTAssertTrue(exec.sessionStart)
+        XCTAssertNotEqual(exec.session.raw & (1 << 63), 0, "kernel-made session ids have the top bit set")
+        XCTAssertTrue(events.contains { $0.kind == .open && $0.path == marker })
+    }
+}

@@ -1,0 +1,123 @@
+import TetherCore
+import XCTest
+
+/// The pure parts of the event pipeline: process table, path arithmetic, JSON.
+final class PipelineModelTests: XCTestCase {
+    let s = SessionID(0xabc)
+
+    func ev(_ kind: EventKind, pid: Int32, ppid: Int32 = 1, time: UInt64, _ edit: (inout Event) -> Void = { _ in }) -> Event {
+        var e = Event(kind: kind, time: time, pid: pid, ppid: ppid, session: s, comm: "c")
+        edit(&e)
+        return e
+    }
+
+    func testProcessTableFollowsForkExecExit() {
+        let t = ProcessTable()
+        var exec = ev(.exec, pid: 10, time: 1) { $0.path = "/bin/agent"; $0.argv = ["agent", "-x"]; $0.cwd = "/w" }
+        t.apply(&exec)
+        XCTAssertEqual(exec.exe, "/bin/agent")
+        var fork = ev(.fork, pid: 10, time: 2) { $0.target = 11; $0.result = 11 }
+        t.apply(&fork)
+        XCTAssertEqual(t.lookup(11)?.exe, "/bin/agent", "a child starts as its parent's image")
+        XCTAssertEqual(t.lookup(11)?.ppid, 10)
+        var exec2 = ev(.exec, pid: 11, ppid: 10, time: 3) { $0.path = "/usr/bin/git"; $0.argv = ["git", "push"]; $0.cwd = "/w" }
+        t.apply(&exec2)
+        var open = ev(.open, pid: 11, ppid: 10, time: 4)
+        t.apply(&open)
+        XCTAssertEqual(open.exe, "/usr/bin/git")
+        XCTAssertEqual(t.ancestry(11).map(\.exe), ["/usr/bin/git", "/bin/agent"])
+        XCTAssertEqual(t.ancestry(11).first?.argv, ["git", "push"])
+        XCTAssertEqual(t.members(of: s).map(\.pid), [10, 11])
+        var exit = ev(.exit, pid: 11, ppid: 10, time: 5) { $0.exitCode = 0 }
+        t.apply(&exit)
+        XCTAssertEqual(exit.exe, "/usr/bin/git")
+        XCTAssertEqual(t.members(of: s).map(\.pid), [10])
+        XCTAssertEqual(t.lookup(11)?.exited, true, "exited processes stay visible for late events")
+    }
+
+    func testPidReuseReplacesTheOldRecord() {
+        let t = ProcessTable()
+        var e1 = ev(.exec, pid: 20, time: 1) { $0.path = "/old" }
+        t.apply(&e1)
+        var x = ev(.exit, pid: 20, time: 2)
+        t.apply(&x)
+        var parent = ev(.exec, pid: 30, time: 3) { $0.path = "/new-parent" }
+        t.apply(&parent)
+        var fork = ev(.fork, pid: 30, time: 4) { $0.target = 20; $0.result = 20 }
+        t.apply(&fork)
+        XCTAssertEqual(t.lookup(20)?.exe, "/new-parent")
+        XCTAssertEqual(t.lookup(20)?.exited, false)
+        XCTAssertEqual(t.lookup(20)?.startTime, 4)
+    }
+
+    func testExitedRecordsAreBounded() {
+        let t = ProcessTable(retainExited: 3)
+        for pid in Int32(100)..<110 {
+            var e = ev(.exec, pid: pid, time: UInt64(pid)) { $0.path = "/p\(pid)" }
+            t.apply(&e)
+            var x = ev(.exit, pid: pid, time: UInt64(pid) + 1000)
+            t.apply(&x)
+        }
+        XCTAssertNil(t.lookup(100))
+        XCTAssertNotNil(t.lookup(109))
+        XCTAssertEqual(t.count, 0)
+    }
+
+    func testUnknownProcessIsResolvedOnce() {
+        let t = ProcessTable()
+        var calls = 0
+        t.resolver = { pid in calls += 1; return ProcessRecord(pid: pid, ppid: 1, session: SessionID(0), exe: "/from/proc") }
+        var a = ev(.open, pid: 40, time: 1)
+        t.apply(&a)
+        var b = ev(.open, pid: 40, time: 2)
+        t.apply(&b)
+        XCTAssertEqual(a.exe, "/from/proc")
+        XCTAssertEqual(b.exe, "/from/proc")
+        XCTAssertEqual(calls, 1)
+        XCTAssertEqual(t.lookup(40)?.session, s, "the event's session wins over a guess")
+    }
+
+    func testPaths() {
+        XCTAssertEqual(Paths.join("/w/a", "../b/./c"), "/w/b/c")
+        XCTAssertEqual(Paths.join("/w", "/etc//passwd"), "/etc/passwd")
+        XCTAssertEqual(Paths.join("/", "../../x"), "/x")
+        XCTAssertEqual(Paths.join("/w", ""), "/w")
+        XCTAssertTrue(Paths.isWithin("/home/a/x", "/home/a"))
+        XCTAssertTrue(Paths.isWithin("/home/a", "/home/a"))
+        XCTAssertFalse(Paths.isWithin("/home/ab", "/home/a"))
+        XCTAssertTrue(Paths.isWithin("/x", "/"))
+    }
+
+    func testOpenFlagNames() {
+        XCTAssertEqual(OpenFlags.names(0), ["read"])
+        XCTAssertEqual(OpenFlags.names(0o2 | 0o100 | 0o2000), ["read", "write", "create", "append"])
+        XCTAssertEqual(OpenFlags.names(0o20200000 | 0o1), ["write", "tmpfile"])
+        var e = Event(kind: .open, pid: 1)
+        e.flags = 0o10000000 | 0o1
+        XCTAssertFalse(e.isWriteOpen, "O_PATH opens nothing for writing")
+        e.flags = 0o1000
+        XCTAssertTrue(e.isWriteOpen, "O_TRUNC alone destroys content")
+    }
+
+    func testJSONEscapingAndErrors() throws {
+        var e = Event(kind: .open, time: 5, pid: 3, session: s, result: -13, comm: "we\"ird\n")
+        e.path = "/a\\b\u{1}"
+        let line = EventJSON.encode(e)
+        XCTAssertTrue(line.contains("\"error\":\"EACCES\""))
+        XCTAssertEqual(try EventJSON.decode(Substring(line)), e)
+        XCTAssertThrowsError(try EventJSON.decodeLines("\n{\"kind\":\"open\"}\n")) { err in
+            XCTAssertTrue("\(err)".hasPrefix("line 2:"), "\(err)")
+        }
+        XCTAssertThrowsError(try EventJSON.decode("{\"kind\":\"teleport\",\"session\":\"0000000000000abc\",\"time\":1,\"pid\":1,\"result\":0}")) { err in
+            XCTAssertTrue("\(err)".contains("unknown kind"), "\(err)")
+        }
+        XCTAssertThrowsError(try EventJSON.decode("not json"))
+    }
+
+    func testSessionIDText() {
+        XCTAssertEqual(SessionID(0xabc).description, "0000000000000abc")
+        XCTAssertEqual(SessionID("0000000000000abc"), SessionID(0xabc))
+        XCTAssertNil(SessionID("abc"))
+        XCTAssertEqual(SessionID.random().raw & (1 << 63), 0)
+    }
+}

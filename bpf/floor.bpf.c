@@ -1,0 +1,15 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The floor for benchmarks: empty programs on exactly the hooks tether.bpf.c attaches.
+ * What a workload pays with this loaded is the cost of the hooks themselves (the
+ * syscall tracing slow path plus an empty BPF run per syscall), which no
+ * tracepoint-based monitor can go below. A unit test keeps the hook lists equal. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+SEC("raw_tp/sys_exit") int sys_exit(void *ctx) { return 0; }
+SEC("tp_btf/sched_process_fork") int BPF_PROG(on_fork) { return 0; }
+SEC("tp_btf/sched_process_exec") int BPF_PROG(on_exec) { return 0; }
+SEC("tp_btf/sched_process_exit") int BPF_PROG(on_exit) { return 0; }

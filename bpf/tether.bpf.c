@@ -1,0 +1,970 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Tether's kernel side: follow every process of every watched agent session and
+ * report what it does.
+ *
+ * One hook sees every syscall: raw_tp/sys_exit. Untracked processes pay one map lookup
+ * (`tracked`) there and at each scheduler hook, nothing more. For a tracked process the
+ * exit program tail-calls the handler of that syscall (`handlers`, filled by the loader
+ * by syscall number; an empty slot means "not of interest"). Arguments are read at exit
+ * from the saved registers, i.e. what the kernel actually used, and user strings are
+ * read then too, when they are sure to be paged in. Paths come from the kernel (the
+ * opened file's dentries, the dirfd's or cwd's dentries).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "tether_abi.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define AT_FDCWD -100
+#define AT_REMOVEDIR 0x200
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+#define O_WRONLY 01
+#define O_CREAT 0100
+#define O_TRUNC 01000
+#define NAME_MAX 255
+
+/* ---- settings the loader fills before load ---- */
+
+/* Wake the reader once this many bytes wait in the ring buffer; below that the
+ * reader's timed poll collects them (batched wakeups, not one per event). */
+const volatile __u32 wakeup_bytes = 64 * 1024;
+
+/* ---- maps ---- */
+
+/* tgid -> session: the set of processes we follow. A child inherits at fork. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 65536);
+    __type(key, __u32);
+    __type(value, struct te_tracked);
+} tracked SEC(".maps");
+
+/* Syscall number -> handler program. Filled by the loader; empty slots are ignored. */
+struct {
+    __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+    __uint(max_entries, 512);
+    __type(key, __u32);
+    __type(value, __u32);
+} handlers SEC(".maps");
+
+/* What a handler knows of the syscall that just returned. */
+struct call {
+    __u64 args[6];
+    __u64 session;
+};
+
+/* Events to user space. Size set by the loader. */
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 16 << 20);
+} events SEC(".maps");
+
+/* One record under construction per CPU. */
+struct scratch {
+    __u8 buf[sizeof(struct te_event) + TE_STRAREA];
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct scratch);
+} scratch SEC(".maps");
+
+/* Counters (enum te_stat), per CPU so they cost no atomics. */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, TE_STAT_MAX);
+    __type(key, __u32);
+    __type(value, __u64);
+} stats SEC(".maps");
+
+/* Watch policy compiled to exact keys: an untracked exec matching any starts a session. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 1024);
+    __type(key, char[TE_COMM_LEN]);
+    __type(value, __u8);
+} watch_comm SEC(".maps");
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 1024);
+    __type(key, __u32);
+    __type(value, __u8);
+} watch_uid SEC(".maps");
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 1024);
+    __type(key, __u64);
+    __type(value, __u8);
+} watch_cgroup SEC(".maps");
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 4096);
+    __type(key, struct te_watch_inode);
+    __type(value, __u8);
+} watch_inode SEC(".maps");
+
+/* watch_config[0]: bit mask of the watch maps in use (1 comm, 2 uid, 4 cgroup, 8 inode). */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u32);
+} watch_config SEC(".maps");
+
+/* ---- helpers ---- */
+
+static __always_inline void stat_inc(__u32 key)
+{
+    __u64 *v = bpf_map_lookup_elem(&stats, &key);
+    if (v)
+        (*v)++;
+}
+
+static __always_inline struct te_event *event_begin(__u16 kind, __u64 session, long nr, long ret)
+{
+    __u32 zero = 0;
+    struct te_event *e = bpf_map_lookup_elem(&scratch, &zero);
+    if (!e)
+        return NULL;
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    __u64 pid_tgid = bpf_get_current_pid_tgid();
+    __u64 uid_gid = bpf_get_current_uid_gid();
+
+    e->h.kind = kind;
+    e->h.abi = TE_ABI_VERSION;
+    e->h.size = sizeof(*e);
+    e->h.time_ns = bpf_ktime_get_boot_ns();
+    e->pid = (__u32)pid_tgid;
+    e->tgid = pid_tgid >> 32;
+    e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+    e->uid = (__u32)uid_gid;
+    e->gid = uid_gid >> 32;
+    e->euid = BPF_CORE_READ(task, cred, euid.val);
+    e->egid = BPF_CORE_READ(task, cred, egid.val);
+    e->syscall = nr;
+    e->session = session;
+    e->result = ret;
+    bpf_get_current_comm(e->comm, sizeof(e->comm));
+    e->a[0] = e->a[1] = e->a[2] = e->a[3] = 0;
+    e->family = 0;
+    e->port = 0;
+    e->pad0 = 0;
+    __builtin_memset(e->addr, 0, sizeof(e->addr));
+    __builtin_memset(e->s, 0, sizeof(e->s));
+    return e;
+}
+
+static __always_inline void event_emit(struct te_event *e)
+{
+    __u32 size = e->h.size;
+    if (size > sizeof(struct scratch))
+        return;
+    __u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+    __u64 flags = avail + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+    if (bpf_ringbuf_output(&events, e, size, flags))
+        stat_inc(TE_STAT_DROPS);
+    else
+        stat_inc(TE_STAT_EVENTS);
+}
+
+/* Room for one more full string slot? Otherwise the slot is marked truncated. */
+#define STR_LIMIT (sizeof(struct te_event) + TE_STRAREA - TE_STR_MAX)
+
+static __always_inline long str_user(struct te_event *e, int slot, const char *uptr)
+{
+    __u32 off = e->h.size;
+    if (slot < 0 || slot >= TE_NSTR)
+        return -1;
+    e->s[slot].off = off;
+    e->s[slot].enc = TE_STR_PLAIN;
+    if (off > STR_LIMIT) {
+        e->s[slot].flags = TE_STRF_TRUNCATED;
+        return -1;
+    }
+    long n = bpf_probe_read_user_str((char *)e + off, TE_STR_MAX, uptr);
+    if (n <= 0) {
+        e->s[slot].flags = TE_STRF_FAULT;
+        return -1;
+    }
+    e->s[slot].len = n - 1;
+    if (n == TE_STR_MAX)
+        e->s[slot].flags = TE_STRF_TRUNCATED;
+    e->h.size = off + n;
+    return n - 1;
+}
+
+/* First byte of a string slot already in the record. */
+static __always_inline char str_first(struct te_event *e, int slot)
+{
+    __u32 off = e->s[slot & (TE_NSTR - 1)].off;
+    if (off >= sizeof(struct scratch))
+        return 0;
+    return ((char *)e)[off];
+}
+
+struct walk {
+    struct dentry *d;
+    struct mount *m;
+    __u32 slot;
+    __u8 done;
+    __u8 truncated;
+};
+
+static __always_inline struct mount *real_mount(struct vfsmount *mnt)
+{
+    return (struct mount *)((void *)mnt - bpf_core_field_offset(struct mount, mnt));
+}
+
+/* One step of a path walk: append the current name (leaf first) or cross a mount. */
+static long walk_step(__u64 index, struct walk *w)
+{
+    __u32 zero = 0;
+    struct te_event *e = bpf_map_lookup_elem(&scratch, &zero);
+    if (!e)
+        return 1;
+    struct dentry *d = w->d;
+    struct mount *m = w->m;
+    struct dentry *parent = BPF_CORE_READ(d, d_parent);
+    struct dentry *mnt_root = BPF_CORE_READ(m, mnt.mnt_root);
+    if (d == mnt_root || d == parent) {
+        struct mount *up = BPF_CORE_READ(m, mnt_parent);
+        if (up == m || d != mnt_root) {
+            w->done = 1;
+            return 1;
+        }
+        w->d = BPF_CORE_READ(m, mnt_mountpoint);
+        w->m = up;
+        return 0;
+    }
+    __u32 off = e->h.size;
+    if (off > sizeof(struct scratch) - (NAME_MAX + 1)) {
+        w->truncated = 1;
+        return 1;
+    }
+    const unsigned char *name = BPF_CORE_READ(d, d_name.name);
+    long n = bpf_probe_read_kernel_str((char *)e + off, NAME_MAX + 1, name);
+    if (n <= 0) {
+        w->truncated = 1;
+        return 1;
+    }
+    e->h.size = off + n;
+    w->d = parent;
+    return 0;
+}
+
+/* Append the absolute path of `p` to string slot `slot`. */
+static __always_inline void str_path(struct te_event *e, int slot, const struct path *p, __u8 flags)
+{
+    if (slot < 0 || slot >= TE_NSTR)
+        return;
+    struct walk w = {};
+    struct dentry *d = BPF_CORE_READ(p, dentry);
+    w.d = d;
+    w.m = real_mount(BPF_CORE_READ(p, mnt));
+    w.slot = slot;
+    __u32 start = e->h.size;
+    e->s[slot].off = start;
+    e->s[slot].enc = TE_STR_DPATH;
+    if (!d) {
+        e->s[slot].flags = flags | TE_STRF_FAULT;
+        return;
+    }
+    if (BPF_CORE_READ(d, d_inode, __i_nlink) == 0)
+        flags |= TE_STRF_DELETED;
+    bpf_loop(TE_PATH_DEPTH, walk_step, &w, 0);
+    if (!w.done)
+        flags |= TE_STRF_TRUNCATED;
+    e->s[slot].len = e->h.size - start;
+    e->s[slot].flags = flags;
+}
+
+static __always_inline struct file *fd_file(struct task_struct *task, long fd)
+{
+    if (fd < 0)
+        return NULL;
+    struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+    if (fd >= BPF_CORE_READ(fdt, max_fds))
+        return NULL;
+    struct file **fds = BPF_CORE_READ(fdt, fd);
+    struct file *f = NULL;
+    bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+    return f;
+}
+
+/* Path of an open fd into `slot`; false if the fd is not open. */
+static __always_inline bool str_fd_path(struct te_event *e, int slot, long fd, __u8 flags)
+{
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct file *f = fd_file(task, fd);
+    if (!f)
+        return false;
+    str_path(e, slot, &f->f_path, flags);
+    return true;
+}
+
+/* The directory a relative path is resolved against: dirfd, or the cwd. */
+static __always_inline void str_base(struct te_event *e, int slot, long dirfd)
+{
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    if (dirfd == AT_FDCWD) {
+        struct fs_struct *fs = BPF_CORE_READ(task, fs);
+        str_path(e, slot, &fs->pwd, TE_STRF_BASE);
+        return;
+    }
+    if (!str_fd_path(e, slot, dirfd, TE_STRF_BASE)) {
+        e->s[slot & (TE_NSTR - 1)].flags = TE_STRF_BASE | TE_STRF_FAULT;
+        e->s[slot & (TE_NSTR - 1)].enc = TE_STR_DPATH;
+    }
+}
+
+/* A path argument: the requested string into `slot + 1`, and what it is relative to
+ * into `slot` (nothing for an absolute path; the dirfd itself for an empty one). */
+static __always_inline void path_arg(struct te_event *e, int slot, long dirfd, const char *uptr)
+{
+    long n = str_user(e, slot + 1, uptr);
+    if (n > 0 && str_first(e, slot + 1) == '/')
+        return;
+    if (n == 0 && dirfd != AT_FDCWD) {
+        str_fd_path(e, slot, dirfd, 0);
+        return;
+    }
+    str_base(e, slot, dirfd);
+}
+
+/* ---- the syscall exit hook and its handlers ---- */
+
+SEC("raw_tp/sys_exit")
+int sys_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    if (!bpf_map_lookup_elem(&tracked, &tgid))
+        return 0;
+    struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+    __u32 nr = BPF_CORE_READ(regs, orig_ax);
+    bpf_tail_call(ctx, &handlers, nr);
+    return 0; /* no handler: a syscall we do not report */
+}
+
+/* The syscall's arguments as the kernel used them (x86-64 calling convention). */
+static __always_inline bool call_begin(struct bpf_raw_tracepoint_args *ctx, struct call *c, int nargs)
+{
+    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    struct te_tracked *t = bpf_map_lookup_elem(&tracked, &tgid);
+    if (!t)
+        return false;
+    struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+    c->session = t->session;
+    c->args[0] = nargs > 0 ? BPF_CORE_READ(regs, di) : 0;
+    c->args[1] = nargs > 1 ? BPF_CORE_READ(regs, si) : 0;
+    c->args[2] = nargs > 2 ? BPF_CORE_READ(regs, dx) : 0;
+    c->args[3] = nargs > 3 ? BPF_CORE_READ(regs, r10) : 0;
+    c->args[4] = nargs > 4 ? BPF_CORE_READ(regs, r8) : 0;
+    c->args[5] = nargs > 5 ? BPF_CORE_READ(regs, r9) : 0;
+    return true;
+}
+
+/* A handler program per syscall, reached only by tail call from sys_exit. */
+#define HOOK(name, nargs, handler) \
+    SEC("raw_tp/sys_exit") \
+    int h_##name(struct bpf_raw_tracepoint_args *ctx) \
+    { \
+        struct call c; \
+        if (!call_begin(ctx, &c, nargs)) \
+            return 0; \
+        struct pt_regs *regs = (struct pt_regs *)ctx->args[0]; \
+        handler(&c, BPF_CORE_READ(regs, orig_ax), (long)ctx->args[1]); \
+        return 0; \
+    }
+
+/* ---- process ---- */
+
+static __always_inline void on_setsid(struct call *s, long nr, long ret)
+{
+    struct te_event *e = event_begin(TE_SETSID, s->session, nr, ret);
+    if (e)
+        event_emit(e);
+}
+HOOK(setsid, 0, on_setsid)
+
+static __always_inline void ids(struct call *s, long nr, long ret, __u16 kind, __u64 variant, int nargs)
+{
+    struct te_event *e = event_begin(kind, s->session, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = (__u32)s->args[0];
+    e->a[1] = nargs > 1 ? (__u32)s->args[1] : (__u32)-1;
+    e->a[2] = nargs > 2 ? (__u32)s->args[2] : (__u32)-1;
+    e->a[3] = variant;
+    event_emit(e);
+}
+static __always_inline void on_setuid(struct call *s, long nr, long ret) { ids(s, nr, ret, TE_SETUID, 1, 1); }
+static __always_inline void on_setreuid(struct call *s, long nr, long ret) { ids(s, nr, ret, TE_SETUID, 2, 2); }
+static __always_inline void on_setresuid(struct call *s, long nr, long ret) { ids(s, nr, ret, TE_SETUID, 3, 3); }
+static __always_inline void on_setfsuid(struct call *s, long nr, long ret) { ids(s, nr, ret, TE_SETUID, 4, 1); }
+static __always_inline void on_setgid(struct call *s, long nr, long ret) { ids(s, nr, ret, TE_SETGID, 1, 1); }
+static __always_inline void on_setregid(struct call *s, long nr, long ret) { ids(s, nr, ret, TE_SETGID, 2, 2); }
+static __always_inline void on_setresgid(struct call *s, long nr, long ret) { ids(s, nr, ret, TE_SETGID, 3, 3); }
+static __always_inline void on_setfsgid(struct call *s, long nr, long ret) { ids(s, nr, ret, TE_SETGID, 4, 1); }
+HOOK(setuid, 1, on_setuid)
+HOOK(setreuid, 2, on_setreuid)
+HOOK(setresuid, 3, on_setresuid)
+HOOK(setfsuid, 1, on_setfsuid)
+HOOK(setgid, 1, on_setgid)
+HOOK(setregid, 2, on_setregid)
+HOOK(setresgid, 3, on_setresgid)
+HOOK(setfsgid, 1, on_setfsgid)
+
+static __always_inline void on_capset(struct call *s, long nr, long ret)
+{
+    struct te_event *e = event_begin(TE_CAPSET, s->session, nr, ret);
+    if (!e)
+        return;
+    struct { __u32 effective, permitted, inheritable; } d[2] = {};
+    bpf_probe_read_user(&d, sizeof(d), (void *)s->args[1]);
+    e->a[0] = d[0].effective | ((__u64)d[1].effective << 32);
+    e->a[1] = d[0].permitted | ((__u64)d[1].permitted << 32);
+    e->a[2] = d[0].inheritable | ((__u64)d[1].inheritable << 32);
+    event_emit(e);
+}
+HOOK(capset, 2, on_capset)
+
+/* A successful exec is reported by sched_process_exec; sys_exit reports failures. */
+static __always_inline void exec_failed(struct call *s, long nr, long ret, long dirfd, const char *uptr)
+{
+    if (ret >= 0)
+        return;
+    struct te_event *e = event_begin(TE_EXEC, s->session, nr, ret);
+    if (!e)
+        return;
+    long n = str_user(e, 3, uptr);
+    if (!(n > 0 && str_first(e, 3) == '/'))
+        str_base(e, 2, dirfd);
+    event_emit(e);
+}
+static __always_inline void on_execve(struct call *s, long nr, long ret) { exec_failed(s, nr, ret, AT_FDCWD, (const char *)s->args[0]); }
+static __always_inline void on_execveat(struct call *s, long nr, long ret) { exec_failed(s, nr, ret, (int)s->args[0], (const char *)s->args[1]); }
+HOOK(execve, 3, on_execve)
+HOOK(execveat, 5, on_execveat)
+
+/* ---- files ---- */
+
+static __always_inline void open_common(struct call *s, long nr, long ret, long dirfd, const char *uptr, __u64 flags, __u64 mode)
+{
+    struct te_event *e = event_begin(TE_OPEN, s->session, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = flags;
+    e->a[1] = mode;
+    long n = str_user(e, 1, uptr);
+    if (ret >= 0) {
+        str_fd_path(e, 0, ret, 0);
+    } else if (!(n > 0 && str_first(e, 1) == '/')) {
+        str_base(e, 0, dirfd);
+    }
+    event_emit(e);
+}
+static __always_inline void on_open(struct call *s, long nr, long ret) { open_common(s, nr, ret, AT_FDCWD, (const char *)s->args[0], s->args[1], s->args[2]); }
+static __always_inline void on_creat(struct call *s, long nr, long ret) { open_common(s, nr, ret, AT_FDCWD, (const char *)s->args[0], O_CREAT | O_WRONLY | O_TRUNC, s->args[1]); }
+static __always_inline void on_openat(struct call *s, long nr, long ret) { open_common(s, nr, ret, (int)s->args[0], (const char *)s->args[1], s->args[2], s->args[3]); }
+static __always_inline void on_openat2(struct call *s, long nr, long ret)
+{
+    struct open_how how = {};
+    bpf_probe_read_user(&how, sizeof(how), (void *)s->args[2]);
+    open_common(s, nr, ret, (int)s->args[0], (const char *)s->args[1], how.flags, how.mode);
+}
+HOOK(open, 3, on_open)
+HOOK(creat, 2, on_creat)
+HOOK(openat, 4, on_openat)
+HOOK(openat2, 4, on_openat2)
+
+/* Two-path calls: old into slots 0/1, new into 2/3. */
+static __always_inline void two_paths(struct call *s, long nr, long ret, __u16 kind,
+                                      long olddfd, const char *old, long newdfd, const char *new, __u64 flags)
+{
+    struct te_event *e = event_begin(kind, s->session, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = flags;
+    path_arg(e, 0, olddfd, old);
+    path_arg(e, 2, newdfd, new);
+    event_emit(e);
+}
+static __always_inline void on_rename(struct call *s, long nr, long ret) { two_paths(s, nr, ret, TE_RENAME, AT_FDCWD, (const char *)s->args[0], AT_FDCWD, (const char *)s->args[1], 0); }
+static __always_inline void on_renameat(struct call *s, long nr, long ret) { two_paths(s, nr, ret, TE_RENAME, (int)s->args[0], (const char *)s->args[1], (int)s->args[2], (const char *)s->args[3], 0); }
+static __always_inline void on_renameat2(struct call *s, long nr, long ret) { two_paths(s, nr, ret, TE_RENAME, (int)s->args[0], (const char *)s->args[1], (int)s->args[2], (const char *)s->args[3], s->args[4]); }
+static __always_inline void on_link(struct call *s, long nr, long ret) { two_paths(s, nr, ret, TE_LINK, AT_FDCWD, (const char *)s->args[0], AT_FDCWD, (const char *)s->args[1], 0); }
+static __always_inline void on_linkat(struct call *s, long nr, long ret) { two_paths(s, nr, ret, TE_LINK, (int)s->args[0], (const char *)s->args[1], (int)s->args[2], (const char *)s->args[3], s->args[4]); }
+HOOK(rename, 2, on_rename)
+HOOK(renameat, 4, on_renameat)
+HOOK(renameat2, 5, on_renameat2)
+HOOK(link, 2, on_link)
+HOOK(linkat, 5, on_linkat)
+
+static __always_inline void symlink_common(struct call *s, long nr, long ret, const char *target, long newdfd, const char *linkpath)
+{
+    struct te_event *e = event_begin(TE_SYMLINK, s->session, nr, ret);
+    if (!e)
+        return;
+    str_user(e, 1, target);
+    path_arg(e, 2, newdfd, linkpath);
+    event_emit(e);
+}
+static __always_inline void on_symlink(struct call *s, long nr, long ret) { symlink_common(s, nr, ret, (const char *)s->args[0], AT_FDCWD, (const char *)s->args[1]); }
+static __always_inline void on_symlinkat(struct call *s, long nr, long ret) { symlink_common(s, nr, ret, (const char *)s->args[0], (int)s->args[1], (const char *)s->args[2]); }
+HOOK(symlink, 2, on_symlink)
+HOOK(symlinkat, 3, on_symlinkat)
+
+/* One-path calls with up to two numbers. */
+static __always_inline void one_path(struct call *s, long nr, long ret, __u16 kind, long dirfd, const char *uptr, __u64 a0, __u64 a1)
+{
+    struct te_event *e = event_begin(kind, s->session, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = a0;
+    e->a[1] = a1;
+    path_arg(e, 0, dirfd, uptr);
+    event_emit(e);
+}
+/* fd-only calls: the path of the open file. */
+static __always_inline void fd_path(struct call *s, long nr, long ret, __u16 kind, long fd, __u64 a0, __u64 a1)
+{
+    struct te_event *e = event_begin(kind, s->session, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = a0;
+    e->a[1] = a1;
+    str_fd_path(e, 0, fd, 0);
+    event_emit(e);
+}
+static __always_inline void on_unlink(struct call *s, long nr, long ret) { one_path(s, nr, ret, TE_UNLINK, AT_FDCWD, (const char *)s->args[0], 0, 0); }
+static __always_inline void on_unlinkat(struct call *s, long nr, long ret)
+{
+    __u16 kind = (s->args[2] & AT_REMOVEDIR) ? TE_RMDIR : TE_UNLINK;
+    one_path(s, nr, ret, kind, (int)s->args[0], (const char *)s->args[1], 0, 0);
+}
+static __always_inline void on_rmdir(struct call *s, long nr, long ret) { one_path(s, nr, ret, TE_RMDIR, AT_FDCWD, (const char *)s->args[0], 0, 0); }
+static __always_inline void on_mkdir(struct call *s, long nr, long ret) { one_path(s, nr, ret, TE_MKDIR, AT_FDCWD, (const char *)s->args[0], s->args[1], 0); }
+static __always_inline void on_mkdirat(struct call *s, long nr, long ret) { one_path(s, nr, ret, TE_MKDIR, (int)s->args[0], (const char *)s->args[1], s->args[2], 0); }
+static __always_inline void on_chmod(struct call *s, long nr, long ret) { one_path(s, nr, ret, TE_CHMOD, AT_FDCWD, (const char *)s->args[0], s->args[1], 0); }
+static __always_inline void on_fchmodat(struct call *s, long nr, long ret) { one_path(s, nr, ret, TE_CHMOD, (int)s->args[0], (const char *)s->args[1], s->args[2], 0); }
+static __always_inline void on_fchmod(struct call *s, long nr, long ret) { fd_path(s, nr, ret, TE_CHMOD, (int)s->args[0], s->args[1], 0); }
+static __always_inline void on_chown(struct call *s, long nr, long ret) { one_path(s, nr, ret, TE_CHOWN, AT_FDCWD, (const char *)s->args[0], (__u32)s->args[1], (__u32)s->args[2]); }
+static __always_inline void on_fchownat(struct call *s, long nr, long ret) { one_path(s, nr, ret, TE_CHOWN, (int)s->args[0], (const char *)s->args[1], (__u32)s->args[2], (__u32)s->args[3]); }
+static __always_inline void on_fchown(struct call *s, long nr, long ret) { fd_path(s, nr, ret, TE_CHOWN, (int)s->args[0], (__u32)s->args[1], (__u32)s->args[2]); }
+static __always_inline void on_truncate(struct call *s, long nr, long ret) { one_path(s, nr, ret, TE_TRUNCATE, AT_FDCWD, (const char *)s->args[0], s->args[1], 0); }
+static __always_inline void on_ftruncate(struct call *s, long nr, long ret) { fd_path(s, nr, ret, TE_TRUNCATE, (int)s->args[0], s->args[1], 0); }
+static __always_inline void on_mknod(struct call *s, long nr, long ret) { one_path(s, nr, ret, TE_MKNOD, AT_FDCWD, (const char *)s->args[0], s->args[1], s->args[2]); }
+static __always_inline void on_mknodat(struct call *s, long nr, long ret) { one_path(s, nr, ret, TE_MKNOD, (int)s->args[0], (const char *)s->args[1], s->args[2], s->args[3]); }
+HOOK(unlink, 1, on_unlink)
+HOOK(unlinkat, 3, on_unlinkat)
+HOOK(rmdir, 1, on_rmdir)
+HOOK(mkdir, 2, on_mkdir)
+HOOK(mkdirat, 3, on_mkdirat)
+HOOK(chmod, 2, on_chmod)
+HOOK(fchmodat, 3, on_fchmodat)
+HOOK(fchmodat2, 4, on_fchmodat)
+HOOK(fchmod, 2, on_fchmod)
+HOOK(chown, 3, on_chown)
+HOOK(lchown, 3, on_chown)
+HOOK(fchownat, 5, on_fchownat)
+HOOK(fchown, 3, on_fchown)
+HOOK(truncate, 2, on_truncate)
+HOOK(ftruncate, 2, on_ftruncate)
+HOOK(mknod, 3, on_mknod)
+HOOK(mknodat, 4, on_mknodat)
+
+/* ---- network ---- */
+
+/* Decode a user sockaddr into family/port/addr (and a unix path into slot 1). */
+static __always_inline void sockaddr_user(struct te_event *e, const void *uaddr, long len)
+{
+    if (!uaddr || len < 2)
+        return;
+    __u16 family = 0;
+    bpf_probe_read_user(&family, sizeof(family), uaddr);
+    e->family = family;
+    if (family == AF_INET) {
+        struct sockaddr_in sin = {};
+        bpf_probe_read_user(&sin, sizeof(sin), uaddr);
+        e->port = bpf_ntohs(sin.sin_port);
+        __builtin_memcpy(e->addr, &sin.sin_addr, 4);
+    } else if (family == AF_INET6) {
+        struct sockaddr_in6 sin6 = {};
+        bpf_probe_read_user(&sin6, sizeof(sin6), uaddr);
+        e->port = bpf_ntohs(sin6.sin6_port);
+        __builtin_memcpy(e->addr, &sin6.sin6_addr, 16);
+    } else if (family == AF_UNIX) {
+        const char *path = (const char *)uaddr + 2;
+        char first = 0;
+        bpf_probe_read_user(&first, 1, path);
+        if (first == 0 && len > 3) {
+            str_user(e, 1, path + 1);
+            e->s[1].flags |= TE_STRF_ABSTRACT;
+        } else {
+            str_user(e, 1, path);
+        }
+    }
+}
+
+static __always_inline void sock_call(struct call *s, long nr, long ret, __u16 kind, const void *uaddr, long len, __u64 a1)
+{
+    struct te_event *e = event_begin(kind, s->session, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = (int)s->args[0];
+    e->a[1] = a1;
+    sockaddr_user(e, uaddr, len);
+    event_emit(e);
+}
+static __always_inline void on_connect(struct call *s, long nr, long ret) { sock_call(s, nr, ret, TE_CONNECT, (void *)s->args[1], s->args[2], 0); }
+static __always_inline void on_bind(struct call *s, long nr, long ret) { sock_call(s, nr, ret, TE_BIND, (void *)s->args[1], s->args[2], 0); }
+static __always_inline void on_sendto(struct call *s, long nr, long ret)
+{
+    if (!s->args[4])
+        return; /* no explicit destination: the connect was reported */
+    sock_call(s, nr, ret, TE_SENDTO, (void *)s->args[4], s->args[5], s->args[2]);
+}
+static __always_inline void on_sendmsg(struct call *s, long nr, long ret)
+{
+    struct user_msghdr msg = {};
+    bpf_probe_read_user(&msg, sizeof(msg), (void *)s->args[1]);
+    if (!msg.msg_name)
+        return;
+    sock_call(s, nr, ret, TE_SENDTO, msg.msg_name, msg.msg_namelen, ret > 0 ? ret : 0);
+}
+HOOK(connect, 3, on_connect)
+HOOK(bind, 3, on_bind)
+HOOK(sendto, 6, on_sendto)
+HOOK(sendmsg, 3, on_sendmsg)
+
+/* listen: the local address comes from the kernel's socket. */
+static __always_inline void on_listen(struct call *s, long nr, long ret)
+{
+    struct te_event *e = event_begin(TE_LISTEN, s->session, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = (int)s->args[0];
+    e->a[1] = (int)s->args[1];
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct file *f = fd_file(task, (int)s->args[0]);
+    if (f) {
+        struct socket *sock = BPF_CORE_READ(f, private_data);
+        struct sock *sk = BPF_CORE_READ(sock, sk);
+        __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+        e->family = family;
+        e->port = BPF_CORE_READ(sk, __sk_common.skc_num);
+        if (family == AF_INET) {
+            __u32 a = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+            __builtin_memcpy(e->addr, &a, 4);
+        } else if (family == AF_INET6) {
+            BPF_CORE_READ_INTO(&e->addr, sk, __sk_common.skc_v6_rcv_saddr);
+        }
+    }
+    event_emit(e);
+}
+HOOK(listen, 2, on_listen)
+
+/* ---- privileged ---- */
+
+static __always_inline void numbers(struct call *s, long nr, long ret, __u16 kind, __u64 a0, __u64 a1, __u64 a2)
+{
+    struct te_event *e = event_begin(kind, s->session, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = a0;
+    e->a[1] = a1;
+    e->a[2] = a2;
+    event_emit(e);
+}
+static __always_inline void on_ptrace(struct call *s, long nr, long ret) { numbers(s, nr, ret, TE_PTRACE, s->args[0], (int)s->args[1], 0); }
+static __always_inline void on_unshare(struct call *s, long nr, long ret) { numbers(s, nr, ret, TE_UNSHARE, s->args[0], 0, 0); }
+static __always_inline void on_setns(struct call *s, long nr, long ret) { numbers(s, nr, ret, TE_SETNS, (int)s->args[0], s->args[1], 0); }
+static __always_inline void on_bpf(struct call *s, long nr, long ret) { numbers(s, nr, ret, TE_BPF, s->args[0], 0, 0); }
+static __always_inline void on_kill(struct call *s, long nr, long ret) { numbers(s, nr, ret, TE_KILL, (int)s->args[0], s->args[1], TE_KILLVIA_KILL); }
+static __always_inline void on_tkill(struct call *s, long nr, long ret) { numbers(s, nr, ret, TE_KILL, (int)s->args[0], s->args[1], TE_KILLVIA_TKILL); }
+static __always_inline void on_tgkill(struct call *s, long nr, long ret) { numbers(s, nr, ret, TE_KILL, (int)s->args[1], s->args[2], TE_KILLVIA_TGKILL); }
+static __always_inline void on_pidfd_send_signal(struct call *s, long nr, long ret)
+{
+    /* The target is the pid behind the pidfd, read from the kernel's file. */
+    __s64 target = -1;
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct file *f = fd_file(task, (int)s->args[0]);
+    if (f) {
+        /* pidfs keeps the struct pid in the inode; older kernels in private_data */
+        struct pid *p = BPF_CORE_READ(f, f_inode, i_private);
+        if (!p)
+            p = BPF_CORE_READ(f, private_data);
+        if (p)
+            target = BPF_CORE_READ(p, numbers[0].nr);
+    }
+    numbers(s, nr, ret, TE_KILL, target, s->args[1], TE_KILLVIA_PIDFD);
+}
+static __always_inline void on_io_uring_setup(struct call *s, long nr, long ret)
+{
+    struct io_uring_params p = {};
+    bpf_probe_read_user(&p, sizeof(p), (void *)s->args[1]);
+    numbers(s, nr, ret, TE_IO_URING, s->args[0], p.flags, 0);
+}
+HOOK(ptrace, 4, on_ptrace)
+HOOK(unshare, 1, on_unshare)
+HOOK(setns, 2, on_setns)
+HOOK(bpf, 3, on_bpf)
+HOOK(kill, 2, on_kill)
+HOOK(tkill, 2, on_tkill)
+HOOK(tgkill, 3, on_tgkill)
+HOOK(pidfd_send_signal, 4, on_pidfd_send_signal)
+HOOK(io_uring_setup, 2, on_io_uring_setup)
+
+static __always_inline void on_memfd_create(struct call *s, long nr, long ret)
+{
+    struct te_event *e = event_begin(TE_MEMFD, s->session, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = s->args[1];
+    str_user(e, 1, (const char *)s->args[0]);
+    event_emit(e);
+}
+HOOK(memfd_create, 2, on_memfd_create)
+
+static __always_inline void on_mount(struct call *s, long nr, long ret)
+{
+    struct te_event *e = event_begin(TE_MOUNT, s->session, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = s->args[3];
+    path_arg(e, 0, AT_FDCWD, (const char *)s->args[1]);
+    if (s->args[0])
+        str_user(e, 2, (const char *)s->args[0]);
+    if (s->args[2])
+        str_user(e, 3, (const char *)s->args[2]);
+    event_emit(e);
+}
+static __always_inline void on_umount(struct call *s, long nr, long ret) { one_path(s, nr, ret, TE_UMOUNT, AT_FDCWD, (const char *)s->args[0], s->args[1], 0); }
+static __always_inline void on_chroot(struct call *s, long nr, long ret) { one_path(s, nr, ret, TE_CHROOT, AT_FDCWD, (const char *)s->args[0], 0, 0); }
+static __always_inline void on_pivot_root(struct call *s, long nr, long ret) { two_paths(s, nr, ret, TE_PIVOT_ROOT, AT_FDCWD, (const char *)s->args[0], AT_FDCWD, (const char *)s->args[1], 0); }
+HOOK(mount, 5, on_mount)
+HOOK(umount, 2, on_umount)
+HOOK(chroot, 1, on_chroot)
+HOOK(pivot_root, 2, on_pivot_root)
+
+/* The new mount API. */
+static __always_inline void on_fsopen(struct call *s, long nr, long ret)
+{
+    struct te_event *e = event_begin(TE_MOUNT_API, s->session, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = TE_MAPI_FSOPEN;
+    e->a[1] = s->args[1];
+    str_user(e, 1, (const char *)s->args[0]);
+    event_emit(e);
+}
+static __always_inline void mapi_path(struct call *s, long nr, long ret, __u64 op, long dirfd, const char *uptr, __u64 flags)
+{
+    struct te_event *e = event_begin(TE_MOUNT_API, s->session, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = op;
+    e->a[1] = flags;
+    path_arg(e, 0, dirfd, uptr);
+    event_emit(e);
+}
+static __always_inline void on_fsmount(struct call *s, long nr, long ret) { numbers(s, nr, ret, TE_MOUNT_API, TE_MAPI_FSMOUNT, s->args[1], s->args[2]); }
+static __always_inline void on_move_mount(struct call *s, long nr, long ret)
+{
+    struct te_event *e = event_begin(TE_MOUNT_API, s->session, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = TE_MAPI_MOVE_MOUNT;
+    e->a[1] = s->args[4];
+    path_arg(e, 0, (int)s->args[2], (const char *)s->args[3]);
+    path_arg(e, 2, (int)s->args[0], (const char *)s->args[1]);
+    event_emit(e);
+}
+static __always_inline void on_open_tree(struct call *s, long nr, long ret) { mapi_path(s, nr, ret, TE_MAPI_OPEN_TREE, (int)s->args[0], (const char *)s->args[1], s->args[2]); }
+static __always_inline void on_fspick(struct call *s, long nr, long ret) { mapi_path(s, nr, ret, TE_MAPI_FSPICK, (int)s->args[0], (const char *)s->args[1], s->args[2]); }
+static __always_inline void on_mount_setattr(struct call *s, long nr, long ret) { mapi_path(s, nr, ret, TE_MAPI_MOUNT_SETATTR, (int)s->args[0], (const char *)s->args[1], s->args[2]); }
+HOOK(fsopen, 2, on_fsopen)
+HOOK(fsmount, 3, on_fsmount)
+HOOK(move_mount, 5, on_move_mount)
+HOOK(open_tree, 3, on_open_tree)
+HOOK(fspick, 3, on_fspick)
+HOOK(mount_setattr, 5, on_mount_setattr)
+
+/* Module loading (on a kernel without modules these fail with ENOSYS, still reported). */
+static __always_inline void on_init_module(struct call *s, long nr, long ret)
+{
+    struct te_event *e = event_begin(TE_MODULE, s->session, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = 1;
+    e->a[1] = s->args[1];
+    str_user(e, 1, (const char *)s->args[2]);
+    event_emit(e);
+}
+static __always_inline void on_finit_module(struct call *s, long nr, long ret)
+{
+    struct te_event *e = event_begin(TE_MODULE, s->session, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = 2;
+    e->a[1] = s->args[2];
+    str_fd_path(e, 0, (int)s->args[0], 0);
+    str_user(e, 1, (const char *)s->args[1]);
+    event_emit(e);
+}
+HOOK(init_module, 3, on_init_module)
+HOOK(finit_module, 3, on_finit_module)
+
+/* ---- scheduler: inheritance, exec, exit ---- */
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+{
+    __u32 ptgid = parent->tgid, ctgid = child->tgid;
+    struct te_tracked *t = bpf_map_lookup_elem(&tracked, &ptgid);
+    if (!t || ptgid == ctgid)
+        return 0; /* untracked, or a new thread of a tracked process */
+    struct te_tracked copy = *t;
+    if (bpf_map_update_elem(&tracked, &ctgid, &copy, BPF_ANY)) {
+        stat_inc(TE_STAT_TRACK_FULL);
+    }
+    struct te_event *e = event_begin(TE_FORK, copy.session, 0, ctgid);
+    if (!e)
+        return 0;
+    e->a[0] = ctgid;
+    event_emit(e);
+    return 0;
+}
+
+/* Does an untracked exec match the watch policy? */
+static __always_inline bool watched(struct task_struct *task, struct linux_binprm *bprm)
+{
+    __u32 zero = 0;
+    __u32 *mask = bpf_map_lookup_elem(&watch_config, &zero);
+    if (!mask || !*mask)
+        return false;
+    if (*mask & 1) {
+        char comm[TE_COMM_LEN] = {};
+        bpf_get_current_comm(comm, sizeof(comm));
+        if (bpf_map_lookup_elem(&watch_comm, comm))
+            return true;
+    }
+    if (*mask & 2) {
+        __u32 uid = (__u32)bpf_get_current_uid_gid();
+        if (bpf_map_lookup_elem(&watch_uid, &uid))
+            return true;
+    }
+    if (*mask & 4) {
+        __u64 cg = bpf_get_current_cgroup_id();
+        if (bpf_map_lookup_elem(&watch_cgroup, &cg))
+            return true;
+    }
+    if (*mask & 8) {
+        struct te_watch_inode key = {};
+        struct inode *inode = BPF_CORE_READ(bprm, file, f_inode);
+        key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+        key.ino = BPF_CORE_READ(inode, i_ino);
+        if (bpf_map_lookup_elem(&watch_inode, &key))
+            return true;
+    }
+    return false;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+    __u32 tgid = task->tgid;
+    __u32 flags = 0;
+    struct te_tracked *t = bpf_map_lookup_elem(&tracked, &tgid);
+    struct te_tracked fresh = {};
+    if (!t) {
+        if (!watched(task, bprm))
+            return 0;
+        /* A new session: boot time and CPU make the id unique; the top bit says the kernel made it. */
+        fresh.session = (1ULL << 63) | ((bpf_ktime_get_boot_ns() << 8) & ~(1ULL << 63)) | (bpf_get_smp_processor_id() & 0xff);
+        fresh.root_tgid = tgid;
+        if (bpf_map_update_elem(&tracked, &tgid, &fresh, BPF_ANY)) {
+            stat_inc(TE_STAT_TRACK_FULL);
+            return 0;
+        }
+        t = &fresh;
+        flags |= TE_EXEC_SESSION_START;
+    }
+    struct te_event *e = event_begin(TE_EXEC, t->session, 0, 0);
+    if (!e)
+        return 0;
+    e->a[0] = BPF_CORE_READ(bprm, argc);
+    str_path(e, 0, &bprm->file->f_path, 0);
+
+    /* argv from the new image's stack, as the kernel laid it out */
+    struct mm_struct *mm = BPF_CORE_READ(task, mm);
+    __u64 start = BPF_CORE_READ(mm, arg_start), end = BPF_CORE_READ(mm, arg_end);
+    __u64 len = end > start ? end - start : 0;
+    if (len > TE_ARGV_MAX - 1) {
+        len = TE_ARGV_MAX - 1;
+        flags |= TE_EXEC_ARGV_TRUNCATED;
+    }
+    __u32 off = e->h.size;
+    e->s[1].off = off;
+    e->s[1].enc = TE_STR_PLAIN;
+    if (off <= STR_LIMIT && len > 0) {
+        if (bpf_probe_read_user((char *)e + off, len & (TE_ARGV_MAX - 1), (void *)start) == 0) {
+            /* drop the final NUL so argv reads as NUL separated */
+            __u32 n = len & (TE_ARGV_MAX - 1);
+            __u32 last = off + n - 1;
+            if (n > 0 && last < sizeof(struct scratch) && ((char *)e)[last] == 0)
+                n--;
+            e->s[1].len = n;
+            e->h.size = off + (len & (TE_ARGV_MAX - 1));
+        } else {
+            e->s[1].flags = TE_STRF_FAULT;
+        }
+    }
+    if (flags & TE_EXEC_ARGV_TRUNCATED)
+        e->s[1].flags |= TE_STRF_TRUNCATED;
+
+    struct fs_struct *fs = BPF_CORE_READ(task, fs);
+    str_path(e, 2, &fs->pwd, 0);
+    /* the filename as the caller named it */
+    __u32 off3 = e->h.size;
+    e->s[3].off = off3;
+    e->s[3].enc = TE_STR_PLAIN;
+    if (off3 <= STR_LIMIT) {
+        long n = bpf_probe_read_kernel_str((char *)e + off3, TE_STR_MAX, BPF_CORE_READ(bprm, filename));
+        if (n > 0) {
+            e->s[3].len = n - 1;
+            e->h.size = off3 + n;
+        }
+    }
+    e->a[1] = flags;
+    event_emit(e);
+    return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_exit, struct task_struct *task)
+{
+    __u32 tgid = task->tgid;
+    struct te_tracked *t = bpf_map_lookup_elem(&tracked, &tgid);
+    if (!t)
+        return 0;
+    if (BPF_CORE_READ(task, signal, live.counter) != 0)
+        return 0; /* other threads remain */
+    __u64 session = t->session;
+    bpf_map_delete_elem(&tracked, &tgid);
+    struct te_event *e = event_begin(TE_EXIT, session, 0, 0);
+    if (!e)
+        return 0;
+    int code = BPF_CORE_READ(task, exit_code);
+    e->a[0] = (code >> 8) & 0xff;
+    e->a[1] = code & 0x7f;
+    event_emit(e);
+    return 0;
+}
