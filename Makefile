@@ -4,6 +4,8 @@
 #   make test      build and run every test tier (root: kernel tests load real BPF)
 #   make bench     benchmarks (see BENCHMARKS.md)
 .DELETE_ON_ERROR:
+.SECONDARY:
+SHELL := /bin/bash
 .PHONY: all deps build bpf run test test-unit test-kernel bench install uninstall clean mounts
 
 BPF_CLANG ?= clang-14
@@ -66,15 +68,20 @@ run: build mounts
 
 test-unit: bpf build/tether-testops
 	$(Q)$(SWIFT) build --build-tests
-	$(Q)$(SWIFT) test --skip-build --skip KernelTests
+	$(Q)$(SWIFT) test --skip-build --disable-swift-testing --skip KernelTests
 
 test-kernel: bpf build/tether-testops mounts
 	$(Q)$(SWIFT) build --build-tests
-	$(Q)TETHER_TESTOPS=$(CURDIR)/build/tether-testops $(SWIFT) test --skip-build --filter KernelTests
+	$(Q)TETHER_TESTOPS=$(CURDIR)/build/tether-testops $(SWIFT) test --skip-build --disable-swift-testing --filter KernelTests
 
+# Every tier; ends with one "N passed, N failed" line (XCTest's own count).
 test: bpf build/tether-testops mounts
 	$(Q)$(SWIFT) build --build-tests
-	$(Q)TETHER_TESTOPS=$(CURDIR)/build/tether-testops $(SWIFT) test --skip-build
+	$(Q)set -o pipefail; TETHER_TESTOPS=$(CURDIR)/build/tether-testops $(SWIFT) test --skip-build --disable-swift-testing 2>&1 | tee build/test.log; \
+	rc=$$?; summary=$$(grep -E "^[[:space:]]+Executed [0-9]+ tests?, with [0-9]+ failures?" build/test.log | tail -1); \
+	total=$$(echo "$$summary" | sed -E 's/.*Executed ([0-9]+) tests?.*/\1/'); failed=$$(echo "$$summary" | sed -E 's/.*with ([0-9]+) failures?.*/\1/'); \
+	if [ -z "$$summary" ]; then echo "test: no XCTest summary found" >&2; exit 1; fi; \
+	echo "$$((total - failed)) passed, $$failed failed"; exit $$rc
 
 clean:
 	rm -rf build $(GEN) bpf/vmlinux.h .build
