@@ -24,12 +24,14 @@ let package = Package(
         .target(name: "TetherCore", dependencies: [.product(name: "Yams", package: "Yams")]),
         // The one Swift layer that touches the kernel: load, attach, ring buffer, maps.
         .target(name: "TetherProbe", dependencies: ["CTetherProbe", "TetherCore"]),
+        // Containment: signals to whole sessions through pidfds, kernel guard configuration.
+        .target(name: "TetherResponse", dependencies: ["CTetherProbe", "TetherProbe", "TetherCore"]),
         .executableTarget(name: "tetherd", dependencies: [
             "TetherCore", "TetherProbe", .product(name: "Yams", package: "Yams"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "tether", dependencies: [
-            "TetherCore", "TetherProbe",
+            "TetherCore", "TetherProbe", "TetherResponse",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Benchmarks (`make bench`): workloads under each monitoring configuration.
@@ -39,7 +41,7 @@ let package = Package(
         ]),
         .testTarget(name: "TetherCoreTests", dependencies: ["TetherCore"]),
         .testTarget(name: "TetherProbeTests", dependencies: ["TetherProbe", "CTetherProbe", "TetherCore"]),
-        .testTarget(name: "KernelTests", dependencies: ["TetherProbe", "TetherCore"]),
+        .testTarget(name: "KernelTests", dependencies: ["TetherProbe", "TetherCore", "TetherResponse"]),
     ],
     swiftLanguageModes: [.v5]
 )

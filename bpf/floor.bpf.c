@@ -9,7 +9,7 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-SEC("raw_tp/sys_exit") int sys_exit(void *ctx) { return 0; }
+SEC("tp_btf/sys_exit") int BPF_PROG(sys_exit) { return 0; }
 SEC("tp_btf/sched_process_fork") int BPF_PROG(on_fork) { return 0; }
 SEC("tp_btf/sched_process_exec") int BPF_PROG(on_exec) { return 0; }
 SEC("tp_btf/sched_process_exit") int BPF_PROG(on_exit) { return 0; }

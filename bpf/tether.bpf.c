@@ -2,7 +2,7 @@
 /* Tether's kernel side: follow every process of every watched agent session and
  * report what it does.
  *
- * One hook sees every syscall: raw_tp/sys_exit. Untracked processes pay one map lookup
+ * One hook sees every syscall: tp_btf/sys_exit. Untracked processes pay one map lookup
  * (`tracked`) there and at each scheduler hook, nothing more. For a tracked process the
  * exit program tail-calls the handler of that syscall (`handlers`, filled by the loader
  * by syscall number; an empty slot means "not of interest"). Arguments are read at exit
@@ -27,7 +27,26 @@ char LICENSE[] SEC("license") = "GPL";
 #define O_WRONLY 01
 #define O_CREAT 0100
 #define O_TRUNC 01000
+#define O_ACCMODE 03
 #define NAME_MAX 255
+#define SIGKILL 9
+#define SIGSTOP 19
+#define SOCK_RAW 3
+#define AF_PACKET 17
+#define BPF_FS_MAGIC 0xcafe4a11
+#define PTRACE_ATTACH 16
+#define PTRACE_SEIZE 0x4206
+
+/* kfuncs: freezing other members needs a task reference (tp_btf programs only) */
+/* (libbpf 1.1 has no bpf_ksym_exists: a missing weak ksym resolves to 0) */
+#ifndef bpf_ksym_exists
+#define bpf_ksym_exists(sym) (!!(sym))
+#endif
+#define BPF_DEVCG_DEV_BLOCK 1
+#define BPF_DEVCG_DEV_CHAR 2
+extern struct task_struct *bpf_task_from_pid(s32 pid) __ksym __weak;
+extern void bpf_task_release(struct task_struct *p) __ksym __weak;
+extern int bpf_send_signal_task(struct task_struct *task, int sig, enum pid_type type, u64 value) __ksym __weak;
 
 /* ---- settings the loader fills before load ---- */
 
@@ -57,6 +76,7 @@ struct {
 struct call {
     __u64 args[6];
     __u64 session;
+    __u32 flags;   /* te_tracked.flags */
 };
 
 /* Events to user space. Size set by the loader. */
@@ -118,6 +138,63 @@ struct {
     __type(value, __u32);
 } watch_config SEC(".maps");
 
+/* Sessions a guard (or user space) froze: session -> boot ns. A child forked into a
+ * frozen session is stopped before its first instruction. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 1024);
+    __type(key, __u64);
+    __type(value, __u64);
+} frozen SEC(".maps");
+
+/* Tether's own processes (tetherd, a supervising `tether run`): signalling or tracing them is tampering. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 64);
+    __type(key, __u32);
+    __type(value, __u8);
+} protected_pids SEC(".maps");
+
+/* Files and directories by identity -> TE_PROTECT_* (persistence locations, Tether's files). */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 8192);
+    __type(key, struct te_watch_inode);
+    __type(value, __u32);
+} protected_inodes SEC(".maps");
+
+/* guard_config[0]: TE_GUARDS_* switches compiled from policy. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u32);
+} guard_config SEC(".maps");
+
+/* Egress allow-list per agent policy, and destinations always refused (cloud metadata). */
+struct {
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+    __uint(max_entries, 4096);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, struct te_net_key);
+    __type(value, struct te_net_ports);
+} egress_allow SEC(".maps");
+struct {
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+    __uint(max_entries, 256);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, struct te_net_key);
+    __type(value, __u8);
+} egress_deny SEC(".maps");
+
+/* A cgroup hook's verdict for the thread, picked up by that syscall's exit handler. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 4096);
+    __type(key, __u32);
+    __type(value, __u32);
+} verdicts SEC(".maps");
+
 /* ---- helpers ---- */
 
 static __always_inline void stat_inc(__u32 key)
@@ -155,7 +232,7 @@ static __always_inline struct te_event *event_begin(__u16 kind, __u64 session, l
     e->a[0] = e->a[1] = e->a[2] = e->a[3] = 0;
     e->family = 0;
     e->port = 0;
-    e->pad0 = 0;
+    e->guard = 0;
     __builtin_memset(e->addr, 0, sizeof(e->addr));
     __builtin_memset(e->s, 0, sizeof(e->s));
     return e;
@@ -172,6 +249,81 @@ static __always_inline void event_emit(struct te_event *e)
         stat_inc(TE_STAT_DROPS);
     else
         stat_inc(TE_STAT_EVENTS);
+}
+
+static __always_inline __u32 guards_enabled(void)
+{
+    __u32 zero = 0;
+    __u32 *g = bpf_map_lookup_elem(&guard_config, &zero);
+    return g ? *g : 0;
+}
+
+struct freeze_ctx {
+    __u64 session;
+    __u32 self;
+    __u32 count;
+};
+
+static long freeze_one(struct bpf_map *map, __u32 *tgid, struct te_tracked *t, struct freeze_ctx *c)
+{
+    if (t->session != c->session || *tgid == c->self)
+        return 0;
+    struct task_struct *task = bpf_task_from_pid(*tgid);
+    if (!task)
+        return 0;
+    if (bpf_send_signal_task(task, SIGSTOP, PIDTYPE_TGID, 0))
+        stat_inc(TE_STAT_GUARD_FAIL);
+    else
+        c->count++;
+    bpf_task_release(task);
+    return 0;
+}
+
+/* Stops every other member of `session` now, and marks it frozen so new children stop too. */
+static __always_inline __u32 freeze_session(__u64 session)
+{
+    __u64 now = bpf_ktime_get_boot_ns();
+    bpf_map_update_elem(&frozen, &session, &now, BPF_ANY);
+    struct freeze_ctx c = { .session = session, .self = bpf_get_current_pid_tgid() >> 32 };
+    if (!bpf_ksym_exists(bpf_send_signal_task) || !bpf_ksym_exists(bpf_task_from_pid))
+        return 0;
+    bpf_for_each_map_elem(&tracked, freeze_one, &c, 0);
+    return c.count;
+}
+
+/* A guard matched: in enforce mode the caller dies on its return from this syscall and its
+ * session freezes at once; in monitor mode nothing is done and the event says so. */
+static __always_inline void guard_act(struct te_event *e, struct call *c, __u32 what)
+{
+    if (!(c->flags & TE_TRACK_ENFORCE)) {
+        e->guard |= what | TE_GUARD_MONITOR;
+        return;
+    }
+    if (bpf_send_signal(SIGKILL))
+        stat_inc(TE_STAT_GUARD_FAIL);
+    else
+        e->guard |= TE_GUARD_KILLED;
+    freeze_session(c->session);
+    e->guard |= what | TE_GUARD_FROZE;
+}
+
+/* The process a thread id belongs to. */
+static __always_inline __s64 tgid_of(__s64 tid)
+{
+    if (tid <= 0 || !bpf_ksym_exists(bpf_task_from_pid))
+        return tid;
+    struct task_struct *t = bpf_task_from_pid(tid);
+    if (!t)
+        return tid;
+    __s64 tgid = t->tgid;
+    bpf_task_release(t);
+    return tgid;
+}
+
+static __always_inline bool pid_protected(__s64 tgid)
+{
+    __u32 k = tgid;
+    return tgid > 0 && bpf_map_lookup_elem(&protected_pids, &k);
 }
 
 /* Room for one more full string slot? Otherwise the slot is marked truncated. */
@@ -340,46 +492,44 @@ static __always_inline void path_arg(struct te_event *e, int slot, long dirfd, c
 
 /* ---- the syscall exit hook and its handlers ---- */
 
-SEC("raw_tp/sys_exit")
-int sys_exit(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
     __u32 tgid = bpf_get_current_pid_tgid() >> 32;
     if (!bpf_map_lookup_elem(&tracked, &tgid))
         return 0;
-    struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
-    __u32 nr = BPF_CORE_READ(regs, orig_ax);
-    bpf_tail_call(ctx, &handlers, nr);
+    bpf_tail_call(ctx, &handlers, BPF_CORE_READ(regs, orig_ax));
     return 0; /* no handler: a syscall we do not report */
 }
 
 /* The syscall's arguments as the kernel used them (x86-64 calling convention). */
-static __always_inline bool call_begin(struct bpf_raw_tracepoint_args *ctx, struct call *c, int nargs)
+static __always_inline struct te_tracked *call_begin(struct pt_regs *regs, struct call *c, int nargs)
 {
     __u32 tgid = bpf_get_current_pid_tgid() >> 32;
     struct te_tracked *t = bpf_map_lookup_elem(&tracked, &tgid);
     if (!t)
-        return false;
-    struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+        return NULL;
     c->session = t->session;
+    c->flags = t->flags;
     c->args[0] = nargs > 0 ? BPF_CORE_READ(regs, di) : 0;
     c->args[1] = nargs > 1 ? BPF_CORE_READ(regs, si) : 0;
     c->args[2] = nargs > 2 ? BPF_CORE_READ(regs, dx) : 0;
     c->args[3] = nargs > 3 ? BPF_CORE_READ(regs, r10) : 0;
     c->args[4] = nargs > 4 ? BPF_CORE_READ(regs, r8) : 0;
     c->args[5] = nargs > 5 ? BPF_CORE_READ(regs, r9) : 0;
-    return true;
+    return t;
 }
 
-/* A handler program per syscall, reached only by tail call from sys_exit. */
+/* A handler program per syscall, reached only by tail call from sys_exit (same hook,
+ * so the same context and program type). */
 #define HOOK(name, nargs, handler) \
-    SEC("raw_tp/sys_exit") \
-    int h_##name(struct bpf_raw_tracepoint_args *ctx) \
+    SEC("tp_btf/sys_exit") \
+    int BPF_PROG(h_##name, struct pt_regs *regs, long ret) \
     { \
         struct call c; \
-        if (!call_begin(ctx, &c, nargs)) \
+        if (!call_begin(regs, &c, nargs)) \
             return 0; \
-        struct pt_regs *regs = (struct pt_regs *)ctx->args[0]; \
-        handler(&c, BPF_CORE_READ(regs, orig_ax), (long)ctx->args[1]); \
+        handler(&c, BPF_CORE_READ(regs, orig_ax), ret); \
         return 0; \
     }
 
@@ -455,6 +605,42 @@ HOOK(execveat, 5, on_execveat)
 
 /* ---- files ---- */
 
+static __always_inline __u32 inode_protection(struct inode *inode)
+{
+    struct te_watch_inode key = {};
+    key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+    key.ino = BPF_CORE_READ(inode, i_ino);
+    __u32 *v = bpf_map_lookup_elem(&protected_inodes, &key);
+    return v ? *v : 0;
+}
+
+/* An open that can change content succeeded: is the file, or the directory it is in,
+ * protected? Matched on the inodes the kernel opened, not on the caller's string.
+ * a[2] = the file's size after the open, so the finding can state what remained. */
+static __always_inline void open_guard(struct te_event *e, struct call *s, long fd)
+{
+    __u32 enabled = guards_enabled();
+    if (!(enabled & (TE_GUARDS_WRITE | TE_GUARDS_TAMPER)))
+        return;
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct file *f = fd_file(task, fd);
+    if (!f)
+        return;
+    struct inode *inode = BPF_CORE_READ(f, f_inode);
+    __u32 prot = inode_protection(inode);
+    struct dentry *parent = BPF_CORE_READ(f, f_path.dentry, d_parent);
+    __u32 dirprot = inode_protection(BPF_CORE_READ(parent, d_inode));
+    if (dirprot & TE_PROTECT_DIR)
+        prot |= dirprot;
+    if (BPF_CORE_READ(inode, i_sb, s_magic) == BPF_FS_MAGIC)
+        prot |= TE_PROTECT_TAMPER;
+    e->a[2] = BPF_CORE_READ(inode, i_size);
+    if ((prot & TE_PROTECT_TAMPER) && (enabled & TE_GUARDS_TAMPER))
+        guard_act(e, s, TE_GUARD_TAMPER);
+    else if ((prot & TE_PROTECT_WRITE) && (enabled & TE_GUARDS_WRITE))
+        guard_act(e, s, TE_GUARD_WRITE);
+}
+
 static __always_inline void open_common(struct call *s, long nr, long ret, long dirfd, const char *uptr, __u64 flags, __u64 mode)
 {
     struct te_event *e = event_begin(TE_OPEN, s->session, nr, ret);
@@ -465,6 +651,8 @@ static __always_inline void open_common(struct call *s, long nr, long ret, long 
     long n = str_user(e, 1, uptr);
     if (ret >= 0) {
         str_fd_path(e, 0, ret, 0);
+        if (flags & (O_ACCMODE | O_CREAT | O_TRUNC))
+            open_guard(e, s, ret);
     } else if (!(n > 0 && str_first(e, 1) == '/')) {
         str_base(e, 0, dirfd);
     }
@@ -613,6 +801,18 @@ static __always_inline void sockaddr_user(struct te_event *e, const void *uaddr,
     }
 }
 
+/* What a cgroup hook decided for this thread's syscall, if anything. */
+static __always_inline __u32 take_verdict(void)
+{
+    __u32 tid = (__u32)bpf_get_current_pid_tgid();
+    __u32 *v = bpf_map_lookup_elem(&verdicts, &tid);
+    if (!v)
+        return 0;
+    __u32 g = *v;
+    bpf_map_delete_elem(&verdicts, &tid);
+    return g;
+}
+
 static __always_inline void sock_call(struct call *s, long nr, long ret, __u16 kind, const void *uaddr, long len, __u64 a1)
 {
     struct te_event *e = event_begin(kind, s->session, nr, ret);
@@ -621,8 +821,27 @@ static __always_inline void sock_call(struct call *s, long nr, long ret, __u16 k
     e->a[0] = (int)s->args[0];
     e->a[1] = a1;
     sockaddr_user(e, uaddr, len);
+    if (kind == TE_CONNECT || kind == TE_SENDTO)
+        e->guard = take_verdict();
     event_emit(e);
 }
+
+/* socket(): only raw and packet sockets are reported. */
+static __always_inline void on_socket(struct call *s, long nr, long ret)
+{
+    __u32 type = s->args[1] & 0xf;
+    if (type != SOCK_RAW && s->args[0] != AF_PACKET)
+        return;
+    struct te_event *e = event_begin(TE_SOCKET, s->session, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = s->args[0];
+    e->a[1] = type;
+    e->a[2] = s->args[2];
+    e->guard = take_verdict();
+    event_emit(e);
+}
+HOOK(socket, 3, on_socket)
 static __always_inline void on_connect(struct call *s, long nr, long ret) { sock_call(s, nr, ret, TE_CONNECT, (void *)s->args[1], s->args[2], 0); }
 static __always_inline void on_bind(struct call *s, long nr, long ret) { sock_call(s, nr, ret, TE_BIND, (void *)s->args[1], s->args[2], 0); }
 static __always_inline void on_sendto(struct call *s, long nr, long ret)
@@ -683,13 +902,45 @@ static __always_inline void numbers(struct call *s, long nr, long ret, __u16 kin
     e->a[2] = a2;
     event_emit(e);
 }
-static __always_inline void on_ptrace(struct call *s, long nr, long ret) { numbers(s, nr, ret, TE_PTRACE, s->args[0], (int)s->args[1], 0); }
+static __always_inline void on_ptrace(struct call *s, long nr, long ret)
+{
+    struct te_event *e = event_begin(TE_PTRACE, s->session, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = s->args[0];
+    e->a[1] = (int)s->args[1];
+    if ((guards_enabled() & TE_GUARDS_TAMPER) && pid_protected(tgid_of((int)s->args[1])))
+        guard_act(e, s, TE_GUARD_TAMPER);
+    event_emit(e);
+}
 static __always_inline void on_unshare(struct call *s, long nr, long ret) { numbers(s, nr, ret, TE_UNSHARE, s->args[0], 0, 0); }
 static __always_inline void on_setns(struct call *s, long nr, long ret) { numbers(s, nr, ret, TE_SETNS, (int)s->args[0], s->args[1], 0); }
-static __always_inline void on_bpf(struct call *s, long nr, long ret) { numbers(s, nr, ret, TE_BPF, s->args[0], 0, 0); }
-static __always_inline void on_kill(struct call *s, long nr, long ret) { numbers(s, nr, ret, TE_KILL, (int)s->args[0], s->args[1], TE_KILLVIA_KILL); }
-static __always_inline void on_tkill(struct call *s, long nr, long ret) { numbers(s, nr, ret, TE_KILL, (int)s->args[0], s->args[1], TE_KILLVIA_TKILL); }
-static __always_inline void on_tgkill(struct call *s, long nr, long ret) { numbers(s, nr, ret, TE_KILL, (int)s->args[1], s->args[2], TE_KILLVIA_TGKILL); }
+static __always_inline void on_bpf(struct call *s, long nr, long ret)
+{
+    struct te_event *e = event_begin(TE_BPF, s->session, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = s->args[0];
+    if (guards_enabled() & TE_GUARDS_TAMPER)
+        guard_act(e, s, TE_GUARD_TAMPER);
+    event_emit(e);
+}
+/* Signals: tampering when aimed at Tether (by pid, or at everyone with -1). */
+static __always_inline void signal_event(struct call *s, long nr, long ret, __s64 target, __s64 target_tgid, __u64 sig, __u64 via)
+{
+    struct te_event *e = event_begin(TE_KILL, s->session, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = target;
+    e->a[1] = sig;
+    e->a[2] = via;
+    if (sig != 0 && (guards_enabled() & TE_GUARDS_TAMPER) && (pid_protected(target_tgid) || target_tgid == -1))
+        guard_act(e, s, TE_GUARD_TAMPER);
+    event_emit(e);
+}
+static __always_inline void on_kill(struct call *s, long nr, long ret) { signal_event(s, nr, ret, (int)s->args[0], (int)s->args[0], s->args[1], TE_KILLVIA_KILL); }
+static __always_inline void on_tkill(struct call *s, long nr, long ret) { signal_event(s, nr, ret, (int)s->args[0], tgid_of((int)s->args[0]), s->args[1], TE_KILLVIA_TKILL); }
+static __always_inline void on_tgkill(struct call *s, long nr, long ret) { signal_event(s, nr, ret, (int)s->args[1], (int)s->args[0], s->args[2], TE_KILLVIA_TGKILL); }
 static __always_inline void on_pidfd_send_signal(struct call *s, long nr, long ret)
 {
     /* The target is the pid behind the pidfd, read from the kernel's file. */
@@ -704,7 +955,7 @@ static __always_inline void on_pidfd_send_signal(struct call *s, long nr, long r
         if (p)
             target = BPF_CORE_READ(p, numbers[0].nr);
     }
-    numbers(s, nr, ret, TE_KILL, target, s->args[1], TE_KILLVIA_PIDFD);
+    signal_event(s, nr, ret, target, target, s->args[1], TE_KILLVIA_PIDFD);
 }
 static __always_inline void on_io_uring_setup(struct call *s, long nr, long ret)
 {
@@ -806,6 +1057,8 @@ static __always_inline void on_init_module(struct call *s, long nr, long ret)
     e->a[0] = 1;
     e->a[1] = s->args[1];
     str_user(e, 1, (const char *)s->args[2]);
+    if (guards_enabled() & TE_GUARDS_TAMPER)
+        guard_act(e, s, TE_GUARD_TAMPER);
     event_emit(e);
 }
 static __always_inline void on_finit_module(struct call *s, long nr, long ret)
@@ -817,6 +1070,8 @@ static __always_inline void on_finit_module(struct call *s, long nr, long ret)
     e->a[1] = s->args[2];
     str_fd_path(e, 0, (int)s->args[0], 0);
     str_user(e, 1, (const char *)s->args[1]);
+    if (guards_enabled() & TE_GUARDS_TAMPER)
+        guard_act(e, s, TE_GUARD_TAMPER);
     event_emit(e);
 }
 HOOK(init_module, 3, on_init_module)
@@ -839,6 +1094,13 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
     if (!e)
         return 0;
     e->a[0] = ctgid;
+    if (bpf_map_lookup_elem(&frozen, &copy.session) && bpf_ksym_exists(bpf_send_signal_task)) {
+        /* the session is frozen: its new child stops before its first instruction */
+        if (bpf_send_signal_task(child, SIGSTOP, PIDTYPE_TGID, 0))
+            stat_inc(TE_STAT_GUARD_FAIL);
+        else
+            e->guard = TE_GUARD_FORK;
+    }
     event_emit(e);
     return 0;
 }
@@ -967,4 +1229,143 @@ int BPF_PROG(on_exit, struct task_struct *task)
     e->a[1] = code & 0x7f;
     event_emit(e);
     return 0;
+}
+
+/* ---- refusals: cgroup hooks truly refuse (EPERM), the operation never happens ---- */
+
+static __always_inline struct te_tracked *enforced_member(__u32 guard_bit, bool *monitor)
+{
+    if (!(guards_enabled() & guard_bit))
+        return NULL;
+    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    struct te_tracked *t = bpf_map_lookup_elem(&tracked, &tgid);
+    if (t)
+        *monitor = !(t->flags & TE_TRACK_ENFORCE);
+    return t;
+}
+
+static __always_inline void set_verdict(__u32 g)
+{
+    __u32 tid = (__u32)bpf_get_current_pid_tgid();
+    bpf_map_update_elem(&verdicts, &tid, &g, BPF_ANY);
+}
+
+/* 1 = allow, 0 = refuse. `addr` is the destination as ::ffff:a.b.c.d or IPv6, network order. */
+static __always_inline int egress_verdict(__u8 addr[16], __u16 port)
+{
+    bool monitor = false;
+    struct te_tracked *t = enforced_member(TE_GUARDS_EGRESS, &monitor);
+    if (!t)
+        return 1;
+    struct te_net_key key = { .prefixlen = 16 + 128, .policy = 0 };
+    __builtin_memcpy(key.addr, addr, 16);
+    bool denied = bpf_map_lookup_elem(&egress_deny, &key) != NULL;
+    if (!denied) {
+        key.policy = t->policy;
+        struct te_net_ports *ports = bpf_map_lookup_elem(&egress_allow, &key);
+        denied = true;
+        if (ports) {
+            /* no ports listed: any port; otherwise one of them */
+            if (ports->port[0] == 0)
+                denied = false;
+            for (int i = 0; i < TE_NET_PORTS; i++) {
+                if (ports->port[i] != 0 && ports->port[i] == port) {
+                    denied = false;
+                    break;
+                }
+            }
+        }
+    }
+    if (!denied)
+        return 1;
+    set_verdict(TE_GUARD_EGRESS | (monitor ? TE_GUARD_MONITOR : TE_GUARD_REFUSED));
+    return monitor ? 1 : 0;
+}
+
+static __always_inline int egress4(struct bpf_sock_addr *ctx)
+{
+    __u8 a[16] = {};
+    a[10] = 0xff;
+    a[11] = 0xff;
+    __u32 ip = ctx->user_ip4;
+    __builtin_memcpy(&a[12], &ip, 4);
+    return egress_verdict(a, bpf_ntohs(ctx->user_port));
+}
+
+static __always_inline int egress6(struct bpf_sock_addr *ctx)
+{
+    __u8 a[16];
+    __u32 w;
+    w = ctx->user_ip6[0]; __builtin_memcpy(&a[0], &w, 4);
+    w = ctx->user_ip6[1]; __builtin_memcpy(&a[4], &w, 4);
+    w = ctx->user_ip6[2]; __builtin_memcpy(&a[8], &w, 4);
+    w = ctx->user_ip6[3]; __builtin_memcpy(&a[12], &w, 4);
+    return egress_verdict(a, bpf_ntohs(ctx->user_port));
+}
+
+SEC("cgroup/connect4") int guard_connect4(struct bpf_sock_addr *ctx) { return egress4(ctx); }
+SEC("cgroup/connect6") int guard_connect6(struct bpf_sock_addr *ctx) { return egress6(ctx); }
+SEC("cgroup/sendmsg4") int guard_sendmsg4(struct bpf_sock_addr *ctx) { return egress4(ctx); }
+SEC("cgroup/sendmsg6") int guard_sendmsg6(struct bpf_sock_addr *ctx) { return egress6(ctx); }
+
+/* Raw IP sockets (the hook sees AF_INET/AF_INET6 only; packet sockets are reported, not refused). */
+SEC("cgroup/sock_create")
+int guard_sock_create(struct bpf_sock *ctx)
+{
+    bool monitor = false;
+    if (ctx->type != SOCK_RAW || !enforced_member(TE_GUARDS_RAWSOCK, &monitor))
+        return 1;
+    set_verdict(monitor ? TE_GUARD_MONITOR : TE_GUARD_REFUSED);
+    return monitor ? 1 : 0;
+}
+
+/* Writes to /proc/sys: refused, and reported here (no syscall handler sees the name). */
+SEC("cgroup/sysctl")
+int guard_sysctl(struct bpf_sysctl *ctx)
+{
+    bool monitor = false;
+    struct te_tracked *t = ctx->write ? enforced_member(TE_GUARDS_SYSCTL, &monitor) : NULL;
+    if (!t)
+        return 1;
+    struct te_event *e = event_begin(TE_SYSCTL, t->session, 0, monitor ? 0 : -1 /* EPERM */);
+    if (e) {
+        e->a[0] = 1;
+        e->guard = monitor ? TE_GUARD_MONITOR : TE_GUARD_REFUSED;
+        __u32 off = e->h.size;
+        e->s[1].off = off;
+        e->s[1].enc = TE_STR_PLAIN;
+        if (off <= STR_LIMIT) {
+            long n = bpf_sysctl_get_name(ctx, (char *)e + off, 256, 0);
+            if (n > 0) {
+                e->s[1].len = n;
+                e->h.size = off + n + 1;
+            }
+        }
+        event_emit(e);
+    }
+    return monitor ? 1 : 0;
+}
+
+/* Raw disks and memory devices. */
+SEC("cgroup/dev")
+int guard_device(struct bpf_cgroup_dev_ctx *ctx)
+{
+    __u32 type = ctx->access_type & 0xffff, access = ctx->access_type >> 16;
+    bool mem = type == BPF_DEVCG_DEV_CHAR && ctx->major == 1 && (ctx->minor == 1 || ctx->minor == 2 || ctx->minor == 4);
+    if (type != BPF_DEVCG_DEV_BLOCK && !mem)
+        return 1;
+    bool monitor = false;
+    struct te_tracked *t = enforced_member(TE_GUARDS_DEVICE, &monitor);
+    if (!t)
+        return 1;
+    struct te_event *e = event_begin(TE_DEVICE, t->session, 0, monitor ? 0 : -1);
+    if (e) {
+        e->a[0] = access;
+        e->a[1] = ctx->major;
+        e->a[2] = ctx->minor;
+        e->a[3] = type;
+        e->guard = monitor ? TE_GUARD_MONITOR : TE_GUARD_REFUSED;
+        event_emit(e);
+    }
+    return monitor ? 1 : 0;
 }

@@ -27,6 +27,7 @@ struct tp_probe {
     struct bpf_link *links[MAX_LINKS];
     uint32_t nlinks;
     uint32_t nskipped;
+    char cgroup_root[64];
     char skipped[1024];
     int ncpu;
     tp_record_fn fn;
@@ -100,7 +101,7 @@ static const struct { const char *name; long nr; } syscalls[] = {
     SC(openat), SC(openat2), SC(renameat), SC(renameat2), SC(linkat), SC(symlinkat),
     SC(unlinkat), SC(mkdirat), SC(fchmodat), SC(fchmodat2), SC(fchmod), SC(fchownat), SC(fchown),
     SC(truncate), SC(ftruncate), SC(mknodat), SC(connect), SC(bind), SC(sendto), SC(sendmsg),
-    SC(listen), SC(ptrace), SC(unshare), SC(setns), SC(bpf), SC(kill), SC(tkill), SC(tgkill),
+    SC(listen), SC(socket), SC(ptrace), SC(unshare), SC(setns), SC(bpf), SC(kill), SC(tkill), SC(tgkill),
     SC(pidfd_send_signal), SC(io_uring_setup), SC(memfd_create), SC(mount), SC(umount2),
     SC(chroot), SC(pivot_root), SC(fsopen), SC(fsmount), SC(move_mount), SC(open_tree),
     SC(fspick), SC(mount_setattr), SC(init_module), SC(finit_module),
@@ -150,6 +151,22 @@ static int fill_handlers(struct tp_probe *p)
             return -errno;
     }
     return 0;
+}
+
+/* The cgroup v2 root: /sys/fs/cgroup on unified hosts, /sys/fs/cgroup/unified on hybrid ones. */
+static int open_cgroup_root(struct tp_probe *p)
+{
+    const char *roots[] = { "/sys/fs/cgroup", "/sys/fs/cgroup/unified" };
+    for (size_t i = 0; i < 2; i++) {
+        char probe[128];
+        snprintf(probe, sizeof(probe), "%s/cgroup.controllers", roots[i]);
+        if (access(probe, F_OK) == 0) {
+            snprintf(p->cgroup_root, sizeof(p->cgroup_root), "%s", roots[i]);
+            int fd = open(roots[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            return fd < 0 ? -errno : fd;
+        }
+    }
+    return -ENOENT;
 }
 
 static int on_record(void *ctx, void *data, size_t size)
@@ -205,6 +222,7 @@ int tp_open(const struct tp_options *opts, tp_record_fn fn, void *ctx,
         goto out_destroy;
     }
     struct bpf_program *prog;
+    int cgfd = -1;
     bpf_object__for_each_program(prog, p->obj) {
         if (!bpf_program__autoload(prog) || is_handler(prog))
             continue;
@@ -212,7 +230,20 @@ int tp_open(const struct tp_options *opts, tp_record_fn fn, void *ctx,
             rc = fail(-E2BIG, err, errlen, "too many programs");
             goto out_destroy;
         }
-        struct bpf_link *link = bpf_program__attach(prog);
+        struct bpf_link *link;
+        if (strncmp(bpf_program__section_name(prog), "cgroup/", 7) == 0) {
+            /* refusals hang off the cgroup v2 root, so they apply to every process */
+            if (cgfd < 0)
+                cgfd = open_cgroup_root(p);
+            if (cgfd < 0) {
+                rc = cgfd;
+                fail(rc, err, errlen, "opening the cgroup v2 root (mount cgroup2, e.g. on /sys/fs/cgroup/unified)");
+                goto out_destroy;
+            }
+            link = bpf_program__attach_cgroup(prog, cgfd);
+        } else {
+            link = bpf_program__attach(prog);
+        }
         if (!link) {
             rc = -errno;
             char what[300];
@@ -222,6 +253,8 @@ int tp_open(const struct tp_options *opts, tp_record_fn fn, void *ctx,
         }
         p->links[p->nlinks++] = link;
     }
+    if (cgfd >= 0)
+        close(cgfd);
     if (p->skel) {
         p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.events), on_record, p, NULL);
         if (!p->rb) {
@@ -311,11 +344,11 @@ static int map_fd(struct tp_probe *p, struct bpf_map *m)
     return p->skel ? bpf_map__fd(m) : -1;
 }
 
-int tp_track(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t root_tgid)
+int tp_track(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t root_tgid, uint16_t flags, uint16_t policy)
 {
     if (!p->skel)
         return -ENOTSUP;
-    struct te_tracked v = { .session = session, .root_tgid = root_tgid };
+    struct te_tracked v = { .session = session, .root_tgid = root_tgid, .flags = flags, .policy = policy };
     return bpf_map_update_elem(map_fd(p, p->skel->maps.tracked), &tgid, &v, BPF_ANY) ? -errno : 0;
 }
 
@@ -437,7 +470,7 @@ uint64_t tp_kernel_dev(uint64_t st_dev)
 
 /* ---- held spawn ---- */
 
-int tp_spawn_held(char *const argv[], const char *cwd, int *pid_out, int *release_fd_out, int *status_fd_out)
+int tp_spawn_held(char *const argv[], const char *cwd, const char *stdout_path, int *pid_out, int *release_fd_out, int *status_fd_out)
 {
     int go[2], status[2];
     if (pipe2(go, O_CLOEXEC))
@@ -464,6 +497,11 @@ int tp_spawn_held(char *const argv[], const char *cwd, int *pid_out, int *releas
         int e = 0;
         if (cwd && chdir(cwd))
             e = errno;
+        if (!e && stdout_path) {
+            int fd = open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            if (fd < 0 || dup2(fd, 1) < 0)
+                e = errno;
+        }
         if (!e) {
             execvp(argv[0], argv);
             e = errno;
@@ -495,4 +533,144 @@ int tp_spawn_release(int release_fd, int status_fd)
         rc = -e;
     close(status_fd);
     return rc;
+}
+
+/* ---- guards ---- */
+
+static int update(struct bpf_map *m, const void *k, const void *v)
+{
+    return bpf_map_update_elem(bpf_map__fd(m), k, v, BPF_ANY) ? -errno : 0;
+}
+
+int tp_guard_config(struct tp_probe *p, uint32_t guards)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    uint32_t zero = 0;
+    return update(p->skel->maps.guard_config, &zero, &guards);
+}
+
+int tp_protect_pid(struct tp_probe *p, uint32_t tgid, int on)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    uint8_t one = 1;
+    if (on)
+        return update(p->skel->maps.protected_pids, &tgid, &one);
+    return bpf_map_delete_elem(bpf_map__fd(p->skel->maps.protected_pids), &tgid) && errno != ENOENT ? -errno : 0;
+}
+
+int tp_protect_inode(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t flags)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    struct te_watch_inode key = { .dev = dev, .ino = ino };
+    return update(p->skel->maps.protected_inodes, &key, &flags);
+}
+
+int tp_protect_clear(struct tp_probe *p)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    return clear_map(bpf_map__fd(p->skel->maps.protected_inodes));
+}
+
+static void net_key(struct te_net_key *k, uint16_t policy, const uint8_t addr[16], uint32_t bits)
+{
+    memset(k, 0, sizeof(*k));
+    k->prefixlen = 16 + bits;
+    k->policy = policy;
+    memcpy(k->addr, addr, 16);
+}
+
+int tp_egress_allow(struct tp_probe *p, uint16_t policy, const uint8_t addr[16], uint32_t bits, const uint16_t *ports, uint32_t nports)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    if (bits > 128 || nports > TE_NET_PORTS)
+        return -EINVAL;
+    struct te_net_key k;
+    net_key(&k, policy, addr, bits);
+    struct te_net_ports v = {0};
+    int fd = bpf_map__fd(p->skel->maps.egress_allow);
+    /* merge with the ports already allowed for this prefix */
+    if (bpf_map_lookup_elem(fd, &k, &v) == 0) {
+        uint32_t used = 0;
+        while (used < TE_NET_PORTS && v.port[used]) used++;
+        if (nports == 0) {
+            memset(&v, 0, sizeof(v));
+        } else if (used > 0) {
+            for (uint32_t i = 0; i < nports; i++) {
+                if (used >= TE_NET_PORTS)
+                    return -E2BIG;
+                v.port[used++] = ports[i];
+            }
+            return bpf_map_update_elem(fd, &k, &v, BPF_ANY) ? -errno : 0;
+        }
+    }
+    memset(&v, 0, sizeof(v));
+    for (uint32_t i = 0; i < nports; i++)
+        v.port[i] = ports[i];
+    return bpf_map_update_elem(fd, &k, &v, BPF_ANY) ? -errno : 0;
+}
+
+int tp_egress_deny(struct tp_probe *p, const uint8_t addr[16], uint32_t bits)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    if (bits > 128)
+        return -EINVAL;
+    struct te_net_key k;
+    net_key(&k, 0, addr, bits);
+    uint8_t one = 1;
+    return update(p->skel->maps.egress_deny, &k, &one);
+}
+
+int tp_egress_clear(struct tp_probe *p)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    int rc = clear_map(bpf_map__fd(p->skel->maps.egress_allow));
+    return rc ? rc : clear_map(bpf_map__fd(p->skel->maps.egress_deny));
+}
+
+int tp_frozen_set(struct tp_probe *p, uint64_t session, int frozen)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    int fd = bpf_map__fd(p->skel->maps.frozen);
+    if (frozen) {
+        uint64_t now = 0;
+        return bpf_map_update_elem(fd, &session, &now, BPF_ANY) ? -errno : 0;
+    }
+    return bpf_map_delete_elem(fd, &session) && errno != ENOENT ? -errno : 0;
+}
+
+int tp_frozen_get(struct tp_probe *p, uint64_t session)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    uint64_t v;
+    return bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.frozen), &session, &v) == 0;
+}
+
+int tp_pidfd_signal(int pid, int sig)
+{
+    int fd = syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0)
+        return -errno;
+    int rc = syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+int tp_pidfd_open(int pid)
+{
+    int fd = syscall(SYS_pidfd_open, pid, 0);
+    return fd < 0 ? -errno : fd;
+}
+
+int tp_pidfd_send(int pidfd, int sig)
+{
+    return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) ? -errno : 0;
 }

@@ -7,7 +7,7 @@ public enum EventKind: String, CaseIterable, Sendable, Codable {
     // file
     case open, rename, link, symlink, unlink, rmdir, mkdir, chmod, chown, truncate, mknod
     // network
-    case connect, bind, listen, sendto
+    case connect, bind, listen, sendto, socket
     // privileged
     case ptrace, mount, umount
     case pivotRoot = "pivot_root"
@@ -16,6 +16,10 @@ public enum EventKind: String, CaseIterable, Sendable, Codable {
     case unshare, setns, module, bpf, memfd
     case ioUring = "io_uring"
     case kill
+    /// A write to /proc/sys, seen (and refused in enforce mode) by the cgroup sysctl hook.
+    case sysctl
+    /// Access to a raw disk or memory device, seen (and refused) by the cgroup device hook.
+    case device
 }
 
 public enum AddressFamily: String, Sendable, Codable {
@@ -93,6 +97,16 @@ public struct Event: Sendable, Equatable {
     public var name: String?
     public var params: String?
     public var entries: UInt32?
+    /// socket(): domain, type and protocol numbers (raw and packet sockets only).
+    public var socketDomain: Int32?
+    public var socketType: Int32?
+    public var socketProtocol: Int32?
+    /// device: "block" or "char"; `op` holds the access ("read", "write", "mknod").
+    public var deviceType: String?
+    /// File size right after a guarded open: what content remained.
+    public var size: Int64?
+    /// What the kernel's guards did about this event.
+    public var guardActions: GuardActions = []
 
     public init(kind: EventKind, time: UInt64 = 0, pid: Int32, tid: Int32? = nil, ppid: Int32 = 0,
                 uid: UInt32 = 0, euid: UInt32? = nil, gid: UInt32 = 0, egid: UInt32? = nil,
@@ -192,5 +206,38 @@ public enum NamespaceFlags {
     ]
     public static func names(_ flags: UInt64) -> [String] {
         table.filter { flags & $0.0 != 0 }.map { $0.1 }
+    }
+}
+
+/// What a kernel guard did (te_event.guard).
+public struct GuardActions: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// The caller was sent SIGKILL: it died on return from the syscall.
+    public static let killed = GuardActions(rawValue: 1)
+    /// The rest of its session was stopped in the same instant.
+    public static let froze = GuardActions(rawValue: 2)
+    /// A cgroup hook refused the operation: it never happened.
+    public static let refused = GuardActions(rawValue: 4)
+    /// Monitor mode: a guard matched but did nothing.
+    public static let monitor = GuardActions(rawValue: 8)
+    public static let tamper = GuardActions(rawValue: 16)
+    public static let write = GuardActions(rawValue: 32)
+    public static let egress = GuardActions(rawValue: 64)
+    /// A child forked into a frozen session, stopped before its first instruction.
+    public static let forkFrozen = GuardActions(rawValue: 128)
+
+    public static let names: [(GuardActions, String)] = [
+        (.killed, "killed"), (.froze, "froze"), (.refused, "refused"), (.monitor, "monitor"),
+        (.tamper, "tamper"), (.write, "write"), (.egress, "egress"), (.forkFrozen, "fork_frozen"),
+    ]
+    public var names: [String] { GuardActions.names.filter { contains($0.0) }.map { $0.1 } }
+    public init?(names: [String]) {
+        var v: GuardActions = []
+        for n in names {
+            guard let f = GuardActions.names.first(where: { $0.1 == n }) else { return nil }
+            v.insert(f.0)
+        }
+        self = v
     }
 }

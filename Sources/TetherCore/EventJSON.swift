@@ -66,6 +66,12 @@ public enum EventJSON {
         w.optString("name", e.name)
         w.optString("params", e.params)
         if let v = e.entries { w.uint("entries", UInt64(v)) }
+        if let v = e.socketDomain { w.int("socket_domain", Int64(v)) }
+        if let v = e.socketType { w.int("socket_type", Int64(v)) }
+        if let v = e.socketProtocol { w.int("socket_protocol", Int64(v)) }
+        w.optString("device_type", e.deviceType)
+        if let v = e.size { w.int("size", v) }
+        if !e.guardActions.isEmpty { w.strings("guard", e.guardActions.names) }
         return w.finish()
     }
 
@@ -152,6 +158,15 @@ public enum EventJSON {
         e.name = try opt("name", str)
         e.params = try opt("params", str)
         e.entries = try opt("entries", u64).map { UInt32(truncatingIfNeeded: $0) }
+        e.socketDomain = try opt("socket_domain", i64).map { Int32($0) }
+        e.socketType = try opt("socket_type", i64).map { Int32($0) }
+        e.socketProtocol = try opt("socket_protocol", i64).map { Int32($0) }
+        e.deviceType = try opt("device_type", str)
+        e.size = try opt("size", i64)
+        if let g: [String] = try opt("guard", strs) {
+            guard let v = GuardActions(names: g) else { throw DecodeError(line: line, message: "unknown guard action in \(g)") }
+            e.guardActions = v
+        }
         return e
     }
 

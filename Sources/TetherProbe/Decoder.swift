@@ -63,6 +63,7 @@ public enum RecordDecoder {
                       session: SessionID(r.session), syscall: Int32(bitPattern: r.syscall), result: r.result,
                       comm: cString(r.comm))
         let a = [r.a.0, r.a.1, r.a.2, r.a.3]
+        e.guardActions = GuardActions(rawValue: r.guard)
         func setPath(_ k: Int) throws {
             let p = try pathPair(k)
             e.path = p.path
@@ -121,6 +122,7 @@ public enum RecordDecoder {
             e.flags = a[0]
             e.mode = UInt32(truncatingIfNeeded: a[1])
             if e.flags! & OpenFlags.create == 0 && e.flags! & OpenFlags.tmpfile != OpenFlags.tmpfile { e.mode = nil }
+            if r.guard != 0 { e.size = Int64(bitPattern: a[2]) }
             try setPath(0)
         case .rename, .link, .pivotRoot:
             if kind != .pivotRoot { e.flags = a[0] }
@@ -150,6 +152,16 @@ public enum RecordDecoder {
             if kind == .sendto { e.bytes = Int64(bitPattern: a[1]) }
             if kind == .listen { e.request = Int64(Int32(truncatingIfNeeded: a[1])) }
             decodeAddress(&e, r, try text(1), flags(1))
+        case .socket:
+            e.socketDomain = Int32(truncatingIfNeeded: a[0])
+            e.socketType = Int32(truncatingIfNeeded: a[1])
+            e.socketProtocol = Int32(truncatingIfNeeded: a[2])
+        case .sysctl:
+            e.path = "/proc/sys/" + (try text(1) ?? "")
+        case .device:
+            e.op = [(1, "mknod"), (2, "read"), (4, "write")].filter { a[0] & $0.0 != 0 }.map { $0.1 }.joined(separator: ",")
+            e.dev = (a[1] << 8 & 0xfff00) | (a[2] & 0xff) | ((a[2] & ~0xff) << 12) | ((a[1] & ~0xfff) << 32)
+            e.deviceType = a[3] == 1 ? "block" : "char"
         case .ptrace:
             e.request = Int64(bitPattern: a[0])
             e.target = Int32(truncatingIfNeeded: a[1])
@@ -220,6 +232,9 @@ public enum RecordDecoder {
         case TE_BIND.rawValue: return .bind
         case TE_LISTEN.rawValue: return .listen
         case TE_SENDTO.rawValue: return .sendto
+        case TE_SOCKET.rawValue: return .socket
+        case TE_SYSCTL.rawValue: return .sysctl
+        case TE_DEVICE.rawValue: return .device
         case TE_PTRACE.rawValue: return .ptrace
         case TE_MOUNT.rawValue: return .mount
         case TE_UMOUNT.rawValue: return .umount

@@ -10,17 +10,19 @@ public enum Launcher {
         public var session: SessionID
     }
 
-    public static func spawn(_ argv: [String], cwd: String? = nil, session: SessionID, probe: Probe) throws -> Started {
+    public static func spawn(_ argv: [String], cwd: String? = nil, stdout: String? = nil, session: SessionID, probe: Probe,
+                             enforce: Bool = false, policy: UInt16 = 0) throws -> Started {
         precondition(!argv.isEmpty)
         var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) }
         cargs.append(nil)
         defer { for p in cargs { free(p) } }
         var pid: Int32 = 0, release: Int32 = -1, status: Int32 = -1
-        let rc = cwd.map { dir in dir.withCString { tp_spawn_held(&cargs, $0, &pid, &release, &status) } }
-            ?? tp_spawn_held(&cargs, nil, &pid, &release, &status)
+        let rc = withOptionalCString(cwd) { c in
+            withOptionalCString(stdout) { o in tp_spawn_held(&cargs, c, o, &pid, &release, &status) }
+        }
         if rc < 0 { throw ProbeError("fork", rc) }
         do {
-            try probe.track(pid: pid, session: session, root: pid)
+            try probe.track(pid: pid, session: session, root: pid, enforce: enforce, policy: policy)
         } catch {
             kill(pid, SIGKILL)
             _ = tp_spawn_release(release, status)
@@ -36,6 +38,11 @@ public enum Launcher {
             throw ProbeError(what, erc, detail: "\(what): \(String(cString: strerror(-erc)))")
         }
         return Started(pid: pid, session: session)
+    }
+
+    private static func withOptionalCString<R>(_ s: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
+        guard let s else { return body(nil) }
+        return s.withCString { body($0) }
     }
 
     /// waitpid, retrying EINTR. Returns the shell-style status: code, or 128 + signal.

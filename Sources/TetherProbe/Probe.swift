@@ -117,8 +117,11 @@ public final class Probe {
         return Array(v[0..<Int(n)])
     }
 
-    public func track(pid: Int32, session: SessionID, root: Int32) throws {
-        let rc = tp_track(h, UInt32(bitPattern: pid), session.raw, UInt32(bitPattern: root))
+    /// Puts `pid` into `session`. `enforce`: the kernel guards act for it (else they only report);
+    /// `policy`: index of the agent policy whose egress allow-list applies.
+    public func track(pid: Int32, session: SessionID, root: Int32, enforce: Bool = false, policy: UInt16 = 0) throws {
+        let rc = tp_track(h, UInt32(bitPattern: pid), session.raw, UInt32(bitPattern: root),
+                          enforce ? UInt16(TE_TRACK_ENFORCE) : 0, policy)
         if rc < 0 { throw ProbeError("tracking pid \(pid)", rc) }
     }
 
@@ -141,6 +144,40 @@ public final class Probe {
         if n < 0 { throw ProbeError("listing tracked pids", n) }
         return (0..<Int(n)).map { (Int32(bitPattern: pids[$0]), SessionID(sessions[$0])) }
     }
+
+    // MARK: guards
+
+    public func setGuards(_ guards: Guards) throws { try check(tp_guard_config(h, guards.rawValue), "configuring guards") }
+
+    public func protect(pid: Int32, _ on: Bool = true) throws {
+        try check(tp_protect_pid(h, UInt32(bitPattern: pid), on ? 1 : 0), "protecting pid \(pid)")
+    }
+
+    /// Protects a file or directory by identity (st_dev, st_ino as stat(2) returns them).
+    public func protect(dev: UInt64, inode: UInt64, _ p: Protection) throws {
+        try check(tp_protect_inode(h, tp_kernel_dev(dev), inode, p.rawValue), "protecting inode \(inode)")
+    }
+
+    public func clearProtectedInodes() throws { try check(tp_protect_clear(h), "clearing protected inodes") }
+
+    /// Allows a destination prefix (16-byte address, IPv4 mapped) for an agent policy; no ports = any port.
+    public func allowEgress(policy: UInt16, address: [UInt8], bits: Int, ports: [UInt16]) throws {
+        precondition(address.count == 16)
+        try check(tp_egress_allow(h, policy, address, UInt32(bits), ports, UInt32(ports.count)), "allowing egress")
+    }
+
+    public func denyEgress(address: [UInt8], bits: Int) throws {
+        precondition(address.count == 16)
+        try check(tp_egress_deny(h, address, UInt32(bits)), "denying egress")
+    }
+
+    public func clearEgress() throws { try check(tp_egress_clear(h), "clearing egress lists") }
+
+    public func setFrozen(_ session: SessionID, _ frozen: Bool) throws {
+        try check(tp_frozen_set(h, session.raw, frozen ? 1 : 0), "marking session \(session)")
+    }
+
+    public func isFrozen(_ session: SessionID) -> Bool { tp_frozen_get(h, session.raw) == 1 }
 
     // MARK: watch policy
 
@@ -168,4 +205,29 @@ public final class Probe {
             }
         }
     }
+}
+
+/// Kernel guards to switch on (TE_GUARDS_*).
+public struct Guards: OptionSet, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let tamper = Guards(rawValue: UInt32(TE_GUARDS_TAMPER))
+    public static let write = Guards(rawValue: UInt32(TE_GUARDS_WRITE))
+    public static let egress = Guards(rawValue: UInt32(TE_GUARDS_EGRESS))
+    public static let sysctl = Guards(rawValue: UInt32(TE_GUARDS_SYSCTL))
+    public static let rawSockets = Guards(rawValue: UInt32(TE_GUARDS_RAWSOCK))
+    public static let devices = Guards(rawValue: UInt32(TE_GUARDS_DEVICE))
+    public static let all: Guards = [.tamper, .write, .egress, .sysctl, .rawSockets, .devices]
+}
+
+/// How a protected inode is guarded (TE_PROTECT_*).
+public struct Protection: OptionSet, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// A persistence location: opening it for write kills the writer and freezes its session.
+    public static let write = Protection(rawValue: UInt32(TE_PROTECT_WRITE))
+    /// Tether's own files: writing them is tampering.
+    public static let tamper = Protection(rawValue: UInt32(TE_PROTECT_TAMPER))
+    /// A directory: the protection covers files opened for write directly inside it.
+    public static let directory = Protection(rawValue: UInt32(TE_PROTECT_DIR))
 }

@@ -337,6 +337,80 @@ int main(int argc, char **argv)
                 if (fd >= 0) close(fd);
             }
             i += 2;
+        } else if (!strcmp(op, "append")) {       /* append PATH TEXT: open O_WRONLY|O_APPEND, then write */
+            NEED(2);
+            int fd = open(A(1), O_WRONLY | O_APPEND);
+            if (fd >= 0) { if (write(fd, A(2), strlen(A(2))) < 0) perror("write"); close(fd); }
+            i += 2;
+        } else if (!strcmp(op, "raw-socket")) {   /* socket(AF_INET, SOCK_RAW, ICMP); prints errno */
+            int s = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+            printf("raw-socket %d\n", s < 0 ? errno : 0);
+            fflush(stdout);
+            if (s >= 0) close(s);
+        } else if (!strcmp(op, "sysctl-rewrite")) { /* sysctl-rewrite NAME: write back its current value */
+            NEED(1);
+            char path[256], val[256] = {0};
+            snprintf(path, sizeof(path), "/proc/sys/%s", A(1));
+            int fd = open(path, O_RDONLY);
+            ssize_t n = fd >= 0 ? read(fd, val, sizeof(val) - 1) : -1;
+            if (fd >= 0) close(fd);
+            int e = 0;
+            fd = open(path, O_WRONLY);
+            if (fd < 0 || n <= 0 || write(fd, val, n) < 0) e = errno;
+            if (fd >= 0) close(fd);
+            printf("sysctl %d\n", e);
+            fflush(stdout);
+            i += 1;
+        } else if (!strcmp(op, "open-errno")) {   /* open-errno PATH: open read-only, print errno */
+            NEED(1);
+            int fd = open(A(1), O_RDONLY);
+            printf("open %d\n", fd < 0 ? errno : 0);
+            fflush(stdout);
+            if (fd >= 0) close(fd);
+            i += 1;
+        } else if (!strcmp(op, "connect-errno")) { /* connect-errno ADDR PORT: print connect's errno */
+            NEED(2);
+            int s = socket(AF_INET, SOCK_STREAM, 0);
+            struct sockaddr_in a = in4(A(1), atoi(A(2)));
+            int r = connect(s, (struct sockaddr *)&a, sizeof(a));
+            printf("connect %d\n", r < 0 ? errno : 0);
+            fflush(stdout);
+            close(s);
+            i += 2;
+        } else if (!strcmp(op, "progress")) {     /* progress FILE: forever, write a rising counter every 2 ms */
+            NEED(1);
+            int fd = open(A(1), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            for (unsigned long n = 1;; n++) {
+                char buf[32];
+                int len = snprintf(buf, sizeof(buf), "%lu\n", n);
+                if (pwrite(fd, buf, len, 0) < 0) _exit(1);
+                struct timespec t = { 0, 2000000 };
+                nanosleep(&t, NULL);
+            }
+        } else if (!strcmp(op, "daemon-progress")) { /* daemon-progress FILE: double-forked setsid grandchild runs progress */
+            NEED(1);
+            pid_t c = fork();
+            if (c == 0) {
+                setsid();
+                if (fork() == 0) {
+                    char *args[] = { argv[0], "progress", A(1), NULL };
+                    execv(argv[0], args);
+                    _exit(127);
+                }
+                _exit(0);
+            }
+            waitpid(c, NULL, 0);
+            i += 1;
+        } else if (!strcmp(op, "fork-later")) {   /* fork-later MS FILE: after MS, fork a child that runs progress FILE */
+            NEED(2);
+            struct timespec t = { atoi(A(1)) / 1000, (atoi(A(1)) % 1000) * 1000000L };
+            nanosleep(&t, NULL);
+            if (fork() == 0) {
+                char *args[] = { argv[0], "progress", A(2), NULL };
+                execv(argv[0], args);
+                _exit(127);
+            }
+            i += 2;
         } else if (!strcmp(op, "pid")) {           /* print our pid */
             printf("%d\n", getpid());
             fflush(stdout);

@@ -13,7 +13,7 @@ final class ABILayoutTests: XCTestCase {
             (\te_event.h, 0), (\te_event.pid, 16), (\te_event.tgid, 20), (\te_event.ppid, 24),
             (\te_event.uid, 28), (\te_event.euid, 32), (\te_event.gid, 36), (\te_event.egid, 40),
             (\te_event.syscall, 44), (\te_event.session, 48), (\te_event.result, 56),
-            (\te_event.comm, 64), (\te_event.a, 80), (\te_event.family, 112), (\te_event.port, 114),
+            (\te_event.comm, 64), (\te_event.a, 80), (\te_event.family, 112), (\te_event.port, 114), (\te_event.guard, 116),
             (\te_event.addr, 120), (\te_event.s, 136),
         ]
         for (path, want) in offsets {
@@ -23,6 +23,9 @@ final class ABILayoutTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<te_header>.offset(of: \te_header.time_ns), 8)
         XCTAssertEqual(MemoryLayout<te_str>.offset(of: \te_str.enc), 4)
         XCTAssertEqual(MemoryLayout<te_tracked>.size, 16)
+        XCTAssertEqual(MemoryLayout<te_tracked>.offset(of: \te_tracked.flags), 12)
+        XCTAssertEqual(MemoryLayout<te_tracked>.offset(of: \te_tracked.policy), 14)
+        XCTAssertEqual(MemoryLayout<te_net_key>.size, 22, "LPM key: prefixlen, policy, address, packed")
         XCTAssertEqual(MemoryLayout<te_watch_inode>.size, 16)
     }
 
@@ -35,7 +38,8 @@ final class ABILayoutTests: XCTestCase {
             (TE_TRUNCATE, 29), (TE_MKNOD, 30), (TE_CONNECT, 40), (TE_BIND, 41), (TE_LISTEN, 42),
             (TE_SENDTO, 43), (TE_PTRACE, 60), (TE_MOUNT, 61), (TE_UMOUNT, 62), (TE_PIVOT_ROOT, 63),
             (TE_CHROOT, 64), (TE_MOUNT_API, 65), (TE_UNSHARE, 66), (TE_SETNS, 67), (TE_MODULE, 68),
-            (TE_BPF, 69), (TE_MEMFD, 70), (TE_IO_URING, 71), (TE_KILL, 72),
+            (TE_BPF, 69), (TE_MEMFD, 70), (TE_IO_URING, 71), (TE_KILL, 72), (TE_SOCKET, 44),
+            (TE_SYSCTL, 73), (TE_DEVICE, 74),
         ]
         for (k, n) in kinds { XCTAssertEqual(k.rawValue, n) }
     }

@@ -48,6 +48,7 @@ enum te_kind {
     TE_BIND = 41,      /* a0 = fd */
     TE_LISTEN = 42,    /* a0 = fd, a1 = backlog */
     TE_SENDTO = 43,    /* a0 = fd, a1 = bytes requested */
+    TE_SOCKET = 44,    /* a0 = family, a1 = type, a2 = protocol (raw and packet sockets only) */
     /* privileged */
     TE_PTRACE = 60,    /* a0 = request, a1 = target pid */
     TE_MOUNT = 61,     /* a0 = flags; s0/s1 = target, s2 = source, s3 = fstype */
@@ -62,6 +63,8 @@ enum te_kind {
     TE_MEMFD = 70,     /* a0 = flags; s1 = name */
     TE_IO_URING = 71,  /* a0 = entries, a1 = flags */
     TE_KILL = 72,      /* a0 = target pid (tgid for kill/pidfd, tid for tgkill/tkill), a1 = signal, a2 = TE_KILLVIA_* */
+    TE_SYSCTL = 73,    /* a0 = 1 if a write; s1 = the sysctl's name (e.g. kernel/randomize_va_space) */
+    TE_DEVICE = 74,    /* a0 = access (1 mknod, 2 read, 4 write), a1 = major, a2 = minor, a3 = type (1 block, 2 char) */
 };
 
 /* TE_EXEC a1 flags */
@@ -122,17 +125,56 @@ struct te_event {
     __u64 a[4];       /* kind-specific numbers, see enum te_kind */
     __u16 family;     /* AF_INET / AF_INET6 / AF_UNIX, 0 if none */
     __u16 port;       /* host byte order */
-    __u32 pad0;
+    __u32 guard;      /* TE_GUARD_*: what the kernel did about this event */
     __u8 addr[16];    /* IPv4 in the first 4 bytes; network byte order */
     struct te_str s[TE_NSTR];
     /* string area follows */
 };
 
-/* Value of the tracked map (key: tgid). */
+/* te_event.guard: what the kernel did. */
+#define TE_GUARD_KILLED   1u   /* the caller was sent SIGKILL: it dies on return from the syscall */
+#define TE_GUARD_FROZE    2u   /* the rest of its session was sent SIGSTOP in the same instant */
+#define TE_GUARD_REFUSED  4u   /* a cgroup hook refused the operation (EPERM): it never happened */
+#define TE_GUARD_MONITOR  8u   /* monitor mode: a guard matched but acted on nothing */
+#define TE_GUARD_TAMPER  16u   /* the tamper guard matched (signal/ptrace of Tether, bpf, module, Tether's files) */
+#define TE_GUARD_WRITE   32u   /* the write guard matched (open for write/create in a protected location) */
+#define TE_GUARD_EGRESS  64u   /* the egress guard matched (destination outside the allow-list, or metadata) */
+#define TE_GUARD_FORK   128u   /* a child of a frozen session, stopped before its first instruction */
+
+/* Value of the tracked map (key: tgid). Inherited unchanged at fork. */
 struct te_tracked {
     __u64 session;
     __u32 root_tgid;
-    __u32 flags;
+    __u16 flags;     /* TE_TRACK_* */
+    __u16 policy;    /* index of the agent policy whose network allow-list applies */
+};
+
+#define TE_TRACK_ENFORCE 1u   /* guards act (kill, freeze, refuse); otherwise they only report */
+
+/* protected_inodes values */
+#define TE_PROTECT_WRITE  1u  /* persistence location: opening it for write is guarded */
+#define TE_PROTECT_TAMPER 2u  /* Tether's own files: opening for write is tampering */
+#define TE_PROTECT_DIR    4u  /* a directory: creating or opening for write any file directly in it is guarded */
+
+/* Guard switches (guard_config map), compiled from policy. */
+#define TE_GUARDS_TAMPER  1u
+#define TE_GUARDS_WRITE   2u
+#define TE_GUARDS_EGRESS  4u
+#define TE_GUARDS_SYSCTL  8u
+#define TE_GUARDS_RAWSOCK 16u
+#define TE_GUARDS_DEVICE  32u
+
+/* Key of the egress LPM tries: policy index, then the address (IPv4 as ::ffff:a.b.c.d). */
+struct te_net_key {
+    __u32 prefixlen;  /* 16 (policy) + address bits */
+    __u16 policy;
+    __u8 addr[16];
+} __attribute__((packed));
+
+/* Value of egress_allow: ports allowed for that prefix (port 0 = any). */
+#define TE_NET_PORTS 8
+struct te_net_ports {
+    __u16 port[TE_NET_PORTS];
 };
 
 /* Keys of the `stats` per-CPU array. */
@@ -140,7 +182,8 @@ enum te_stat {
     TE_STAT_DROPS = 0,       /* ring buffer full: record lost */
     TE_STAT_EVENTS = 1,      /* records written */
     TE_STAT_TRACK_FULL = 2,  /* tracked map full: a child could not be tracked */
-    TE_STAT_MAX = 3,
+    TE_STAT_GUARD_FAIL = 3,  /* a guard could not signal a task (bpf_send_signal failed) */
+    TE_STAT_MAX = 4,
 };
 
 /* Keys of the watch maps, filled from policy: a process whose exec matches starts a session. */

@@ -42,7 +42,8 @@ int tp_stats(struct tp_probe *p, uint64_t *out);
 int tp_stat_per_cpu(struct tp_probe *p, uint32_t key, uint64_t *out, uint32_t max);
 
 /* ---- sessions ---- */
-int tp_track(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t root_tgid);
+/* flags: TE_TRACK_*; policy: index of the agent policy (egress allow-list) */
+int tp_track(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t root_tgid, uint16_t flags, uint16_t policy);
 int tp_untrack(struct tp_probe *p, uint32_t tgid);
 /* Session of a tracked tgid into *session; -ENOENT if untracked. */
 int tp_lookup(struct tp_probe *p, uint32_t tgid, uint64_t *session);
@@ -56,10 +57,29 @@ int tp_watch_uid(struct tp_probe *p, uint32_t uid);
 int tp_watch_cgroup(struct tp_probe *p, uint64_t cgroup_id);
 int tp_watch_inode(struct tp_probe *p, uint64_t dev, uint64_t ino);
 
+/* ---- guards (compiled from policy; see TE_GUARDS_*, TE_PROTECT_*) ---- */
+int tp_guard_config(struct tp_probe *p, uint32_t guards);
+int tp_protect_pid(struct tp_probe *p, uint32_t tgid, int on);
+/* dev is the kernel's encoding (tp_kernel_dev) */
+int tp_protect_inode(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t flags);
+int tp_protect_clear(struct tp_probe *p);
+/* addr: 16 bytes, IPv4 as ::ffff:a.b.c.d (bits counted in that form); ports empty = any port */
+int tp_egress_allow(struct tp_probe *p, uint16_t policy, const uint8_t addr[16], uint32_t bits, const uint16_t *ports, uint32_t nports);
+int tp_egress_deny(struct tp_probe *p, const uint8_t addr[16], uint32_t bits);
+int tp_egress_clear(struct tp_probe *p);
+/* Mark (or clear) a session as frozen: its new children are stopped at fork. */
+int tp_frozen_set(struct tp_probe *p, uint64_t session, int frozen);
+/* 1 if frozen, 0 if not, -errno on error. */
+int tp_frozen_get(struct tp_probe *p, uint64_t session);
+
 /* ---- process helpers the Swift side cannot express ---- */
-/* fork; the child waits until tp_spawn_release, then execvp(argv[0], argv) (in cwd if
- * given). Lets the caller start tracking the child before its first instruction. */
-int tp_spawn_held(char *const argv[], const char *cwd, int *pid_out, int *release_fd_out, int *status_fd_out);
+/* pidfd_open + pidfd_send_signal: a recycled pid is never hit once the fd is open. */
+int tp_pidfd_open(int pid);
+int tp_pidfd_send(int pidfd, int sig);
+int tp_pidfd_signal(int pid, int sig);
+/* fork; the child waits until tp_spawn_release, then execvp(argv[0], argv) (in cwd and with
+ * stdout to stdout_path if given). Lets the caller track the child before its first instruction. */
+int tp_spawn_held(char *const argv[], const char *cwd, const char *stdout_path, int *pid_out, int *release_fd_out, int *status_fd_out);
 /* Release a held child; returns 0 once it has exec'd, or -errno of its failed chdir/exec
  * (the child then exits 127). Closes both fds. */
 int tp_spawn_release(int release_fd, int status_fd);

@@ -1,0 +1,240 @@
+import CTetherProbe
+import Foundation
+import TetherCore
+import TetherProbe
+import TetherResponse
+import XCTest
+
+/// Containment with real processes: user-space actions on whole sessions, kernel guards
+/// that kill and freeze, and cgroup hooks that refuse.
+final class ResponseTests: KernelTestCase {
+    var control: SessionControl!
+    var started: [Launcher.Started] = []
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        control = SessionControl(probe: k.probe)
+        try k.probe.setGuards(.all)
+    }
+
+    override func tearDownWithError() throws {
+        for s in started {
+            try? control.kill(s.session)
+            _ = Launcher.wait(s.pid)
+        }
+        try? k.probe.setGuards([])
+        try? k.probe.clearProtectedInodes()
+        try? k.probe.clearEgress()
+        try super.tearDownWithError()
+    }
+
+    func start(_ ops: [String], enforce: Bool = true, policy: UInt16 = 0) throws -> Launcher.Started {
+        let s = try Launcher.spawn([KernelHarness.testops] + ops, session: SessionID.random(), probe: k.probe,
+                                   enforce: enforce, policy: policy)
+        started.append(s)
+        return s
+    }
+
+    /// Runs to completion and returns stdout.
+    func runCapturing(_ ops: [String], enforce: Bool = true) throws -> (out: String, run: KernelHarness.Run) {
+        let out = scratch + "/stdout-\(UInt32.random(in: 0...UInt32.max))"
+        let s = try Launcher.spawn([KernelHarness.testops] + ops, stdout: out, session: SessionID.random(), probe: k.probe, enforce: enforce)
+        _ = Launcher.wait(s.pid)
+        let deadline = Date().addingTimeInterval(5)
+        while !k.events(s.session).contains(where: { $0.kind == .exit && $0.pid == s.pid }) && Date() < deadline { usleep(5_000) }
+        let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        return (text, KernelHarness.Run(session: s.session, pid: s.pid, status: 0, events: k.events(s.session)))
+    }
+
+    func counter(_ file: String) -> UInt64 {
+        UInt64(((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+
+    func waitFor(_ what: String, timeout: TimeInterval = 5, _ cond: () -> Bool) {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !cond() && Date() < deadline { usleep(5_000) }
+        XCTAssertTrue(cond(), "timed out waiting for \(what)")
+    }
+
+    func state(_ pid: Int32) -> Character? {
+        guard let t = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = t.lastIndex(of: ")") else { return nil }
+        return t[t.index(close, offsetBy: 2)]
+    }
+
+    /// The session's live members, per the kernel, once there are `n` of them.
+    func members(_ s: SessionID, atLeast n: Int) -> [Int32] {
+        waitFor("\(n) members") { control.members(s).count >= n }
+        return control.members(s)
+    }
+
+    // MARK: user-space actions
+
+    func testStopFreezesEveryMemberUntilResumed() throws {
+        let a = scratch + "/a", b = scratch + "/b"
+        let s = try start(["daemon-progress", b, "progress", a])
+        waitFor("progress") { counter(a) > 3 && counter(b) > 3 }
+        let out = try control.stop(s.session)
+        XCTAssertGreaterThanOrEqual(out.signalled.count, 2, "root and the daemonized grandchild")
+        usleep(50_000)
+        let (a1, b1) = (counter(a), counter(b))
+        usleep(200_000)
+        XCTAssertEqual(counter(a), a1, "a stopped session makes no progress")
+        XCTAssertEqual(counter(b), b1, "including a member that left the process group")
+        XCTAssertTrue(control.members(s.session).allSatisfy { state($0) == "T" })
+        try control.resume(s.session)
+        waitFor("progress after resume") { counter(a) > a1 + 3 && counter(b) > b1 + 3 }
+    }
+
+    func testKillLeavesNoMemberAlive() throws {
+        let a = scratch + "/a", b = scratch + "/b"
+        let s = try start(["daemon-progress", b, "progress", a])
+        let pids = members(s.session, atLeast: 2)
+        try control.kill(s.session)
+        XCTAssertEqual(Launcher.wait(s.pid), 128 + 9)
+        waitFor("every member gone") { pids.allSatisfy { kill($0, 0) != 0 } }
+        XCTAssertTrue(control.members(s.session).isEmpty)
+        started.removeAll()
+    }
+
+    func testAChildForkedWhileFrozenIsStoppedBeforeItRuns() throws {
+        let child = scratch + "/child"
+        // the root forks a progress child 300 ms from now; we freeze the session before that
+        let s = try start(["fork-later", "300", child, "sleep-ms", "100000"])
+        members(s.session, atLeast: 1)
+        try control.stop(s.session)
+        try control.resume(s.session) // resume only the root, by hand below
+        try k.probe.setFrozen(s.session, true)
+        _ = tp_pidfd_signal(s.pid, SIGCONT)
+        let pids = members(s.session, atLeast: 2)
+        let kid = try XCTUnwrap(pids.first { $0 != s.pid })
+        waitFor("the child stopped") { state(kid) == "T" }
+        usleep(100_000)
+        XCTAssertEqual(counter(child), 0, "the child never ran an instruction of its own")
+        let fork = k.events(s.session).first { $0.kind == .fork && $0.target == kid }
+        XCTAssertEqual(fork?.guardActions.contains(.forkFrozen), true)
+    }
+
+    // MARK: kernel guards
+
+    func testTamperSignalKillsTheSenderAndFreezesItsSession() throws {
+        // a stand-in for tetherd: a protected process the agent tries to kill
+        let supervisor = Process()
+        supervisor.executableURL = URL(fileURLWithPath: KernelHarness.testops)
+        supervisor.arguments = ["sleep-ms", "100000"]
+        try supervisor.run()
+        defer { supervisor.terminate(); supervisor.waitUntilExit() }
+        try k.probe.protect(pid: supervisor.processIdentifier)
+        defer { try? k.probe.protect(pid: supervisor.processIdentifier, false) }
+
+        let a = scratch + "/a"
+        let s = try start(["daemon-progress", a, "sleep-ms", "300", "kill", String(supervisor.processIdentifier), "15", "sleep-ms", "100000"])
+        let pids = members(s.session, atLeast: 2)
+        XCTAssertEqual(Launcher.wait(s.pid), 128 + 9, "the sender died on return from kill()")
+        let ev = try XCTUnwrap(k.events(s.session).first { $0.kind == .kill && $0.target == supervisor.processIdentifier })
+        XCTAssertEqual(ev.guardActions, [.killed, .froze, .tamper])
+        let grandchild = try XCTUnwrap(pids.first { $0 != s.pid })
+        waitFor("the rest of the session frozen") { state(grandchild) == "T" }
+        XCTAssertTrue(k.probe.isFrozen(s.session))
+        let c = counter(a)
+        usleep(100_000)
+        XCTAssertEqual(counter(a), c)
+    }
+
+    func testBpfAndSignalZeroAreJudgedApart() throws {
+        let r = try runCapturing(["kill", String(getpid()), "0", "bpf", "pid"])
+        let probeSig = try XCTUnwrap(r.run.events.first { $0.kind == .kill })
+        XCTAssertEqual(probeSig.guardActions, [], "signal 0 to an unprotected pid is nothing")
+        let bpf = try XCTUnwrap(r.run.events.first { $0.kind == .bpf })
+        XCTAssertTrue(bpf.guardActions.contains(.killed))
+        XCTAssertTrue(bpf.guardActions.contains(.tamper))
+        XCTAssertFalse(r.out.contains("\n"), "killed before printing its pid: \(r.out)")
+    }
+
+    func testWriteGuardKillsBeforeAByteIsWritten() throws {
+        let cron = scratch + "/cron.d"
+        try FileManager.default.createDirectory(atPath: cron, withIntermediateDirectories: true)
+        let existing = scratch + "/authorized_keys"
+        try "ssh-ed25519 AAAA operator\n".write(toFile: existing, atomically: true, encoding: .utf8)
+        var st = stat()
+        stat(cron, &st)
+        try k.probe.protect(dev: UInt64(st.st_dev), inode: UInt64(st.st_ino), [.write, .directory])
+        stat(existing, &st)
+        try k.probe.protect(dev: UInt64(st.st_dev), inode: UInt64(st.st_ino), [.write])
+
+        let r1 = try runCapturing(["write", cron + "/job", "* * * * * root /tmp/x\n"])
+        let open1 = try XCTUnwrap(r1.run.events.first { $0.kind == .open && $0.path == cron + "/job" })
+        XCTAssertEqual(open1.guardActions, [.killed, .froze, .write])
+        XCTAssertEqual(open1.size, 0, "the finding can say: an empty file was created")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: cron + "/job")).count, 0, "no content landed")
+        XCTAssertEqual(r1.run.events.first { $0.kind == .exit && $0.pid == r1.run.pid }?.signal, 9)
+
+        let r2 = try runCapturing(["append", existing, "ssh-rsa EVIL attacker\n"])
+        let open2 = try XCTUnwrap(r2.run.events.first { $0.kind == .open && $0.path == existing })
+        XCTAssertTrue(open2.guardActions.contains(.write))
+        XCTAssertEqual(try String(contentsOfFile: existing, encoding: .utf8), "ssh-ed25519 AAAA operator\n")
+
+        // reading a protected file is not guarded
+        let r3 = try runCapturing(["open", existing, "r", "pid"])
+        XCTAssertEqual(r3.run.events.first { $0.kind == .open && $0.path == existing }?.guardActions, [])
+        XCTAssertTrue(r3.out.hasSuffix("\n"))
+    }
+
+    // MARK: refusals
+
+    func testEgressOutsideTheAllowListIsRefused() throws {
+        let v4 = { (a: UInt8, b: UInt8, c: UInt8, d: UInt8) -> [UInt8] in [UInt8](repeating: 0, count: 10) + [0xff, 0xff, a, b, c, d] }
+        try k.probe.allowEgress(policy: 0, address: v4(127, 0, 0, 1), bits: 128, ports: [9])
+        try k.probe.allowEgress(policy: 0, address: v4(127, 0, 0, 3), bits: 128, ports: [])
+        // a loopback stand-in for a metadata endpoint: denied even though allowed
+        try k.probe.denyEgress(address: v4(127, 0, 0, 3), bits: 128)
+        let r = try runCapturing(["connect-errno", "127.0.0.1", "9", "connect-errno", "127.0.0.1", "10",
+                                  "connect-errno", "127.0.0.2", "9", "connect-errno", "127.0.0.3", "9"])
+        XCTAssertEqual(r.out, "connect \(ECONNREFUSED)\nconnect \(EPERM)\nconnect \(EPERM)\nconnect \(EPERM)\n")
+        let c = r.run.of(.connect)
+        XCTAssertEqual(c.count, 4)
+        XCTAssertEqual(c.map(\.guardActions), [[], [.refused, .egress], [.refused, .egress], [.refused, .egress]])
+        XCTAssertEqual(c[1].result, -Int64(EPERM))
+    }
+
+    func testSysctlWriteRawSocketAndRawDiskAreRefused() throws {
+        let candidates: [String] = ["/dev/vda", "/dev/sda", "/dev/nvme0n1", "/dev/xvda", "/dev/loop0"]
+        let disk = try XCTUnwrap(candidates.first { FileManager.default.fileExists(atPath: $0) }, "no block device to try")
+        let r = try runCapturing(["sysctl-rewrite", "kernel/randomize_va_space", "raw-socket", "open-errno", disk])
+        XCTAssertEqual(r.out, "sysctl \(EPERM)\nraw-socket \(EPERM)\nopen \(EPERM)\n")
+        let sysctl = try XCTUnwrap(r.run.events.first { $0.kind == .sysctl }, "\(r.run.events.map(\.kind))")
+        XCTAssertEqual(sysctl.path, "/proc/sys/kernel/randomize_va_space")
+        XCTAssertEqual(sysctl.guardActions, [.refused])
+        let sock = try XCTUnwrap(r.run.events.first { $0.kind == .socket })
+        XCTAssertEqual(sock.socketType, 3)
+        XCTAssertEqual(sock.guardActions, [.refused])
+        XCTAssertEqual(sock.result, -Int64(EPERM))
+        let dev = try XCTUnwrap(r.run.events.first { $0.kind == .device })
+        XCTAssertEqual(dev.deviceType, "block")
+        XCTAssertEqual(dev.op, "read")
+        XCTAssertEqual(dev.guardActions, [.refused])
+    }
+
+    // MARK: monitor mode
+
+    func testMonitorModeChangesNothingButReports() throws {
+        let cron = scratch + "/cron.d"
+        try FileManager.default.createDirectory(atPath: cron, withIntermediateDirectories: true)
+        var st = stat()
+        stat(cron, &st)
+        try k.probe.protect(dev: UInt64(st.st_dev), inode: UInt64(st.st_ino), [.write, .directory])
+        let v4: [UInt8] = [UInt8](repeating: 0, count: 10) + [0xff, 0xff, 127, 0, 0, 1]
+        try k.probe.allowEgress(policy: 0, address: v4, bits: 128, ports: [9])
+        let r = try runCapturing(["write", cron + "/job", "payload", "connect-errno", "127.0.0.2", "9",
+                                  "sysctl-rewrite", "kernel/randomize_va_space", "bpf", "pid"], enforce: false)
+        XCTAssertEqual(try String(contentsOfFile: cron + "/job", encoding: .utf8), "payload")
+        XCTAssertTrue(r.out.contains("connect \(ECONNREFUSED)"), r.out)
+        XCTAssertTrue(r.out.contains("sysctl 0"), r.out)
+        XCTAssertTrue(r.out.hasSuffix("\n") && r.out.split(separator: "\n").count == 3, "it ran to the end: \(r.out)")
+        XCTAssertEqual(r.run.events.first { $0.kind == .open && $0.path == cron + "/job" }?.guardActions, [.monitor, .write])
+        XCTAssertEqual(r.run.of(.connect).first?.guardActions, [.monitor, .egress])
+        XCTAssertEqual(r.run.of(.sysctl).first?.guardActions, [.monitor])
+        XCTAssertEqual(r.run.of(.bpf).first?.guardActions, [.monitor, .tamper])
+        XCTAssertFalse(k.probe.isFrozen(r.run.session))
+    }
+}
