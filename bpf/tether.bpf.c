@@ -104,30 +104,31 @@ struct {
     __type(value, __u64);
 } stats SEC(".maps");
 
-/* Watch policy compiled to exact keys: an untracked exec matching any starts a session. */
+/* Watch policy compiled to exact keys: an untracked exec matching any starts a session.
+ * Value: the new session's te_tracked flags | policy index << 16. */
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, 1024);
     __type(key, char[TE_COMM_LEN]);
-    __type(value, __u8);
+    __type(value, __u32);
 } watch_comm SEC(".maps");
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, 1024);
     __type(key, __u32);
-    __type(value, __u8);
+    __type(value, __u32);
 } watch_uid SEC(".maps");
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, 1024);
     __type(key, __u64);
-    __type(value, __u8);
+    __type(value, __u32);
 } watch_cgroup SEC(".maps");
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, 4096);
     __type(key, struct te_watch_inode);
-    __type(value, __u8);
+    __type(value, __u32);
 } watch_inode SEC(".maps");
 
 /* watch_config[0]: bit mask of the watch maps in use (1 comm, 2 uid, 4 cgroup, 8 inode). */
@@ -1105,38 +1106,39 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
     return 0;
 }
 
-/* Does an untracked exec match the watch policy? */
-static __always_inline bool watched(struct task_struct *task, struct linux_binprm *bprm)
+/* Does an untracked exec match the watch policy? Returns the match's flags | policy << 16, or -1. */
+static __always_inline __s64 watched(struct task_struct *task, struct linux_binprm *bprm)
 {
     __u32 zero = 0;
     __u32 *mask = bpf_map_lookup_elem(&watch_config, &zero);
+    __u32 *v = NULL;
     if (!mask || !*mask)
-        return false;
+        return -1;
     if (*mask & 1) {
         char comm[TE_COMM_LEN] = {};
         bpf_get_current_comm(comm, sizeof(comm));
-        if (bpf_map_lookup_elem(&watch_comm, comm))
-            return true;
+        if ((v = bpf_map_lookup_elem(&watch_comm, comm)))
+            return *v;
     }
     if (*mask & 2) {
         __u32 uid = (__u32)bpf_get_current_uid_gid();
-        if (bpf_map_lookup_elem(&watch_uid, &uid))
-            return true;
+        if ((v = bpf_map_lookup_elem(&watch_uid, &uid)))
+            return *v;
     }
     if (*mask & 4) {
         __u64 cg = bpf_get_current_cgroup_id();
-        if (bpf_map_lookup_elem(&watch_cgroup, &cg))
-            return true;
+        if ((v = bpf_map_lookup_elem(&watch_cgroup, &cg)))
+            return *v;
     }
     if (*mask & 8) {
         struct te_watch_inode key = {};
         struct inode *inode = BPF_CORE_READ(bprm, file, f_inode);
         key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
         key.ino = BPF_CORE_READ(inode, i_ino);
-        if (bpf_map_lookup_elem(&watch_inode, &key))
-            return true;
+        if ((v = bpf_map_lookup_elem(&watch_inode, &key)))
+            return *v;
     }
-    return false;
+    return -1;
 }
 
 SEC("tp_btf/sched_process_exec")
@@ -1147,8 +1149,11 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
     struct te_tracked *t = bpf_map_lookup_elem(&tracked, &tgid);
     struct te_tracked fresh = {};
     if (!t) {
-        if (!watched(task, bprm))
+        __s64 match = watched(task, bprm);
+        if (match < 0)
             return 0;
+        fresh.flags = match & 0xffff;
+        fresh.policy = match >> 16;
         /* A new session: boot time and CPU make the id unique; the top bit says the kernel made it. */
         fresh.session = (1ULL << 63) | ((bpf_ktime_get_boot_ns() << 8) & ~(1ULL << 63)) | (bpf_get_smp_processor_id() & 0xff);
         fresh.root_tgid = tgid;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <dirent.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -28,6 +29,8 @@ struct tp_probe {
     uint32_t nlinks;
     uint32_t nskipped;
     char cgroup_root[64];
+    char pin_dir[200];
+    int resumed;
     char skipped[1024];
     int ncpu;
     tp_record_fn fn;
@@ -153,6 +156,85 @@ static int fill_handlers(struct tp_probe *p)
     return 0;
 }
 
+/* ---- pins ---- */
+
+static int is_state_map(struct bpf_map *m)
+{
+    /* .rodata/.bss are per load; scratch is per event */
+    return !bpf_map__is_internal(m) && strcmp(bpf_map__name(m), "scratch") != 0;
+}
+
+static int set_pins(struct tp_probe *p)
+{
+    if (mkdir(p->pin_dir, 0700) && errno != EEXIST)
+        return -errno;
+    struct bpf_map *m;
+    char path[300];
+    bpf_object__for_each_map(m, p->obj) {
+        if (!is_state_map(m))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", p->pin_dir, bpf_map__name(m));
+        if (access(path, F_OK) == 0)
+            p->resumed = 1;
+        int rc = bpf_map__set_pin_path(m, path);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static void remove_pins(struct tp_probe *p)
+{
+    DIR *d = opendir(p->pin_dir);
+    if (!d)
+        return;
+    struct dirent *ent;
+    char path[600];
+    while ((ent = readdir(d))) {
+        if (ent->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", p->pin_dir, ent->d_name);
+        unlink(path);
+    }
+    closedir(d);
+}
+
+/* Pin a new link, replacing one an earlier instance left: attach-then-detach, so the
+ * hook is never without a program (for an instant both run). */
+static int pin_link(struct tp_probe *p, struct bpf_program *prog, struct bpf_link *link)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "%s/link_%s", p->pin_dir, bpf_program__name(prog));
+    struct bpf_link *old = NULL;
+    if (access(path, F_OK) == 0) {
+        old = bpf_link__open(path);
+        unlink(path);
+    }
+    int rc = bpf_link__pin(link, path);
+    if (old)
+        bpf_link__destroy(old);
+    return rc;
+}
+
+int tp_unpin(struct tp_probe *p)
+{
+    if (!p->pin_dir[0])
+        return 0;
+    for (uint32_t i = 0; i < p->nlinks; i++)
+        bpf_link__unpin(p->links[i]);
+    if (p->skel)
+        bpf_object__unpin_maps(p->obj, NULL);
+    remove_pins(p);
+    if (rmdir(p->pin_dir) && errno != ENOENT)
+        return -errno;
+    return 0;
+}
+
+int tp_resumed_pins(struct tp_probe *p)
+{
+    return p->resumed;
+}
+
 /* The cgroup v2 root: /sys/fs/cgroup on unified hosts, /sys/fs/cgroup/unified on hybrid ones. */
 static int open_cgroup_root(struct tp_probe *p)
 {
@@ -211,8 +293,33 @@ int tp_open(const struct tp_options *opts, tp_record_fn fn, void *ctx,
             p->skel->rodata->wakeup_bytes = opts->wakeup_bytes;
     }
     skip_missing(p);
+    if (p->skel && opts && opts->pin_dir && *opts->pin_dir) {
+        snprintf(p->pin_dir, sizeof(p->pin_dir), "%s", opts->pin_dir);
+        if ((rc = set_pins(p))) {
+            fail(rc, err, errlen, "preparing pins (is bpffs mounted on /sys/fs/bpf?)");
+            goto out_destroy;
+        }
+    }
 
     rc = p->floor ? floor__load(p->floor) : tether__load(p->skel);
+    if (rc && p->pin_dir[0]) {
+        /* pinned maps from an incompatible build: their state cannot be taken over */
+        fprintf(stderr, "tether: pinned BPF state in %s is incompatible with this build (%s); discarding it\n",
+                p->pin_dir, strerror(rc < 0 ? -rc : rc));
+        remove_pins(p);
+        tether__destroy(p->skel);
+        p->skel = tether__open();
+        if (!p->skel) { rc = -errno; goto out_fail_open; }
+        p->obj = p->skel->obj;
+        uint32_t rb2 = opts && opts->ringbuf_bytes ? opts->ringbuf_bytes : 16u << 20;
+        bpf_map__set_max_entries(p->skel->maps.events, rb2);
+        if (opts && opts->wakeup_bytes)
+            p->skel->rodata->wakeup_bytes = opts->wakeup_bytes;
+        skip_missing(p);
+        set_pins(p);
+        p->resumed = 0;
+        rc = tether__load(p->skel);
+    }
     if (rc) {
         rc = fail(rc < 0 ? rc : -rc, err, errlen, "loading BPF programs");
         goto out_destroy;
@@ -252,6 +359,10 @@ int tp_open(const struct tp_options *opts, tp_record_fn fn, void *ctx,
             goto out_destroy;
         }
         p->links[p->nlinks++] = link;
+        if (p->pin_dir[0] && (rc = pin_link(p, prog, link))) {
+            fail(rc, err, errlen, "pinning a link");
+            goto out_destroy;
+        }
     }
     if (cgfd >= 0)
         close(cgfd);
@@ -352,6 +463,14 @@ int tp_track(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t root_
     return bpf_map_update_elem(map_fd(p, p->skel->maps.tracked), &tgid, &v, BPF_ANY) ? -errno : 0;
 }
 
+int tp_track_new(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t root_tgid, uint16_t flags, uint16_t policy)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    struct te_tracked v = { .session = session, .root_tgid = root_tgid, .flags = flags, .policy = policy };
+    return bpf_map_update_elem(map_fd(p, p->skel->maps.tracked), &tgid, &v, BPF_NOEXIST) ? -errno : 0;
+}
+
 int tp_untrack(struct tp_probe *p, uint32_t tgid)
 {
     if (!p->skel)
@@ -430,37 +549,36 @@ int tp_watch_clear(struct tp_probe *p)
     return 0;
 }
 
-static int watch_put(struct tp_probe *p, struct bpf_map *m, const void *key, uint32_t bit)
+static int watch_put(struct tp_probe *p, struct bpf_map *m, const void *key, uint32_t bit, uint32_t value)
 {
     if (!p->skel)
         return -ENOTSUP;
-    uint8_t one = 1;
-    if (bpf_map_update_elem(bpf_map__fd(m), key, &one, BPF_ANY))
+    if (bpf_map_update_elem(bpf_map__fd(m), key, &value, BPF_ANY))
         return -errno;
     return set_watch_bit(p, bit);
 }
 
-int tp_watch_comm(struct tp_probe *p, const char *comm)
+int tp_watch_comm(struct tp_probe *p, const char *comm, uint32_t value)
 {
     char key[TE_COMM_LEN] = {0};
     strncpy(key, comm, TE_COMM_LEN - 1);
-    return watch_put(p, p->skel ? p->skel->maps.watch_comm : NULL, key, 1);
+    return watch_put(p, p->skel ? p->skel->maps.watch_comm : NULL, key, 1, value);
 }
 
-int tp_watch_uid(struct tp_probe *p, uint32_t uid)
+int tp_watch_uid(struct tp_probe *p, uint32_t uid, uint32_t value)
 {
-    return watch_put(p, p->skel ? p->skel->maps.watch_uid : NULL, &uid, 2);
+    return watch_put(p, p->skel ? p->skel->maps.watch_uid : NULL, &uid, 2, value);
 }
 
-int tp_watch_cgroup(struct tp_probe *p, uint64_t cgroup_id)
+int tp_watch_cgroup(struct tp_probe *p, uint64_t cgroup_id, uint32_t value)
 {
-    return watch_put(p, p->skel ? p->skel->maps.watch_cgroup : NULL, &cgroup_id, 4);
+    return watch_put(p, p->skel ? p->skel->maps.watch_cgroup : NULL, &cgroup_id, 4, value);
 }
 
-int tp_watch_inode(struct tp_probe *p, uint64_t dev, uint64_t ino)
+int tp_watch_inode(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t value)
 {
     struct te_watch_inode key = { .dev = dev, .ino = ino };
-    return watch_put(p, p->skel ? p->skel->maps.watch_inode : NULL, &key, 8);
+    return watch_put(p, p->skel ? p->skel->maps.watch_inode : NULL, &key, 8, value);
 }
 
 uint64_t tp_kernel_dev(uint64_t st_dev)

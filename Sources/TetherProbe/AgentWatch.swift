@@ -11,9 +11,13 @@ public struct AgentSelector: Sendable {
     public var uid: [UInt32]
     /// cgroup v2 paths, e.g. "/agents.slice/claude.service" (exact cgroup, not its children).
     public var cgroup: [String]
+    /// Enforce mode and policy index for the sessions this selector starts.
+    public var target: Probe.WatchTarget
 
-    public init(name: String, exe: [Glob] = [], comm: [String] = [], uid: [UInt32] = [], cgroup: [String] = []) {
+    public init(name: String, exe: [Glob] = [], comm: [String] = [], uid: [UInt32] = [], cgroup: [String] = [],
+                target: Probe.WatchTarget = Probe.WatchTarget()) {
         self.name = name
+        self.target = target
         self.exe = exe
         self.comm = comm
         self.uid = uid
@@ -42,15 +46,15 @@ public enum AgentWatch {
                 for f in files {
                     var st = stat()
                     guard stat(f, &st) == 0 else { continue }
-                    try probe.watch(executableDev: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+                    try probe.watch(executableDev: UInt64(st.st_dev), inode: UInt64(st.st_ino), s.target)
                     out.executables += 1
                 }
             }
-            for c in s.comm { try probe.watch(comm: c); out.comms += 1 }
-            for u in s.uid { try probe.watch(uid: u); out.uids += 1 }
+            for c in s.comm { try probe.watch(comm: c, s.target); out.comms += 1 }
+            for u in s.uid { try probe.watch(uid: u, s.target); out.uids += 1 }
             for c in s.cgroup {
                 guard let id = cgroupID(c) else { out.unresolved.append("\(s.name): cgroup \(c) does not exist"); continue }
-                try probe.watch(cgroupID: id)
+                try probe.watch(cgroupID: id, s.target)
                 out.cgroups += 1
             }
         }

@@ -28,6 +28,9 @@ public struct ProbeOptions: Sendable {
     public var wakeupBytes: UInt32 = 64 << 10
     /// Load the empty floor programs instead of Tether's (benchmarks only).
     public var floorOnly = false
+    /// Pin maps and links in this bpffs directory so the kernel side outlives the process,
+    /// and take over what an earlier instance pinned there (sessions, frozen marks, unread events).
+    public var pinDirectory: String?
     public init() {}
 }
 
@@ -51,14 +54,16 @@ public final class Probe {
 
     /// Loads and attaches the programs. `onRecord` runs on the thread that calls `poll`.
     public init(options: ProbeOptions = ProbeOptions(), onRecord: @escaping (UnsafeRawBufferPointer) -> Void = { _ in }) throws {
-        try Probe.ensureFilesystems()
+        try Probe.ensureFilesystems(bpffs: options.pinDirectory != nil)
         box = RecordBox()
         box.onRecord = onRecord
-        var opts = tp_options(ringbuf_bytes: options.ringBufferBytes, wakeup_bytes: options.wakeupBytes,
-                              floor_only: options.floorOnly ? 1 : 0)
         var err = [CChar](repeating: 0, count: 1024)
         var h: OpaquePointer?
         let ctx = Unmanaged.passUnretained(box).toOpaque()
+        let pin = options.pinDirectory.map { strdup($0) } ?? nil
+        defer { free(pin) }
+        var opts = tp_options(ringbuf_bytes: options.ringBufferBytes, wakeup_bytes: options.wakeupBytes,
+                              floor_only: options.floorOnly ? 1 : 0, pin_dir: pin)
         let rc = tp_open(&opts, { ctx, data, size in
             let box = Unmanaged<RecordBox>.fromOpaque(ctx!).takeUnretainedValue()
             box.onRecord(UnsafeRawBufferPointer(start: data, count: size))
@@ -72,10 +77,20 @@ public final class Probe {
 
     deinit { close() }
 
+    /// Closes our handles; pinned programs stay attached and keep guarding.
     public func close() {
         if let h = handle { tp_close(h) }
         handle = nil
     }
+
+    /// A deliberate stop: removes the pins so closing detaches everything.
+    public func unpin() throws {
+        let rc = tp_unpin(h)
+        if rc < 0 { throw ProbeError("removing pins", rc) }
+    }
+
+    /// True if this probe took over pinned state an earlier instance left.
+    public var resumedPinnedState: Bool { tp_resumed_pins(h) == 1 }
 
     public func setRecordHandler(_ fn: @escaping (UnsafeRawBufferPointer) -> Void) { box.onRecord = fn }
 
@@ -123,6 +138,28 @@ public final class Probe {
         let rc = tp_track(h, UInt32(bitPattern: pid), session.raw, UInt32(bitPattern: root),
                           enforce ? UInt16(TE_TRACK_ENFORCE) : 0, policy)
         if rc < 0 { throw ProbeError("tracking pid \(pid)", rc) }
+    }
+
+    /// Tracks a process that is already running (found in /proc). Safe against the process
+    /// exiting meanwhile: its pidfd pins it while the entry goes in, an entry the kernel
+    /// already has is left alone, and if the process has exited by then the entry is taken
+    /// back (exit has already pruned, so a recycled pid would otherwise inherit it).
+    /// Returns false if the process was gone or already tracked.
+    @discardableResult
+    public func adopt(pid: Int32, session: SessionID, root: Int32, enforce: Bool = false, policy: UInt16 = 0) throws -> Bool {
+        let fd = tp_pidfd_open(pid)
+        if fd < 0 { return false }
+        defer { Glibc.close(fd) }
+        let rc = tp_track_new(h, UInt32(bitPattern: pid), session.raw, UInt32(bitPattern: root),
+                              enforce ? UInt16(TE_TRACK_ENFORCE) : 0, policy)
+        if rc == -EEXIST { return false }
+        if rc < 0 { throw ProbeError("tracking pid \(pid)", rc) }
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        if Glibc.poll(&p, 1, 0) > 0 {
+            try? untrack(pid: pid)
+            return false
+        }
+        return true
     }
 
     public func untrack(pid: Int32) throws {
@@ -182,12 +219,20 @@ public final class Probe {
     // MARK: watch policy
 
     public func clearWatch() throws { try check(tp_watch_clear(h), "clearing watch maps") }
-    public func watch(comm: String) throws { try check(tp_watch_comm(h, comm), "watching comm \(comm)") }
-    public func watch(uid: UInt32) throws { try check(tp_watch_uid(h, uid), "watching uid \(uid)") }
-    public func watch(cgroupID: UInt64) throws { try check(tp_watch_cgroup(h, cgroupID), "watching cgroup \(cgroupID)") }
+    /// What a session started by a watch match gets: enforce mode and the agent policy index.
+    public struct WatchTarget: Sendable, Equatable {
+        public var enforce: Bool
+        public var policy: UInt16
+        public init(enforce: Bool = false, policy: UInt16 = 0) { self.enforce = enforce; self.policy = policy }
+        var value: UInt32 { (enforce ? UInt32(TE_TRACK_ENFORCE) : 0) | UInt32(policy) << 16 }
+    }
+
+    public func watch(comm: String, _ t: WatchTarget = WatchTarget()) throws { try check(tp_watch_comm(h, comm, t.value), "watching comm \(comm)") }
+    public func watch(uid: UInt32, _ t: WatchTarget = WatchTarget()) throws { try check(tp_watch_uid(h, uid, t.value), "watching uid \(uid)") }
+    public func watch(cgroupID: UInt64, _ t: WatchTarget = WatchTarget()) throws { try check(tp_watch_cgroup(h, cgroupID, t.value), "watching cgroup \(cgroupID)") }
     /// Watches an executable file by identity (st_dev, st_ino), as the exec hook sees it.
-    public func watch(executableDev dev: UInt64, inode: UInt64) throws {
-        try check(tp_watch_inode(h, tp_kernel_dev(dev), inode), "watching inode \(inode)")
+    public func watch(executableDev dev: UInt64, inode: UInt64, _ t: WatchTarget = WatchTarget()) throws {
+        try check(tp_watch_inode(h, tp_kernel_dev(dev), inode, t.value), "watching inode \(inode)")
     }
 
     private func check(_ rc: Int32, _ what: String) throws {
@@ -195,7 +240,16 @@ public final class Probe {
     }
 
     /// tracefs and bpffs are needed for attaching and pinning; mount them if absent.
-    static func ensureFilesystems() throws {
+    static func ensureFilesystems(bpffs: Bool) throws {
+        if bpffs && access("/sys/fs/bpf", F_OK) == 0 {
+            var st = stat(), parent = stat()
+            // a mount point has a different device than its parent directory
+            if stat("/sys/fs/bpf", &st) == 0, stat("/sys/fs", &parent) == 0, st.st_dev == parent.st_dev {
+                if mount("bpf", "/sys/fs/bpf", "bpf", 0, nil) != 0 {
+                    throw ProbeError("mounting bpffs on /sys/fs/bpf", errno)
+                }
+            }
+        }
         func mounted(_ path: String) -> Bool {
             access(path + "/events", F_OK) == 0 || access(path + "/available_events", F_OK) == 0
         }

@@ -143,12 +143,18 @@ struct Watch: ParsableCommand {
         reader.start()
         // Track the root, then its descendants until a pass finds nothing new: a child forked
         // by an already-tracked parent is inherited in the kernel.
-        try probe.track(pid: pid, session: session, root: pid)
+        guard try probe.adopt(pid: pid, session: session, root: pid) else {
+            reader.stop()
+            complain("pid \(pid) exited, or is already tracked by another session")
+            throw ExitCode(1)
+        }
+        // Then its descendants, until a pass finds nothing new: children forked from now on
+        // by a tracked parent are inherited in the kernel.
         var known: Set<Int32> = [pid]
         while true {
             let found = ProcFS.descendants(of: pid).filter { !known.contains($0) }
             if found.isEmpty { break }
-            for p in found { try? probe.track(pid: p, session: session, root: pid); known.insert(p) }
+            for p in found { _ = try? probe.adopt(pid: p, session: session, root: pid); known.insert(p) }
         }
         for p in known { if let info = ProcFS.info(p, session: session) { recorder.table.insert(info) } }
         complain("watching pid \(pid) (\(known.count) process(es)) as session \(session)")

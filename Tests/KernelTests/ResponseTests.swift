@@ -131,6 +131,7 @@ final class ResponseTests: KernelTestCase {
         let s = try start(["daemon-progress", a, "sleep-ms", "300", "kill", String(supervisor.processIdentifier), "15", "sleep-ms", "100000"])
         let pids = members(s.session, atLeast: 2)
         XCTAssertEqual(Launcher.wait(s.pid), 128 + 9, "the sender died on return from kill()")
+        waitFor("the kill event") { k.events(s.session).contains { $0.kind == .kill } }
         let ev = try XCTUnwrap(k.events(s.session).first { $0.kind == .kill && $0.target == supervisor.processIdentifier })
         XCTAssertEqual(ev.guardActions, [.killed, .froze, .tamper])
         let grandchild = try XCTUnwrap(pids.first { $0 != s.pid })

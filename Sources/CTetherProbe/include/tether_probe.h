@@ -19,6 +19,10 @@ struct tp_options {
     uint32_t ringbuf_bytes;   /* power of two, >= 4096; 0 = default (16 MiB) */
     uint32_t wakeup_bytes;    /* wake the reader once this much waits; 0 = default (64 KiB) */
     uint32_t floor_only;      /* load the empty floor programs instead (benchmarks) */
+    /* Pin maps and links under this bpffs directory (e.g. /sys/fs/bpf/tether): the programs
+     * keep guarding and tracking after the process dies, and the next tp_open with the same
+     * directory takes over the same maps (sessions, frozen marks, unread events). NULL = no pins. */
+    const char *pin_dir;
 };
 
 /* Called once per ring buffer record; return non-zero to stop the current poll. */
@@ -27,7 +31,12 @@ typedef int (*tp_record_fn)(void *ctx, const void *data, size_t size);
 /* ---- lifecycle ---- */
 int tp_open(const struct tp_options *opts, tp_record_fn fn, void *ctx,
             struct tp_probe **out, char *err, size_t errlen);
+/* Closes our handles. Pinned programs stay attached (that is the point of pinning). */
 void tp_close(struct tp_probe *p);
+/* Removes every pin of this probe, so tp_close detaches all: a deliberate, clean stop. */
+int tp_unpin(struct tp_probe *p);
+/* 1 if tp_open took over pinned state left by an earlier instance. */
+int tp_resumed_pins(struct tp_probe *p);
 
 /* Hooks attached, and syscall handlers skipped because this architecture lacks the
  * syscall (their names, comma separated, into `names`). */
@@ -44,6 +53,8 @@ int tp_stat_per_cpu(struct tp_probe *p, uint32_t key, uint64_t *out, uint32_t ma
 /* ---- sessions ---- */
 /* flags: TE_TRACK_*; policy: index of the agent policy (egress allow-list) */
 int tp_track(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t root_tgid, uint16_t flags, uint16_t policy);
+/* As tp_track, but -EEXIST if the tgid is already tracked. */
+int tp_track_new(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t root_tgid, uint16_t flags, uint16_t policy);
 int tp_untrack(struct tp_probe *p, uint32_t tgid);
 /* Session of a tracked tgid into *session; -ENOENT if untracked. */
 int tp_lookup(struct tp_probe *p, uint32_t tgid, uint64_t *session);
@@ -51,11 +62,12 @@ int tp_lookup(struct tp_probe *p, uint32_t tgid, uint64_t *session);
 int tp_tracked(struct tp_probe *p, uint32_t *tgids, uint64_t *sessions, uint32_t max);
 
 /* ---- watch policy (exact keys; the exec hook starts sessions on a match) ---- */
+/* value: the new session's TE_TRACK_* flags | agent policy index << 16 */
 int tp_watch_clear(struct tp_probe *p);
-int tp_watch_comm(struct tp_probe *p, const char *comm);
-int tp_watch_uid(struct tp_probe *p, uint32_t uid);
-int tp_watch_cgroup(struct tp_probe *p, uint64_t cgroup_id);
-int tp_watch_inode(struct tp_probe *p, uint64_t dev, uint64_t ino);
+int tp_watch_comm(struct tp_probe *p, const char *comm, uint32_t value);
+int tp_watch_uid(struct tp_probe *p, uint32_t uid, uint32_t value);
+int tp_watch_cgroup(struct tp_probe *p, uint64_t cgroup_id, uint32_t value);
+int tp_watch_inode(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t value);
 
 /* ---- guards (compiled from policy; see TE_GUARDS_*, TE_PROTECT_*) ---- */
 int tp_guard_config(struct tp_probe *p, uint32_t guards);
