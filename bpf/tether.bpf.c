@@ -1270,11 +1270,11 @@ static __always_inline int egress_verdict(__u8 addr[16], __u16 port)
         struct te_net_ports *ports = bpf_map_lookup_elem(&egress_allow, &key);
         denied = true;
         if (ports) {
-            /* no ports listed: any port; otherwise one of them */
-            if (ports->port[0] == 0)
+            /* no range listed: any port; otherwise one of the ranges */
+            if (ports->hi[0] == 0)
                 denied = false;
             for (int i = 0; i < TE_NET_PORTS; i++) {
-                if (ports->port[i] != 0 && ports->port[i] == port) {
+                if (ports->hi[i] != 0 && ports->lo[i] <= port && port <= ports->hi[i]) {
                     denied = false;
                     break;
                 }

@@ -701,34 +701,37 @@ static void net_key(struct te_net_key *k, uint16_t policy, const uint8_t addr[16
     memcpy(k->addr, addr, 16);
 }
 
-int tp_egress_allow(struct tp_probe *p, uint16_t policy, const uint8_t addr[16], uint32_t bits, const uint16_t *ports, uint32_t nports)
+int tp_egress_allow(struct tp_probe *p, uint16_t policy, const uint8_t addr[16], uint32_t bits,
+                    const uint16_t *lo, const uint16_t *hi, uint32_t nranges)
 {
     if (!p->skel)
         return -ENOTSUP;
-    if (bits > 128 || nports > TE_NET_PORTS)
+    if (bits > 128)
         return -EINVAL;
     struct te_net_key k;
     net_key(&k, policy, addr, bits);
     struct te_net_ports v = {0};
     int fd = bpf_map__fd(p->skel->maps.egress_allow);
-    /* merge with the ports already allowed for this prefix */
+    uint32_t used = 0;
+    /* merge with what is already allowed for this prefix; "any port" absorbs everything */
     if (bpf_map_lookup_elem(fd, &k, &v) == 0) {
-        uint32_t used = 0;
-        while (used < TE_NET_PORTS && v.port[used]) used++;
-        if (nports == 0) {
-            memset(&v, 0, sizeof(v));
-        } else if (used > 0) {
-            for (uint32_t i = 0; i < nports; i++) {
-                if (used >= TE_NET_PORTS)
-                    return -E2BIG;
-                v.port[used++] = ports[i];
-            }
-            return bpf_map_update_elem(fd, &k, &v, BPF_ANY) ? -errno : 0;
+        if (v.hi[0] == 0)
+            return 0;
+        while (used < TE_NET_PORTS && v.hi[used]) used++;
+    }
+    if (nranges == 0) {
+        memset(&v, 0, sizeof(v));
+    } else {
+        for (uint32_t i = 0; i < nranges; i++) {
+            if (hi[i] == 0 || lo[i] > hi[i])
+                return -EINVAL;
+            if (used >= TE_NET_PORTS)
+                return -E2BIG;
+            v.lo[used] = lo[i];
+            v.hi[used] = hi[i];
+            used++;
         }
     }
-    memset(&v, 0, sizeof(v));
-    for (uint32_t i = 0; i < nports; i++)
-        v.port[i] = ports[i];
     return bpf_map_update_elem(fd, &k, &v, BPF_ANY) ? -errno : 0;
 }
 

@@ -197,10 +197,12 @@ public final class Probe {
 
     public func clearProtectedInodes() throws { try check(tp_protect_clear(h), "clearing protected inodes") }
 
-    /// Allows a destination prefix (16-byte address, IPv4 mapped) for an agent policy; no ports = any port.
-    public func allowEgress(policy: UInt16, address: [UInt8], bits: Int, ports: [UInt16]) throws {
+    /// Allows a destination prefix (16-byte address, IPv4 mapped) for an agent policy, on port
+    /// ranges; no ranges = any port.
+    public func allowEgress(policy: UInt16, address: [UInt8], bits: Int, ports: [ClosedRange<UInt16>]) throws {
         precondition(address.count == 16)
-        try check(tp_egress_allow(h, policy, address, UInt32(bits), ports, UInt32(ports.count)), "allowing egress")
+        let lo = ports.map(\.lowerBound), hi = ports.map(\.upperBound)
+        try check(tp_egress_allow(h, policy, address, UInt32(bits), lo, hi, UInt32(ports.count)), "allowing egress")
     }
 
     public func denyEgress(address: [UInt8], bits: Int) throws {

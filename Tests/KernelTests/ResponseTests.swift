@@ -185,7 +185,7 @@ final class ResponseTests: KernelTestCase {
 
     func testEgressOutsideTheAllowListIsRefused() throws {
         let v4 = { (a: UInt8, b: UInt8, c: UInt8, d: UInt8) -> [UInt8] in [UInt8](repeating: 0, count: 10) + [0xff, 0xff, a, b, c, d] }
-        try k.probe.allowEgress(policy: 0, address: v4(127, 0, 0, 1), bits: 128, ports: [9])
+        try k.probe.allowEgress(policy: 0, address: v4(127, 0, 0, 1), bits: 128, ports: [9...9])
         try k.probe.allowEgress(policy: 0, address: v4(127, 0, 0, 3), bits: 128, ports: [])
         // a loopback stand-in for a metadata endpoint: denied even though allowed
         try k.probe.denyEgress(address: v4(127, 0, 0, 3), bits: 128)
@@ -225,7 +225,7 @@ final class ResponseTests: KernelTestCase {
         stat(cron, &st)
         try k.probe.protect(dev: UInt64(st.st_dev), inode: UInt64(st.st_ino), [.write, .directory])
         let v4: [UInt8] = [UInt8](repeating: 0, count: 10) + [0xff, 0xff, 127, 0, 0, 1]
-        try k.probe.allowEgress(policy: 0, address: v4, bits: 128, ports: [9])
+        try k.probe.allowEgress(policy: 0, address: v4, bits: 128, ports: [9...9])
         let r = try runCapturing(["write", cron + "/job", "payload", "connect-errno", "127.0.0.2", "9",
                                   "sysctl-rewrite", "kernel/randomize_va_space", "bpf", "pid"], enforce: false)
         XCTAssertEqual(try String(contentsOfFile: cron + "/job", encoding: .utf8), "payload")

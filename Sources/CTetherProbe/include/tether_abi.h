@@ -171,10 +171,12 @@ struct te_net_key {
     __u8 addr[16];
 } __attribute__((packed));
 
-/* Value of egress_allow: ports allowed for that prefix (port 0 = any). */
+/* Value of egress_allow: port ranges allowed for that prefix; unused slots have hi = 0,
+ * and no range at all means any port. */
 #define TE_NET_PORTS 8
 struct te_net_ports {
-    __u16 port[TE_NET_PORTS];
+    __u16 lo[TE_NET_PORTS];
+    __u16 hi[TE_NET_PORTS];
 };
 
 /* Keys of the `stats` per-CPU array. */

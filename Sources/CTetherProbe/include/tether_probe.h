@@ -75,8 +75,10 @@ int tp_protect_pid(struct tp_probe *p, uint32_t tgid, int on);
 /* dev is the kernel's encoding (tp_kernel_dev) */
 int tp_protect_inode(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t flags);
 int tp_protect_clear(struct tp_probe *p);
-/* addr: 16 bytes, IPv4 as ::ffff:a.b.c.d (bits counted in that form); ports empty = any port */
-int tp_egress_allow(struct tp_probe *p, uint16_t policy, const uint8_t addr[16], uint32_t bits, const uint16_t *ports, uint32_t nports);
+/* addr: 16 bytes, IPv4 as ::ffff:a.b.c.d (bits counted in that form); port ranges
+ * [lo[i], hi[i]], none = any port. Ranges for the same prefix accumulate (at most TE_NET_PORTS). */
+int tp_egress_allow(struct tp_probe *p, uint16_t policy, const uint8_t addr[16], uint32_t bits,
+                    const uint16_t *lo, const uint16_t *hi, uint32_t nranges);
 int tp_egress_deny(struct tp_probe *p, const uint8_t addr[16], uint32_t bits);
 int tp_egress_clear(struct tp_probe *p);
 /* Mark (or clear) a session as frozen: its new children are stopped at fork. */
