@@ -1,0 +1,265 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A rule with the settings one agent policy gives it (a class: the rule loop passes it
+/// around without copying its strings and arrays).
+final class CompiledRule {
+    let rule: any Rule
+    let info: RuleInfo
+    let settings: ResolvedRuleSettings
+    let fallback: Bool
+    /// `Place` bits outside which a file change cannot concern the rule (0: ungated).
+    let gate: UInt64
+    /// The rule looks only at execs of certain programs (`CompiledAgent.execWanted`).
+    let execGated: Bool
+
+    init(rule: any Rule, info: RuleInfo, settings: ResolvedRuleSettings) {
+        self.rule = rule
+        self.info = info
+        self.settings = settings
+        fallback = info.fallback
+        gate = (type(of: rule) as? LocationGated.Type)?.gate.reduce(0) { $0 | UInt64(1) << UInt64($1.rawValue) } ?? 0
+        execGated = type(of: rule) is ExecGated.Type
+    }
+}
+
+/// One agent policy with its enabled rules indexed by event kind.
+final class CompiledAgent {
+    let policy: AgentPolicy
+    /// Every catalog rule, in catalog order (the index is the rule's number in dedupe keys).
+    let rules: [CompiledRule]
+    /// kind ordinal -> indexes into `rules` of enabled rules wanting that kind; specific
+    /// rules first, fallbacks last.
+    let byKind: [[Int]]
+    /// Program basename -> bits (by rule index) of the exec-gated rules that want its execs.
+    let execWanted: [String: UInt64]
+
+    init(_ policy: AgentPolicy, catalog: [any Rule]) {
+        self.policy = policy
+        rules = catalog.map { CompiledRule(rule: $0, info: $0.info, settings: policy.settings(for: $0.info)) }
+        var wanted: [String: UInt64] = [:]
+        for (i, r) in rules.enumerated() where i < 64 {
+            for name in (type(of: r.rule) as? ExecGated.Type)?.execNames ?? [] { wanted[name, default: 0] |= UInt64(1) << UInt64(i) }
+        }
+        execWanted = wanted
+        var table = [[Int]](repeating: [], count: CompiledAgent.slots)
+        for pass in [false, true] {
+            for (i, r) in rules.enumerated() where r.settings.enabled && r.info.fallback == pass {
+                var slots = Set(r.info.kinds.map(\.ordinal))
+                if r.info.kinds.contains(.open) {
+                    if r.info.opens == .writes { slots.remove(EventKind.open.ordinal) }
+                    if r.info.opens != .reads { slots.insert(CompiledAgent.writeOpenSlot) }
+                }
+                for k in slots.sorted() { table[k].append(i) }
+            }
+        }
+        byKind = table
+    }
+
+    /// One slot per event kind, plus one for opens that can write (reads use `.open`'s).
+    static let writeOpenSlot = EventKind.count
+    static let slots = EventKind.count + 1
+
+    @inline(__always)
+    static func slot(_ e: Event) -> Int {
+        e.kind == .open && e.isWriteOpen ? writeOpenSlot : e.kind.ordinal
+    }
+
+    /// Slots of file changes, where location gates apply.
+    static let changeSlots: [Bool] = (0..<slots).map { s in
+        s == writeOpenSlot || (EventKind.modifying.contains { $0.ordinal == s } && s != EventKind.open.ordinal)
+    }
+}
+
+/// Turns a session's events into findings. Pure: it reads events and the process table
+/// and never touches the kernel. Not thread-safe: feed it from one thread (the reader).
+public final class Classifier {
+    public let policy: Policy
+    /// tetherd and the supervising `tether run`: signals and ptrace aimed at them are tampering.
+    public var protectedPids: Set<Int32> = []
+    public let identity: TetherIdentity
+    /// The home directory of a uid (default: the passwd database).
+    public var homeDirectory: (UInt32) -> String? = Classifier.passwdHome
+    /// How the daemon sees a process outside every session (default: it does not).
+    public var externalProcess: ((Int32) -> ExternalProcess?)?
+    /// Where a rule's failure is reported (default: stderr). The rule is skipped, not the event.
+    public var log: (String) -> Void = { msg in
+        var line = "tether classifier: \(msg)\n"
+        line.withUTF8 { b in _ = fwrite(b.baseAddress, 1, b.count, stderr) }
+    }
+    public private(set) var ruleFailures = 0
+
+    private let catalog: [any Rule]
+    private let defaultAgent: CompiledAgent
+    private var agents: [String: CompiledAgent] = [:]
+    private var sessions: [SessionID: SessionState] = [:]
+    /// Sessions whose root exited and whose survivors tick() has not looked for yet.
+    private var awaitingGrace: [SessionID] = []
+    private let tether: CompiledTetherIdentity
+    private let outlivedIndex: Int?
+    private let places: PlaceIndex
+
+    public init(policy: Policy, identity: TetherIdentity = TetherIdentity(), rules: [any Rule] = RuleCatalog.rules) {
+        self.policy = policy
+        self.identity = identity
+        catalog = rules
+        defaultAgent = CompiledAgent(policy.defaults, catalog: rules)
+        for a in policy.agents { agents[a.name] = CompiledAgent(a, catalog: rules) }
+        tether = CompiledTetherIdentity(identity)
+        places = PlaceIndex(identity: identity)
+        outlivedIndex = rules.firstIndex { $0.info.id == OutlivedSession.id }
+    }
+
+    /// Sessions known right now.
+    public var sessionCount: Int { sessions.count }
+    public func session(_ id: SessionID) -> SessionState? { sessions[id] }
+
+    /// Starts a session. `agent` names a policy agent (nil or unknown: `defaults`);
+    /// `workspace` nil means the root's working directory, learned from its first event.
+    @discardableResult
+    public func beginSession(_ id: SessionID, rootPid: Int32, workspace: String?, agent: String?, time: UInt64) -> SessionState {
+        let compiled = agent.flatMap { agents[$0] } ?? defaultAgent
+        let s = SessionState(id: id, rootPid: rootPid, compiled: compiled,
+                             workspace: workspace.map { Paths.normalize($0) }, time: time)
+        sessions[id] = s
+        return s
+    }
+
+    /// Forgets a session (the daemon calls this once its last member is gone).
+    public func endSession(_ id: SessionID) {
+        sessions[id] = nil
+        awaitingGrace.removeAll { $0 == id }
+    }
+
+    /// Runs every rule that wants this event's kind. Call after `table.apply(&e)`.
+    public func process(_ e: Event, table: ProcessTable) -> [Finding] {
+        let s = sessions[e.session] ?? adopt(e, table: table)
+        let agent = s.compiled
+        if !s.prepared {
+            let fallback = table.lookup(s.rootPid)?.cwd.nonEmpty ?? (e.pid == s.rootPid ? e.cwd : nil)
+            s.prepare(uid: e.uid, home: home(of: e.uid), fallbackWorkspace: fallback, rules: agent.rules)
+        }
+        let roots = s.roots
+        let modified = e.modification
+        let path = modified?.path ?? e.openedPath
+        let inWorkspace = modified.map { roots.workspace.contains($0.path) } ?? false
+        let execName: String? = e.kind == .exec ? e.execName.map(String.init) : nil
+        let ctx = RuleContext(session: s, table: table, protectedPids: protectedPids, roots: roots, tether: tether,
+                              external: externalProcess, modified: modified, path: path,
+                              pathMask: path.map { places.mask($0, sessionHome: roots.homeBytes) } ?? 0, execName: execName,
+                              modifiedInWorkspace: inWorkspace,
+                              modifiedMayWrite: inWorkspace || (modified.map { roots.writable.contains($0.path) } ?? false))
+        var out: [Finding] = []
+        var explained = false
+        let slot = CompiledAgent.slot(e)
+        let isChange = CompiledAgent.changeSlots[slot]
+        var gateMask = ctx.pathMask
+        if isChange, let from = e.renameSource { gateMask |= places.mask(from, sessionHome: roots.homeBytes) }
+        // Exec-gated rules past index 63 have no bit: they are always called. An exec that
+        // changed credentials (a setuid program) is shown to every rule.
+        let execWanted: UInt64 = e.kind != .exec || e.euid != e.uid ? ~0 : execName.flatMap { agent.execWanted[$0] } ?? 0
+        for i in agent.byKind[slot] {
+            let r = agent.rules[i]
+            if r.fallback, explained { break }
+            if isChange, r.gate != 0, gateMask & r.gate == 0 { continue }
+            if r.execGated, i < 64, execWanted & (UInt64(1) << UInt64(i)) == 0 { continue }
+            let hit: RuleHit?
+            do {
+                hit = try r.rule.evaluate(e, ctx)
+            } catch {
+                ruleFailures += 1
+                log("rule \(r.info.id) failed on \(e.kind.rawValue) event of pid \(e.pid): \(error)")
+                continue
+            }
+            guard let hit else { continue }
+            explained = true
+            if let f = finding(hit, rule: r, index: i, event: e, session: s, agent: agent, table: table) { out.append(f) }
+        }
+        let wasRootExit = e.kind == .exit && e.pid == s.rootPid && s.rootExitTime == nil
+        s.observe(e, modified: modified, inWorkspace: inWorkspace, table: table)
+        if wasRootExit { awaitingGrace.append(s.id) }
+        return out
+    }
+
+    /// Time-based rules: survivors of a session whose root exited more than the grace period
+    /// ago (`persist.outlived_session`). Call periodically with the current boot time.
+    public func tick(now: UInt64, table: ProcessTable) -> [Finding] {
+        guard !awaitingGrace.isEmpty else { return [] }
+        var out: [Finding] = []
+        var still: [SessionID] = []
+        for id in awaitingGrace {
+            guard let s = sessions[id], let exit = s.rootExitTime else { continue }
+            guard now >= exit &+ OutlivedSession.graceNanos(s.agent) else { still.append(id); continue }
+            let agent = s.compiled
+            guard let i = outlivedIndex, agent.rules[i].settings.enabled else { continue }
+            let ctx = RuleContext(session: s, table: table, protectedPids: protectedPids, roots: s.roots, tether: tether,
+                                  external: externalProcess, modified: nil, path: nil, pathMask: 0, execName: nil,
+                                  modifiedInWorkspace: false, modifiedMayWrite: false)
+            // Dedupe (rule, pid) in finding() keeps a member the rule already reported from a second finding.
+            for m in table.members(of: id) where m.pid != s.rootPid {
+                let hit = OutlivedSession.hit(pid: m.pid, record: m, ctx: ctx, now: now)
+                var trigger = Event(kind: .exit, time: exit, pid: s.rootPid, session: id)
+                trigger.exe = table.lookup(s.rootPid)?.exe
+                if let f = finding(hit, rule: agent.rules[i], index: i, event: trigger, session: s, agent: agent, table: table, time: now) {
+                    out.append(f)
+                }
+            }
+        }
+        awaitingGrace = still
+        return out
+    }
+
+    // MARK: - Internals
+
+    private var homes: [UInt32: String?] = [:]
+    private func home(of uid: UInt32) -> String? {
+        if let h = homes[uid] { return h }
+        let h = homeDirectory(uid)
+        homes[uid] = h
+        return h
+    }
+
+    /// A session the kernel started by itself (a policy match) or that predates us.
+    private func adopt(_ e: Event, table: ProcessTable) -> SessionState {
+        let root = table.lookup(e.pid)
+        let exe = e.kind == .exec ? e.path : (e.exe ?? root?.exe)
+        let agent = policy.matchAgent(exe: exe, comm: e.comm, uid: e.uid)
+        let ws = e.cwd ?? root?.cwd.nonEmpty
+        return beginSession(e.session, rootPid: e.pid, workspace: ws, agent: agent?.name, time: e.time)
+    }
+
+    private func finding(_ hit: RuleHit, rule r: CompiledRule, index: Int, event e: Event, session s: SessionState,
+                         agent: CompiledAgent, table: ProcessTable, time: UInt64? = nil) -> Finding? {
+        let pid = hit.pid ?? e.pid
+        if !r.settings.ignoreExe.isEmpty {
+            let exe = pid == e.pid ? (e.exe ?? table.lookup(pid)?.exe) : table.lookup(pid)?.exe
+            if let exe, r.settings.ignoreExe.contains(where: { $0.matches(exe) }) { return nil }
+        }
+        if let path = hit.path, let globs = s.roots.ignorePaths[index], globs.contains(where: { $0.matches(path) }) { return nil }
+        let key = SessionState.DedupeKey(rule: index, pid: hit.perProcess ? pid : 0, subject: hit.subject)
+        guard s.reported.insert(key).inserted else { return nil }
+        s.findingCount += 1
+        let severity: Severity = hit.inWorkspace ? .low : r.settings.severity
+        let action: Action = hit.inWorkspace ? .alert : r.settings.action
+        return Finding(rule: r.info.id, severity: severity, mitre: r.info.mitre, message: hit.message,
+                       session: s.id, pid: pid, ancestry: table.ancestry(pid), events: hit.related + [e],
+                       action: action, enforced: agent.policy.mode == .enforce, time: time ?? e.time, agent: agent.policy.name)
+    }
+
+    /// getpwuid_r: the passwd database's home for a uid.
+    public static func passwdHome(_ uid: UInt32) -> String? {
+        var pw = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buf = [CChar](repeating: 0, count: 4096)
+        guard getpwuid_r(uid_t(uid), &pw, &buf, buf.count, &result) == 0, result != nil, let dir = pw.pw_dir else { return nil }
+        let home = String(cString: dir)
+        return home.isEmpty ? nil : home
+    }
+}
+
+fileprivate extension String {
+    var nonEmpty: String? { isEmpty ? nil : self }
+}

@@ -1,0 +1,152 @@
+/// Derived facts about one event that several rules ask for. Computed, never stored, so
+/// the Event model stays what the kernel said.
+
+/// How an event changes the file system.
+public enum FileOp: String, Sendable {
+    case write, create, truncate, rename, delete, mkdir, chmod, chown, link, symlink, mknod
+
+    /// "written", "renamed into", ...: for messages.
+    var verb: String {
+        switch self {
+        case .write: "opened for writing"
+        case .create: "created"
+        case .truncate: "truncated"
+        case .rename: "renamed into place"
+        case .delete: "deleted"
+        case .mkdir: "created (directory)"
+        case .chmod: "chmod"
+        case .chown: "chown"
+        case .link: "hard-linked into place"
+        case .symlink: "symlinked into place"
+        case .mknod: "created (device node)"
+        }
+    }
+}
+
+extension Event {
+    /// The absolute path this event modifies and how; for a rename, link or symlink, the
+    /// new name. Relative or unresolved paths ("pipe:[...]") are not files: nil.
+    public var modification: (path: String, op: FileOp)? {
+        let p: String?
+        let op: FileOp
+        switch kind {
+        case .open:
+            guard isWriteOpen, let f = flags else { return nil }
+            p = path
+            if f & OpenFlags.create != 0 { op = .create } else if f & OpenFlags.truncate != 0 { op = .truncate } else { op = .write }
+        case .rename: p = newPath; op = .rename
+        case .link: p = newPath; op = .link
+        case .symlink: p = path; op = .symlink
+        case .unlink, .rmdir: p = path; op = .delete
+        case .mkdir: p = path; op = .mkdir
+        case .chmod: p = path; op = .chmod
+        case .chown: p = path; op = .chown
+        case .truncate: p = path; op = .truncate
+        case .mknod: p = path; op = .mknod
+        default: return nil
+        }
+        guard let p, p.utf8.first == UInt8(ascii: "/") else { return nil }
+        return (p, op)
+    }
+
+    /// An open that empties the file (O_TRUNC), e.g. a shell's `>`.
+    public var opensTruncating: Bool {
+        guard kind == .open, isWriteOpen, let f = flags else { return false }
+        return f & OpenFlags.truncate != 0
+    }
+
+    /// An open that can read content (O_RDONLY or O_RDWR, not O_PATH).
+    public var opensForReading: Bool {
+        guard kind == .open, let f = flags else { return false }
+        return f & OpenFlags.path == 0 && f & OpenFlags.accessMask != OpenFlags.writeOnly
+    }
+
+    /// For a rename: the old name, which disappears.
+    public var renameSource: String? {
+        guard kind == .rename, let p = path, p.utf8.first == UInt8(ascii: "/") else { return nil }
+        return p
+    }
+
+    /// An open for reading only (not O_PATH, no write, no create).
+    public var isReadOpen: Bool {
+        guard kind == .open, let f = flags, let p = path, p.utf8.first == UInt8(ascii: "/") else { return false }
+        return f & OpenFlags.path == 0 && !isWriteOpen
+    }
+
+    /// Any open of an absolute path except O_PATH (which cannot read content).
+    public var openedPath: String? {
+        guard kind == .open, let p = path, p.utf8.first == UInt8(ascii: "/") else { return nil }
+        if let f = flags, f & OpenFlags.path != 0 { return nil }
+        return p
+    }
+
+    /// The executable name an exec ran (basename of the path, else of argv[0]).
+    var execName: Substring? {
+        guard kind == .exec else { return nil }
+        if let p = path { return PathBytes.basename(p) }
+        if let a = argv?.first { return PathBytes.basename(a) }
+        return nil
+    }
+
+    /// " (failed: EACCES)" for an attempt the kernel refused, "" for a success.
+    var outcomeNote: String { succeeded ? "" : " (attempt failed: \(Errno.name(Int32(truncatingIfNeeded: -result))))" }
+
+    /// Failed because the path was not there: a probe, not an attempt at the file.
+    var failedNotFound: Bool { result == -2 || result == -20 } // ENOENT, ENOTDIR
+
+    /// File mode bits that make a file executable.
+    var addsExecBits: Bool { (mode ?? 0) & 0o111 != 0 }
+
+    /// The event's time as whole seconds since boot (for messages).
+    var bootSeconds: Double { Double(time) / 1e9 }
+}
+
+extension EventKind {
+    /// Dense index for per-kind rule tables (a switch: no hashing on the hot path).
+    var ordinal: Int {
+        switch self {
+        case .fork: 0
+        case .exec: 1
+        case .exit: 2
+        case .setsid: 3
+        case .setuid: 4
+        case .setgid: 5
+        case .capset: 6
+        case .open: 7
+        case .rename: 8
+        case .link: 9
+        case .symlink: 10
+        case .unlink: 11
+        case .rmdir: 12
+        case .mkdir: 13
+        case .chmod: 14
+        case .chown: 15
+        case .truncate: 16
+        case .mknod: 17
+        case .connect: 18
+        case .bind: 19
+        case .listen: 20
+        case .sendto: 21
+        case .ptrace: 22
+        case .mount: 23
+        case .umount: 24
+        case .pivotRoot: 25
+        case .chroot: 26
+        case .mountAPI: 27
+        case .unshare: 28
+        case .setns: 29
+        case .module: 30
+        case .bpf: 31
+        case .memfd: 32
+        case .ioUring: 33
+        case .kill: 34
+        case .socket: 35
+        case .sysctl: 36
+        case .device: 37
+        }
+    }
+    static let count = 38
+
+    /// Kinds that change the file system (see `Event.modification`).
+    static let modifying: [EventKind] = [.open, .rename, .link, .symlink, .unlink, .rmdir, .mkdir, .chmod, .chown, .truncate, .mknod]
+}

@@ -1,0 +1,86 @@
+/// What a rule found: which rule, how bad, the evidence, and what was (or in monitor mode
+/// would have been) done about it.
+public struct Finding: Sendable, Equatable {
+    public var rule: String
+    public var severity: Severity
+    /// MITRE ATT&CK technique (or tactic) id.
+    public var mitre: String
+    /// One line for a human.
+    public var message: String
+    public var session: SessionID
+    /// The process that acted.
+    public var pid: Int32
+    /// The process and its ancestors, nearest first.
+    public var ancestry: [ProcessRecord]
+    /// The triggering event last; earlier events that are part of the evidence before it.
+    public var events: [Event]
+    /// What the policy says to do.
+    public var action: Action
+    /// True when the session's agent is in enforce mode and the action is to be carried
+    /// out; false in monitor mode (the finding then says what enforce mode would do).
+    public var enforced: Bool
+    /// Kernel boot-time nanoseconds.
+    public var time: UInt64
+    /// The agent policy the session runs under.
+    public var agent: String
+
+    public init(rule: String, severity: Severity, mitre: String, message: String, session: SessionID, pid: Int32,
+                ancestry: [ProcessRecord], events: [Event], action: Action, enforced: Bool, time: UInt64, agent: String) {
+        self.rule = rule
+        self.severity = severity
+        self.mitre = mitre
+        self.message = message
+        self.session = session
+        self.pid = pid
+        self.ancestry = ancestry
+        self.events = events
+        self.action = action
+        self.enforced = enforced
+        self.time = time
+        self.agent = agent
+    }
+
+    /// "HIGH persist.cron session 0123… pid 42 (crontab): message [kill, monitor]"
+    public var summary: String {
+        let who = ancestry.first.map { p -> String in
+            let name = p.exe.isEmpty ? p.comm : String(PathBytes.basename(p.exe))
+            return " (\(name))"
+        } ?? ""
+        let what = enforced ? action.rawValue : (action == .alert ? "alert" : "would \(action.rawValue): monitor mode")
+        return "\(severity.rawValue.uppercased()) \(rule) [\(mitre)] session \(session) pid \(pid)\(who): \(message) [\(what)]"
+    }
+}
+
+/// Findings as JSON lines (hand-written like EventJSON: the alert path must not fail).
+public enum FindingJSON {
+    public static func encode(_ f: Finding) -> String {
+        var w = JSONObjectWriter()
+        w.string("type", "finding")
+        w.string("rule", f.rule)
+        w.string("severity", f.severity.rawValue)
+        w.string("mitre", f.mitre)
+        w.string("message", f.message)
+        w.string("session", f.session.description)
+        w.string("agent", f.agent)
+        w.int("pid", Int64(f.pid))
+        w.string("action", f.action.rawValue)
+        w.bool("enforced", f.enforced)
+        w.uint("time", f.time)
+        var anc = "["
+        for (i, p) in f.ancestry.enumerated() {
+            if i > 0 { anc += "," }
+            var pw = JSONObjectWriter()
+            pw.int("pid", Int64(p.pid))
+            pw.int("ppid", Int64(p.ppid))
+            pw.string("exe", p.exe)
+            pw.strings("argv", p.argv)
+            if !p.cwd.isEmpty { pw.string("cwd", p.cwd) }
+            if p.exited { pw.bool("exited", true) }
+            anc += pw.finish()
+        }
+        anc += "]"
+        w.raw("ancestry", anc)
+        w.raw("events", "[" + f.events.map(EventJSON.encode).joined(separator: ",") + "]")
+        return w.finish()
+    }
+}

@@ -1,0 +1,32 @@
+/// Container runtime sockets: whoever talks to them can start a privileged container,
+/// i.e. root on the host.
+struct EscapeContainerSocket: Rule {
+    var info: RuleInfo { Self.definition }
+    static let definition = RuleInfo(id: "escape.container_socket", severity: .critical, action: .kill, mitre: "T1611",
+                                    kinds: [.connect, .open], opens: .writes,
+                                    title: "container runtime sockets (docker, containerd, podman, CRI-O, LXD, buildkit)")
+
+    static let names: Set<Substring> = ["docker.sock", "containerd.sock", "podman.sock", "crio.sock", "cri-dockerd.sock",
+                                        "buildkitd.sock", "dockershim.sock", "containerd-shim.sock"]
+    static let sock = Array(".sock".utf8)
+    static let socket = Array(".socket".utf8)
+    static let lxd = Locations(.containerSockets, system: ["/var/snap/lxd/common/lxd/unix.socket", "/var/lib/lxd/unix.socket", "/var/lib/incus/unix.socket"])
+
+    func evaluate(_ e: Event, _ ctx: RuleContext) throws -> RuleHit? {
+        let path: String
+        switch e.kind {
+        case .connect:
+            guard e.family == .unix, let a = e.addr, a.hasPrefix("/") else { return nil }
+            path = a
+        case .open:
+            // Opening the socket file itself fails (ENXIO) but names the target; a write-open is an attempt.
+            guard let p = e.openedPath, e.isWriteOpen, p.utf8.last == UInt8(ascii: "k") || p.utf8.last == UInt8(ascii: "t"),
+                  PathBytes.hasSuffix(p, EscapeContainerSocket.sock) || PathBytes.hasSuffix(p, EscapeContainerSocket.socket) else { return nil }
+            path = p
+        default:
+            return nil
+        }
+        guard EscapeContainerSocket.names.contains(PathBytes.basename(path)) || EscapeContainerSocket.lxd.contains(path, home: nil) else { return nil }
+        return RuleHit("container runtime socket: \(path)\(e.outcomeNote)", subject: path, path: path)
+    }
+}

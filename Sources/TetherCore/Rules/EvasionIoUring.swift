@@ -1,0 +1,13 @@
+/// io_uring performs file and network I/O without the syscalls Tether watches.
+struct EvasionIoUring: Rule {
+    var info: RuleInfo { Self.definition }
+    static let definition = RuleInfo(id: "evasion.io_uring", severity: .medium, action: .alert, mitre: "T1562.006",
+                                    kinds: [.ioUring],
+                                    title: "io_uring use (I/O that bypasses syscall tracing)")
+
+    func evaluate(_ e: Event, _ ctx: RuleContext) throws -> RuleHit? {
+        guard e.succeeded else { return nil } // a refused setup does no I/O
+        let entries = e.entries.map { " (\($0) entries)" } ?? ""
+        return RuleHit("io_uring instance created\(entries): its I/O is invisible to syscall tracing", subject: "io_uring", perProcess: true)
+    }
+}

@@ -1,0 +1,30 @@
+/// Python startup hooks: `.pth` files in site directories and sitecustomize/usercustomize
+/// modules run code in every Python process. The workspace's own environments (and
+/// sanctioned writable roots such as caches holding tool-managed venvs) are exempt.
+struct PersistPythonStartup: Rule {
+    var info: RuleInfo { Self.definition }
+    static let definition = RuleInfo(id: "persist.python_startup", severity: .high, action: .kill, mitre: "T1546.018",
+                                    kinds: EventKind.modifying,
+                                    title: "Python .pth files and sitecustomize/usercustomize outside the workspace's environments")
+
+    static let siteDirs: [[UInt8]] = [Array("site-packages".utf8), Array("dist-packages".utf8)]
+    static let pth = Array(".pth".utf8)
+    static let modules: [[UInt8]] = [Array("/sitecustomize.py".utf8), Array("/usercustomize.py".utf8)]
+
+    func evaluate(_ e: Event, _ ctx: RuleContext) throws -> RuleHit? {
+        guard let (path, op) = ctx.modified, op != .delete, op != .mkdir else { return nil }
+        let last = path.utf8.last
+        guard last == UInt8(ascii: "y") || last == UInt8(ascii: "h") else { return nil } // *.py, *.pth
+        let what: String
+        if PersistPythonStartup.modules.contains(where: { PathBytes.hasSuffix(path, $0) }) {
+            what = "Python startup module"
+        } else if PathBytes.hasSuffix(path, PersistPythonStartup.pth),
+                  PersistPythonStartup.siteDirs.contains(where: { PathBytes.hasComponent(path, $0) }) {
+            what = "Python .pth startup hook"
+        } else {
+            return nil
+        }
+        guard !ctx.modifiedMayWrite else { return nil }
+        return RuleHit(Describe.file(what, path, op, e), subject: path, path: path)
+    }
+}

