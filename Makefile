@@ -85,3 +85,43 @@ test: bpf build/tether-testops mounts
 
 clean:
 	rm -rf build $(GEN) bpf/vmlinux.h .build
+
+# ==== benchmarks (owned by the benchmark harness; see BENCHMARKS.md) ====================
+#   make bench-deps    install the peers (auditd, bpftrace) and the workloads' tools
+#   make bench         full run (~15-25 min, root): every configuration, throughput, memory;
+#                      prints the tables and rewrites the results block of BENCHMARKS.md
+#   make bench-smoke   tiny counts, Tether configurations only (< 60 s); non-zero if the
+#                      harness is broken (e.g. the tracked configuration recorded nothing)
+.PHONY: bench bench-smoke bench-deps bench-build
+BENCH_OUT := build/bench
+BENCH_DEB := auditd bpftrace git gcc make passwd util-linux
+BENCH_SWIFT_FLAGS ?= $(SWIFT_FLAGS)
+BENCH_ARGS ?=
+
+bench-deps: $(STAMP)
+	$(Q)missing=""; for p in $(BENCH_DEB); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "bench-deps: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || { echo "bench-deps: apt-get install failed for:$$missing" >&2; exit 1; }; \
+	  case "$$missing" in *auditd*) if pidof auditd >/dev/null; then \
+	    echo "bench-deps: stopping the auditd the package started (the benchmark runs its own)"; \
+	    service auditd stop >/dev/null 2>&1 || kill $$(pidof auditd) || true; fi;; esac; \
+	fi
+
+$(BENCH_OUT)/tether-workload: bench/workload.c | $(STAMP)
+	$(Q)mkdir -p $(BENCH_OUT)
+	$(Q)$(CC) -O2 -Wall -o $@ $<
+
+$(BENCH_OUT)/tether-cconsumer: bench/cconsumer.c Sources/CTetherProbe/probe.c $(GEN)/tether.skel.h $(GEN)/floor.skel.h $(ABI_INC)/tether_probe.h | $(STAMP)
+	$(Q)mkdir -p $(BENCH_OUT)
+	$(Q)$(CC) -O2 -Wall -I $(ABI_INC) -I Sources/CTetherProbe -o $@ bench/cconsumer.c Sources/CTetherProbe/probe.c -lbpf -lelf -lz
+
+bench-build: bpf $(BENCH_OUT)/tether-workload $(BENCH_OUT)/tether-cconsumer
+	$(Q)$(SWIFT) build $(BENCH_SWIFT_FLAGS) --product tether-bench
+
+bench: bench-build mounts
+	$(Q)$$($(SWIFT) build $(BENCH_SWIFT_FLAGS) --show-bin-path)/tether-bench run --update-doc BENCHMARKS.md $(BENCH_ARGS)
+
+bench-smoke: bench-build mounts
+	$(Q)$$($(SWIFT) build $(BENCH_SWIFT_FLAGS) --show-bin-path)/tether-bench run --smoke $(BENCH_ARGS)
+# ==== end of benchmarks ==================================================================

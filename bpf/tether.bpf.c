@@ -244,8 +244,11 @@ static __always_inline void event_emit(struct te_event *e)
     __u32 size = e->h.size;
     if (size > sizeof(struct scratch))
         return;
+    /* Wake the reader once, when this record takes the backlog over the threshold; a
+     * reader that is already behind is draining anyway, and waking it again on every
+     * record would make the traced process pay for the reader's lag. */
     __u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-    __u64 flags = avail + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+    __u64 flags = avail < wakeup_bytes && avail + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
     if (bpf_ringbuf_output(&events, e, size, flags))
         stat_inc(TE_STAT_DROPS);
     else

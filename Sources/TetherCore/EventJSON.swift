@@ -201,58 +201,103 @@ public enum EventJSON {
     }
 }
 
-/// A minimal JSON object writer: keys are trusted literals, values are escaped.
+/// A minimal JSON object writer: keys are trusted literals, values are escaped. Writes
+/// UTF-8 bytes into one buffer (the hot path of every event output).
 public struct JSONObjectWriter {
-    private var s = "{"
+    private var b: [UInt8]
     private var first = true
-    public init() {}
-
-    private mutating func key(_ k: String) {
-        if first { first = false } else { s += "," }
-        s += "\""
-        s += k
-        s += "\":"
+    public init(capacity: Int = 512) {
+        b = []
+        b.reserveCapacity(capacity)
+        b.append(UInt8(ascii: "{"))
     }
-    public mutating func string(_ k: String, _ v: String) { key(k); JSONObjectWriter.appendEscaped(v, to: &s) }
-    public mutating func optString(_ k: String, _ v: String?) { if let v { string(k, v) } }
-    public mutating func int(_ k: String, _ v: Int64) { key(k); s += String(v) }
-    public mutating func uint(_ k: String, _ v: UInt64) { key(k); s += String(v) }
-    public mutating func bool(_ k: String, _ v: Bool) { key(k); s += v ? "true" : "false" }
-    public mutating func raw(_ k: String, _ json: String) { key(k); s += json }
-    public mutating func strings(_ k: String, _ v: [String]) {
+
+    private mutating func key(_ k: StaticString) {
+        if first { first = false } else { b.append(UInt8(ascii: ",")) }
+        b.append(UInt8(ascii: "\""))
+        k.withUTF8Buffer { b.append(contentsOf: $0) }
+        b.append(UInt8(ascii: "\""))
+        b.append(UInt8(ascii: ":"))
+    }
+    private mutating func number<T: BinaryInteger>(_ v: T) {
+        if v == 0 { b.append(UInt8(ascii: "0")); return }
+        var x = v.magnitude
+        if v < 0 { b.append(UInt8(ascii: "-")) }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0) // scratch for up to 24 digits
+        var n = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            while x > 0 { d[n] = UInt8(ascii: "0") + UInt8(x % 10); x /= 10; n += 1 }
+            for i in stride(from: n - 1, through: 0, by: -1) { b.append(d[i]) }
+        }
+    }
+    public mutating func string(_ k: StaticString, _ v: String) { key(k); JSONObjectWriter.appendEscaped(v, to: &b) }
+    public mutating func optString(_ k: StaticString, _ v: String?) { if let v { string(k, v) } }
+    public mutating func int(_ k: StaticString, _ v: Int64) { key(k); number(v) }
+    public mutating func uint(_ k: StaticString, _ v: UInt64) { key(k); number(v) }
+    public mutating func bool(_ k: StaticString, _ v: Bool) {
         key(k)
-        s += "["
+        b.append(contentsOf: v ? [0x74, 0x72, 0x75, 0x65] : [0x66, 0x61, 0x6c, 0x73, 0x65])
+    }
+    /// A value that is already JSON.
+    public mutating func raw(_ k: StaticString, _ json: String) { key(k); b.append(contentsOf: json.utf8) }
+    public mutating func strings(_ k: StaticString, _ v: [String]) {
+        key(k)
+        b.append(UInt8(ascii: "["))
         for (i, x) in v.enumerated() {
-            if i > 0 { s += "," }
-            JSONObjectWriter.appendEscaped(x, to: &s)
+            if i > 0 { b.append(UInt8(ascii: ",")) }
+            JSONObjectWriter.appendEscaped(x, to: &b)
         }
-        s += "]"
+        b.append(UInt8(ascii: "]"))
     }
-    public mutating func ints(_ k: String, _ v: [Int64]) {
+    public mutating func ints(_ k: StaticString, _ v: [Int64]) {
         key(k)
-        s += "[" + v.map { String($0) }.joined(separator: ",") + "]"
-    }
-    public mutating func finish() -> String { s + "}" }
-
-    public static func appendEscaped(_ v: String, to s: inout String) {
-        s += "\""
-        for u in v.unicodeScalars {
-            switch u {
-            case "\"": s += "\\\""
-            case "\\": s += "\\\\"
-            case "\n": s += "\\n"
-            case "\r": s += "\\r"
-            case "\t": s += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    s += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    s.unicodeScalars.append(u)
-                }
-            }
+        b.append(UInt8(ascii: "["))
+        for (i, x) in v.enumerated() {
+            if i > 0 { b.append(UInt8(ascii: ",")) }
+            number(x)
         }
-        s += "\""
+        b.append(UInt8(ascii: "]"))
+    }
+    public mutating func finish() -> String {
+        b.append(UInt8(ascii: "}"))
+        return String(decoding: b, as: UTF8.self)
+    }
+
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// Appends `v` as a JSON string; bytes that are not valid UTF-8 were already replaced
+    /// when the String was made, so only quotes, backslashes and controls need escaping.
+    public static func appendEscaped(_ v: String, to b: inout [UInt8]) {
+        b.append(UInt8(ascii: "\""))
+        var s = v
+        s.withUTF8 { u in
+            var start = 0
+            for i in 0..<u.count {
+                let c = u[i]
+                guard c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") else { continue }
+                if start < i { b.append(contentsOf: UnsafeBufferPointer(rebasing: u[start..<i])) }
+                b.append(UInt8(ascii: "\\"))
+                switch c {
+                case UInt8(ascii: "\""): b.append(UInt8(ascii: "\""))
+                case UInt8(ascii: "\\"): b.append(UInt8(ascii: "\\"))
+                case 0x0a: b.append(UInt8(ascii: "n"))
+                case 0x0d: b.append(UInt8(ascii: "r"))
+                case 0x09: b.append(UInt8(ascii: "t"))
+                default:
+                    b.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(c >> 4)], hex[Int(c & 0xf)]])
+                }
+                start = i + 1
+            }
+            if start < u.count { b.append(contentsOf: UnsafeBufferPointer(rebasing: u[start..<u.count])) }
+        }
+        b.append(UInt8(ascii: "\""))
+    }
+
+    /// As above, into a String (for callers that build JSON text by hand).
+    public static func appendEscaped(_ v: String, to s: inout String) {
+        var b: [UInt8] = []
+        appendEscaped(v, to: &b)
+        s += String(decoding: b, as: UTF8.self)
     }
 }
 

@@ -1,0 +1,63 @@
+/// The persistence locations the kernel's write guard protects: those of every
+/// persistence rule that is enabled with a `stop` or `kill` action in an agent's policy.
+/// The rules own the lists; this only exports them for compiling into kernel maps.
+public struct GuardLocation: Sendable, Equatable {
+    /// Absolute path, or relative to a home directory when `inHome`.
+    public var path: String
+    /// A directory: files created or opened for write directly inside it are guarded.
+    public var directory: Bool
+    public var inHome: Bool
+    public var rule: String
+}
+
+public enum KernelGuardLocations {
+    /// (rule, locations) of the persistence rules whose locations are files and directories.
+    static var table: [(RuleInfo, Locations)] {
+        [
+            (PersistCron.definition, PersistCron.locations), (PersistAt.definition, PersistAt.locations),
+            (PersistSystemd.definition, PersistSystemd.unitDirs),
+            (PersistInitScripts.definition, PersistInitScripts.locations),
+            (PersistShellStartup.definition, PersistShellStartup.locations),
+            (PersistSSH.definition, PersistSSH.locations),
+            (PersistDynamicLinker.definition, PersistDynamicLinker.locations),
+            (PersistAutostart.definition, PersistAutostart.locations),
+            (PersistUdev.definition, PersistUdev.locations),
+            (PersistMotd.definition, PersistMotd.locations),
+            (PersistPackageHooks.definition, PersistPackageHooks.locations),
+            (PersistAccounts.definition, PersistAccounts.locations),
+            (PersistSudoers.definition, PersistSudoers.locations),
+            (PersistPAM.definition, PersistPAM.locations),
+            (PersistKernelModules.definition, PersistKernelModules.locations),
+        ]
+    }
+
+    /// Locations to guard for `agent`: rules enabled with an action other than `alert`.
+    /// Specs with wildcards are left to the user-space rules (the kernel matches exact inodes).
+    public static func persistence(for agent: AgentPolicy) -> [GuardLocation] {
+        var out: [GuardLocation] = []
+        for (info, locs) in table {
+            let s = agent.settings(for: info)
+            guard s.enabled, s.action != .alert else { continue }
+            for (specs, home) in [(locs.systemSpecs, false), (locs.homeSpecs, true)] {
+                for spec in specs where !spec.contains(where: { "*?[".contains($0) }) {
+                    let dir = spec.hasSuffix("/")
+                    out.append(GuardLocation(path: dir ? String(spec.dropLast()) : spec, directory: dir, inHome: home, rule: info.id))
+                }
+            }
+        }
+        return out
+    }
+}
+
+extension KernelGuardLocations {
+    /// Destinations the egress guard refuses whatever an allow-list says (escape.metadata's).
+    public static var metadataEndpoints: [IPAddress] { EscapeMetadata.endpoints }
+}
+
+extension IPAddress {
+    /// The 16 bytes in network order (IPv4 as ::ffff:a.b.c.d), as the kernel's LPM keys hold them.
+    public var bytes: [UInt8] {
+        (0..<8).map { UInt8(truncatingIfNeeded: high >> (56 - 8 * UInt64($0))) }
+            + (0..<8).map { UInt8(truncatingIfNeeded: low >> (56 - 8 * UInt64($0))) }
+    }
+}

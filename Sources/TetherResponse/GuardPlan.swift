@@ -1,0 +1,126 @@
+import Foundation
+import TetherCore
+import TetherProbe
+
+/// A policy compiled for the kernel: which guards act, which inodes they protect, and the
+/// egress allow-lists. Agent policy index 0 is the policy's defaults (`tether run` and
+/// unmatched sessions); index i+1 is `policy.agents[i]`.
+public struct GuardPlan: Sendable {
+    public struct Protected: Sendable, Equatable {
+        public var path: String
+        public var protection: Protection.RawValue
+        public var rule: String
+    }
+    public struct Egress: Sendable {
+        public var policy: UInt16
+        public var cidr: CIDR
+        public var ports: [ClosedRange<UInt16>]
+    }
+
+    public var guards: Guards = []
+    public var protected: [Protected] = []
+    public var egress: [Egress] = []
+    public var deny: [IPAddress] = []
+
+    /// Tether's own state and configuration: writing them is tampering.
+    public static let tetherPaths = ["/etc/tether", "/var/lib/tether", "/run/tether"]
+
+    public static func compile(_ policy: Policy, homes: [String] = GuardPlan.homeDirectories()) -> GuardPlan {
+        var plan = GuardPlan()
+        let agents = [policy.defaults] + policy.agents
+        func acts(_ id: String) -> Bool {
+            guard let info = RuleCatalog.info(id) else { return false }
+            return agents.contains { a in let s = a.settings(for: info); return s.enabled && s.action != .alert }
+        }
+        if acts("escape.tamper") || acts("escape.bpf") || acts("escape.kernel_module") { plan.guards.insert(.tamper) }
+        if acts("escape.network") || acts("escape.metadata") { plan.guards.insert(.egress) }
+        if acts("escape.kernel_tunables") { plan.guards.insert(.sysctl) }
+        if acts("escape.raw_socket") { plan.guards.insert(.rawSockets) }
+        if acts("escape.raw_device") { plan.guards.insert(.devices) }
+
+        var seen = Set<String>()
+        for agent in agents {
+            for loc in KernelGuardLocations.persistence(for: agent) {
+                let paths = loc.inHome ? homes.map { $0 + "/" + loc.path } : [loc.path]
+                for p in paths where seen.insert(p).inserted {
+                    let prot: Protection = loc.directory ? [.write, .directory] : [.write]
+                    plan.protected.append(Protected(path: p, protection: prot.rawValue, rule: loc.rule))
+                }
+            }
+        }
+        if !plan.protected.isEmpty { plan.guards.insert(.write) }
+        if plan.guards.contains(.tamper) {
+            for p in tetherPaths where seen.insert(p).inserted {
+                plan.protected.append(Protected(path: p, protection: Protection([.tamper, .directory]).rawValue, rule: "escape.tamper"))
+            }
+        }
+
+        let loopback = ["127.0.0.0/8", "::1/128"].compactMap { try? CIDR($0) }
+        for (i, agent) in agents.enumerated() {
+            let net = agent.boundary.network
+            if net.allowLoopback { for c in loopback { plan.egress.append(Egress(policy: UInt16(i), cidr: c, ports: [])) } }
+            for a in net.allow {
+                let ports = a.ports.map { $0.low...$0.high }
+                for c in a.cidrs { plan.egress.append(Egress(policy: UInt16(i), cidr: c, ports: ports)) }
+            }
+        }
+        if acts("escape.metadata") { plan.deny = KernelGuardLocations.metadataEndpoints }
+        return plan
+    }
+
+    public struct Installed: Sendable, Equatable {
+        public var inodes = 0
+        public var egressEntries = 0
+        /// Locations that do not exist on this host now (the user-space rules still watch them).
+        public var absent: [String] = []
+    }
+
+    /// Replaces the kernel's guard maps with this plan. Directories are protected with their
+    /// subdirectories (bounded walk), since the guard matches a file's own directory.
+    public func install(_ probe: Probe, maxSubdirectories: Int = 4096) throws -> Installed {
+        var out = Installed()
+        try probe.setGuards([])
+        try probe.clearProtectedInodes()
+        try probe.clearEgress()
+        var budget = maxSubdirectories
+        for p in protected {
+            var st = stat()
+            guard lstat(p.path, &st) == 0 else { out.absent.append(p.path); continue }
+            try probe.protect(dev: UInt64(st.st_dev), inode: UInt64(st.st_ino), Protection(rawValue: p.protection))
+            out.inodes += 1
+            guard Protection(rawValue: p.protection).contains(.directory), st.st_mode & S_IFMT == S_IFDIR else { continue }
+            let walker = FileManager.default.enumerator(atPath: p.path)
+            while budget > 0, let rel = walker?.nextObject() as? String {
+                var sub = stat()
+                let full = p.path + "/" + rel
+                guard lstat(full, &sub) == 0, sub.st_mode & S_IFMT == S_IFDIR else { continue }
+                try probe.protect(dev: UInt64(sub.st_dev), inode: UInt64(sub.st_ino), Protection(rawValue: p.protection))
+                out.inodes += 1
+                budget -= 1
+            }
+        }
+        for e in egress {
+            try probe.allowEgress(policy: e.policy, address: e.cidr.network.bytes, bits: e.cidr.bits, ports: e.ports)
+            out.egressEntries += 1
+        }
+        for d in deny { try probe.denyEgress(address: d.bytes, bits: 128) }
+        try probe.setGuards(guards)
+        return out
+    }
+
+    /// Home directories of login users (uid 0 and uid >= 1000) that exist.
+    public static func homeDirectories() -> [String] {
+        guard let text = try? String(contentsOfFile: "/etc/passwd", encoding: .utf8) else { return ["/root"] }
+        var out: [String] = []
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: ":", omittingEmptySubsequences: false)
+            guard f.count >= 6, let uid = Int(f[2]), uid == 0 || (uid >= 1000 && uid < 65534) else { continue }
+            let home = String(f[5])
+            var isDir: ObjCBool = false
+            if home.hasPrefix("/"), FileManager.default.fileExists(atPath: home, isDirectory: &isDir), isDir.boolValue {
+                out.append(home)
+            }
+        }
+        return Array(Set(out)).sorted()
+    }
+}

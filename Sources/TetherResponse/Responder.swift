@@ -1,0 +1,68 @@
+import Foundation
+import TetherCore
+import TetherProbe
+
+/// Carries out findings on whole sessions: `stop` freezes the session for a person to
+/// decide (`tether resume|kill`), `kill` ends it. In monitor mode nothing is sent and the
+/// outcome says what enforce mode would have done.
+public final class Responder: @unchecked Sendable {
+    public let control: SessionControl
+    private let lock = NSLock()
+    private var done: [SessionID: Action] = [:]
+    /// Offending syscall (kernel time) -> session stopped, in ns, of every action taken.
+    public private(set) var latencies: [UInt64] = []
+
+    public init(control: SessionControl) { self.control = control }
+
+    /// What happened, in words for the alert line.
+    public func handle(_ f: Finding) -> String {
+        let guarded = f.events.contains { $0.guardActions.contains(.killed) || $0.guardActions.contains(.froze) }
+        let kernelNote = guarded ? "; the kernel already killed the offender and froze its session" : ""
+        guard f.enforced else {
+            return f.action == .alert ? "alert" : "monitor mode: would have \(f.action == .stop ? "stopped" : "killed") the session"
+        }
+        lock.lock()
+        let previous = done[f.session]
+        lock.unlock()
+        switch f.action {
+        case .alert:
+            return "alert" + kernelNote
+        case .stop:
+            if previous != nil { return "session already \(previous == .kill ? "killed" : "stopped")" + kernelNote }
+            do {
+                let out = try control.stop(f.session)
+                record(f, .stop)
+                return "session stopped (\(out.signalled.count) process(es) frozen; tether resume|kill \(f.session))" + kernelNote
+            } catch {
+                return "stopping the session failed: \(error)"
+            }
+        case .kill:
+            if previous == .kill { return "session already killed" }
+            do {
+                let out = try control.kill(f.session)
+                record(f, .kill)
+                return "session killed (\(out.signalled.count) process(es))" + kernelNote
+            } catch {
+                return "killing the session failed: \(error)"
+            }
+        }
+    }
+
+    private func record(_ f: Finding, _ a: Action) {
+        var ts = timespec()
+        clock_gettime(CLOCK_BOOTTIME, &ts)
+        let now = UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+        let start = f.events.map(\.time).min() ?? f.time
+        lock.lock()
+        done[f.session] = a
+        if now > start { latencies.append(now - start) }
+        lock.unlock()
+    }
+
+    /// A person decided: the session may run again.
+    public func resumed(_ s: SessionID) {
+        lock.lock()
+        done[s] = nil
+        lock.unlock()
+    }
+}

@@ -1,0 +1,189 @@
+import ArgumentParser
+import Foundation
+import TetherCore
+import TetherProbe
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What Tether does with each event in the tracked configuration: the real pipeline of
+/// `tether run` (decode happens in EventReader; then process table, JSON encoding, and the
+/// classifier with the default policy), with the output discarded.
+final class Pipeline {
+    let table = ProcessTable()
+    let classifier = Classifier(policy: Policy.default)
+    private(set) var events: UInt64 = 0
+    private(set) var jsonBytes: UInt64 = 0
+    private(set) var findings: UInt64 = 0
+
+    init(session: SessionID?) {
+        if let session { table.resolver = { pid in ProcFS.info(pid, session: session) } }
+        classifier.log = { _ in }
+    }
+
+    func handle(_ e: inout Event) {
+        table.apply(&e)
+        events &+= 1
+        jsonBytes &+= UInt64(EventJSON.encode(e).utf8.count)
+        findings &+= UInt64(classifier.process(e, table: table).count)
+    }
+
+    static let classifierNote = "tracked = decode + process table + JSON encode + classifier (default policy, every rule)"
+}
+
+enum ServeMode: String, ExpressibleByArgument, CaseIterable {
+    case none, floor, tether
+}
+
+/// The monitor under test, in a process of its own so its CPU time and peak RSS are its
+/// own. It spawns the workloads it is asked to (tracked from their first instruction, or
+/// not) and answers with what it saw. Protocol, one line each, tab separated:
+///   -> "run" TRACKED(0|1) ARGV...      <- "done" STATUS DECODED KERNEL_EVENTS DROPS CPU_NS RSS_KB CORRUPT
+///   -> "quit"                          <- "bye"
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Internal: run one monitor configuration for the harness.",
+                                                    shouldDisplay: false)
+
+    @Option var mode: ServeMode = .none
+    @Option(help: "Ring buffer bytes (0 = Tether's default).") var ringBytes: UInt32 = 0
+
+    func run() throws {
+        signal(SIGPIPE, SIG_IGN)
+        var probe: Probe?
+        var reader: EventReader?
+        var pipeline: Pipeline?
+        let session = SessionID.random()
+        do {
+            switch mode {
+            case .none: break
+            case .floor:
+                var o = ProbeOptions()
+                o.floorOnly = true
+                probe = try Probe(options: o)
+            case .tether:
+                var o = ProbeOptions()
+                if ringBytes > 0 { o.ringBufferBytes = ringBytes }
+                let p = try Probe(options: o)
+                let pl = Pipeline(session: session)
+                let r = EventReader(probe: p, sink: { pl.handle(&$0) })
+                r.start()
+                probe = p
+                reader = r
+                pipeline = pl
+            }
+        } catch {
+            writeLine(1, "error\t\(error)")
+            throw ExitCode(70)
+        }
+        writeLine(1, "ready\t\(probe.map { $0.hooks().attached } ?? 0)")
+        let input = LineReader(fd: 0)
+        while let line = input.readLine() {
+            let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            if f.first == "quit" { break }
+            guard f.count >= 3, f[0] == "run" else {
+                writeLine(1, "error\tbad command: \(line)")
+                continue
+            }
+            let tracked = f[1] == "1"
+            let argv = Array(f[2...])
+            let stats0 = (try? probe?.stats()) ?? nil
+            let decoded0 = reader?.decoded ?? 0
+            let corrupt0 = reader?.corrupt ?? 0
+            let cpu0 = Sys.selfCPUNs()
+            var status: Int32
+            do {
+                if tracked, let probe {
+                    let started = try Launcher.spawn(argv, session: session, probe: probe)
+                    status = Launcher.wait(started.pid)
+                } else {
+                    let pid = try Sys.spawn(argv)
+                    status = Sys.wait(pid).status
+                }
+            } catch {
+                writeLine(1, "error\t\(error)")
+                continue
+            }
+            // Let the reader catch up with everything the kernel delivered.
+            var kernelEvents: UInt64 = 0, drops: UInt64 = 0
+            if let probe, let reader, let s0 = stats0 {
+                let deadline = Sys.monotonicNs() + 10_000_000_000
+                while true {
+                    let s = (try? probe.stats()) ?? s0
+                    kernelEvents = s.events - s0.events
+                    drops = s.drops - s0.drops
+                    if reader.decoded + reader.corrupt - decoded0 - corrupt0 >= kernelEvents || Sys.monotonicNs() > deadline { break }
+                    Sys.sleep(ms: 2)
+                }
+            }
+            let cpu = Sys.selfCPUNs() - cpu0
+            let decoded = (reader?.decoded ?? 0) - decoded0
+            let corrupt = (reader?.corrupt ?? 0) - corrupt0
+            let rss = Sys.statusKB(getpid(), "VmRSS") ?? 0
+            writeLine(1, "done\t\(status)\t\(decoded)\t\(kernelEvents)\t\(drops)\t\(cpu)\t\(rss)\t\(corrupt)")
+        }
+        reader?.stop()
+        _ = pipeline?.events
+        probe?.close()
+        writeLine(1, "bye")
+    }
+}
+
+/// The coordinator's handle on a `serve` child.
+final class ServerProcess {
+    let pid: pid_t
+    private let toChild: Int32
+    private let fromChild: LineReader
+    let hooks: Int
+
+    struct Sample {
+        var status: Int32
+        var decoded: UInt64
+        var kernelEvents: UInt64
+        var drops: UInt64
+        var cpuNs: UInt64
+        var rssKB: UInt64
+        var corrupt: UInt64
+    }
+
+    init(binary: String, mode: ServeMode, ringBytes: UInt32 = 0) throws {
+        var inPipe: [Int32] = [0, 0], outPipe: [Int32] = [0, 0]
+        guard pipe(&inPipe) == 0, pipe(&outPipe) == 0 else { throw BenchError("pipe: \(errno)") }
+        for fd in inPipe + outPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        pid = try Sys.spawn([binary, "serve", "--mode", mode.rawValue, "--ring-bytes", String(ringBytes)],
+                            stdin: inPipe[0], stdout: outPipe[1])
+        close(inPipe[0])
+        close(outPipe[1])
+        toChild = inPipe[1]
+        fromChild = LineReader(fd: outPipe[0])
+        guard let first = fromChild.readLine() else {
+            _ = Sys.wait(pid)
+            throw BenchError("the \(mode) monitor exited before it was ready")
+        }
+        let f = first.split(separator: "\t").map(String.init)
+        guard f.first == "ready" else {
+            _ = Sys.wait(pid)
+            throw BenchError("the \(mode) monitor failed to start: \(f.dropFirst().joined(separator: " "))")
+        }
+        hooks = Int(f.count > 1 ? f[1] : "0") ?? 0
+    }
+
+    func run(_ argv: [String], tracked: Bool) throws -> Sample {
+        writeLine(toChild, (["run", tracked ? "1" : "0"] + argv).joined(separator: "\t"))
+        guard let line = fromChild.readLine() else { throw BenchError("monitor process \(pid) died") }
+        let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+        guard f.first == "done", f.count >= 8 else { throw BenchError("monitor: \(f.dropFirst().joined(separator: " "))") }
+        let n = f.dropFirst(2).map { UInt64($0) ?? 0 }
+        return Sample(status: Int32(f[1]) ?? 127, decoded: n[0], kernelEvents: n[1], drops: n[2], cpuNs: n[3],
+                      rssKB: n[4], corrupt: n[5])
+    }
+
+    /// Stops the monitor; returns its peak RSS (KiB).
+    func stop() -> UInt64 {
+        writeLine(toChild, "quit")
+        while let l = fromChild.readLine(), l != "bye" {}
+        close(toChild)
+        close(fromChild.fd)
+        let r = Sys.wait(pid)
+        return UInt64(r.usage.ru_maxrss)
+    }
+}

@@ -1,0 +1,118 @@
+import ArgumentParser
+import Foundation
+import TetherCore
+import TetherProbe
+import TetherResponse
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a command as a new agent session, tracked from its first instruction.",
+        discussion: """
+        The command's exit status is passed through (128+N if it died of signal N). Findings \
+        are printed on stderr, one line each, and written as JSON lines with --alerts. In enforce \
+        mode a finding's action (stop, kill) is carried out on the whole session, and the kernel \
+        guards act before the offender runs another instruction.
+        """)
+
+    @Option(name: .long, help: ArgumentHelp("Write every event of the session as JSON lines to FILE ('-' = stdout).", valueName: "FILE"))
+    var events: String?
+
+    @Option(name: .long, help: ArgumentHelp("Write findings as JSON lines to FILE ('-' = stdout).", valueName: "FILE"))
+    var alerts: String?
+
+    @Option(name: .long, help: ArgumentHelp("The session's workspace (default: the current directory).", valueName: "DIR"))
+    var workspace: String?
+
+    @Option(name: .long, help: ArgumentHelp("Policy file (default: /etc/tether/policy.yaml if present, else the built-in policy).", valueName: "FILE"))
+    var policy: String?
+
+    @Option(name: .long, help: ArgumentHelp("Override the policy's mode for this session: monitor or enforce.", valueName: "MODE"))
+    var mode: EnforcementMode?
+
+    @Option(name: .long, help: ArgumentHelp("Seconds a member may outlive the command before persist.outlived_session (default: the policy's grace period).", valueName: "SECONDS"))
+    var grace: Double?
+
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).")
+    var command: [String] = []
+
+    mutating func validate() throws {
+        if command.first == "--" { command.removeFirst() }
+        guard !command.isEmpty else { throw ValidationError("missing command: tether run [options] -- CMD [ARGS]") }
+        if let w = workspace {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: w, isDirectory: &isDir), isDir.boolValue else {
+                throw ValidationError("--workspace \(w): not a directory")
+            }
+        }
+    }
+
+    func run() throws {
+        var pol: Policy
+        do { pol = try loadRunPolicy(policy) } catch { complain("\(error)"); throw ExitCode(78) }
+        if let mode {
+            pol.defaults.mode = mode
+            for i in pol.agents.indices { pol.agents[i].mode = mode }
+        }
+        try requireRoot("tether run")
+        let probe: Probe
+        do { probe = try Probe() } catch { complain("\(error)"); throw ExitCode(70) }
+        let me = getpid()
+        do {
+            try probe.protect(pid: me)
+            let installed = try GuardPlan.compile(pol).install(probe)
+            _ = installed
+        } catch {
+            complain("configuring the kernel guards: \(error)")
+            throw ExitCode(70)
+        }
+        let classifier = Classifier(policy: pol)
+        classifier.protectedPids = [me]
+        classifier.log = { complain($0) }
+        let session = SessionID.random()
+        let responder = Responder(control: SessionControl(probe: probe))
+        let recorder: SessionRecorder
+        do {
+            recorder = try SessionRecorder(session: session, eventsPath: events, alertsPath: alerts,
+                                           classifier: classifier, responder: responder)
+        } catch { complain("\(error)"); throw ExitCode(73) }
+        let reader = EventReader(probe: probe, sink: { recorder.handle(&$0) })
+        let workspaceDir = URL(fileURLWithPath: workspace ?? FileManager.default.currentDirectoryPath).standardizedFileURL.path
+        _ = classifier.beginSession(session, rootPid: 0, workspace: workspaceDir, agent: nil, time: Clock.bootNanoseconds())
+        reader.start()
+        let started: Launcher.Started
+        do {
+            started = try Launcher.spawn(command, session: session, probe: probe, enforce: pol.defaults.mode == .enforce)
+        } catch let e as ProbeError {
+            reader.stop()
+            complain("\(e)")
+            throw ExitCode(e.errno == ENOENT || e.errno == EACCES ? 127 : 126)
+        }
+        // The agent gets the terminal's signals; we stay to drain, judge and report.
+        for sig in [SIGINT, SIGQUIT, SIGTERM, SIGHUP] { signal(sig, SIG_IGN) }
+        let status = Launcher.wait(started.pid)
+        waitOutSurvivors(probe: probe, session: session, recorder: recorder, grace: grace ?? pol.defaults.gracePeriod)
+        reader.stop()
+        _ = recorder.finish(probe: probe, reader: reader)
+        throw ExitCode(status)
+    }
+
+    /// Members still alive after the command exited get the grace period; then the
+    /// classifier's time rules judge them (persist.outlived_session) and, in enforce mode,
+    /// the session is dealt with. Either way they are named.
+    func waitOutSurvivors(probe: Probe, session: SessionID, recorder: SessionRecorder, grace: Double) {
+        func survivors() -> [Int32] { ((try? probe.tracked()) ?? []).filter { $0.session == session }.map(\.pid) }
+        guard !survivors().isEmpty else { return }
+        let deadline = Date().addingTimeInterval(grace + 0.5)
+        while !survivors().isEmpty && Date() < deadline {
+            recorder.tick()
+            usleep(100_000)
+        }
+        recorder.tick()
+        let left = survivors()
+        if !left.isEmpty {
+            complain("session \(session): \(left.count) process(es) still running after the command exited: \(left.map(String.init).joined(separator: ", "))")
+        }
+    }
+}
+
+extension EnforcementMode: ExpressibleByArgument {}
