@@ -195,6 +195,21 @@ int tp_open(const struct tp_options *opts, tp_record_fn fn, void *ctx,
     }
     skip_missing(p);
 
+    if (p->skel && opts && opts->pin_dir && opts->pin_dir[0]) {
+        char path[512];
+        if (mkdir(opts->pin_dir, 0700) && errno != EEXIST) {
+            rc = -errno;
+            snprintf(path, sizeof(path), "creating the pin directory %s (is bpffs mounted there or above?)", opts->pin_dir);
+            fail(rc, err, errlen, path);
+            goto out_destroy;
+        }
+        snprintf(path, sizeof(path), "%s/tracked", opts->pin_dir);
+        if ((rc = bpf_map__set_pin_path(p->skel->maps.tracked, path))) {
+            fail(rc, err, errlen, "setting the tracked map's pin path");
+            goto out_destroy;
+        }
+    }
+
     rc = p->floor ? floor__load(p->floor) : tether__load(p->skel);
     if (rc) {
         rc = fail(rc < 0 ? rc : -rc, err, errlen, "loading BPF programs");
@@ -337,7 +352,7 @@ int tp_lookup(struct tp_probe *p, uint32_t tgid, uint64_t *session)
     return 0;
 }
 
-int tp_tracked(struct tp_probe *p, uint32_t *tgids, uint64_t *sessions, uint32_t max)
+int tp_tracked(struct tp_probe *p, uint32_t *tgids, uint64_t *sessions, uint32_t *roots, uint32_t max)
 {
     if (!p->skel)
         return -ENOTSUP;
@@ -349,6 +364,8 @@ int tp_tracked(struct tp_probe *p, uint32_t *tgids, uint64_t *sessions, uint32_t
         if (bpf_map_lookup_elem(fd, &next, &v) == 0) {
             tgids[n] = next;
             sessions[n] = v.session;
+            if (roots)
+                roots[n] = v.root_tgid;
             n++;
         }
         key = next;
@@ -428,6 +445,73 @@ int tp_watch_inode(struct tp_probe *p, uint64_t dev, uint64_t ino)
 {
     struct te_watch_inode key = { .dev = dev, .ino = ino };
     return watch_put(p, p->skel ? p->skel->maps.watch_inode : NULL, &key, 8);
+}
+
+static int watch_remove(struct tp_probe *p, struct bpf_map *m, const void *key)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    return bpf_map_delete_elem(bpf_map__fd(m), key) ? -errno : 0;
+}
+
+int tp_watch_remove_comm(struct tp_probe *p, const char *comm)
+{
+    char key[TE_COMM_LEN] = {0};
+    strncpy(key, comm, TE_COMM_LEN - 1);
+    return watch_remove(p, p->skel ? p->skel->maps.watch_comm : NULL, key);
+}
+
+int tp_watch_remove_uid(struct tp_probe *p, uint32_t uid)
+{
+    return watch_remove(p, p->skel ? p->skel->maps.watch_uid : NULL, &uid);
+}
+
+int tp_watch_remove_cgroup(struct tp_probe *p, uint64_t cgroup_id)
+{
+    return watch_remove(p, p->skel ? p->skel->maps.watch_cgroup : NULL, &cgroup_id);
+}
+
+int tp_watch_remove_inode(struct tp_probe *p, uint64_t dev, uint64_t ino)
+{
+    struct te_watch_inode key = { .dev = dev, .ino = ino };
+    return watch_remove(p, p->skel ? p->skel->maps.watch_inode : NULL, &key);
+}
+
+int tp_watch_set_mask(struct tp_probe *p, uint32_t mask)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    uint32_t zero = 0;
+    return bpf_map_update_elem(map_fd(p, p->skel->maps.watch_config), &zero, &mask, BPF_ANY) ? -errno : 0;
+}
+
+/* ---- signals ---- */
+
+int tp_pidfd_signal(int pid, int sig)
+{
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0)
+        return -errno;
+    int rc = syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+int tp_session_signal(struct tp_probe *p, int pid, uint64_t session, int sig)
+{
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0)
+        return -errno;
+    uint64_t s = 0;
+    int rc = tp_lookup(p, (uint32_t)pid, &s);
+    if (rc == 0 && s != session)
+        rc = -ESRCH;
+    else if (rc == -ENOENT)
+        rc = -ESRCH;
+    if (rc == 0)
+        rc = syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) ? -errno : 0;
+    close(fd);
+    return rc;
 }
 
 uint64_t tp_kernel_dev(uint64_t st_dev)

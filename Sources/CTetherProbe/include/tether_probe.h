@@ -19,6 +19,10 @@ struct tp_options {
     uint32_t ringbuf_bytes;   /* power of two, >= 4096; 0 = default (16 MiB) */
     uint32_t wakeup_bytes;    /* wake the reader once this much waits; 0 = default (64 KiB) */
     uint32_t floor_only;      /* load the empty floor programs instead (benchmarks) */
+    /* bpffs directory to pin the `tracked` map in (NULL = no pinning). A map already
+     * pinned there is reused: sessions outlive the process that loaded them (daemon
+     * restarts). The directory is created if missing. */
+    const char *pin_dir;
 };
 
 /* Called once per ring buffer record; return non-zero to stop the current poll. */
@@ -46,8 +50,9 @@ int tp_track(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t root_
 int tp_untrack(struct tp_probe *p, uint32_t tgid);
 /* Session of a tracked tgid into *session; -ENOENT if untracked. */
 int tp_lookup(struct tp_probe *p, uint32_t tgid, uint64_t *session);
-/* Every tracked tgid and its session, up to max; returns the count. */
-int tp_tracked(struct tp_probe *p, uint32_t *tgids, uint64_t *sessions, uint32_t max);
+/* Every tracked tgid and its session (and its session's root tgid, if roots is not
+ * NULL), up to max; returns the count. */
+int tp_tracked(struct tp_probe *p, uint32_t *tgids, uint64_t *sessions, uint32_t *roots, uint32_t max);
 
 /* ---- watch policy (exact keys; the exec hook starts sessions on a match) ---- */
 int tp_watch_clear(struct tp_probe *p);
@@ -55,6 +60,22 @@ int tp_watch_comm(struct tp_probe *p, const char *comm);
 int tp_watch_uid(struct tp_probe *p, uint32_t uid);
 int tp_watch_cgroup(struct tp_probe *p, uint64_t cgroup_id);
 int tp_watch_inode(struct tp_probe *p, uint64_t dev, uint64_t ino);
+/* Removing single keys and setting the in-use mask lets a policy reload swap the maps
+ * without a moment where a selector kept by both policies is missing. -ENOENT if absent. */
+int tp_watch_remove_comm(struct tp_probe *p, const char *comm);
+int tp_watch_remove_uid(struct tp_probe *p, uint32_t uid);
+int tp_watch_remove_cgroup(struct tp_probe *p, uint64_t cgroup_id);
+int tp_watch_remove_inode(struct tp_probe *p, uint64_t dev, uint64_t ino);
+/* watch_config[0] = mask (1 comm, 2 uid, 4 cgroup, 8 inode). */
+int tp_watch_set_mask(struct tp_probe *p, uint32_t mask);
+
+/* ---- signals ---- */
+/* Sends sig to pid through a pidfd (pidfd_open + pidfd_send_signal): 0 or -errno. */
+int tp_pidfd_signal(int pid, int sig);
+/* Like tp_pidfd_signal, but only if pid is still tracked in `session` once its pidfd
+ * is open (the pidfd pins the process, so a reused pid is never signalled):
+ * -ESRCH if it is gone or no longer a member. */
+int tp_session_signal(struct tp_probe *p, int pid, uint64_t session, int sig);
 
 /* ---- process helpers the Swift side cannot express ---- */
 /* fork; the child waits until tp_spawn_release, then execvp(argv[0], argv) (in cwd if
