@@ -24,6 +24,10 @@ let package = Package(
         .target(name: "TetherCore", dependencies: [.product(name: "Yams", package: "Yams")]),
         // The one Swift layer that touches the kernel: load, attach, ring buffer, maps.
         .target(name: "TetherProbe", dependencies: ["CTetherProbe", "TetherCore"]),
+        // Alert sinks: syslog (RFC 5424/3164 over unix/UDP/TCP), JSON lines. Pure Swift + Glibc sockets.
+        .target(name: "TetherExport"),
+        // The control socket's protocol (newline-delimited JSON) and its client/listener.
+        .target(name: "TetherControl", dependencies: ["TetherExport"]),
         .executableTarget(name: "tetherd", dependencies: [
             "TetherCore", "TetherProbe", .product(name: "Yams", package: "Yams"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -40,6 +44,7 @@ let package = Package(
         .testTarget(name: "TetherCoreTests", dependencies: ["TetherCore"]),
         .testTarget(name: "TetherProbeTests", dependencies: ["TetherProbe", "CTetherProbe", "TetherCore"]),
         .testTarget(name: "KernelTests", dependencies: ["TetherProbe", "TetherCore"]),
+        .testTarget(name: "TetherExportTests", dependencies: ["TetherExport", "TetherControl"]),
     ],
     swiftLanguageModes: [.v5]
 )
