@@ -29,11 +29,11 @@ let package = Package(
         // The control socket's protocol (newline-delimited JSON) and its client/listener.
         .target(name: "TetherControl", dependencies: ["TetherExport"]),
         .executableTarget(name: "tetherd", dependencies: [
-            "TetherCore", "TetherProbe", .product(name: "Yams", package: "Yams"),
+            "TetherCore", "TetherProbe", "TetherExport", "TetherControl", .product(name: "Yams", package: "Yams"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "tether", dependencies: [
-            "TetherCore", "TetherProbe",
+            "TetherCore", "TetherProbe", "TetherExport", "TetherControl",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Benchmarks (`make bench`): workloads under each monitoring configuration.
@@ -43,7 +43,7 @@ let package = Package(
         ]),
         .testTarget(name: "TetherCoreTests", dependencies: ["TetherCore"]),
         .testTarget(name: "TetherProbeTests", dependencies: ["TetherProbe", "CTetherProbe", "TetherCore"]),
-        .testTarget(name: "KernelTests", dependencies: ["TetherProbe", "TetherCore"]),
+        .testTarget(name: "KernelTests", dependencies: ["TetherProbe", "TetherCore", "TetherExport", "TetherControl"]),
         .testTarget(name: "TetherExportTests", dependencies: ["TetherExport", "TetherControl"]),
     ],
     swiftLanguageModes: [.v5]
