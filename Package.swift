@@ -45,6 +45,8 @@ let package = Package(
         .testTarget(name: "TetherProbeTests", dependencies: ["TetherProbe", "CTetherProbe", "TetherCore"]),
         .testTarget(name: "KernelTests", dependencies: ["TetherProbe", "TetherCore", "TetherExport", "TetherControl"]),
         .testTarget(name: "TetherExportTests", dependencies: ["TetherExport", "TetherControl"]),
+        // System tier: a real systemd (systemd-nspawn boot) and a real rsyslogd. Root; `make deps-system`.
+        .testTarget(name: "SystemTests", dependencies: ["TetherExport", "TetherControl", "TetherCore"]),
     ],
     swiftLanguageModes: [.v5]
 )
