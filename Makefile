@@ -106,14 +106,18 @@ test-kernel: bpf build/tether-testops mounts
 	$(Q)$(SWIFT) build --build-tests
 	$(Q)TETHER_TESTOPS=$(CURDIR)/build/tether-testops $(SWIFT) test --skip-build --disable-swift-testing --filter KernelTests
 
-test-system: bpf build/tether-testops mounts deps-system $(ROOTFS)
+# The system tier installs the release binaries `make install` would (Swift runtime linked in).
+SYSTEM_ENV = TETHER_TESTOPS=$(CURDIR)/build/tether-testops TETHER_ROOTFS=$(CURDIR)/$(ROOTFS) \
+	TETHER_INSTALL_BIN=$$($(SWIFT) build $(SWIFT_FLAGS) --show-bin-path)
+
+test-system: build mounts deps-system $(ROOTFS)
 	$(Q)$(SWIFT) build --build-tests
-	$(Q)TETHER_TESTOPS=$(CURDIR)/build/tether-testops TETHER_ROOTFS=$(CURDIR)/$(ROOTFS) $(SWIFT) test --skip-build --disable-swift-testing --filter SystemTests
+	$(Q)$(SYSTEM_ENV) $(SWIFT) test --skip-build --disable-swift-testing --filter SystemTests
 
 # Every tier; ends with one "N passed, N failed" line (XCTest's own count).
-test: bpf build/tether-testops mounts deps-system $(ROOTFS)
+test: build mounts deps-system $(ROOTFS)
 	$(Q)$(SWIFT) build --build-tests
-	$(Q)set -o pipefail; TETHER_TESTOPS=$(CURDIR)/build/tether-testops TETHER_ROOTFS=$(CURDIR)/$(ROOTFS) $(SWIFT) test --skip-build --disable-swift-testing 2>&1 | tee build/test.log; \
+	$(Q)set -o pipefail; $(SYSTEM_ENV) $(SWIFT) test --skip-build --disable-swift-testing 2>&1 | tee build/test.log; \
 	rc=$$?; summary=$$(grep -E "^[[:space:]]+Executed [0-9]+ tests?, with [0-9]+ failures?" build/test.log | tail -1); \
 	total=$$(echo "$$summary" | sed -E 's/.*Executed ([0-9]+) tests?.*/\1/'); failed=$$(echo "$$summary" | sed -E 's/.*with ([0-9]+) failures?.*/\1/'); \
 	if [ -z "$$summary" ]; then echo "test: no XCTest summary found" >&2; exit 1; fi; \

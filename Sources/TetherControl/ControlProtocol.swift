@@ -9,7 +9,7 @@ public enum ControlDefaults {
 
 public enum ControlCommand: String, Codable, Sendable {
     case status, sessions, alerts, resume, kill, reload
-    /// `tether run` hands its session to the daemon.
+    /// `tether run` hands its session to the daemon (with `follow`: and streams its events back).
     case register
 }
 
@@ -100,8 +100,12 @@ public struct ControlResponse: Codable, Sendable, Equatable {
     public var alert: AlertRecord?
     /// Processes signalled by resume/kill.
     public var signalled: Int?
+    /// One streamed event of a registered session, as its JSON line (`register` with `follow`).
+    public var event: String?
     public init(ok: Bool, error: String? = nil, message: String? = nil, status: DaemonStatus? = nil,
-                sessions: [SessionInfo]? = nil, alerts: [AlertRecord]? = nil, alert: AlertRecord? = nil, signalled: Int? = nil) {
+                sessions: [SessionInfo]? = nil, alerts: [AlertRecord]? = nil, alert: AlertRecord? = nil, signalled: Int? = nil,
+                event: String? = nil) {
+        self.event = event
         self.ok = ok
         self.error = error
         self.message = message

@@ -11,6 +11,13 @@ public enum Launcher {
     }
 
     public static func spawn(_ argv: [String], cwd: String? = nil, session: SessionID, probe: Probe) throws -> Started {
+        try spawn(argv, cwd: cwd, session: session) { pid in try probe.track(pid: pid, session: session, root: pid) }
+    }
+
+    /// Forks `argv` held, calls `track` with its pid (its own probe, or a running daemon
+    /// over the control socket), and lets it exec only once `track` returned.
+    public static func spawn(_ argv: [String], cwd: String? = nil, session: SessionID,
+                             track: (Int32) throws -> Void) throws -> Started {
         precondition(!argv.isEmpty)
         var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) }
         cargs.append(nil)
@@ -20,7 +27,7 @@ public enum Launcher {
             ?? tp_spawn_held(&cargs, nil, &pid, &release, &status)
         if rc < 0 { throw ProbeError("fork", rc) }
         do {
-            try probe.track(pid: pid, session: session, root: pid)
+            try track(pid)
         } catch {
             kill(pid, SIGKILL)
             _ = tp_spawn_release(release, status)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TetherControl
 import TetherCore
 import TetherProbe
 
@@ -75,6 +76,12 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The session's workspace (default: the current directory).", valueName: "DIR"))
     var workspace: String?
 
+    @Option(name: .long, help: ArgumentHelp("tetherd's control socket: if a daemon answers there, it tracks the session instead of probes loaded here.", valueName: "PATH"))
+    var socket: String = ProcessInfo.processInfo.environment["TETHER_CONTROL"] ?? ControlDefaults.socketPath
+
+    @Flag(name: .long, help: "Load probes here even if tetherd is running.")
+    var standalone = false
+
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).")
     var command: [String] = []
 
@@ -91,6 +98,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         try requireRoot("tether run")
+        if let status = try runViaDaemon() { throw ExitCode(status) }
         let probe: Probe
         do { probe = try Probe() } catch { complain("\(error)"); throw ExitCode(70) }
         let session = SessionID.random()

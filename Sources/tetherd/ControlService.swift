@@ -64,13 +64,27 @@ final class ControlService: @unchecked Sendable {
                 c.send(ControlResponse.failure("register: needs `pid` and `session`"))
                 return
             }
+            guard daemon.pidsMatchKernel else {
+                c.send(ControlResponse.failure("register: tetherd runs in a child pid namespace, where the kernel's pids are not its own"))
+                return
+            }
+            if daemon.probe.session(of: pid) != nil {
+                c.send(ControlResponse.failure("register: pid \(pid) is already a member of a session"))
+                return
+            }
+            // Follow first, so not one event of the session is missed.
+            let stream = req.follow == true ? EventStream(session: s) : nil
+            if let stream { daemon.addEventStream(stream) }
+            defer { if let stream { daemon.removeEventStream(stream) } }
             do {
                 try daemon.probe.track(pid: pid, session: s, root: pid)
-                daemon.register(session: s, root: pid, label: req.label ?? "tether run")
-                c.send(ControlResponse(ok: true, message: "session \(s) registered"))
             } catch {
                 c.send(ControlResponse.failure("register: \(error)"))
+                return
             }
+            daemon.register(session: s, root: pid, label: req.label ?? "tether run")
+            guard c.send(ControlResponse(ok: true, message: "session \(s) registered")), let stream else { return }
+            stream.pump(to: c)
         }
     }
 
@@ -100,6 +114,43 @@ final class ControlService: @unchecked Sendable {
             for a in batch where !c.send(ControlResponse(ok: true, alert: a)) { return }
             // the client hung up?
             if c.peerClosed { return }
+        }
+    }
+}
+
+/// One session's events, streamed to the `tether run` that registered it. The reader
+/// thread only appends to a bounded queue; the connection's thread writes. Events the
+/// client was too slow for are counted and reported to it, never dropped silently.
+final class EventStream: @unchecked Sendable {
+    let session: SessionID
+    private let cond = NSCondition()
+    private var lines: [String] = []
+    private var dropped = 0
+    private let capacity = 1 << 16
+
+    init(session: SessionID) { self.session = session }
+
+    /// Called on the reader thread: never blocks.
+    func offer(_ line: String) {
+        cond.lock()
+        if lines.count < capacity { lines.append(line) } else { dropped += 1 }
+        cond.signal()
+        cond.unlock()
+    }
+
+    /// Writes events until the client hangs up.
+    func pump(to c: ControlConnection) {
+        while true {
+            cond.lock()
+            if lines.isEmpty { _ = cond.wait(until: Date().addingTimeInterval(0.2)) }
+            let batch = lines
+            let lost = dropped
+            lines.removeAll(keepingCapacity: true)
+            dropped = 0
+            cond.unlock()
+            if lost > 0, !c.send(ControlResponse(ok: false, error: "\(lost) event(s) of session \(session) were not streamed: this client read too slowly")) { return }
+            for l in batch where !c.send(ControlResponse(ok: true, event: l)) { return }
+            if batch.isEmpty && c.peerClosed { return }
         }
     }
 }

@@ -100,8 +100,27 @@ final class Daemon: @unchecked Sendable {
         } else if e.kind == .exit, let s = sessions[e.session], s.root == e.pid {
             log("session \(e.session) root \(e.pid) exited (code \(e.exitCode ?? 0)\(e.signal.map { ", signal \($0)" } ?? ""))")
         }
+        let streams = eventStreams
         lock.unlock()
-        output?.write(EventJSON.encode(e))
+        let mine = streams.filter { $0.session == e.session }
+        guard output != nil || !mine.isEmpty else { return }
+        let line = EventJSON.encode(e)
+        output?.write(line)
+        for s in mine { s.offer(line) }
+    }
+
+    private var eventStreams: [EventStream] = []
+
+    func addEventStream(_ s: EventStream) {
+        lock.lock()
+        eventStreams.append(s)
+        lock.unlock()
+    }
+
+    func removeEventStream(_ s: EventStream) {
+        lock.lock()
+        eventStreams.removeAll { $0 === s }
+        lock.unlock()
     }
 
     /// Which selector an exec that started a session matched, from the event itself.

@@ -50,7 +50,8 @@ final class ControlTests: XCTestCase {
 
     func tether(_ args: [String], prefix: [String] = []) throws -> CLITests.Result {
         let p = Process()
-        let argv = prefix + [CLITests.bin + "/tether"] + args + ["--socket", control]
+        // --socket right after the subcommand: `run` passes everything after `--` through
+        let argv = prefix + [CLITests.bin + "/tether", args[0], "--socket", control] + args.dropFirst()
         p.executableURL = URL(fileURLWithPath: argv[0])
         p.arguments = Array(argv.dropFirst())
         let out = Pipe(), err = Pipe()
@@ -231,6 +232,82 @@ final class ControlTests: XCTestCase {
             let evs = (try? EventJSON.decodeLines((try? String(contentsOfFile: self.dir + "/events.jsonl", encoding: .utf8)) ?? "")) ?? []
             return evs.contains { $0.kind == .open && $0.path == marker && $0.session == s }
         }, "the grandchild's open after the restart arrives under its old session")
+    }
+
+    /// Reloads while an agent works: every one of its events arrives, in order, under its session.
+    func testNoEventIsLostAcrossReloads() throws {
+        try startDaemon()
+        let out = dir + "/files"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let a = Process()
+        a.executableURL = URL(fileURLWithPath: agent)
+        a.arguments = ["exec", "/bin/sh", "-c", "i=0; while [ $i -lt 600 ]; do : > \(out)/f$i; [ $((i % 30)) = 0 ] && sleep 0.1; i=$((i+1)); done", "--"]
+        try a.run()
+        var reloads = 0
+        while a.isRunning && reloads < 20 {
+            let r = try tether(["reload"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            reloads += 1
+        }
+        a.waitUntilExit()
+        XCTAssertGreaterThan(reloads, 1, "the agent finished before a second reload: make it work longer")
+        var opened: [Int] = []
+        XCTAssertTrue(waitFor(10) {
+            let evs = (try? EventJSON.decodeLines((try? String(contentsOfFile: self.dir + "/events.jsonl", encoding: .utf8)) ?? "")) ?? []
+            opened = evs.filter { $0.kind == .open && ($0.path ?? "").hasPrefix(out + "/f") }.compactMap { Int($0.path!.dropFirst(out.count + 2)) }
+            return opened.count >= 600
+        })
+        XCTAssertEqual(opened, Array(0..<600), "\(reloads) reloads during the run")
+        let st = try tether(["status"])
+        XCTAssertTrue(st.stdout.contains(", 0 lost, 0 corrupt"), st.stdout)
+        XCTAssertTrue(st.stdout.contains("\(reloads) reload(s), 0 rejected"), st.stdout)
+    }
+
+    /// With a daemon running, `tether run` hands the session over instead of loading probes,
+    /// and gets the session's events streamed back.
+    func testRunRegistersItsSessionWithTheRunningDaemon() throws {
+        let (_, log) = try startDaemon()
+        let events = dir + "/run-events.jsonl"
+        // posix_spawn, not Process: Foundation would also wait for the leftover sleep
+        let r = try spawnAndWait([CLITests.bin + "/tether", "run", "--socket", control, "--events", events, "--",
+                                  "/bin/sh", "-c", "echo hi > \(dir!)/out; sleep 30 & exit 3"])
+        XCTAssertEqual(r.status, 3, r.stderr)
+        XCTAssertTrue(log().contains("registered by tether run"), log())
+        let evs = try EventJSON.decodeLines(String(contentsOfFile: events, encoding: .utf8))
+        XCTAssertEqual(Set(evs.map(\.session)).count, 1)
+        XCTAssertEqual(evs.first?.kind, .exec)
+        XCTAssertTrue(evs.contains { $0.kind == .open && $0.path == dir + "/out" })
+        XCTAssertTrue(evs.contains { $0.kind == .exit && $0.exitCode == 3 })
+        XCTAssertTrue(r.stderr.contains("1 process(es) still running after the command exited"), r.stderr)
+        let s = try XCTUnwrap(evs.first?.session)
+        XCTAssertEqual(try members(s).count, 1, "the daemon keeps following the leftover sleep")
+        let k = try tether(["kill", s.description])
+        XCTAssertTrue(k.stdout.contains("1 process(es) killed"), k.stdout + k.stderr)
+        // --standalone loads probes here as before
+        let alone = try tether(["run", "--standalone", "--", "/bin/true"])
+        XCTAssertEqual(alone.status, 0, alone.stderr)
+        XCTAssertEqual(log().components(separatedBy: "registered by tether run").count, 2)
+    }
+
+    /// Runs argv to completion with output to files; returns status and output.
+    func spawnAndWait(_ argv: [String]) throws -> CLITests.Result {
+        let out = dir + "/spawn.out", err = dir + "/spawn.err"
+        var fa = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fa)
+        defer { posix_spawn_file_actions_destroy(&fa) }
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { for a in cargs { free(a) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, argv[0], &fa, nil, cargs, environ)
+        guard rc == 0 else { throw ControlError("spawning \(argv[0]): \(String(cString: strerror(rc)))") }
+        var st: Int32 = 0
+        waitpid(pid, &st, 0)
+        let code: Int32 = (st & 0x7f) == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f)
+        return CLITests.Result(status: code, stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
+                               stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
     }
 
     func waitFor(_ timeout: TimeInterval, _ cond: () -> Bool) -> Bool {

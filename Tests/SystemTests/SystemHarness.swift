@@ -9,6 +9,9 @@ enum System {
         .deletingLastPathComponent().deletingLastPathComponent().path
 
     static var binDir: String { ProcessInfo.processInfo.environment["TETHER_BIN_DIR"] ?? repo + "/.build/debug" }
+    /// What goes into the container: the release binaries `make install` installs (make test
+    /// sets it); without it, the debug build with the toolchain's runtime bound in.
+    static var installBinDir: String { ProcessInfo.processInfo.environment["TETHER_INSTALL_BIN"] ?? binDir }
     static var testops: String { ProcessInfo.processInfo.environment["TETHER_TESTOPS"] ?? repo + "/build/tether-testops" }
     static var rootfs: String { ProcessInfo.processInfo.environment["TETHER_ROOTFS"] ?? repo + "/build/system/bookworm-rootfs.tar.zst" }
 
@@ -127,8 +130,8 @@ final class Container {
         guard access(System.rootfs, R_OK) == 0 else {
             throw System.Failure(description: "\(System.rootfs) is missing: `make \(System.rootfs.replacingOccurrences(of: System.repo + "/", with: ""))` builds it (debootstrap, once)")
         }
-        for b in ["tetherd", "tether"] where access(System.binDir + "/" + b, X_OK) != 0 {
-            throw System.Failure(description: "\(System.binDir)/\(b) is missing: run `swift build`")
+        for b in ["tetherd", "tether"] where access(System.installBinDir + "/" + b, X_OK) != 0 {
+            throw System.Failure(description: "\(System.installBinDir)/\(b) is missing: run `make build` (or `swift build`)")
         }
         dir = try System.scratch(test)
         root = dir + "/root"
@@ -137,7 +140,7 @@ final class Container {
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: bpffs, withIntermediateDirectories: true)
         try check(System.run("/bin/tar", ["-C", root, "--zstd", "-xf", System.rootfs]), "unpacking \(System.rootfs)")
-        try check(System.run("/usr/bin/make", ["-s", "-C", System.repo, "install-files", "DESTDIR=\(root)", "BIN=\(System.binDir)"]),
+        try check(System.run("/usr/bin/make", ["-s", "-C", System.repo, "install-files", "DESTDIR=\(root)", "BIN=\(System.installBinDir)"]),
                   "make install-files into the container")
         try check(System.run("/usr/bin/install", ["-m", "0755", System.testops, root + "/usr/local/bin/tether-agent"]), "installing the test agent")
         try prepare(root)
@@ -178,7 +181,7 @@ final class Container {
 
     /// Where the Swift runtime libraries a debug tetherd links against live (nil if static).
     static func swiftRuntimeDirectory() -> String? {
-        guard let out = try? System.run("/usr/bin/ldd", [System.binDir + "/tetherd"]).out else { return nil }
+        guard let out = try? System.run("/usr/bin/ldd", [System.installBinDir + "/tetherd"]).out else { return nil }
         for line in out.split(separator: "\n") where line.contains("libswiftCore.so") {
             if let arrow = line.range(of: "=> ") {
                 let path = line[arrow.upperBound...].split(separator: " ").first.map(String.init) ?? ""
