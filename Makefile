@@ -30,8 +30,9 @@ STAMP := build/.deps-installed
 SYSTEM_PACKAGES := systemd-container debootstrap rsyslog zstd util-linux
 SYSTEM_STAMP := build/.deps-system-installed
 # Cached container tree (zstd tarball; unpacks in under a second). Needs the libraries tetherd links.
-ROOTFS := build/system/bookworm-rootfs.tar.zst
 ROOTFS_INCLUDE := systemd,systemd-sysv,dbus,procps,libbpf1,libelf1,zlib1g
+# named by its package list, so changing the list builds a fresh tree
+ROOTFS := build/system/bookworm-$(shell echo $(ROOTFS_INCLUDE) | md5sum | cut -c1-8).tar.zst
 
 all: build
 

@@ -229,6 +229,9 @@ public final class ControlListener: @unchecked Sendable {
             if p.revents & Int16(POLLIN) == 0 { continue }
             let c = acceptCloexec(fd)
             if c < 0 { continue }
+            // a client that connects and says nothing is dropped after a while (followers are not read from)
+            var tv = timeval(tv_sec: 30, tv_usec: 0)
+            setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
             let conn = ControlConnection(fd: c)
             lock.lock()
             open[c] = conn

@@ -51,6 +51,25 @@ public enum SyslogDestination: Sendable, Equatable, CustomStringConvertible {
     }
 
     var isStream: Bool { if case .tcp = self { return true } else { return false } }
+
+    /// `DEST` or `DEST,format=rfc3164|rfc5424`: a destination with its own message format.
+    public static func parse(withFormat text: String) throws -> (SyslogDestination, SyslogFormat.Style?) {
+        guard let r = text.range(of: ",format=", options: .backwards) else { return (try SyslogDestination(parsing: text), nil) }
+        let name = String(text[r.upperBound...])
+        guard let style = SyslogFormat.Style(rawValue: name.lowercased()) else {
+            throw ExportError("syslog destination \(text): format `\(name)` is not rfc5424 or rfc3164")
+        }
+        return (try SyslogDestination(parsing: String(text[..<r.lowerBound])), style)
+    }
+
+    /// The format for this destination: `style` if given; RFC 3164 to a local unix socket
+    /// leaves out the hostname, as syslog(3) does.
+    public func format(_ base: SyslogFormat, style: SyslogFormat.Style?) -> SyslogFormat {
+        var f = base
+        if let style { f.style = style }
+        if case .unix = self, f.style == .rfc3164 { f.omitHostname = true }
+        return f
+    }
 }
 
 /// A connected socket to a syslog receiver.

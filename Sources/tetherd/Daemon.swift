@@ -13,7 +13,7 @@ struct DaemonConfig {
     var pinDirectory: String? = "/sys/fs/bpf/tether"
     var controlPath: String? = ControlDefaults.socketPath
     var metricsAddress: String?
-    var syslog: [SyslogDestination] = []
+    var syslog: [(SyslogDestination, SyslogFormat.Style?)] = []
     var syslogFormat = SyslogFormat()
     var syslogOptions = SyslogSink.Options()
     var alertsJSON: String?
@@ -68,8 +68,8 @@ final class Daemon: @unchecked Sendable {
         probe = try Probe(options: opts)
         var sinks: [AlertSink] = []
         if let j = config.alertsJSON { sinks.append(try JSONLinesSink(path: j)) }
-        for d in config.syslog {
-            sinks.append(SyslogSink(destination: d, format: config.syslogFormat, options: config.syslogOptions,
+        for (d, style) in config.syslog {
+            sinks.append(SyslogSink(destination: d, format: d.format(config.syslogFormat, style: style), options: config.syslogOptions,
                                     onStateChange: { log($0) }))
         }
         hub = AlertHub(sinks: sinks)

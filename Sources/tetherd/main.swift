@@ -35,7 +35,7 @@ struct Tetherd: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("bpffs directory where the tracked-process map is pinned, so sessions survive a restart ('' = do not pin).", valueName: "DIR"))
     var pinDir: String = "/sys/fs/bpf/tether"
 
-    @Option(name: .long, help: ArgumentHelp("Send alerts to syslog: unix:/dev/log, udp://HOST:PORT, tcp://HOST:PORT (octet-counted). Repeatable.", valueName: "DEST"))
+    @Option(name: .long, help: ArgumentHelp("Send alerts to syslog: unix:/dev/log, udp://HOST:PORT, tcp://HOST:PORT (octet-counted); append ,format=rfc3164 or ,format=rfc5424 to override --syslog-format for this one. Repeatable.", valueName: "DEST"))
     var syslog: [String] = []
 
     @Option(name: .long, help: ArgumentHelp("Syslog message format: rfc5424 or rfc3164 (old receivers).", valueName: "FORMAT"))
@@ -73,7 +73,7 @@ struct Tetherd: ParsableCommand {
         c.pinDirectory = pinDir.isEmpty ? nil : pinDir
         c.metricsAddress = metrics
         c.alertsJSON = alertsJson
-        c.syslog = try syslog.map { try SyslogDestination(parsing: $0) }
+        c.syslog = try syslog.map { try SyslogDestination.parse(withFormat: $0) }
         guard let style = SyslogFormat.Style(rawValue: syslogFormat.lowercased()) else {
             throw ExportError("--syslog-format \(syslogFormat): expected rfc5424 or rfc3164")
         }

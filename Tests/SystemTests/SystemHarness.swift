@@ -3,7 +3,7 @@ import XCTest
 
 /// System tier: real systemd (systemd-nspawn --boot of a debootstrapped Debian tree) and a
 /// real rsyslogd. Missing tools or the cached tree fail the tests; `make test` installs
-/// them (`make deps-system`, build/system/bookworm-rootfs.tar.zst).
+/// them (`make deps-system`, build/system/bookworm-*.tar.zst).
 enum System {
     static let repo: String = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().path
@@ -13,7 +13,13 @@ enum System {
     /// sets it); without it, the debug build with the toolchain's runtime bound in.
     static var installBinDir: String { ProcessInfo.processInfo.environment["TETHER_INSTALL_BIN"] ?? binDir }
     static var testops: String { ProcessInfo.processInfo.environment["TETHER_TESTOPS"] ?? repo + "/build/tether-testops" }
-    static var rootfs: String { ProcessInfo.processInfo.environment["TETHER_ROOTFS"] ?? repo + "/build/system/bookworm-rootfs.tar.zst" }
+    /// The cached tree `make test` passes; by hand, whichever the Makefile last built.
+    static var rootfs: String {
+        if let r = ProcessInfo.processInfo.environment["TETHER_ROOTFS"] { return r }
+        let dir = repo + "/build/system"
+        let name = (try? FileManager.default.contentsOfDirectory(atPath: dir))?.first { $0.hasPrefix("bookworm-") && $0.hasSuffix(".tar.zst") }
+        return dir + "/" + (name ?? "bookworm-HASH.tar.zst")
+    }
 
     struct Output {
         var status: Int32
@@ -128,7 +134,7 @@ final class Container {
         _ = try System.require("nsenter", package: "util-linux")
         _ = try System.require("zstd", package: "zstd")
         guard access(System.rootfs, R_OK) == 0 else {
-            throw System.Failure(description: "\(System.rootfs) is missing: `make \(System.rootfs.replacingOccurrences(of: System.repo + "/", with: ""))` builds it (debootstrap, once)")
+            throw System.Failure(description: "\(System.rootfs) is missing: `make test` (or `make test-system`) builds it (debootstrap, once)")
         }
         for b in ["tetherd", "tether"] where access(System.installBinDir + "/" + b, X_OK) != 0 {
             throw System.Failure(description: "\(System.installBinDir)/\(b) is missing: run `make build` (or `swift build`)")

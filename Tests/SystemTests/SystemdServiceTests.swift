@@ -18,7 +18,7 @@ final class SystemdServiceTests: XCTestCase {
     func boot(dropIn: String? = nil) throws {
         c = try Container(test: name) { root in
             try SystemdServiceTests.policy.write(toFile: root + "/etc/tether/policy.yaml", atomically: true, encoding: .utf8)
-            try "TETHERD_OPTS=\"--syslog unix:/dev/log --alerts-json /var/log/tether/alerts.jsonl --events /var/log/tether/events.jsonl\"\n"
+            try "TETHERD_OPTS=\"--syslog unix:/dev/log,format=rfc3164 --alerts-json /var/log/tether/alerts.jsonl --events /var/log/tether/events.jsonl\"\n"
                 .write(toFile: root + "/etc/default/tetherd", atomically: true, encoding: .utf8)
             if let d = dropIn {
                 let dir = root + "/etc/systemd/system/tetherd.service.d"
@@ -105,6 +105,10 @@ final class SystemdServiceTests: XCTestCase {
         XCTAssertEqual(c.unit("ActiveState"), "active")
         XCTAssertTrue(System.eventually(5) { alerts().contains { $0.rule == "tether.policy_rejected" && $0.path == "/etc/tether/policy.yaml" } },
                       c.read("/var/log/tether/alerts.jsonl"))
+        // the same alert reached the container's journald through /dev/log (RFC 3164, as installed by default)
+        XCTAssertTrue(System.eventually(5) {
+            ((try? c.exec("journalctl -t tether --no-pager -o cat").out) ?? "").contains("rule=tether.policy_rejected severity=high")
+        }, (try? c.exec("journalctl -t tether --no-pager -o cat").out) ?? "")
         try c.exec("/usr/local/bin/second-agent open /root/after-bad-reload wc")
         XCTAssertTrue(System.eventually(10) { events().contains { ($0.path ?? "").hasSuffix("/root/after-bad-reload") } },
                       "the previous policy must stay in force after a rejected reload")

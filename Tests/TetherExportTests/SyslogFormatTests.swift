@@ -91,6 +91,18 @@ final class SyslogFormatTests: XCTestCase {
         }
     }
 
+    func testPerDestinationFormat() throws {
+        let (d, style) = try SyslogDestination.parse(withFormat: "unix:/dev/log,format=rfc3164")
+        XCTAssertEqual(d, .unix("/dev/log"))
+        XCTAssertEqual(style, .rfc3164)
+        XCTAssertTrue(d.format(SyslogFormat(), style: style).omitHostname, "RFC 3164 to a local socket has no hostname, like syslog(3)")
+        let (t, none) = try SyslogDestination.parse(withFormat: "tcp://[::1]:6514")
+        XCTAssertNil(none)
+        XCTAssertEqual(t.format(SyslogFormat(), style: none).style, .rfc5424)
+        XCTAssertFalse(SyslogDestination.udp(host: "h", port: 1).format(SyslogFormat(), style: .rfc3164).omitHostname)
+        XCTAssertThrowsError(try SyslogDestination.parse(withFormat: "unix:/dev/log,format=json")) { XCTAssertTrue("\($0)".contains("json")) }
+    }
+
     func testJSONRoundTrip() throws {
         var a = sample()
         a.details = ["k": "v"]
