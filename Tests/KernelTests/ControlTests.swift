@@ -88,9 +88,10 @@ final class ControlTests: XCTestCase {
         a.executableURL = URL(fileURLWithPath: agent)
         a.arguments = ["spawn", "/bin/sleep", "20", "--"]
         try a.run()
-        defer { a.terminate(); kill(a.processIdentifier, SIGKILL); a.waitUntilExit() }
         var session: SessionID?
         XCTAssertTrue(waitFor(10) { session = try? self.sessionOf(a.processIdentifier); return session != nil })
+        // the whole session goes at the end (Foundation's waitUntilExit would wait for the sleep too)
+        defer { if let s = session { _ = try? tether(["kill", s.description]) }; a.waitUntilExit() }
 
         let list = try tether(["sessions"])
         XCTAssertEqual(list.status, 0, list.stderr)
@@ -261,6 +262,36 @@ final class ControlTests: XCTestCase {
         let st = try tether(["status"])
         XCTAssertTrue(st.stdout.contains(", 0 lost, 0 corrupt"), st.stdout)
         XCTAssertTrue(st.stdout.contains("\(reloads) reload(s), 0 rejected"), st.stdout)
+    }
+
+    /// A selector both the old and the new policy have is never absent from the kernel's
+    /// maps during a reload: every exec of the agent starts a session, reload after reload.
+    func testASelectorKeptByAReloadNeverMissesAnExec() throws {
+        try startDaemon()
+        // each reload also adds and drops another selector, so the maps really change
+        let other = dir + "/other.yaml"
+        try "agents:\n  - name: test-agent\n    match:\n      exe: [\"\(agent!)\"]\n  - name: extra\n    match:\n      comm: [\"not-running-x\"]\n".write(toFile: other, atomically: true, encoding: .utf8)
+        let original = try String(contentsOfFile: policy, encoding: .utf8)
+        let runs = 400
+        let loop = Process()
+        loop.executableURL = URL(fileURLWithPath: "/bin/sh")
+        loop.arguments = ["-c", "i=0; while [ $i -lt \(runs) ]; do \(agent!) open /dev/null r; i=$((i+1)); done"]
+        try loop.run()
+        var reloads = 0
+        while loop.isRunning {
+            try (reloads % 2 == 0 ? String(contentsOfFile: other, encoding: .utf8) : original).write(toFile: policy, atomically: true, encoding: .utf8)
+            XCTAssertEqual(try tether(["reload"]).status, 0)
+            reloads += 1
+        }
+        loop.waitUntilExit()
+        XCTAssertGreaterThan(reloads, 2)
+        var starts = 0
+        XCTAssertTrue(waitFor(10) {
+            let evs = (try? EventJSON.decodeLines((try? String(contentsOfFile: self.dir + "/events.jsonl", encoding: .utf8)) ?? "")) ?? []
+            starts = evs.filter { $0.kind == .exec && $0.sessionStart && $0.path == self.agent }.count
+            return starts >= runs
+        })
+        XCTAssertEqual(starts, runs, "execs of the agent that started no session across \(reloads) reloads")
     }
 
     /// With a daemon running, `tether run` hands the session over instead of loading probes,

@@ -251,7 +251,11 @@ final class RsyslogTests: XCTestCase {
         XCTAssertEqual(got.dropFirst().map(\.msgID), ["tether.policy_rejected", "tether.policy_rejected"])
         XCTAssertEqual(got.dropFirst().first?.sd["tether@32473"]?["path"], policy)
         XCTAssertTrue(daemonLog().contains("reported 2 dropped alert(s) to the receiver"), daemonLog())
-        let after = try System.run(System.binDir + "/tether", ["status", "--socket", control])
-        XCTAssertTrue(after.out.contains("syslog tcp://127.0.0.1:\(rsyslog.tcpPort): up, 2 sent, 0 queued, 2 dropped"), after.both)
+        let healthy = "syslog tcp://127.0.0.1:\(rsyslog.tcpPort): up, 2 sent, 0 queued, 2 dropped"
+        var after = ""
+        XCTAssertTrue(System.eventually(3) {
+            after = (try? System.run(System.binDir + "/tether", ["status", "--socket", control]).out) ?? ""
+            return after.contains(healthy)
+        }, after)
     }
 }

@@ -122,7 +122,9 @@ final class SyslogSinkTests: XCTestCase {
         XCTAssertTrue(frames.first?.contains(#"rule="tether.alerts_dropped""#) ?? false, "the drop report comes first: \(frames)")
         XCTAssertTrue(frames.first?.contains(#"dropped="7""#) ?? false, "\(frames)")
         XCTAssertEqual(frames.dropFirst().map { $0.split(separator: " ").last.map(String.init) }, ["1", "2", "3"], "queued alerts in order")
-        h = sink.health()
+        // the receiver can have the bytes a moment before the sender thread counts them
+        let deadline = Date().addingTimeInterval(2)
+        repeat { h = sink.health(); if h.sent == 3 { break }; usleep(10_000) } while Date() < deadline
         XCTAssertEqual(h.state, "up")
         XCTAssertEqual(h.sent, 3)
         XCTAssertEqual(h.dropped, 7)
