@@ -1,26 +1,38 @@
 # Tether build: system packages, BPF objects and skeletons, then the Swift package.
 #   make deps      install the Debian packages the build and tests need
 #   make run       build and run tetherd on the default policy (root)
-#   make test      build and run every test tier (root: kernel tests load real BPF)
+#   make test      build and run every test tier (root: kernel tests load real BPF;
+#                  system tests boot a real systemd in a container and run a real rsyslogd)
+#   make install   install tetherd, tether, the systemd unit and the default policy
 #   make bench     benchmarks (see BENCHMARKS.md)
 .DELETE_ON_ERROR:
 .SECONDARY:
 SHELL := /bin/bash
-.PHONY: all deps build bpf run test test-unit test-kernel bench install uninstall clean mounts
+.PHONY: all deps deps-system build bpf run test test-unit test-kernel test-system bench install install-files uninstall clean mounts
 
 BPF_CLANG ?= clang-14
 BPFTOOL ?= bpftool
 SWIFT ?= swift
-SWIFT_FLAGS ?= -c release
+# Release binaries carry the Swift runtime, so an installed tetherd needs no toolchain.
+SWIFT_FLAGS ?= -c release --static-swift-stdlib
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 ABI_INC := Sources/CTetherProbe/include
 GEN := Sources/CTetherProbe/generated
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -I bpf -I $(ABI_INC) -Wall -Wno-unused-function
 PREFIX ?= /usr/local
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
 Q := $(if $(V),,@)
 
 DEB_PACKAGES := clang-14 llvm libbpf-dev libelf-dev zlib1g-dev bpftool pkg-config make gcc libc6-dev
 STAMP := build/.deps-installed
+# The system tier: a real systemd (systemd-nspawn of a debootstrapped tree), a real rsyslogd.
+SYSTEM_PACKAGES := systemd-container debootstrap rsyslog zstd util-linux
+SYSTEM_STAMP := build/.deps-system-installed
+# Cached container tree (zstd tarball; unpacks in under a second). Needs the libraries tetherd links.
+ROOTFS_INCLUDE := systemd,systemd-sysv,dbus,procps,libbpf1,libelf1,zlib1g
+# named by its package list, so changing the list builds a fresh tree
+ROOTFS := build/system/bookworm-$(shell echo $(ROOTFS_INCLUDE) | md5sum | cut -c1-8).tar.zst
 
 all: build
 
@@ -33,6 +45,27 @@ $(STAMP):
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || { echo "deps: apt-get install failed for:$$missing" >&2; exit 1; }; \
 	fi
 	$(Q)mkdir -p build && touch $@
+
+deps-system: $(SYSTEM_STAMP)
+$(SYSTEM_STAMP):
+	$(Q)missing=""; for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps-system: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || { echo "deps-system: apt-get install failed for:$$missing" >&2; exit 1; }; \
+	fi
+	$(Q)mkdir -p build && touch $@
+
+# The mirror is the host's own (deb822 sources first, then sources.list).
+$(ROOTFS): | $(SYSTEM_STAMP)
+	$(Q)mkdir -p build/system
+	$(Q)mirror=$$(sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\).*/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | grep -v security | head -1); \
+	[ -n "$$mirror" ] || mirror=$$(awk '$$1=="deb" && $$2 !~ /security/ {print $$2; exit}' /etc/apt/sources.list 2>/dev/null); \
+	[ -n "$$mirror" ] || { echo "rootfs: no Debian mirror found in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list" >&2; exit 1; }; \
+	echo "  ROOTFS debootstrap bookworm from $$mirror (about a minute, once)"; \
+	rm -rf build/system/rootfs.tmp; \
+	debootstrap --variant=minbase --include=$(ROOTFS_INCLUDE) bookworm build/system/rootfs.tmp "$$mirror" > build/system/debootstrap.log 2>&1 \
+	  || { echo "rootfs: debootstrap failed; see build/system/debootstrap.log" >&2; tail -5 build/system/debootstrap.log >&2; exit 1; }; \
+	tar -C build/system/rootfs.tmp --zstd -cf $@.tmp . && mv $@.tmp $@ && rm -rf build/system/rootfs.tmp
 
 # vmlinux.h from the running kernel's BTF (CO-RE makes the objects portable).
 bpf/vmlinux.h: | $(STAMP)
@@ -68,20 +101,55 @@ run: build mounts
 
 test-unit: bpf build/tether-testops
 	$(Q)$(SWIFT) build --build-tests
-	$(Q)$(SWIFT) test --skip-build --disable-swift-testing --skip KernelTests
+	$(Q)$(SWIFT) test --skip-build --disable-swift-testing --skip KernelTests --skip SystemTests
 
 test-kernel: bpf build/tether-testops mounts
 	$(Q)$(SWIFT) build --build-tests
 	$(Q)TETHER_TESTOPS=$(CURDIR)/build/tether-testops $(SWIFT) test --skip-build --disable-swift-testing --filter KernelTests
 
-# Every tier; ends with one "N passed, N failed" line (XCTest's own count).
-test: bpf build/tether-testops mounts
+# The system tier installs the release binaries `make install` would (Swift runtime linked in).
+SYSTEM_ENV = TETHER_TESTOPS=$(CURDIR)/build/tether-testops TETHER_ROOTFS=$(CURDIR)/$(ROOTFS) \
+	TETHER_INSTALL_BIN=$$($(SWIFT) build $(SWIFT_FLAGS) --show-bin-path)
+
+test-system: build mounts deps-system $(ROOTFS)
 	$(Q)$(SWIFT) build --build-tests
-	$(Q)set -o pipefail; TETHER_TESTOPS=$(CURDIR)/build/tether-testops $(SWIFT) test --skip-build --disable-swift-testing 2>&1 | tee build/test.log; \
+	$(Q)$(SYSTEM_ENV) $(SWIFT) test --skip-build --disable-swift-testing --filter SystemTests
+
+# Every tier; ends with one "N passed, N failed" line (XCTest's own count).
+test: build mounts deps-system $(ROOTFS)
+	$(Q)$(SWIFT) build --build-tests
+	$(Q)set -o pipefail; $(SYSTEM_ENV) $(SWIFT) test --skip-build --disable-swift-testing 2>&1 | tee build/test.log; \
 	rc=$$?; summary=$$(grep -E "^[[:space:]]+Executed [0-9]+ tests?, with [0-9]+ failures?" build/test.log | tail -1); \
 	total=$$(echo "$$summary" | sed -E 's/.*Executed ([0-9]+) tests?.*/\1/'); failed=$$(echo "$$summary" | sed -E 's/.*with ([0-9]+) failures?.*/\1/'); \
 	if [ -z "$$summary" ]; then echo "test: no XCTest summary found" >&2; exit 1; fi; \
 	echo "$$((total - failed)) passed, $$failed failed"; exit $$rc
+
+# `make install`: release binaries, the unit, the default policy and options (an existing
+# policy or options file is kept). DESTDIR stages into a tree; BIN picks other binaries.
+install: build
+	$(Q)$(MAKE) --no-print-directory install-files BIN="$$($(SWIFT) build $(SWIFT_FLAGS) --show-bin-path)"
+	$(Q)if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	$(Q)echo "installed; start with: systemctl enable --now tetherd"
+
+install-files:
+	$(Q)test -n "$(BIN)" && test -x "$(BIN)/tetherd" && test -x "$(BIN)/tether" || { echo "install: no tetherd/tether in BIN=$(BIN)" >&2; exit 1; }
+	$(Q)install -D -m 0755 "$(BIN)/tetherd" "$(DESTDIR)$(PREFIX)/bin/tetherd"
+	$(Q)install -D -m 0755 "$(BIN)/tether" "$(DESTDIR)$(PREFIX)/bin/tether"
+	$(Q)install -d -m 0755 "$(DESTDIR)$(UNITDIR)"
+	$(Q)sed -e 's|/usr/local/bin/|$(PREFIX)/bin/|g' -e 's|/usr/local/share/|$(PREFIX)/share/|g' -e 's|/etc/|$(SYSCONFDIR)/|g' \
+	  systemd/tetherd.service > "$(DESTDIR)$(UNITDIR)/tetherd.service" && chmod 0644 "$(DESTDIR)$(UNITDIR)/tetherd.service"
+	$(Q)install -d -m 0755 "$(DESTDIR)$(SYSCONFDIR)/tether" "$(DESTDIR)$(SYSCONFDIR)/default"
+	$(Q)test -e "$(DESTDIR)$(SYSCONFDIR)/tether/policy.yaml" || install -m 0644 systemd/policy.yaml "$(DESTDIR)$(SYSCONFDIR)/tether/policy.yaml"
+	$(Q)test -e "$(DESTDIR)$(SYSCONFDIR)/default/tetherd" || install -m 0644 systemd/tetherd.default "$(DESTDIR)$(SYSCONFDIR)/default/tetherd"
+	$(Q)install -D -m 0644 README.md "$(DESTDIR)$(PREFIX)/share/doc/tether/README.md"
+
+# Keeps the policy and options in $(SYSCONFDIR) (remove them by hand); drops the pinned map.
+uninstall:
+	$(Q)if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl disable --now tetherd 2>/dev/null || true; fi
+	$(Q)rm -f "$(DESTDIR)$(PREFIX)/bin/tetherd" "$(DESTDIR)$(PREFIX)/bin/tether" "$(DESTDIR)$(UNITDIR)/tetherd.service"
+	$(Q)rm -rf "$(DESTDIR)$(PREFIX)/share/doc/tether"
+	$(Q)if [ -z "$(DESTDIR)" ]; then rm -rf /sys/fs/bpf/tether; [ -d /run/systemd/system ] && systemctl daemon-reload || true; fi
+	$(Q)echo "uninstalled; kept $(SYSCONFDIR)/tether/policy.yaml and $(SYSCONFDIR)/default/tetherd"
 
 clean:
 	rm -rf build $(GEN) bpf/vmlinux.h .build

@@ -164,6 +164,25 @@ static int is_state_map(struct bpf_map *m)
     return !bpf_map__is_internal(m) && strcmp(bpf_map__name(m), "scratch") != 0;
 }
 
+/* A pinned map can be taken over only if it has this build's shape; one that does not
+ * (an older version's) is unpinned, with a warning, so the load starts it afresh. */
+static void drop_incompatible_pin(struct bpf_map *m, const char *path)
+{
+    int fd = bpf_obj_get(path);
+    if (fd < 0)
+        return;
+    struct bpf_map_info info = {0};
+    uint32_t len = sizeof(info);
+    int same = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.type == bpf_map__type(m)
+               && info.key_size == bpf_map__key_size(m) && info.value_size == bpf_map__value_size(m)
+               && info.max_entries == bpf_map__max_entries(m) && info.map_flags == bpf_map__map_flags(m);
+    close(fd);
+    if (!same) {
+        fprintf(stderr, "tether: pinned map %s is from an incompatible build; its state is discarded\n", path);
+        unlink(path);
+    }
+}
+
 static int set_pins(struct tp_probe *p)
 {
     if (mkdir(p->pin_dir, 0700) && errno != EEXIST)
@@ -174,6 +193,8 @@ static int set_pins(struct tp_probe *p)
         if (!is_state_map(m))
             continue;
         snprintf(path, sizeof(path), "%s/%s", p->pin_dir, bpf_map__name(m));
+        if (access(path, F_OK) == 0)
+            drop_incompatible_pin(m, path);
         if (access(path, F_OK) == 0)
             p->resumed = 1;
         int rc = bpf_map__set_pin_path(m, path);
@@ -302,24 +323,6 @@ int tp_open(const struct tp_options *opts, tp_record_fn fn, void *ctx,
     }
 
     rc = p->floor ? floor__load(p->floor) : tether__load(p->skel);
-    if (rc && p->pin_dir[0]) {
-        /* pinned maps from an incompatible build: their state cannot be taken over */
-        fprintf(stderr, "tether: pinned BPF state in %s is incompatible with this build (%s); discarding it\n",
-                p->pin_dir, strerror(rc < 0 ? -rc : rc));
-        remove_pins(p);
-        tether__destroy(p->skel);
-        p->skel = tether__open();
-        if (!p->skel) { rc = -errno; goto out_fail_open; }
-        p->obj = p->skel->obj;
-        uint32_t rb2 = opts && opts->ringbuf_bytes ? opts->ringbuf_bytes : 16u << 20;
-        bpf_map__set_max_entries(p->skel->maps.events, rb2);
-        if (opts && opts->wakeup_bytes)
-            p->skel->rodata->wakeup_bytes = opts->wakeup_bytes;
-        skip_missing(p);
-        set_pins(p);
-        p->resumed = 0;
-        rc = tether__load(p->skel);
-    }
     if (rc) {
         rc = fail(rc < 0 ? rc : -rc, err, errlen, "loading BPF programs");
         goto out_destroy;
@@ -340,12 +343,16 @@ int tp_open(const struct tp_options *opts, tp_record_fn fn, void *ctx,
         struct bpf_link *link;
         if (strncmp(bpf_program__section_name(prog), "cgroup/", 7) == 0) {
             /* refusals hang off the cgroup v2 root, so they apply to every process */
-            if (cgfd < 0)
+            if (cgfd == -1)
                 cgfd = open_cgroup_root(p);
             if (cgfd < 0) {
-                rc = cgfd;
-                fail(rc, err, errlen, "opening the cgroup v2 root (mount cgroup2, e.g. on /sys/fs/cgroup/unified)");
-                goto out_destroy;
+                /* no cgroup v2 here: the refusals are unavailable, everything else works */
+                cgfd = -2;
+                p->nskipped++;
+                size_t used = strlen(p->skipped);
+                snprintf(p->skipped + used, sizeof(p->skipped) - used, "%s%s (no cgroup v2 root)", used ? "," : "",
+                         bpf_program__section_name(prog));
+                continue;
             }
             link = bpf_program__attach_cgroup(prog, cgfd);
         } else {
@@ -489,7 +496,7 @@ int tp_lookup(struct tp_probe *p, uint32_t tgid, uint64_t *session)
     return 0;
 }
 
-int tp_tracked(struct tp_probe *p, uint32_t *tgids, uint64_t *sessions, uint32_t max)
+int tp_tracked(struct tp_probe *p, uint32_t *tgids, uint64_t *sessions, uint32_t *roots, uint32_t max)
 {
     if (!p->skel)
         return -ENOTSUP;
@@ -501,6 +508,8 @@ int tp_tracked(struct tp_probe *p, uint32_t *tgids, uint64_t *sessions, uint32_t
         if (bpf_map_lookup_elem(fd, &next, &v) == 0) {
             tgids[n] = next;
             sessions[n] = v.session;
+            if (roots)
+                roots[n] = v.root_tgid;
             n++;
         }
         key = next;
@@ -579,6 +588,63 @@ int tp_watch_inode(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t valu
 {
     struct te_watch_inode key = { .dev = dev, .ino = ino };
     return watch_put(p, p->skel ? p->skel->maps.watch_inode : NULL, &key, 8, value);
+}
+
+static int watch_remove(struct tp_probe *p, struct bpf_map *m, const void *key)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    return bpf_map_delete_elem(bpf_map__fd(m), key) ? -errno : 0;
+}
+
+int tp_watch_remove_comm(struct tp_probe *p, const char *comm)
+{
+    char key[TE_COMM_LEN] = {0};
+    strncpy(key, comm, TE_COMM_LEN - 1);
+    return watch_remove(p, p->skel ? p->skel->maps.watch_comm : NULL, key);
+}
+
+int tp_watch_remove_uid(struct tp_probe *p, uint32_t uid)
+{
+    return watch_remove(p, p->skel ? p->skel->maps.watch_uid : NULL, &uid);
+}
+
+int tp_watch_remove_cgroup(struct tp_probe *p, uint64_t cgroup_id)
+{
+    return watch_remove(p, p->skel ? p->skel->maps.watch_cgroup : NULL, &cgroup_id);
+}
+
+int tp_watch_remove_inode(struct tp_probe *p, uint64_t dev, uint64_t ino)
+{
+    struct te_watch_inode key = { .dev = dev, .ino = ino };
+    return watch_remove(p, p->skel ? p->skel->maps.watch_inode : NULL, &key);
+}
+
+int tp_watch_set_mask(struct tp_probe *p, uint32_t mask)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    uint32_t zero = 0;
+    return bpf_map_update_elem(map_fd(p, p->skel->maps.watch_config), &zero, &mask, BPF_ANY) ? -errno : 0;
+}
+
+/* ---- signals ---- */
+
+int tp_session_signal(struct tp_probe *p, int pid, uint64_t session, int sig)
+{
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0)
+        return -errno;
+    uint64_t s = 0;
+    int rc = tp_lookup(p, (uint32_t)pid, &s);
+    if (rc == 0 && s != session)
+        rc = -ESRCH;
+    else if (rc == -ENOENT)
+        rc = -ESRCH;
+    if (rc == 0)
+        rc = syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) ? -errno : 0;
+    close(fd);
+    return rc;
 }
 
 uint64_t tp_kernel_dev(uint64_t st_dev)

@@ -35,6 +35,73 @@ public enum AgentWatch {
         public var unresolved: [String] = []
     }
 
+    /// A policy's selectors resolved to the exact keys the kernel's exec hook looks up.
+    public struct Compiled: Sendable, Equatable {
+        public struct Inode: Hashable, Sendable { public var dev: UInt64; public var ino: UInt64 }
+        public var comms: Set<String> = []
+        public var uids: Set<UInt32> = []
+        public var cgroups: Set<UInt64> = []
+        public var inodes: Set<Inode> = []
+        public var unresolved: [String] = []
+        public init() {}
+
+        public var mask: UInt32 {
+            (comms.isEmpty ? 0 : 1) | (uids.isEmpty ? 0 : 2) | (cgroups.isEmpty ? 0 : 4) | (inodes.isEmpty ? 0 : 8)
+        }
+        public var installed: Installed {
+            Installed(executables: inodes.count, comms: comms.count, uids: uids.count, cgroups: cgroups.count, unresolved: unresolved)
+        }
+    }
+
+    /// Resolves selectors (exe globs to inodes, cgroup paths to ids) without touching the kernel.
+    public static func compile(_ selectors: [AgentSelector]) -> Compiled {
+        var c = Compiled()
+        for s in selectors {
+            for g in s.exe {
+                let files = expand(g)
+                if files.isEmpty { c.unresolved.append("\(s.name): exe \(g.pattern) matches no executable") }
+                for f in files {
+                    var st = stat()
+                    guard stat(f, &st) == 0 else { continue }
+                    c.inodes.insert(.init(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino)))
+                }
+            }
+            c.comms.formUnion(s.comm)
+            c.uids.formUnion(s.uid)
+            for p in s.cgroup {
+                guard let id = cgroupID(p) else { c.unresolved.append("\(s.name): cgroup \(p) does not exist"); continue }
+                c.cgroups.insert(id)
+            }
+        }
+        return c
+    }
+
+    /// Makes the kernel's watch maps hold exactly `new`. With `old` (what is installed now)
+    /// the new keys go in first, then the mask widens to both, then stale keys go: a
+    /// selector both policies share is never missing, so no matching exec slips through.
+    public static func apply(_ new: Compiled, replacing old: Compiled?, probe: Probe) throws {
+        guard let old else {
+            try probe.clearWatch()
+            try add(new, probe: probe)
+            try probe.setWatchMask(new.mask)
+            return
+        }
+        try add(new, probe: probe)
+        try probe.setWatchMask(new.mask | old.mask)
+        for k in old.comms.subtracting(new.comms) { try probe.unwatch(comm: k) }
+        for k in old.uids.subtracting(new.uids) { try probe.unwatch(uid: k) }
+        for k in old.cgroups.subtracting(new.cgroups) { try probe.unwatch(cgroupID: k) }
+        for k in old.inodes.subtracting(new.inodes) { try probe.unwatch(executableDev: k.dev, inode: k.ino) }
+        try probe.setWatchMask(new.mask)
+    }
+
+    private static func add(_ c: Compiled, probe: Probe) throws {
+        for k in c.comms { try probe.watch(comm: k) }
+        for k in c.uids { try probe.watch(uid: k) }
+        for k in c.cgroups { try probe.watch(cgroupID: k) }
+        for k in c.inodes { try probe.watch(executableDev: k.dev, inode: k.ino) }
+    }
+
     /// Replaces the kernel's watch maps with `selectors`.
     public static func install(_ selectors: [AgentSelector], probe: Probe) throws -> Installed {
         var out = Installed()

@@ -16,6 +16,13 @@ public final class EventReader: @unchecked Sendable {
     public private(set) var decoded: UInt64 = 0
     public private(set) var corrupt: UInt64 = 0
     public private(set) var pollError: ProbeError?
+    /// Completed polls: a watchdog sees the reader is alive when this keeps growing.
+    public var turns: UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return polls
+    }
+    private var polls: UInt64 = 0
 
     public init(probe: Probe, sink: @escaping (inout Event) -> Void,
                 onCorrupt: @escaping (RecordDecoder.Failure) -> Void = { _ in }) {
@@ -60,6 +67,9 @@ public final class EventReader: @unchecked Sendable {
                 return
             }
             if stop { return } // one last drain after the stop request
+            lock.lock()
+            polls &+= 1
+            lock.unlock()
         }
     }
 

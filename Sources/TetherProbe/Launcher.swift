@@ -12,6 +12,15 @@ public enum Launcher {
 
     public static func spawn(_ argv: [String], cwd: String? = nil, stdout: String? = nil, session: SessionID, probe: Probe,
                              enforce: Bool = false, policy: UInt16 = 0) throws -> Started {
+        try spawn(argv, cwd: cwd, stdout: stdout, session: session) { pid in
+            try probe.track(pid: pid, session: session, root: pid, enforce: enforce, policy: policy)
+        }
+    }
+
+    /// Forks `argv` held, calls `track` with its pid (its own probe, or a running daemon
+    /// over the control socket), and lets it exec only once `track` returned.
+    public static func spawn(_ argv: [String], cwd: String? = nil, stdout: String? = nil, session: SessionID,
+                             track: (Int32) throws -> Void) throws -> Started {
         precondition(!argv.isEmpty)
         var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) }
         cargs.append(nil)
@@ -22,7 +31,7 @@ public enum Launcher {
         }
         if rc < 0 { throw ProbeError("fork", rc) }
         do {
-            try probe.track(pid: pid, session: session, root: pid, enforce: enforce, policy: policy)
+            try track(pid)
         } catch {
             kill(pid, SIGKILL)
             _ = tp_spawn_release(release, status)

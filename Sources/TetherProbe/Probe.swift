@@ -174,12 +174,28 @@ public final class Probe {
 
     /// Every tracked pid and its session.
     public func tracked() throws -> [(pid: Int32, session: SessionID)] {
+        try trackedMembers().map { ($0.pid, $0.session) }
+    }
+
+    /// Every tracked pid with its session and that session's root pid.
+    public func trackedMembers() throws -> [(pid: Int32, session: SessionID, root: Int32)] {
         let max = 65536
         var pids = [UInt32](repeating: 0, count: max)
         var sessions = [UInt64](repeating: 0, count: max)
-        let n = tp_tracked(h, &pids, &sessions, UInt32(max))
+        var roots = [UInt32](repeating: 0, count: max)
+        let n = tp_tracked(h, &pids, &sessions, &roots, UInt32(max))
         if n < 0 { throw ProbeError("listing tracked pids", n) }
-        return (0..<Int(n)).map { (Int32(bitPattern: pids[$0]), SessionID(sessions[$0])) }
+        return (0..<Int(n)).map { (Int32(bitPattern: pids[$0]), SessionID(sessions[$0]), Int32(bitPattern: roots[$0])) }
+    }
+
+    /// Signals `pid` through a pidfd, only if it is still a member of `session` once the
+    /// pidfd pins it. Returns false if it is gone or no longer a member (ESRCH).
+    @discardableResult
+    public func signal(pid: Int32, session: SessionID, signal sig: Int32) throws -> Bool {
+        let rc = tp_session_signal(h, pid, session.raw, sig)
+        if rc == -ESRCH { return false }
+        if rc < 0 { throw ProbeError("signalling pid \(pid) with signal \(sig)", rc) }
+        return true
     }
 
     // MARK: guards
@@ -236,6 +252,17 @@ public final class Probe {
     public func watch(executableDev dev: UInt64, inode: UInt64, _ t: WatchTarget = WatchTarget()) throws {
         try check(tp_watch_inode(h, tp_kernel_dev(dev), inode, t.value), "watching inode \(inode)")
     }
+
+    public func unwatch(comm: String) throws { try check(absent(tp_watch_remove_comm(h, comm)), "unwatching comm \(comm)") }
+    public func unwatch(uid: UInt32) throws { try check(absent(tp_watch_remove_uid(h, uid)), "unwatching uid \(uid)") }
+    public func unwatch(cgroupID: UInt64) throws { try check(absent(tp_watch_remove_cgroup(h, cgroupID)), "unwatching cgroup \(cgroupID)") }
+    public func unwatch(executableDev dev: UInt64, inode: UInt64) throws {
+        try check(absent(tp_watch_remove_inode(h, tp_kernel_dev(dev), inode)), "unwatching inode \(inode)")
+    }
+    /// Which watch maps the exec hook consults (1 comm, 2 uid, 4 cgroup, 8 inode).
+    public func setWatchMask(_ mask: UInt32) throws { try check(tp_watch_set_mask(h, mask), "setting the watch mask") }
+
+    private func absent(_ rc: Int32) -> Int32 { rc == -ENOENT ? 0 : rc }
 
     private func check(_ rc: Int32, _ what: String) throws {
         if rc < 0 { throw ProbeError(what, rc) }

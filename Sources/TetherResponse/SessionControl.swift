@@ -43,7 +43,7 @@ public final class SessionControl: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(2)
         while !members(session).isEmpty && Date() < deadline {
             let again = try signalAll(session, SIGKILL)
-            out.signalled += again.signalled
+            out.signalled = Array(Set(out.signalled).union(again.signalled)).sorted()
             usleep(2_000)
         }
         try probe.setFrozen(session, false)
@@ -57,7 +57,7 @@ public final class SessionControl: @unchecked Sendable {
         _ = try signalAll(session, SIGCONT) // a stopped member cannot act on SIGTERM
         let deadline = Date().addingTimeInterval(grace)
         while !members(session).isEmpty && Date() < deadline { usleep(5_000) }
-        if !members(session).isEmpty { out.signalled += try kill(session).signalled }
+        if !members(session).isEmpty { out.signalled = Array(Set(out.signalled).union(try kill(session).signalled)).sorted() }
         return out
     }
 

@@ -50,7 +50,8 @@ struct Helpers {
     }
 
     func classify(smoke: Bool) throws -> ClassifyResult {
-        let lines = try helper([binary, "classify-run", "--workload", workloadBin, "--user", agent, "--events", smoke ? "50000" : "2000000"])
+        let lines = try helper([binary, "classify-run", "--workload", workloadBin, "--user", agent, "--events", smoke ? "50000" : "2000000",
+                                   "--latency-trials", smoke ? "20" : "300"])
         guard let l = lines.first(where: { $0.hasPrefix("{") }) else { throw BenchError("classify-run printed no result") }
         return try JSONDecoder().decode(ClassifyResult.self, from: Data(l.utf8))
     }
@@ -186,6 +187,7 @@ struct ClassifyRun: ParsableCommand {
     @Option var workload: String
     @Option var user: String
     @Option var events: Int
+    @Option var latencyTrials: Int = 200
 
     func run() throws {
         // Record raw records of a tracked mix: a fork/exec loop and a open loop.
@@ -239,8 +241,9 @@ struct ClassifyRun: ParsableCommand {
         let decoded = records.compactMap { r in r.withUnsafeBytes { try? RecordDecoder.decode($0) } }
         let alone = ClassifierBenchmark.run(events: decoded, policy: Policy.default, seconds: 2)
         stages.append(Stage(name: "classifier alone (every rule)", eventsPerSec: alone.eventsPerSecond))
+        let latency = try LatencyBench.run(trials: latencyTrials)
         let result = ClassifyResult(recorded: records.count, processed: events, stages: stages,
-                                    note: Pipeline.classifierNote + (sink == 42 ? "" : ""))
+                                    note: Pipeline.classifierNote + (sink == 42 ? "" : ""), latency: latency)
         print(String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TetherControl
 import TetherCore
 import TetherProbe
 import TetherResponse
@@ -32,6 +33,12 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Seconds a member may outlive the command before persist.outlived_session (default: the policy's grace period).", valueName: "SECONDS"))
     var grace: Double?
 
+    @Option(name: .long, help: ArgumentHelp("tetherd's control socket: if a daemon answers there, it tracks the session instead of probes loaded here.", valueName: "PATH"))
+    var socket: String = ProcessInfo.processInfo.environment["TETHER_CONTROL"] ?? ControlDefaults.socketPath
+
+    @Flag(name: .long, help: "Load probes here even if tetherd is running.")
+    var standalone = false
+
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).")
     var command: [String] = []
 
@@ -54,6 +61,7 @@ struct Run: ParsableCommand {
             for i in pol.agents.indices { pol.agents[i].mode = mode }
         }
         try requireRoot("tether run")
+        if let status = try runViaDaemon() { throw ExitCode(status) }
         let probe: Probe
         do { probe = try Probe() } catch { complain("\(error)"); throw ExitCode(70) }
         let me = getpid()
@@ -87,6 +95,14 @@ struct Run: ParsableCommand {
             complain("\(e)")
             throw ExitCode(e.errno == ENOENT || e.errno == EACCES ? 127 : 126)
         }
+        let runControl: RunControl?
+        do {
+            runControl = try RunControl(session: session, probe: probe, control: SessionControl(probe: probe), responder: responder)
+        } catch {
+            complain("no control socket for this session (tether resume|kill will not reach it): \(error)")
+            runControl = nil
+        }
+        defer { runControl?.stop() }
         // The agent gets the terminal's signals; we stay to drain, judge and report.
         for sig in [SIGINT, SIGQUIT, SIGTERM, SIGHUP] { signal(sig, SIG_IGN) }
         let status = Launcher.wait(started.pid)

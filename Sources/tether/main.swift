@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TetherControl
 import TetherCore
 import TetherProbe
 import TetherResponse
@@ -8,7 +9,7 @@ struct TetherCLI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tether",
         abstract: "Run and watch AI agents under Tether.",
-        subcommands: [Run.self, Watch.self, Replay.self, CheckPolicy.self]
+        subcommands: [Run.self, Watch.self, Replay.self, CheckPolicy.self, Status.self, Sessions.self, Alerts.self, Resume.self, Kill.self, Reload.self]
     )
 }
 

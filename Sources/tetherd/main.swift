@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import TetherControl
 import TetherCore
+import TetherExport
 import TetherProbe
 
 /// The daemon's own log: stderr, which systemd sends to the journal.
@@ -11,7 +13,12 @@ func log(_ message: String) {
 struct Tetherd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tetherd",
-        abstract: "Follow every process of every watched AI agent and report what it does.")
+        abstract: "Follow every process of every watched AI agent and report what it does.",
+        discussion: """
+        Signals: SIGHUP reloads the policy (a bad one is rejected, the old one kept); SIGTERM \
+        stops cleanly. Under systemd (Type=notify) it reports READY once the programs are \
+        attached and the policy is in the kernel, and feeds the watchdog from its event loop.
+        """)
 
     @Option(name: .long, help: ArgumentHelp("Policy file naming the agents to watch.", valueName: "FILE"))
     var policy: String = "/etc/tether/policy.yaml"
@@ -22,10 +29,82 @@ struct Tetherd: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Seconds between status lines on stderr (0 = none).", valueName: "SECONDS"))
     var statusInterval: Double = 60
 
+    @Option(name: .long, help: ArgumentHelp("Control socket for `tether status|sessions|alerts|resume|kill|reload` ('' = none).", valueName: "PATH"))
+    var control: String = ControlDefaults.socketPath
+
+    @Option(name: .long, help: ArgumentHelp("bpffs directory where the tracked-process map is pinned, so sessions survive a restart ('' = do not pin).", valueName: "DIR"))
+    var pinDir: String = "/sys/fs/bpf/tether"
+
+    @Option(name: .long, help: ArgumentHelp("Send alerts to syslog: unix:/dev/log, udp://HOST:PORT, tcp://HOST:PORT (octet-counted); append ,format=rfc3164 or ,format=rfc5424 to override --syslog-format for this one. Repeatable.", valueName: "DEST"))
+    var syslog: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Syslog message format: rfc5424 or rfc3164 (old receivers).", valueName: "FORMAT"))
+    var syslogFormat: String = "rfc5424"
+
+    @Option(name: .long, help: ArgumentHelp("Syslog facility (kern, user, daemon, auth, authpriv, local0…local7, …).", valueName: "NAME"))
+    var syslogFacility: String = "auth"
+
+    @Option(name: .long, help: ArgumentHelp("Syslog APP-NAME / tag.", valueName: "NAME"))
+    var syslogAppName: String = "tether"
+
+    @Option(name: .long, help: ArgumentHelp("Syslog severity per alert severity, e.g. low=notice,medium=warning,high=err,critical=crit.", valueName: "MAP"))
+    var syslogSeverity: String = ""
+
+    @Option(name: .long, help: ArgumentHelp("SD-ID of the RFC 5424 structured data (NAME@ENTERPRISE-NUMBER).", valueName: "ID"))
+    var syslogSdId: String = "tether@32473"
+
+    @Option(name: .long, help: ArgumentHelp("Alerts each syslog destination may queue while its receiver is down or slow; more are counted as dropped.", valueName: "N"))
+    var syslogQueue: Int = 1024
+
+    @Option(name: .long, help: ArgumentHelp("Longest wait between reconnection attempts, in seconds.", valueName: "SECONDS"))
+    var syslogRetryMax: Double = 5
+
+    @Option(name: .long, help: ArgumentHelp("Append every alert as a JSON line to FILE (reopened on SIGHUP, for log rotation).", valueName: "FILE"))
+    var alertsJson: String?
+
+    @Option(name: .long, help: ArgumentHelp("Serve Prometheus metrics on a loopback HOST:PORT, e.g. 127.0.0.1:9464.", valueName: "ADDR"))
+    var metrics: String?
+
+    func makeConfig() throws -> DaemonConfig {
+        var c = DaemonConfig(policyPath: policy)
+        c.eventsPath = events
+        c.statusInterval = statusInterval
+        c.controlPath = control.isEmpty ? nil : control
+        c.pinDirectory = pinDir.isEmpty ? nil : pinDir
+        c.metricsAddress = metrics
+        c.alertsJSON = alertsJson
+        c.syslog = try syslog.map { try SyslogDestination.parse(withFormat: $0) }
+        guard let style = SyslogFormat.Style(rawValue: syslogFormat.lowercased()) else {
+            throw ExportError("--syslog-format \(syslogFormat): expected rfc5424 or rfc3164")
+        }
+        c.syslogFormat.style = style
+        guard let fac = SyslogFacility(name: syslogFacility) else {
+            throw ExportError("--syslog-facility \(syslogFacility): unknown facility (\(SyslogFacility.allCases.map { "\($0)" }.joined(separator: ", ")))")
+        }
+        c.syslogFormat.facility = fac
+        guard !syslogAppName.isEmpty else { throw ExportError("--syslog-app-name must not be empty") }
+        c.syslogFormat.appName = syslogAppName
+        c.syslogFormat.severities = try SeverityMap(parsing: syslogSeverity)
+        guard syslogSdId.contains("@"), !syslogSdId.contains(where: { $0 == " " || $0 == "=" || $0 == "]" || $0 == "\"" }) else {
+            throw ExportError("--syslog-sd-id \(syslogSdId): expected NAME@NUMBER without spaces, '=', ']' or '\"'")
+        }
+        c.syslogFormat.sdID = syslogSdId
+        guard syslogQueue > 0 else { throw ExportError("--syslog-queue must be at least 1") }
+        c.syslogOptions.capacity = syslogQueue
+        c.syslogOptions.maxBackoff = max(0.1, syslogRetryMax)
+        return c
+    }
+
     func run() throws {
-        let selectors: [AgentSelector]
+        Daemon.blockHandledSignals()
+        let config: DaemonConfig
+        do { config = try makeConfig() } catch {
+            log("\(error)")
+            throw ExitCode(64) // EX_USAGE
+        }
+        let state: PolicyState
         do {
-            selectors = try AgentsFile.load(path: policy)
+            state = try PolicyState.load(path: policy, protectedPids: [getpid()])
         } catch {
             log("\(error)")
             throw ExitCode(78) // EX_CONFIG
@@ -36,12 +115,17 @@ struct Tetherd: ParsableCommand {
         }
         let daemon: Daemon
         do {
-            daemon = try Daemon(selectors: selectors, eventsPath: events)
+            daemon = try Daemon(config: config, state: state)
         } catch {
             log("\(error)")
             throw ExitCode(70)
         }
-        daemon.run(statusInterval: statusInterval)
+        let rc: Int32
+        do { rc = try daemon.run() } catch {
+            log("\(error)")
+            throw ExitCode(70)
+        }
+        if rc != 0 { throw ExitCode(rc) }
     }
 }
 

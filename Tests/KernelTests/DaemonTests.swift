@@ -16,10 +16,12 @@ final class DaemonTests: XCTestCase {
     }
 
     /// Starts tetherd; returns it once it has logged "ready".
-    func startDaemon(policy: String, events: String) throws -> (Process, Pipe) {
+    func startDaemon(policy: String, events: String, extra: [String] = []) throws -> (Process, Pipe) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CLITests.bin + "/tetherd")
-        p.arguments = ["--policy", policy, "--events", events, "--status-interval", "0"]
+        // own control socket and no pinning: tests never touch a real daemon's state
+        p.arguments = ["--policy", policy, "--events", events, "--status-interval", "0",
+                       "--control", "", "--pin-dir", ""] + extra
         let err = Pipe()
         p.standardError = err
         try p.run()

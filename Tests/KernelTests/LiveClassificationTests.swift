@@ -32,7 +32,7 @@ final class LiveClassificationTests: XCTestCase {
         let alerts = dir + "/alerts-\(UInt32.random(in: 0...UInt32.max)).jsonl"
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CLITests.bin + "/tether")
-        p.arguments = ["run", "--mode", mode, "--alerts", alerts, "--workspace", dir] + extra + ["--", "/bin/sh", "-c", script]
+        p.arguments = ["run", "--standalone", "--mode", mode, "--alerts", alerts, "--workspace", dir] + extra + ["--", "/bin/sh", "-c", script]
         p.currentDirectoryURL = URL(fileURLWithPath: dir)
         let err = Pipe()
         p.standardError = err
@@ -85,14 +85,53 @@ final class LiveClassificationTests: XCTestCase {
         XCTAssertEqual((try? Data(contentsOf: URL(fileURLWithPath: unit)))?.count ?? 0, 0)
     }
 
-    func testDaemonizedMemberThatOutlivesTheSessionIsFoundAndKilled() throws {
+    /// A daemonizing member makes enforce mode stop the session: it waits, frozen, for a
+    /// person, who kills it with `tether kill SESSION` (answered by tether run's own socket).
+    func testDaemonizingStopsTheSessionUntilAPersonKillsIt() throws {
         let marker = dir + "/still-here"
-        let r = try run("\(KernelHarness.testops) daemon-progress \(marker)", extra: ["--grace", "1"])
-        XCTAssertTrue(r.rules.contains("persist.outlived_session"), "\(r.rules) \(r.stderr)")
-        XCTAssertTrue(r.rules.contains("persist.daemonize"), "\(r.rules)")
-        let c = (try? String(contentsOfFile: marker, encoding: .utf8)) ?? ""
+        let alerts = dir + "/alerts.jsonl"
+        let policy = dir + "/policy.yaml"
+        try "version: 1\ndefaults:\n  rules:\n    persist.daemonize: {action: stop}\n".write(toFile: policy, atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLITests.bin + "/tether")
+        p.arguments = ["run", "--standalone", "--policy", policy, "--mode", "enforce", "--alerts", alerts, "--workspace", dir, "--",
+                       KernelHarness.testops, "daemon-progress", marker, "sleep-ms", "60000"]
+        p.standardError = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        var finding: [String: Any]?
+        let deadline = Date().addingTimeInterval(20)
+        while finding == nil && Date() < deadline {
+            let lines = ((try? String(contentsOfFile: alerts, encoding: .utf8)) ?? "").split(separator: "\n")
+            finding = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+                .first { $0["rule"] as? String == "persist.daemonize" }
+            usleep(20_000)
+        }
+        let f = try XCTUnwrap(finding, "persist.daemonize was not reported")
+        XCTAssertEqual(f["action"] as? String, "stop")
+        XCTAssertEqual(f["enforced"] as? Bool, true)
+        let session = try XCTUnwrap(f["session"] as? String)
         usleep(100_000)
-        XCTAssertEqual((try? String(contentsOfFile: marker, encoding: .utf8)) ?? "", c, "the outliving member was killed")
+        let c = (try? String(contentsOfFile: marker, encoding: .utf8)) ?? ""
+        usleep(200_000)
+        XCTAssertEqual((try? String(contentsOfFile: marker, encoding: .utf8)) ?? "", c, "the session is frozen")
+        XCTAssertTrue(p.isRunning, "tether run waits for a person")
+
+        let kill = Process()
+        kill.executableURL = URL(fileURLWithPath: CLITests.bin + "/tether")
+        kill.arguments = ["kill", "--socket", dir + "/no-daemon.sock", session]
+        let out = Pipe()
+        kill.standardOutput = out
+        kill.standardError = out
+        try kill.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        kill.waitUntilExit()
+        XCTAssertEqual(kill.terminationStatus, 0, text)
+        let end = Date().addingTimeInterval(10)
+        while p.isRunning && Date() < end { usleep(20_000) }
+        XCTAssertFalse(p.isRunning)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 128 + 9)
     }
 
     func testCredentialReadAndTamperingAreFound() throws {

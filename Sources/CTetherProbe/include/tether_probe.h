@@ -58,8 +58,9 @@ int tp_track_new(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t r
 int tp_untrack(struct tp_probe *p, uint32_t tgid);
 /* Session of a tracked tgid into *session; -ENOENT if untracked. */
 int tp_lookup(struct tp_probe *p, uint32_t tgid, uint64_t *session);
-/* Every tracked tgid and its session, up to max; returns the count. */
-int tp_tracked(struct tp_probe *p, uint32_t *tgids, uint64_t *sessions, uint32_t max);
+/* Every tracked tgid and its session (and its session's root tgid, if roots is not
+ * NULL), up to max; returns the count. */
+int tp_tracked(struct tp_probe *p, uint32_t *tgids, uint64_t *sessions, uint32_t *roots, uint32_t max);
 
 /* ---- watch policy (exact keys; the exec hook starts sessions on a match) ---- */
 /* value: the new session's TE_TRACK_* flags | agent policy index << 16 */
@@ -85,6 +86,20 @@ int tp_egress_clear(struct tp_probe *p);
 int tp_frozen_set(struct tp_probe *p, uint64_t session, int frozen);
 /* 1 if frozen, 0 if not, -errno on error. */
 int tp_frozen_get(struct tp_probe *p, uint64_t session);
+/* Removing single keys and setting the in-use mask lets a policy reload swap the maps
+ * without a moment where a selector kept by both policies is missing. -ENOENT if absent. */
+int tp_watch_remove_comm(struct tp_probe *p, const char *comm);
+int tp_watch_remove_uid(struct tp_probe *p, uint32_t uid);
+int tp_watch_remove_cgroup(struct tp_probe *p, uint64_t cgroup_id);
+int tp_watch_remove_inode(struct tp_probe *p, uint64_t dev, uint64_t ino);
+/* watch_config[0] = mask (1 comm, 2 uid, 4 cgroup, 8 inode). */
+int tp_watch_set_mask(struct tp_probe *p, uint32_t mask);
+
+/* ---- signals ---- */
+/* Like tp_pidfd_signal, but only if pid is still tracked in `session` once its pidfd
+ * is open (the pidfd pins the process, so a reused pid is never signalled):
+ * -ESRCH if it is gone or no longer a member. */
+int tp_session_signal(struct tp_probe *p, int pid, uint64_t session, int sig);
 
 /* ---- process helpers the Swift side cannot express ---- */
 /* pidfd_open + pidfd_send_signal: a recycled pid is never hit once the fd is open. */

@@ -1,0 +1,386 @@
+import Foundation
+
+/// Health of one sink, as `tether status` and the metrics show it.
+public struct SinkHealth: Codable, Sendable, Equatable {
+    public var name: String
+    /// `up`, `down` (retrying with backoff), or `closed`.
+    public var state: String
+    public var queued: Int
+    public var sent: UInt64
+    /// Alerts this sink could not deliver, ever (queue full, refused, left at shutdown).
+    public var dropped: UInt64
+    public var lastError: String?
+    public init(name: String, state: String, queued: Int, sent: UInt64, dropped: UInt64, lastError: String?) {
+        self.name = name
+        self.state = state
+        self.queued = queued
+        self.sent = sent
+        self.dropped = dropped
+        self.lastError = lastError
+    }
+}
+
+/// Where alerts go. `submit` never blocks and never throws: a sink that cannot deliver
+/// counts what it lost and says so.
+public protocol AlertSink: AnyObject {
+    var name: String { get }
+    func submit(_ alert: AlertRecord)
+    func health() -> SinkHealth
+    /// Delivers what is queued, waiting at most `timeout`; then stops. Returns what was left undelivered.
+    @discardableResult func close(timeout: TimeInterval) -> Int
+    /// Re-open files (after log rotation); no-op for network sinks.
+    func reopen()
+}
+
+extension AlertSink {
+    public func reopen() {}
+}
+
+/// Syslog over a unix socket, UDP or TCP, with a bounded queue and a sender thread of
+/// its own: a receiver that is down or slow costs queue slots, then counted drops,
+/// never a blocked detection path. Once the receiver is back, the sink first sends a
+/// `tether.alerts_dropped` alert saying how many were lost.
+public final class SyslogSink: AlertSink, @unchecked Sendable {
+    public struct Options: Sendable {
+        public var capacity = 1024
+        public var initialBackoff: TimeInterval = 0.1
+        public var maxBackoff: TimeInterval = 5
+        public var connectTimeout: TimeInterval = 2
+        public var sendTimeout: TimeInterval = 2
+        public init() {}
+    }
+
+    public let name: String
+    public let destination: SyslogDestination
+    public let format: SyslogFormat
+    let options: Options
+    /// Called on the sender thread when the sink goes down or comes back (for the daemon's log).
+    private let onStateChange: (String) -> Void
+
+    private let cond = NSCondition()
+    private var queue: [AlertRecord] = []
+    private var head = 0
+    private var stopping = false
+    private var deadline: Date?
+    private var state = "connecting"
+    private var sent: UInt64 = 0
+    private var dropped: UInt64 = 0
+    /// Dropped since the last report the receiver got.
+    private var unreported: UInt64 = 0
+    private var lastError: String?
+    private var thread: Thread?
+    private let finished = DispatchSemaphore(value: 0)
+
+    public init(destination: SyslogDestination, format: SyslogFormat, options: Options = Options(),
+                onStateChange: @escaping (String) -> Void = { _ in }) {
+        self.destination = destination
+        self.format = format
+        self.options = options
+        self.onStateChange = onStateChange
+        name = "syslog \(destination)"
+        // The thread holds the sink until close(): an alert queued is never orphaned.
+        let t = Thread { [self] in self.run() }
+        t.name = "tether-syslog"
+        thread = t
+        t.start()
+    }
+
+    private var count: Int { queue.count - head }
+
+    public func submit(_ alert: AlertRecord) {
+        cond.lock()
+        defer { cond.unlock() }
+        if stopping || count >= options.capacity {
+            dropped += 1
+            unreported += 1
+            return
+        }
+        queue.append(alert)
+        cond.signal()
+    }
+
+    public func health() -> SinkHealth {
+        cond.lock()
+        defer { cond.unlock() }
+        return SinkHealth(name: name, state: state, queued: count, sent: sent, dropped: dropped, lastError: lastError)
+    }
+
+    @discardableResult
+    public func close(timeout: TimeInterval) -> Int {
+        cond.lock()
+        stopping = true
+        deadline = Date().addingTimeInterval(timeout)
+        cond.broadcast()
+        cond.unlock()
+        if thread != nil { finished.wait() }
+        thread = nil
+        cond.lock()
+        defer { cond.unlock() }
+        let left = count
+        dropped += UInt64(left)
+        unreported += UInt64(left)
+        queue.removeAll()
+        head = 0
+        state = "closed"
+        return left
+    }
+
+    /// Waits `seconds`, or less if a stop is requested.
+    private func pause(_ seconds: TimeInterval) {
+        cond.lock()
+        if !stopping {
+            _ = cond.wait(until: Date().addingTimeInterval(seconds))
+            cond.unlock()
+        } else {
+            cond.unlock()
+            usleep(UInt32(min(seconds, 0.1) * 1e6)) // draining before exit: keep retrying, briefly
+        }
+    }
+
+    private func pastDeadline() -> Bool {
+        guard stopping, let d = deadline else { return false }
+        return Date() >= d
+    }
+
+    private func run() {
+        defer { finished.signal() }
+        var socket: SyslogSocket?
+        var backoff = options.initialBackoff
+        var wasUp = false
+        // Connect at once, so `tether status` tells a reachable receiver from a missing one
+        // before the first alert.
+        do {
+            socket = try SyslogSocket.connect(destination, timeout: options.connectTimeout, sendTimeout: options.sendTimeout)
+            cond.lock()
+            state = "up"
+            cond.unlock()
+            wasUp = true
+        } catch {
+            markDown("\(error)", announce: true)
+        }
+        while true {
+            cond.lock()
+            while count == 0 && !stopping { cond.wait() }
+            if (count == 0 && stopping) || pastDeadline() { cond.unlock(); return }
+            let next = queue[head]
+            let owed = unreported
+            cond.unlock()
+
+            if socket == nil {
+                do {
+                    socket = try SyslogSocket.connect(destination, timeout: options.connectTimeout, sendTimeout: options.sendTimeout)
+                } catch {
+                    markDown("\(error)", announce: wasUp || lastErrorIsNil())
+                    wasUp = false
+                    pause(backoff)
+                    backoff = min(backoff * 2, options.maxBackoff)
+                    continue
+                }
+            }
+            guard let s = socket else { continue }
+            if owed > 0 {
+                let report = dropReport(owed)
+                switch s.send(format.format(report)) {
+                case .sent:
+                    cond.lock()
+                    unreported -= owed // the report itself is not counted as a sent alert
+                    cond.unlock()
+                case .busy:
+                    pause(0.05)
+                    continue
+                case .failed(let why, let refused):
+                    socket = nil
+                    fail(why, refused: refused, announce: wasUp)
+                    wasUp = false
+                    pause(backoff)
+                    backoff = min(backoff * 2, options.maxBackoff)
+                    continue
+                }
+            }
+            switch s.send(format.format(next)) {
+            case .sent:
+                cond.lock()
+                head += 1
+                if head > 4096 && head * 2 > queue.count { queue.removeFirst(head); head = 0 }
+                sent += 1
+                let cameBack = state != "up"
+                state = "up"
+                lastError = nil
+                cond.unlock()
+                if cameBack {
+                    onStateChange("\(name): delivering" + (owed > 0 ? "; reported \(owed) dropped alert(s) to the receiver" : ""))
+                }
+                wasUp = true
+                backoff = options.initialBackoff
+            case .busy:
+                pause(0.05)
+            case .failed(let why, let refused):
+                socket = nil
+                fail(why, refused: refused, announce: wasUp)
+                wasUp = false
+                pause(backoff)
+                backoff = min(backoff * 2, options.maxBackoff)
+            }
+        }
+    }
+
+    private func lastErrorIsNil() -> Bool {
+        cond.lock()
+        defer { cond.unlock() }
+        return lastError == nil
+    }
+
+    private func fail(_ why: String, refused: Bool, announce: Bool) {
+        if refused {
+            // the ICMP error is about a datagram that already left: it was lost
+            cond.lock()
+            dropped += 1
+            unreported += 1
+            cond.unlock()
+        }
+        markDown(why, announce: announce)
+    }
+
+    private func markDown(_ why: String, announce: Bool) {
+        cond.lock()
+        let changed = state != "down" || lastError != why
+        state = "down"
+        lastError = why
+        let queued = count
+        cond.unlock()
+        if announce || changed {
+            onStateChange("\(name): receiver unreachable (\(why)); \(queued) alert(s) queued, retrying with backoff")
+        }
+    }
+
+    private func dropReport(_ n: UInt64) -> AlertRecord {
+        AlertRecord(rule: "tether.alerts_dropped", severity: .high,
+                    message: "\(n) alert(s) were not delivered to \(destination) while it was unreachable or too slow (queue of \(options.capacity) full); see the JSON alert log for all alerts",
+                    action: "alert", details: ["dropped": String(n), "destination": destination.description])
+    }
+}
+
+/// JSON lines to a file, one alert per line, flushed per alert. `reopen` follows log rotation.
+public final class JSONLinesSink: AlertSink, @unchecked Sendable {
+    public let name: String
+    public let path: String
+    private let lock = NSLock()
+    private var file: UnsafeMutablePointer<FILE>?
+    private var sent: UInt64 = 0
+    private var dropped: UInt64 = 0
+    private var lastError: String?
+
+    public init(path: String) throws {
+        self.path = path
+        name = "json \(path)"
+        guard let f = fopen(path, "a") else {
+            throw ExportError("cannot open \(path) for appending alerts: \(String(cString: strerror(errno)))")
+        }
+        file = f
+    }
+
+    public func submit(_ alert: AlertRecord) {
+        let line = AlertJSON.encode(alert) + "\n"
+        lock.lock()
+        defer { lock.unlock() }
+        guard let f = file else { dropped += 1; return }
+        let ok = line.withCString { fputs($0, f) >= 0 } && fflush(f) == 0
+        if ok { sent += 1 } else {
+            dropped += 1
+            lastError = "writing \(path): \(String(cString: strerror(errno)))"
+        }
+    }
+
+    public func health() -> SinkHealth {
+        lock.lock()
+        defer { lock.unlock() }
+        return SinkHealth(name: name, state: file == nil ? "closed" : (lastError == nil ? "up" : "failing"), queued: 0,
+                          sent: sent, dropped: dropped, lastError: lastError)
+    }
+
+    public func reopen() {
+        lock.lock()
+        defer { lock.unlock() }
+        if let f = file { fclose(f) }
+        file = fopen(path, "a")
+        lastError = file == nil ? "reopening \(path): \(String(cString: strerror(errno)))" : nil
+    }
+
+    @discardableResult
+    public func close(timeout: TimeInterval) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        if let f = file { fflush(f); fclose(f) }
+        file = nil
+        return 0
+    }
+}
+
+/// Fans each alert out to every sink, keeps the most recent ones for `tether alerts`, and
+/// feeds followers. `publish` never blocks on a sink.
+public final class AlertHub: @unchecked Sendable {
+    public private(set) var sinks: [AlertSink]
+    private let lock = NSLock()
+    private var recent: [AlertRecord] = []
+    private let keep: Int
+    private var followers: [Int: (AlertRecord) -> Void] = [:]
+    private var nextFollower = 0
+    public private(set) var total: UInt64 = 0
+    public private(set) var byRule: [String: UInt64] = [:]
+
+    public init(sinks: [AlertSink], keep: Int = 1000) {
+        self.sinks = sinks
+        self.keep = keep
+    }
+
+    public func publish(_ a: AlertRecord) {
+        lock.lock()
+        total += 1
+        byRule[a.rule, default: 0] += 1
+        recent.append(a)
+        if recent.count > keep { recent.removeFirst(recent.count - keep) }
+        let fs = Array(followers.values)
+        lock.unlock()
+        for s in sinks { s.submit(a) }
+        for f in fs { f(a) }
+    }
+
+    public func recentAlerts(limit: Int) -> [AlertRecord] {
+        lock.lock()
+        defer { lock.unlock() }
+        return Array(recent.suffix(limit))
+    }
+
+    public func counts() -> (total: UInt64, byRule: [String: UInt64]) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (total, byRule)
+    }
+
+    /// `fn` runs on the publisher's thread: it must not block.
+    public func follow(_ fn: @escaping (AlertRecord) -> Void) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        nextFollower += 1
+        followers[nextFollower] = fn
+        return nextFollower
+    }
+
+    public func unfollow(_ id: Int) {
+        lock.lock()
+        followers[id] = nil
+        lock.unlock()
+    }
+
+    public func health() -> [SinkHealth] { sinks.map { $0.health() } }
+
+    public func reopen() { for s in sinks { s.reopen() } }
+
+    /// Flushes and stops every sink; returns what each left undelivered (by name), if anything.
+    public func close(timeout: TimeInterval) -> [(String, Int)] {
+        sinks.compactMap { s in
+            let left = s.close(timeout: timeout)
+            return left > 0 ? (s.name, left) : nil
+        }
+    }
+}
