@@ -251,6 +251,15 @@ int tp_unpin(struct tp_probe *p)
     return 0;
 }
 
+int tp_unpin_links(struct tp_probe *p)
+{
+    int rc = 0;
+    for (uint32_t i = 0; i < p->nlinks; i++)
+        if (bpf_link__unpin(p->links[i]) && !rc)
+            rc = -errno;
+    return rc;
+}
+
 int tp_resumed_pins(struct tp_probe *p)
 {
     return p->resumed;

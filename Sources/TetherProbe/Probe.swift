@@ -89,6 +89,13 @@ public final class Probe {
         if rc < 0 { throw ProbeError("removing pins", rc) }
     }
 
+    /// A deliberate stop that keeps the sessions: the programs detach on close, the pinned
+    /// maps stay for the next instance.
+    public func unpinLinks() throws {
+        let rc = tp_unpin_links(h)
+        if rc < 0 { throw ProbeError("removing link pins", rc) }
+    }
+
     /// True if this probe took over pinned state an earlier instance left.
     public var resumedPinnedState: Bool { tp_resumed_pins(h) == 1 }
 

@@ -12,6 +12,9 @@ public final class Responder: @unchecked Sendable {
     /// Offending syscall (kernel time) -> session stopped, in ns, of every action taken.
     public private(set) var latencies: [UInt64] = []
 
+    /// Seconds from SIGTERM to SIGKILL for a finding's `term` action (the agent's term_grace).
+    public var termGrace: (Finding) -> Double = { _ in 5 }
+
     public init(control: SessionControl) { self.control = control }
 
     /// What happened, in words for the alert line.
@@ -19,7 +22,8 @@ public final class Responder: @unchecked Sendable {
         let guarded = f.events.contains { $0.guardActions.contains(.killed) || $0.guardActions.contains(.froze) }
         let kernelNote = guarded ? "; the kernel already killed the offender and froze its session" : ""
         guard f.enforced else {
-            return f.action == .alert ? "alert" : "monitor mode: would have \(f.action == .stop ? "stopped" : "killed") the session"
+            let verb = [Action.stop: "stopped", .term: "terminated", .kill: "killed"][f.action] ?? "acted on"
+            return f.action == .alert ? "alert" : "monitor mode: would have \(verb) the session"
         }
         lock.lock()
         let previous = done[f.session]
@@ -36,6 +40,13 @@ public final class Responder: @unchecked Sendable {
             } catch {
                 return "stopping the session failed: \(error)"
             }
+        case .term:
+            if previous == .kill || previous == .term { return "session already being ended" }
+            record(f, .term)
+            let grace = termGrace(f)
+            // the grace period must not hold up the event reader: end the session aside
+            DispatchQueue.global().async { [control] in _ = try? control.terminate(f.session, grace: grace) }
+            return String(format: "session sent SIGTERM; SIGKILL in %.0f s for whatever is left", grace) + kernelNote
         case .kill:
             if previous == .kill { return "session already killed" }
             do {

@@ -78,6 +78,7 @@ struct Run: ParsableCommand {
         classifier.log = { complain($0) }
         let session = SessionID.random()
         let responder = Responder(control: SessionControl(probe: probe))
+        responder.termGrace = { [pol] _ in pol.defaults.termGrace }
         let recorder: SessionRecorder
         do {
             recorder = try SessionRecorder(session: session, eventsPath: events, alertsPath: alerts,

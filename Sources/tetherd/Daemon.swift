@@ -96,6 +96,11 @@ final class Daemon: @unchecked Sendable {
             log("warning: running in a child pid namespace (a container?): the kernel reports host pids, so adopting running agents, pruning exited members after a restart, refusing agent members on the control socket, and stop/kill/resume of sessions are off; run tetherd on the host")
         }
         log("watching \(state.selectors.count) agent(s): \(i.executables) executable(s), \(i.comms) command name(s), \(i.uids) uid(s), \(i.cgroups) cgroup(s); \(hooks.attached) hooks attached")
+        responder.termGrace = { [unowned self] f in
+            self.policyLock.lock()
+            defer { self.policyLock.unlock() }
+            return self.state.policy.agent(named: f.agent).termGrace
+        }
         reader = EventReader(probe: probe, sink: { [unowned self] in self.handle(&$0) },
                              onCorrupt: { log("corrupt record skipped: \($0)") })
     }
@@ -465,6 +470,9 @@ final class Daemon: @unchecked Sendable {
         }
         output?.close()
         if let f = output?.failure { log(f) }
+        // A deliberate stop detaches the programs; the pinned maps keep the sessions for the
+        // next start. (A crash leaves everything attached: the guards keep acting meanwhile.)
+        do { try probe.unpinLinks() } catch { log("warning: \(error)") }
         probe.close()
         log("stopped")
         return 0

@@ -97,6 +97,27 @@ final class ResponseTests: KernelTestCase {
         started.removeAll()
     }
 
+    func testTerminateAsksFirstThenKillsWhatIsLeft() throws {
+        // a member that honours SIGTERM ends at once; one that ignores it dies after the grace
+        let polite = try Launcher.spawn(["/bin/sh", "-c", "sleep 30"], session: SessionID.random(), probe: k.probe)
+        started.append(polite)
+        members(polite.session, atLeast: 2)
+        let t0 = Date()
+        try control.terminate(polite.session, grace: 5)
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 2, "SIGTERM was enough")
+        XCTAssertEqual(Launcher.wait(polite.pid), 128 + 15)
+
+        let stubborn = try Launcher.spawn(["/bin/sh", "-c", "trap '' TERM; sleep 30; true"], session: SessionID.random(), probe: k.probe)
+        started.append(stubborn)
+        members(stubborn.session, atLeast: 2)
+        let t1 = Date()
+        try control.terminate(stubborn.session, grace: 0.5)
+        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(t1), 0.5, "the grace period was given")
+        XCTAssertEqual(Launcher.wait(stubborn.pid), 128 + 9)
+        XCTAssertTrue(control.members(stubborn.session).isEmpty)
+        started.removeAll()
+    }
+
     func testAChildForkedWhileFrozenIsStoppedBeforeItRuns() throws {
         let child = scratch + "/child"
         // the root forks a progress child 300 ms from now; we freeze the session before that

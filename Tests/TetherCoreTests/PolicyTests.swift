@@ -80,6 +80,17 @@ final class PolicyTests: XCTestCase {
     }
 
     /// Every kind of error, with its line and column.
+    func testTermActionAndItsGrace() throws {
+        let p = try Policy.parse("version: 1\ndefaults:\n  term_grace: 2s\n  rules:\n    persist.cron: {action: term}\n", file: "t.yaml")
+        XCTAssertEqual(p.defaults.termGrace, 2)
+        let info = try XCTUnwrap(RuleCatalog.info("persist.cron"))
+        XCTAssertEqual(p.defaults.settings(for: info).action, .term)
+        XCTAssertEqual(Policy.default.defaults.termGrace, 5)
+        XCTAssertThrowsError(try Policy.parse("version: 1\ndefaults:\n  rules:\n    persist.cron: {action: terminate}\n", file: "t.yaml")) {
+            XCTAssertTrue("\($0)".contains("action must be alert, stop, term or kill"), "\($0)")
+        }
+    }
+
     func testErrorsHaveLineAndColumn() {
         let cases: [(String, String, String)] = [
             ("unknown top-level key", "version: 1\nagent: []\n", "t.yaml:2:1: unknown key 'agent' in the policy (did you mean 'agents'?)"),

@@ -35,6 +35,9 @@ int tp_open(const struct tp_options *opts, tp_record_fn fn, void *ctx,
 void tp_close(struct tp_probe *p);
 /* Removes every pin of this probe, so tp_close detaches all: a deliberate, clean stop. */
 int tp_unpin(struct tp_probe *p);
+/* Removes only the links' pins: tp_close then detaches the programs, while the maps
+ * (sessions, frozen marks) stay pinned for the next instance. A deliberate stop. */
+int tp_unpin_links(struct tp_probe *p);
 /* 1 if tp_open took over pinned state left by an earlier instance. */
 int tp_resumed_pins(struct tp_probe *p);
 

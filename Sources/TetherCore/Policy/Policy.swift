@@ -11,9 +11,10 @@ public enum Severity: String, Sendable, CaseIterable, Comparable, Codable {
 }
 
 /// What enforce mode does about a finding: keep a record only, freeze the session for a
-/// human (resumable), or kill the session.
+/// human (resumable), ask the session to end (SIGTERM, then SIGKILL after the agent's
+/// `term_grace`), or kill the session.
 public enum Action: String, Sendable, CaseIterable, Codable {
-    case alert, stop, kill
+    case alert, stop, term, kill
 }
 
 /// `monitor`: findings only, never a signal. `enforce`: findings carry out their action.
@@ -96,6 +97,8 @@ public struct AgentPolicy: Sendable, Equatable {
     /// Seconds a session member may outlive the session's root before
     /// `persist.outlived_session` fires.
     public var gracePeriod: Double
+    /// Seconds between SIGTERM and SIGKILL for the `term` action.
+    public var termGrace: Double = 5
     /// Rule settings in file order: defaults' entries first, then the agent's. Resolve with
     /// `settings(for:)`.
     public var rules: [RuleSettings]

@@ -147,8 +147,8 @@ struct PolicyLoader {
 
     mutating func agent(_ node: Node, base: AgentPolicy, isDefaults: Bool) -> AgentPolicy? {
         let allowed = isDefaults
-            ? ["mode", "workspace", "boundary", "grace_period", "rules"]
-            : ["name", "match", "mode", "workspace", "boundary", "grace_period", "rules"]
+            ? ["mode", "workspace", "boundary", "grace_period", "term_grace", "rules"]
+            : ["name", "match", "mode", "workspace", "boundary", "grace_period", "term_grace", "rules"]
         let what = isDefaults ? "defaults" : "an agent"
         guard let f = fields(node, in: what, allowed: allowed) else { return nil }
         var a = base
@@ -174,6 +174,7 @@ struct PolicyLoader {
             if let mode = EnforcementMode(rawValue: s) { a.mode = mode } else { fail(m.value, "mode must be 'monitor' or 'enforce', not '\(s)'") }
         }
         if let g = f["grace_period"], let secs = duration(g.value, "grace_period") { a.gracePeriod = secs }
+        if let g = f["term_grace"], let secs = duration(g.value, "term_grace") { a.termGrace = secs }
         // Lists of an agent add to the defaults' lists; in `defaults` they replace the built-in ones.
         if let w = f["workspace"] {
             let roots = self.roots(w.value, "workspace")
@@ -297,7 +298,7 @@ struct PolicyLoader {
                 if let sev = Severity(rawValue: t) { s.severity = sev } else { fail(e.value, "severity must be low, medium, high or critical, not '\(t)'") }
             }
             if let e = f["action"], let t = string(e.value, "action") {
-                if let act = Action(rawValue: t) { s.action = act } else { fail(e.value, "action must be alert, stop or kill, not '\(t)'") }
+                if let act = Action(rawValue: t) { s.action = act } else { fail(e.value, "action must be alert, stop, term or kill, not '\(t)'") }
             }
             if let e = f["ignore_exe"] {
                 for (t, n) in stringList(e.value, "ignore_exe") {
