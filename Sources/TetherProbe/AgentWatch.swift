@@ -35,13 +35,15 @@ public enum AgentWatch {
         public var unresolved: [String] = []
     }
 
-    /// A policy's selectors resolved to the exact keys the kernel's exec hook looks up.
+    /// A policy's selectors resolved to the exact keys the kernel's exec hook looks up, each
+    /// with what the session it starts gets (enforce mode, policy index; the first agent
+    /// naming a key wins, as in the policy's own matching).
     public struct Compiled: Sendable, Equatable {
         public struct Inode: Hashable, Sendable { public var dev: UInt64; public var ino: UInt64 }
-        public var comms: Set<String> = []
-        public var uids: Set<UInt32> = []
-        public var cgroups: Set<UInt64> = []
-        public var inodes: Set<Inode> = []
+        public var comms: [String: Probe.WatchTarget] = [:]
+        public var uids: [UInt32: Probe.WatchTarget] = [:]
+        public var cgroups: [UInt64: Probe.WatchTarget] = [:]
+        public var inodes: [Inode: Probe.WatchTarget] = [:]
         public var unresolved: [String] = []
         public init() {}
 
@@ -63,22 +65,24 @@ public enum AgentWatch {
                 for f in files {
                     var st = stat()
                     guard stat(f, &st) == 0 else { continue }
-                    c.inodes.insert(.init(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino)))
+                    let k = Compiled.Inode(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))
+                    if c.inodes[k] == nil { c.inodes[k] = s.target }
                 }
             }
-            c.comms.formUnion(s.comm)
-            c.uids.formUnion(s.uid)
+            for k in s.comm where c.comms[k] == nil { c.comms[k] = s.target }
+            for k in s.uid where c.uids[k] == nil { c.uids[k] = s.target }
             for p in s.cgroup {
                 guard let id = cgroupID(p) else { c.unresolved.append("\(s.name): cgroup \(p) does not exist"); continue }
-                c.cgroups.insert(id)
+                if c.cgroups[id] == nil { c.cgroups[id] = s.target }
             }
         }
         return c
     }
 
     /// Makes the kernel's watch maps hold exactly `new`. With `old` (what is installed now)
-    /// the new keys go in first, then the mask widens to both, then stale keys go: a
-    /// selector both policies share is never missing, so no matching exec slips through.
+    /// the new keys go in first (an update in place for a kept key), then the mask widens to
+    /// both, then stale keys go: a selector both policies share is never missing, so no
+    /// matching exec slips through.
     public static func apply(_ new: Compiled, replacing old: Compiled?, probe: Probe) throws {
         guard let old else {
             try probe.clearWatch()
@@ -88,44 +92,25 @@ public enum AgentWatch {
         }
         try add(new, probe: probe)
         try probe.setWatchMask(new.mask | old.mask)
-        for k in old.comms.subtracting(new.comms) { try probe.unwatch(comm: k) }
-        for k in old.uids.subtracting(new.uids) { try probe.unwatch(uid: k) }
-        for k in old.cgroups.subtracting(new.cgroups) { try probe.unwatch(cgroupID: k) }
-        for k in old.inodes.subtracting(new.inodes) { try probe.unwatch(executableDev: k.dev, inode: k.ino) }
+        for k in old.comms.keys where new.comms[k] == nil { try probe.unwatch(comm: k) }
+        for k in old.uids.keys where new.uids[k] == nil { try probe.unwatch(uid: k) }
+        for k in old.cgroups.keys where new.cgroups[k] == nil { try probe.unwatch(cgroupID: k) }
+        for k in old.inodes.keys where new.inodes[k] == nil { try probe.unwatch(executableDev: k.dev, inode: k.ino) }
         try probe.setWatchMask(new.mask)
     }
 
     private static func add(_ c: Compiled, probe: Probe) throws {
-        for k in c.comms { try probe.watch(comm: k) }
-        for k in c.uids { try probe.watch(uid: k) }
-        for k in c.cgroups { try probe.watch(cgroupID: k) }
-        for k in c.inodes { try probe.watch(executableDev: k.dev, inode: k.ino) }
+        for (k, t) in c.comms { try probe.watch(comm: k, t) }
+        for (k, t) in c.uids { try probe.watch(uid: k, t) }
+        for (k, t) in c.cgroups { try probe.watch(cgroupID: k, t) }
+        for (k, t) in c.inodes { try probe.watch(executableDev: k.dev, inode: k.ino, t) }
     }
 
     /// Replaces the kernel's watch maps with `selectors`.
     public static func install(_ selectors: [AgentSelector], probe: Probe) throws -> Installed {
-        var out = Installed()
-        try probe.clearWatch()
-        for s in selectors {
-            for g in s.exe {
-                let files = expand(g)
-                if files.isEmpty { out.unresolved.append("\(s.name): exe \(g.pattern) matches no executable") }
-                for f in files {
-                    var st = stat()
-                    guard stat(f, &st) == 0 else { continue }
-                    try probe.watch(executableDev: UInt64(st.st_dev), inode: UInt64(st.st_ino), s.target)
-                    out.executables += 1
-                }
-            }
-            for c in s.comm { try probe.watch(comm: c, s.target); out.comms += 1 }
-            for u in s.uid { try probe.watch(uid: u, s.target); out.uids += 1 }
-            for c in s.cgroup {
-                guard let id = cgroupID(c) else { out.unresolved.append("\(s.name): cgroup \(c) does not exist"); continue }
-                try probe.watch(cgroupID: id, s.target)
-                out.cgroups += 1
-            }
-        }
-        return out
+        let c = compile(selectors)
+        try apply(c, replacing: nil, probe: probe)
+        return c.installed
     }
 
     /// The agent a running process belongs to, if any.

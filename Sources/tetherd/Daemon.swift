@@ -251,9 +251,11 @@ final class Daemon: @unchecked Sendable {
         let sel = currentSelectors()
         for pid in ProcFS.pids() where pid != me && probe.session(of: pid) == nil {
             guard let agent = AgentWatch.match(pid: pid, sel) else { continue }
+            let target = sel.first { $0.name == agent }?.target ?? Probe.WatchTarget()
             let session = SessionID.random()
             for p in ProcFS.descendants(of: pid) where p != me {
-                try? probe.track(pid: p, session: session, root: pid)
+                // pinned by a pidfd while it goes in: a pid that exits meanwhile is not left behind
+                _ = try? probe.adopt(pid: p, session: session, root: pid, enforce: target.enforce, policy: target.policy)
                 if let info = ProcFS.info(p, session: session) { table.insert(info) }
             }
             lock.lock()

@@ -1,5 +1,6 @@
 import Foundation
 import TetherCore
+import TetherProbe
 import XCTest
 
 /// tetherd as a process: policy-driven sessions, adoption of running agents, bad input.
@@ -83,6 +84,52 @@ final class DaemonTests: XCTestCase {
         XCTAssertEqual(adopted.exe, URL(fileURLWithPath: KernelHarness.testops).resolvingSymlinksInPath().path)
     }
 
+    /// An agent member SIGKILLs tetherd: the kernel kills the member on return and freezes
+    /// its session with no daemon; the restarted tetherd (same pins) reports the tamper
+    /// finding, and the session is still frozen.
+    func testTamperingWithTetherdIsContainedAcrossItsRestart() throws {
+        let testops = URL(fileURLWithPath: KernelHarness.testops).resolvingSymlinksInPath().path
+        let policy = dir + "/policy.yaml"
+        try "agents:\n  - name: rogue\n    mode: enforce\n    match:\n      exe: [\"\(testops)\"]\n".write(toFile: policy, atomically: true, encoding: .utf8)
+        let pins = "/sys/fs/bpf/tether-test-daemon-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: pins) }
+        let alerts = dir + "/alerts.jsonl"
+        let extra = ["--pin-dir", pins, "--alerts-json", alerts]
+        let (first, err1) = try startDaemon(policy: policy, events: dir + "/events1.jsonl", extra: extra)
+        let marker = dir + "/progress"
+        // started held but not tracked by the test: the daemon's exec watch makes it a session
+        let agent = try Launcher.spawn([testops, "daemon-progress", marker, "sleep-ms", "300", "kill", String(first.processIdentifier), "9",
+                                        "sleep-ms", "100000"], session: SessionID.random()) { _ in }
+        XCTAssertEqual(Launcher.wait(agent.pid), 128 + 9, "the sender died on return from kill()")
+        first.waitUntilExit()
+        // (not read to its end: the frozen grandchild inherited the pipe and stays alive)
+        try? err1.fileHandleForReading.close()
+        XCTAssertEqual(first.terminationReason, .uncaughtSignal, "tracepoints cannot cancel the SIGKILL itself")
+        let c = (try? String(contentsOfFile: marker, encoding: .utf8)) ?? ""
+        usleep(200_000)
+        XCTAssertEqual((try? String(contentsOfFile: marker, encoding: .utf8)) ?? "", c, "the session froze with no daemon")
+
+        let (second, err2) = try startDaemon(policy: policy, events: dir + "/events2.jsonl", extra: extra)
+        var found: [String: Any]?
+        let deadline = Date().addingTimeInterval(10)
+        while found == nil && Date() < deadline {
+            let lines = ((try? String(contentsOfFile: alerts, encoding: .utf8)) ?? "").split(separator: "\n")
+            found = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+                .first { $0["rule"] as? String == "escape.tamper" }
+            usleep(50_000)
+        }
+        let tamper = try XCTUnwrap(found, "the tamper finding was not reported")
+        XCTAssertEqual(tamper["severity"] as? String, "critical")
+        XCTAssertTrue((tamper["message"] as? String ?? "").contains("signal to Tether"), "\(tamper)")
+        XCTAssertEqual((try? String(contentsOfFile: marker, encoding: .utf8)) ?? "", c, "still frozen under the restarted daemon")
+        // clean up: the frozen grandchild, then the daemon
+        for pid in processes(mentioning: marker) { kill(pid, SIGKILL) }
+        second.interrupt()
+        _ = err2.fileHandleForReading.readDataToEndOfFile()
+        second.waitUntilExit()
+        XCTAssertEqual(second.terminationStatus, 0)
+    }
+
     func testBadPolicyIsAClearErrorWithLocation() throws {
         let policy = dir + "/bad.yaml"
         try "agents:\n  - name: x\n    match:\n      comm: [\"this-name-is-far-too-long-for-comm\"]\n".write(toFile: policy, atomically: true, encoding: .utf8)
@@ -108,5 +155,14 @@ final class DaemonTests: XCTestCase {
         missing.waitUntilExit()
         XCTAssertNotEqual(missing.terminationStatus, 0)
         XCTAssertTrue(text2.contains("none.yaml"), text2)
+    }
+}
+
+/// Processes whose command line mentions `text` (the daemonized progress writer of a test).
+func processes(mentioning text: String) -> [Int32] {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return names.compactMap { Int32($0) }.filter { pid in
+        guard let d = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        return String(decoding: d, as: UTF8.self).contains(text)
     }
 }

@@ -20,7 +20,8 @@ struct EscapeTamper: Rule, LocationGated {
         case .kill:
             guard let t = e.target, (e.signal ?? 0) != 0 else { return nil } // signal 0 only asks "are you there?"
             let sig = e.signal.map { " (signal \($0))" } ?? ""
-            if ctx.protectedPids.contains(t) {
+            // the kernel's tamper guard knew the target was Tether's (maybe an instance since restarted)
+            if ctx.protectedPids.contains(t) || e.guardActions.contains(.tamper) {
                 return RuleHit("signal to Tether (pid \(t))\(sig)\(e.outcomeNote)", subject: "pid:\(t)")
             }
             if t == -1 { return RuleHit("signal to every process (kill -1)\(sig)\(e.outcomeNote)", subject: "pid:-1") }
@@ -30,7 +31,7 @@ struct EscapeTamper: Rule, LocationGated {
             guard EscapeTamper.daemons.contains(name) || (p.uid == 0 && ctx.uid != 0) else { return nil }
             return RuleHit("signal to system daemon \(p.exe) (pid \(t))\(sig)\(e.outcomeNote)", subject: "pid:\(t)")
         case .ptrace:
-            guard let t = e.target, ctx.protectedPids.contains(t) else { return nil }
+            guard let t = e.target, ctx.protectedPids.contains(t) || e.guardActions.contains(.tamper) else { return nil }
             return RuleHit("ptrace of Tether (pid \(t))\(e.outcomeNote)", subject: "pid:\(t)")
         default:
             guard let (path, op) = ctx.modified else { return nil }
