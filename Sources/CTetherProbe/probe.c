@@ -866,7 +866,3 @@ int tp_pidfd_open(int pid)
     return fd < 0 ? -errno : fd;
 }
 
-int tp_pidfd_send(int pidfd, int sig)
-{
-    return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) ? -errno : 0;
-}

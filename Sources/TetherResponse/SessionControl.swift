@@ -1,4 +1,3 @@
-import CTetherProbe
 import Foundation
 import TetherCore
 import TetherProbe
@@ -75,12 +74,8 @@ public final class SessionControl: @unchecked Sendable {
             if fresh.isEmpty { break }
             for pid in fresh {
                 done.insert(pid)
-                let fd = tp_pidfd_open(pid)
-                if fd < 0 { continue } // already gone
-                defer { close(fd) }
-                // the pidfd pins the process: if the map still says it is ours, it is
-                guard probe.session(of: pid) == session else { continue }
-                if tp_pidfd_send(fd, sig) == 0 { out.signalled.append(pid) }
+                // through a pidfd, and only if the map still says it is ours once the pidfd pins it
+                if (try? probe.signal(pid: pid, session: session, signal: sig)) == true { out.signalled.append(pid) }
             }
             if out.passes > 1000 { throw ProbeError("signalling session \(session): members keep appearing", EAGAIN) }
         }

@@ -107,7 +107,6 @@ int tp_session_signal(struct tp_probe *p, int pid, uint64_t session, int sig);
 /* ---- process helpers the Swift side cannot express ---- */
 /* pidfd_open + pidfd_send_signal: a recycled pid is never hit once the fd is open. */
 int tp_pidfd_open(int pid);
-int tp_pidfd_send(int pidfd, int sig);
 int tp_pidfd_signal(int pid, int sig);
 /* fork; the child waits until tp_spawn_release, then execvp(argv[0], argv) (in cwd and with
  * stdout to stdout_path if given). Lets the caller track the child before its first instruction. */
