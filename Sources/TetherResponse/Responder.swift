@@ -60,9 +60,7 @@ public final class Responder: @unchecked Sendable {
     }
 
     private func record(_ f: Finding, _ a: Action) {
-        var ts = timespec()
-        clock_gettime(CLOCK_BOOTTIME, &ts)
-        let now = UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+        let now = BootClock.nanoseconds()
         let start = f.events.map(\.time).min() ?? f.time
         lock.lock()
         done[f.session] = a

@@ -60,6 +60,7 @@ struct Run: ParsableCommand {
             pol.defaults.mode = mode
             for i in pol.agents.indices { pol.agents[i].mode = mode }
         }
+        if let grace { pol.defaults.gracePeriod = grace } // the run's session uses the defaults
         try requireRoot("tether run")
         if let status = try runViaDaemon() { throw ExitCode(status) }
         let probe: Probe
@@ -86,11 +87,14 @@ struct Run: ParsableCommand {
         } catch { complain("\(error)"); throw ExitCode(73) }
         let reader = EventReader(probe: probe, sink: { recorder.handle(&$0) })
         let workspaceDir = URL(fileURLWithPath: workspace ?? FileManager.default.currentDirectoryPath).standardizedFileURL.path
-        _ = classifier.beginSession(session, rootPid: 0, workspace: workspaceDir, agent: nil, time: Clock.bootNanoseconds())
         reader.start()
         let started: Launcher.Started
         do {
-            started = try Launcher.spawn(command, session: session, probe: probe, enforce: pol.defaults.mode == .enforce)
+            // the classifier learns the root before the kernel tracks it: no event of the session comes first
+            started = try Launcher.spawn(command, session: session) { pid in
+                recorder.begin(rootPid: pid, workspace: workspaceDir)
+                try probe.track(pid: pid, session: session, root: pid, enforce: pol.defaults.mode == .enforce)
+            }
         } catch let e as ProbeError {
             reader.stop()
             complain("\(e)")
@@ -98,7 +102,7 @@ struct Run: ParsableCommand {
         }
         let runControl: RunControl?
         do {
-            runControl = try RunControl(session: session, probe: probe, control: SessionControl(probe: probe), responder: responder)
+            runControl = try RunControl(session: session, probe: probe, responder: responder)
         } catch {
             complain("no control socket for this session (tether resume|kill will not reach it): \(error)")
             runControl = nil
@@ -107,7 +111,7 @@ struct Run: ParsableCommand {
         // The agent gets the terminal's signals; we stay to drain, judge and report.
         for sig in [SIGINT, SIGQUIT, SIGTERM, SIGHUP] { signal(sig, SIG_IGN) }
         let status = Launcher.wait(started.pid)
-        waitOutSurvivors(probe: probe, session: session, recorder: recorder, grace: grace ?? pol.defaults.gracePeriod)
+        waitOutSurvivors(responder.control, session: session, recorder: recorder, grace: pol.defaults.gracePeriod)
         reader.stop()
         _ = recorder.finish(probe: probe, reader: reader)
         throw ExitCode(status)
@@ -116,8 +120,8 @@ struct Run: ParsableCommand {
     /// Members still alive after the command exited get the grace period; then the
     /// classifier's time rules judge them (persist.outlived_session) and, in enforce mode,
     /// the session is dealt with. Either way they are named.
-    func waitOutSurvivors(probe: Probe, session: SessionID, recorder: SessionRecorder, grace: Double) {
-        func survivors() -> [Int32] { ((try? probe.tracked()) ?? []).filter { $0.session == session }.map(\.pid) }
+    func waitOutSurvivors(_ control: SessionControl, session: SessionID, recorder: SessionRecorder, grace: Double) {
+        func survivors() -> [Int32] { control.members(session) }
         guard !survivors().isEmpty else { return }
         let deadline = Date().addingTimeInterval(grace + 0.5)
         while !survivors().isEmpty && Date() < deadline {

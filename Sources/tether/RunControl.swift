@@ -15,7 +15,8 @@ final class RunControl {
     /// Requests in flight: the run must not exit before a `kill` has been answered.
     private let inFlight = DispatchGroup()
 
-    init(session: SessionID, probe: Probe, control: SessionControl, responder: Responder) throws {
+    init(session: SessionID, probe: Probe, responder: Responder) throws {
+        let control = responder.control
         let path = RunControl.path(for: getpid())
         let inFlight = self.inFlight
         listener = try ControlListener(path: path, authorize: { peer in

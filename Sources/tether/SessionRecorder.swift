@@ -35,10 +35,17 @@ final class SessionRecorder: @unchecked Sendable {
         report(found)
     }
 
+    /// The session's root, once forked (before it is tracked, so before any of its events).
+    func begin(rootPid: Int32, workspace: String) {
+        lock.lock()
+        classifier?.beginSession(session, rootPid: rootPid, workspace: workspace, agent: nil, time: BootClock.nanoseconds())
+        lock.unlock()
+    }
+
     /// Time-based rules (a member outliving the session's root).
     func tick() {
         lock.lock()
-        let found = classifier?.tick(now: Clock.bootNanoseconds(), table: table) ?? []
+        let found = classifier?.tick(now: BootClock.nanoseconds(), table: table) ?? []
         lock.unlock()
         report(found)
     }
@@ -76,15 +83,6 @@ final class SessionRecorder: @unchecked Sendable {
         if let e = reader.pollError { complain("reading events stopped: \(e)"); ok = false }
         if let c = classifier, c.ruleFailures > 0 { complain("\(c.ruleFailures) rule evaluations failed (see above)") }
         return ok
-    }
-}
-
-enum Clock {
-    /// The kernel's boot-time clock, the clock of event times.
-    static func bootNanoseconds() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_BOOTTIME, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 }
 

@@ -3,6 +3,7 @@ import TetherControl
 import TetherCore
 import TetherExport
 import TetherProbe
+import TetherResponse
 
 /// Answers the control socket: who may ask (root, and never an agent), and what they get.
 final class ControlService: @unchecked Sendable {
@@ -46,8 +47,13 @@ final class ControlService: @unchecked Sendable {
                 c.send(ControlResponse.failure("\(req.command.rawValue): tetherd runs in a child pid namespace, where the kernel's pids are not its own; it cannot signal sessions safely (run tetherd on the host)"))
                 return
             }
+            let control = daemon.responder.control
+            guard !control.members(s).isEmpty else {
+                c.send(ControlResponse.failure("\(req.command.rawValue) \(s): session \(s) has no live processes"))
+                return
+            }
             do {
-                let n = req.command == .kill ? try daemon.controller.kill(s) : try daemon.controller.resume(s)
+                let n = (req.command == .kill ? try control.kill(s) : try control.resume(s)).signalled.count
                 daemon.responder.resumed(s)
                 log("control: session \(s) \(req.command == .kill ? "killed" : "resumed") on request of pid \(peer.pid): \(n) process(es) signalled")
                 c.send(ControlResponse(ok: true, message: "session \(s): \(n) process(es) \(req.command == .kill ? "killed" : "resumed")", signalled: n))

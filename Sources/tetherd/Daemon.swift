@@ -30,7 +30,6 @@ final class Daemon: @unchecked Sendable {
     let output: LineWriter?
     let hub: AlertHub
     let notifier = ServiceNotifier()
-    private(set) var controller: SessionController
     private var reader: EventReader!
     private var control: ControlListener?
     private var metrics: MetricsServer?
@@ -79,9 +78,7 @@ final class Daemon: @unchecked Sendable {
                                     onStateChange: { log($0) }))
         }
         hub = AlertHub(sinks: sinks)
-        let sessionControl = SessionControl(probe: probe)
-        controller = ResponseController(control: sessionControl)
-        responder = Responder(control: sessionControl)
+        responder = Responder(control: SessionControl(probe: probe))
         let hooks = probe.hooks()
         hooksAttached = hooks.attached
         if !hooks.skipped.isEmpty { log("syscalls this architecture lacks, not watched: \(hooks.skipped.joined(separator: ", "))") }
@@ -172,13 +169,11 @@ final class Daemon: @unchecked Sendable {
 
     /// Time-based rules (members outliving their session's root).
     private func tick() {
-        var ts = timespec()
-        clock_gettime(CLOCK_BOOTTIME, &ts)
         pipelineLock.lock()
         policyLock.lock()
         let classifier = state.classifier
         policyLock.unlock()
-        let found = classifier.tick(now: UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec), table: table)
+        let found = classifier.tick(now: BootClock.nanoseconds(), table: table)
         pipelineLock.unlock()
         respond(found)
     }
