@@ -47,12 +47,20 @@ char LICENSE[] SEC("license") = "GPL";
 extern struct task_struct *bpf_task_from_pid(s32 pid) __ksym __weak;
 extern void bpf_task_release(struct task_struct *p) __ksym __weak;
 extern int bpf_send_signal_task(struct task_struct *task, int sig, enum pid_type type, u64 value) __ksym __weak;
+/* Retypes a kernel address as a read-only BTF pointer, so fields load directly (faulting
+ * loads, no helper call). The verifier turns the call into a register move. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define KPTR(type, p) ((type *)bpf_rdonly_cast((void *)(p), bpf_core_type_id_kernel(type)))
+/* The current task as such a pointer. (bpf_get_current_task_btf's trusted pointer would
+ * make the verifier check every nested field for trust, a slow search at load.) */
+#define current_task() KPTR(struct task_struct, bpf_get_current_task())
 
 /* ---- settings the loader fills before load ---- */
 
-/* Wake the reader once this many bytes wait in the ring buffer; below that the
- * reader's timed poll collects them (batched wakeups, not one per event). */
-const volatile __u32 wakeup_bytes = 64 * 1024;
+/* Wake the reader once per this many bytes a CPU writes; in between, the reader's timed
+ * poll collects them (batched wakeups, not one per event). A wakeup is an inter-processor
+ * interrupt, which a VM pays for with an exit: keep them rare. */
+const volatile __u32 wakeup_bytes = 1 << 20;
 
 /* ---- maps ---- */
 
@@ -78,6 +86,21 @@ struct call {
     __u64 session;
     __u32 flags;   /* te_tracked.flags */
 };
+
+/* Per-CPU state of the hot path. `call`: the tracked entry the dispatcher found, for the
+ * handler it tail-calls (a tail call keeps no locals), so a reported syscall costs one
+ * `tracked` lookup, not two; the handler runs on the same CPU before anything else can.
+ * `unwoken`: bytes this CPU has written since it last woke the reader. */
+struct cpu_state {
+    struct te_tracked call;
+    __u64 unwoken;
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct cpu_state);
+} cpu_state SEC(".maps");
 
 /* Events to user space. Size set by the loader. */
 struct {
@@ -211,9 +234,10 @@ static __always_inline struct te_event *event_begin(__u16 kind, __u64 session, l
     struct te_event *e = bpf_map_lookup_elem(&scratch, &zero);
     if (!e)
         return NULL;
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct task_struct *task = current_task();
     __u64 pid_tgid = bpf_get_current_pid_tgid();
     __u64 uid_gid = bpf_get_current_uid_gid();
+    const struct cred *cred = task->cred;
 
     e->h.kind = kind;
     e->h.abi = TE_ABI_VERSION;
@@ -221,15 +245,15 @@ static __always_inline struct te_event *event_begin(__u16 kind, __u64 session, l
     e->h.time_ns = bpf_ktime_get_boot_ns();
     e->pid = (__u32)pid_tgid;
     e->tgid = pid_tgid >> 32;
-    e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+    e->ppid = task->real_parent->tgid;
     e->uid = (__u32)uid_gid;
     e->gid = uid_gid >> 32;
-    e->euid = BPF_CORE_READ(task, cred, euid.val);
-    e->egid = BPF_CORE_READ(task, cred, egid.val);
+    e->euid = cred->euid.val;
+    e->egid = cred->egid.val;
     e->syscall = nr;
     e->session = session;
     e->result = ret;
-    bpf_get_current_comm(e->comm, sizeof(e->comm));
+    __builtin_memcpy(e->comm, task->comm, sizeof(e->comm)); /* plain loads, no helper */
     e->a[0] = e->a[1] = e->a[2] = e->a[3] = 0;
     e->family = 0;
     e->port = 0;
@@ -244,11 +268,20 @@ static __always_inline void event_emit(struct te_event *e)
     __u32 size = e->h.size;
     if (size > sizeof(struct scratch))
         return;
-    /* Wake the reader once, when this record takes the backlog over the threshold; a
-     * reader that is already behind is draining anyway, and waking it again on every
-     * record would make the traced process pay for the reader's lag. */
-    __u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-    __u64 flags = avail < wakeup_bytes && avail + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+    /* Wake the reader once per `wakeup_bytes` this CPU writes; smaller batches wait for
+     * the reader's timed poll. Counted per CPU, so deciding reads nothing the reader
+     * writes (asking the ring buffer how much waits would pull the reader's cache line
+     * to this CPU on every record). */
+    __u32 zero = 0;
+    __u64 flags = BPF_RB_NO_WAKEUP;
+    struct cpu_state *cpu = bpf_map_lookup_elem(&cpu_state, &zero);
+    if (cpu) {
+        cpu->unwoken += size;
+        if (cpu->unwoken >= wakeup_bytes) {
+            cpu->unwoken = 0;
+            flags = BPF_RB_FORCE_WAKEUP;
+        }
+    }
     if (bpf_ringbuf_output(&events, e, size, flags))
         stat_inc(TE_STAT_DROPS);
     else
@@ -366,7 +399,7 @@ static __always_inline char str_first(struct te_event *e, int slot)
 }
 
 struct walk {
-    struct dentry *d;
+    struct dentry *d; /* plain addresses: a bpf_loop context holds no typed pointers */
     struct mount *m;
     __u32 slot;
     __u8 done;
@@ -385,17 +418,17 @@ static long walk_step(__u64 index, struct walk *w)
     struct te_event *e = bpf_map_lookup_elem(&scratch, &zero);
     if (!e)
         return 1;
-    struct dentry *d = w->d;
-    struct mount *m = w->m;
-    struct dentry *parent = BPF_CORE_READ(d, d_parent);
-    struct dentry *mnt_root = BPF_CORE_READ(m, mnt.mnt_root);
+    struct dentry *d = KPTR(struct dentry, w->d);
+    struct mount *m = KPTR(struct mount, w->m);
+    struct dentry *parent = d->d_parent;
+    struct dentry *mnt_root = m->mnt.mnt_root;
     if (d == mnt_root || d == parent) {
-        struct mount *up = BPF_CORE_READ(m, mnt_parent);
+        struct mount *up = m->mnt_parent;
         if (up == m || d != mnt_root) {
             w->done = 1;
             return 1;
         }
-        w->d = BPF_CORE_READ(m, mnt_mountpoint);
+        w->d = m->mnt_mountpoint;
         w->m = up;
         return 0;
     }
@@ -404,13 +437,28 @@ static long walk_step(__u64 index, struct walk *w)
         w->truncated = 1;
         return 1;
     }
-    const unsigned char *name = BPF_CORE_READ(d, d_name.name);
-    long n = bpf_probe_read_kernel_str((char *)e + off, NAME_MAX + 1, name);
-    if (n <= 0) {
+    /* The name's length is known: a bounded copy, not a byte-by-byte string read. A
+     * short name lives inside the dentry: five plain loads, no helper call. */
+    __u32 len = d->d_name.len & NAME_MAX;
+    const unsigned char *name = d->d_name.name;
+    if (len == 0) {
         w->truncated = 1;
         return 1;
     }
-    e->h.size = off + n;
+    if (bpf_core_field_exists(d->d_shortname) && len < sizeof(d->d_shortname) &&
+        (__u64)name == (__u64)w->d + bpf_core_field_offset(struct dentry, d_shortname)) {
+        __u64 *dst = (__u64 *)((char *)e + off);
+        dst[0] = d->d_shortname.words[0];
+        dst[1] = d->d_shortname.words[1];
+        dst[2] = d->d_shortname.words[2];
+        dst[3] = d->d_shortname.words[3];
+        dst[4] = d->d_shortname.words[4];
+    } else if (bpf_probe_read_kernel((char *)e + off, len, name)) {
+        w->truncated = 1;
+        return 1;
+    }
+    ((char *)e)[off + len] = 0;
+    e->h.size = off + len + 1;
     w->d = parent;
     return 0;
 }
@@ -421,9 +469,9 @@ static __always_inline void str_path(struct te_event *e, int slot, const struct 
     if (slot < 0 || slot >= TE_NSTR)
         return;
     struct walk w = {};
-    struct dentry *d = BPF_CORE_READ(p, dentry);
+    struct dentry *d = p->dentry;
     w.d = d;
-    w.m = real_mount(BPF_CORE_READ(p, mnt));
+    w.m = real_mount(p->mnt);
     w.slot = slot;
     __u32 start = e->h.size;
     e->s[slot].off = start;
@@ -432,7 +480,7 @@ static __always_inline void str_path(struct te_event *e, int slot, const struct 
         e->s[slot].flags = flags | TE_STRF_FAULT;
         return;
     }
-    if (BPF_CORE_READ(d, d_inode, __i_nlink) == 0)
+    if (d->d_inode->__i_nlink == 0)
         flags |= TE_STRF_DELETED;
     bpf_loop(TE_PATH_DEPTH, walk_step, &w, 0);
     if (!w.done)
@@ -445,19 +493,19 @@ static __always_inline struct file *fd_file(struct task_struct *task, long fd)
 {
     if (fd < 0)
         return NULL;
-    struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-    if (fd >= BPF_CORE_READ(fdt, max_fds))
+    struct fdtable *fdt = task->files->fdt;
+    if (fd >= fdt->max_fds)
         return NULL;
-    struct file **fds = BPF_CORE_READ(fdt, fd);
+    struct file **fds = fdt->fd;
     struct file *f = NULL;
     bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-    return f;
+    return f ? KPTR(struct file, f) : NULL;
 }
 
 /* Path of an open fd into `slot`; false if the fd is not open. */
 static __always_inline bool str_fd_path(struct te_event *e, int slot, long fd, __u8 flags)
 {
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct task_struct *task = current_task();
     struct file *f = fd_file(task, fd);
     if (!f)
         return false;
@@ -468,9 +516,9 @@ static __always_inline bool str_fd_path(struct te_event *e, int slot, long fd, _
 /* The directory a relative path is resolved against: dirfd, or the cwd. */
 static __always_inline void str_base(struct te_event *e, int slot, long dirfd)
 {
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct task_struct *task = current_task();
     if (dirfd == AT_FDCWD) {
-        struct fs_struct *fs = BPF_CORE_READ(task, fs);
+        struct fs_struct *fs = task->fs;
         str_path(e, slot, &fs->pwd, TE_STRF_BASE);
         return;
     }
@@ -499,28 +547,34 @@ static __always_inline void path_arg(struct te_event *e, int slot, long dirfd, c
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
-    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    if (!bpf_map_lookup_elem(&tracked, &tgid))
+    __u32 tgid = bpf_get_current_pid_tgid() >> 32, zero = 0;
+    struct te_tracked *t = bpf_map_lookup_elem(&tracked, &tgid);
+    if (!t)
         return 0;
-    bpf_tail_call(ctx, &handlers, BPF_CORE_READ(regs, orig_ax));
+    struct cpu_state *cpu = bpf_map_lookup_elem(&cpu_state, &zero);
+    if (!cpu)
+        return 0;
+    cpu->call = *t;
+    bpf_tail_call(ctx, &handlers, regs->orig_ax);
     return 0; /* no handler: a syscall we do not report */
 }
 
 /* The syscall's arguments as the kernel used them (x86-64 calling convention). */
 static __always_inline struct te_tracked *call_begin(struct pt_regs *regs, struct call *c, int nargs)
 {
-    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    struct te_tracked *t = bpf_map_lookup_elem(&tracked, &tgid);
-    if (!t)
+    __u32 zero = 0;
+    struct cpu_state *cpu = bpf_map_lookup_elem(&cpu_state, &zero);
+    if (!cpu)
         return NULL;
+    struct te_tracked *t = &cpu->call;
     c->session = t->session;
     c->flags = t->flags;
-    c->args[0] = nargs > 0 ? BPF_CORE_READ(regs, di) : 0;
-    c->args[1] = nargs > 1 ? BPF_CORE_READ(regs, si) : 0;
-    c->args[2] = nargs > 2 ? BPF_CORE_READ(regs, dx) : 0;
-    c->args[3] = nargs > 3 ? BPF_CORE_READ(regs, r10) : 0;
-    c->args[4] = nargs > 4 ? BPF_CORE_READ(regs, r8) : 0;
-    c->args[5] = nargs > 5 ? BPF_CORE_READ(regs, r9) : 0;
+    c->args[0] = nargs > 0 ? regs->di : 0;
+    c->args[1] = nargs > 1 ? regs->si : 0;
+    c->args[2] = nargs > 2 ? regs->dx : 0;
+    c->args[3] = nargs > 3 ? regs->r10 : 0;
+    c->args[4] = nargs > 4 ? regs->r8 : 0;
+    c->args[5] = nargs > 5 ? regs->r9 : 0;
     return t;
 }
 
@@ -533,7 +587,7 @@ static __always_inline struct te_tracked *call_begin(struct pt_regs *regs, struc
         struct call c; \
         if (!call_begin(regs, &c, nargs)) \
             return 0; \
-        handler(&c, BPF_CORE_READ(regs, orig_ax), ret); \
+        handler(&c, regs->orig_ax, ret); \
         return 0; \
     }
 
@@ -626,7 +680,7 @@ static __always_inline void open_guard(struct te_event *e, struct call *s, long 
     __u32 enabled = guards_enabled();
     if (!(enabled & (TE_GUARDS_WRITE | TE_GUARDS_TAMPER)))
         return;
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct task_struct *task = current_task();
     struct file *f = fd_file(task, fd);
     if (!f)
         return;
@@ -875,7 +929,7 @@ static __always_inline void on_listen(struct call *s, long nr, long ret)
         return;
     e->a[0] = (int)s->args[0];
     e->a[1] = (int)s->args[1];
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct task_struct *task = current_task();
     struct file *f = fd_file(task, (int)s->args[0]);
     if (f) {
         struct socket *sock = BPF_CORE_READ(f, private_data);
@@ -949,7 +1003,7 @@ static __always_inline void on_pidfd_send_signal(struct call *s, long nr, long r
 {
     /* The target is the pid behind the pidfd, read from the kernel's file. */
     __s64 target = -1;
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct task_struct *task = current_task();
     struct file *f = fd_file(task, (int)s->args[0]);
     if (f) {
         /* pidfs keeps the struct pid in the inode; older kernels in private_data */
@@ -1200,7 +1254,7 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
     if (flags & TE_EXEC_ARGV_TRUNCATED)
         e->s[1].flags |= TE_STRF_TRUNCATED;
 
-    struct fs_struct *fs = BPF_CORE_READ(task, fs);
+    struct fs_struct *fs = task->fs;
     str_path(e, 2, &fs->pwd, 0);
     /* the filename as the caller named it */
     __u32 off3 = e->h.size;

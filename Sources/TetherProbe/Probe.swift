@@ -24,8 +24,9 @@ public struct ProbeError: Error, CustomStringConvertible {
 public struct ProbeOptions: Sendable {
     /// Ring buffer size in bytes (power of two).
     public var ringBufferBytes: UInt32 = 16 << 20
-    /// Bytes waiting before the kernel wakes the reader; below it the timed poll collects.
-    public var wakeupBytes: UInt32 = 64 << 10
+    /// Bytes a CPU writes between two wakeups of the reader; in between, the timed poll
+    /// collects them.
+    public var wakeupBytes: UInt32 = 1 << 20
     /// Load the empty floor programs instead of Tether's (benchmarks only).
     public var floorOnly = false
     /// Pin maps and links in this bpffs directory so the kernel side outlives the process,

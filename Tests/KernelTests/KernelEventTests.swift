@@ -118,6 +118,22 @@ final class KernelEventTests: KernelTestCase {
         XCTAssertEqual(opens.compactMap(\.requested), ["d/target", "d/sub/../target", "target", scratch + "/d/link", "d/target"])
     }
 
+    /// Names short enough to live inside the dentry are copied one way, longer ones
+    /// another: both, at the boundary and well past it, come back whole.
+    func testPathsWithShortAndLongNames() throws {
+        let names = ["a", String(repeating: "s", count: 31), String(repeating: "b", count: 39),
+                     String(repeating: "c", count: 40), String(repeating: "l", count: 200)]
+        let dir = scratch + "/" + names.dropLast().joined(separator: "/")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let file = dir + "/" + names.last!
+        FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
+        let r = try ops(["open", file, "r"], cwd: scratch)
+        // the resolved path equals what was asked for, so `requested` is left out
+        let opens = r.of(.open).filter { $0.path?.hasPrefix(scratch) == true }
+        XCTAssertEqual(opens.map(\.path), [file], r.of(.open).map(EventJSON.encode).joined(separator: "\n"))
+        XCTAssertEqual(opens.first?.pathIncomplete, false)
+    }
+
     func testPathOnlyCallsResolveAgainstCwdAndDirfd() throws {
         let d = scratch + "/d"
         try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
