@@ -36,6 +36,9 @@ char LICENSE[] SEC("license") = "GPL";
 #define BPF_FS_MAGIC 0xcafe4a11
 #define PTRACE_ATTACH 16
 #define PTRACE_SEIZE 0x4206
+#define RENAME_EXCHANGE 2
+#define S_IFMT 0170000
+#define S_IFDIR 0040000
 
 /* kfuncs: freezing other members needs a task reference (tp_btf programs only) */
 /* (libbpf 1.1 has no bpf_ksym_exists: a missing weak ksym resolves to 0) */
@@ -85,6 +88,7 @@ struct call {
     __u64 args[6];
     __u64 session;
     __u32 flags;   /* te_tracked.flags */
+    void *ctx;     /* the program's context, for a tail call to a later stage */
 };
 
 /* Per-CPU state of the hot path. `call`: the tracked entry the dispatcher found, for the
@@ -94,6 +98,8 @@ struct call {
 struct cpu_state {
     struct te_tracked call;
     __u64 unwoken;
+    __s64 dirfd[2];  /* for the entry guard stage: base of string slot 3, of slot 1 */
+    __u32 slots;     /* for the entry guard stage: 1 = judge slot 3, 2 = slot 1 too */
 };
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -186,6 +192,29 @@ struct {
     __type(key, struct te_watch_inode);
     __type(value, __u32);
 } protected_inodes SEC(".maps");
+
+/* (directory, name) -> TE_PROTECT_*: protected locations by name, so that creating one that
+ * does not exist yet, or renaming something over it, is caught too. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 8192);
+    __type(key, struct te_protected_name);
+    __type(value, __u32);
+} protected_names SEC(".maps");
+
+/* Per-CPU room for resolving a destination path in the dcache (see resolve_parent). */
+#define NAME_WORDS ((NAME_MAX + 1) / 8)
+struct resolve_buf {
+    __u64 want[NAME_WORDS]; /* the component looked up, NUL padded */
+    __u64 cand[NAME_WORDS]; /* a long candidate name */
+    struct te_protected_name key;
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct resolve_buf);
+} resolve_buf SEC(".maps");
 
 /* guard_config[0]: TE_GUARDS_* switches compiled from policy. */
 struct {
@@ -585,6 +614,7 @@ static __always_inline struct te_tracked *call_begin(struct pt_regs *regs, struc
     int BPF_PROG(h_##name, struct pt_regs *regs, long ret) \
     { \
         struct call c; \
+        c.ctx = ctx; \
         if (!call_begin(regs, &c, nargs)) \
             return 0; \
         handler(&c, regs->orig_ax, ret); \
@@ -672,6 +702,257 @@ static __always_inline __u32 inode_protection(struct inode *inode)
     return v ? *v : 0;
 }
 
+/* What protects the entry `name` (len bytes at kernel address `name`) of directory `dir`:
+ * the directory itself when it is a protected directory, and the (directory, name) pair. */
+static __always_inline __u32 entry_protection(struct dentry *dir, const void *name, __u32 len)
+{
+    struct inode *dino = dir->d_inode;
+    if (!dino)
+        return 0;
+    __u32 prot = inode_protection(dino);
+    prot = prot & TE_PROTECT_DIR ? prot : 0;
+    __u32 zero = 0;
+    struct resolve_buf *rb = bpf_map_lookup_elem(&resolve_buf, &zero);
+    if (!rb || len == 0 || len >= TE_PNAME_MAX)
+        return prot;
+    __builtin_memset(&rb->key, 0, sizeof(rb->key));
+    rb->key.dev = dino->i_sb->s_dev;
+    rb->key.ino = dino->i_ino;
+    if (bpf_probe_read_kernel(rb->key.name, len & (TE_PNAME_MAX - 1), name))
+        return prot;
+    __u32 *v = bpf_map_lookup_elem(&protected_names, &rb->key);
+    return v ? prot | *v : prot;
+}
+
+/* ---- destination of a rename/link/symlink, resolved in the dcache ----
+ * These calls hand the kernel's resolution to no fd, so the destination's directory is
+ * found again here: from the base the kernel used (root, cwd or dirfd), each component
+ * of the path (read at exit, after the kernel used it) is looked up among the cached
+ * children of the directory before it. A just-completed call has every directory on the
+ * way in the dcache. A symlinked directory on the way, or a cache scan past its bound,
+ * leaves the destination unresolved: the event says so and user space judges it. */
+#define RESOLVE_CHILDREN 4096 /* children looked at per component */
+#define RESOLVE_MOUNTS 64     /* child mounts looked at per mount crossing */
+
+struct resolve {
+    __u64 d, m;      /* directory reached so far: dentry, mount (plain addresses) */
+    __u32 pos, end;  /* the path: next byte, end (offsets in the record) */
+    __u32 coff, clen;/* component being read */
+    __u8 fail;
+};
+
+struct scan {
+    __u64 node;      /* next child (its d_sib), or next child mount (its mnt_child) */
+    __u64 head;      /* list head, for the mount list */
+    __u64 want;      /* component length, or the mountpoint dentry */
+    __u64 found;
+};
+
+/* Compares a candidate child's name (of the length wanted) with rb->want, NUL padded
+ * both: straight-line code, which the verifier walks once. */
+static __always_inline bool name_equal(struct resolve_buf *rb, struct dentry *c, __u32 len)
+{
+    __builtin_memset(rb->cand, 0, sizeof(rb->cand));
+    if (bpf_probe_read_kernel(rb->cand, len & NAME_MAX, c->d_name.name))
+        return false;
+    __u64 diff = 0;
+#pragma unroll
+    for (int i = 0; i < NAME_WORDS; i++)
+        diff |= rb->cand[i] ^ rb->want[i];
+    return diff == 0;
+}
+
+static long scan_child(__u64 index, struct scan *sc)
+{
+    __u32 zero = 0;
+    struct resolve_buf *rb = bpf_map_lookup_elem(&resolve_buf, &zero);
+    if (!rb || !sc->node)
+        return 1;
+    __u64 caddr = sc->node - bpf_core_field_offset(struct dentry, d_sib);
+    struct dentry *c = KPTR(struct dentry, caddr);
+    sc->node = (__u64)c->d_sib.next;
+    if (c->d_name.len != sc->want || !c->d_inode)
+        return 0; /* other length, or a negative dentry */
+    if (!name_equal(rb, c, sc->want))
+        return 0;
+    sc->found = caddr;
+    return 1;
+}
+
+static long scan_mount(__u64 index, struct scan *sc)
+{
+    if (sc->node == sc->head)
+        return 1;
+    __u64 maddr = sc->node - bpf_core_field_offset(struct mount, mnt_child);
+    struct mount *cm = KPTR(struct mount, maddr);
+    sc->node = (__u64)cm->mnt_child.next;
+    if ((__u64)cm->mnt_mountpoint != sc->want)
+        return 0;
+    sc->found = maddr; /* the last one mounted there is on top: keep looking */
+    return 0;
+}
+
+/* One path component: "." stays, ".." goes up (across mounts), a name is looked up. */
+static __always_inline void resolve_component(struct resolve *r, struct te_event *e)
+{
+    __u32 off = r->coff, len = r->clen;
+    if (off >= sizeof(struct scratch) - 2)
+        goto fail;
+    char c0 = ((char *)e)[off], c1 = ((char *)e)[off + 1];
+    struct dentry *d = KPTR(struct dentry, r->d);
+    struct mount *m = KPTR(struct mount, r->m);
+    if (len == 1 && c0 == '.')
+        return;
+    if (len == 2 && c0 == '.' && c1 == '.') {
+        for (int i = 0; i < 8 && r->d == (__u64)m->mnt.mnt_root; i++) {
+            if ((__u64)m->mnt_parent == r->m)
+                return; /* the root's parent is the root */
+            r->d = (__u64)m->mnt_mountpoint;
+            r->m = (__u64)m->mnt_parent;
+            d = KPTR(struct dentry, r->d);
+            m = KPTR(struct mount, r->m);
+        }
+        r->d = (__u64)d->d_parent;
+        return;
+    }
+    __u32 zero = 0;
+    struct resolve_buf *rb = bpf_map_lookup_elem(&resolve_buf, &zero);
+    if (!rb || len > NAME_MAX || !bpf_core_field_exists(d->d_children))
+        goto fail;
+    __builtin_memset(rb->want, 0, sizeof(rb->want));
+    if (bpf_probe_read_kernel(rb->want, len & NAME_MAX, (char *)e + off))
+        goto fail;
+    struct scan sc = { .node = (__u64)d->d_children.first, .want = len };
+    bpf_loop(RESOLVE_CHILDREN, scan_child, &sc, 0);
+    if (!sc.found)
+        goto fail;
+    struct dentry *child = KPTR(struct dentry, sc.found);
+    struct inode *ino = child->d_inode;
+    if (!ino || (ino->i_mode & S_IFMT) != S_IFDIR)
+        goto fail; /* a symlink to follow, or not a directory */
+    r->d = sc.found;
+    for (int i = 0; i < 4 && (child->d_flags & DCACHE_MOUNTED); i++) {
+        struct scan ms = { .head = r->m + bpf_core_field_offset(struct mount, mnt_mounts), .want = r->d };
+        ms.node = (__u64)m->mnt_mounts.next;
+        bpf_loop(RESOLVE_MOUNTS, scan_mount, &ms, 0);
+        if (!ms.found)
+            goto fail;
+        m = KPTR(struct mount, ms.found);
+        r->m = ms.found;
+        r->d = (__u64)m->mnt.mnt_root;
+        child = KPTR(struct dentry, r->d);
+    }
+    return;
+fail:
+    r->fail = 1;
+}
+
+static long resolve_byte(__u64 index, struct resolve *r)
+{
+    __u32 zero = 0;
+    struct te_event *e = bpf_map_lookup_elem(&scratch, &zero);
+    if (!e || r->fail)
+        return 1;
+    __u32 pos = r->pos + index;
+    if (pos >= r->end || pos >= sizeof(struct scratch))
+        return 1;
+    if (((char *)e)[pos] != '/') {
+        if (r->clen++ == 0)
+            r->coff = pos;
+        return 0;
+    }
+    if (r->clen) {
+        /* a component followed by more path: a directory on the way */
+        resolve_component(r, e);
+        r->clen = 0;
+    }
+    return 0;
+}
+
+/* Resolves the directory that the path in string slot `slot` names its last component
+ * in, starting from dirfd (or the cwd, or the root for an absolute path). On success the
+ * directory is in r->d and the last component at r->coff/r->clen. */
+static __always_inline bool resolve_parent(struct te_event *e, int slot, long dirfd, struct resolve *r)
+{
+    struct te_str *str = &e->s[slot & (TE_NSTR - 1)];
+    if (str->flags & (TE_STRF_TRUNCATED | TE_STRF_FAULT) || str->len == 0)
+        return false;
+    __u32 off = str->off, end = off + str->len;
+    if (off >= sizeof(struct scratch) || end > sizeof(struct scratch))
+        return false;
+    struct task_struct *task = current_task();
+    const struct path *base;
+    if (((char *)e)[off] == '/') {
+        base = &task->fs->root;
+    } else if (dirfd == AT_FDCWD) {
+        base = &task->fs->pwd;
+    } else {
+        struct file *f = fd_file(task, dirfd);
+        if (!f)
+            return false;
+        base = &f->f_path;
+    }
+    r->d = (__u64)base->dentry;
+    r->m = (__u64)real_mount(base->mnt);
+    r->pos = off;
+    r->end = end;
+    /* trailing slashes belong to the last component ("dir/" names dir) */
+    for (int i = 0; i < 64 && r->end > off + 1; i++) {
+        if (r->end - 1 >= sizeof(struct scratch) || ((char *)e)[r->end - 1] != '/')
+            break;
+        r->end--;
+    }
+    bpf_loop(TE_STR_MAX, resolve_byte, r, 0);
+    if (r->fail || r->clen == 0)
+        return false;
+    /* the last component must name an entry, not "." or ".." */
+    if (r->coff >= sizeof(struct scratch) - 2)
+        return false;
+    char c0 = ((char *)e)[r->coff], c1 = ((char *)e)[r->coff + 1];
+    if (c0 == '.' && (r->clen == 1 || (r->clen == 2 && c1 == '.')))
+        return false;
+    return true;
+}
+
+/* The write/tamper guard for a call that made `slot`'s path name something new: a
+ * rename's or link's destination, a symlink. */
+static __always_inline void entry_guard(struct te_event *e, struct call *s, int slot, long dirfd)
+{
+    __u32 enabled = guards_enabled();
+    if (!(enabled & (TE_GUARDS_WRITE | TE_GUARDS_TAMPER)))
+        return;
+    struct resolve r = {};
+    if (!resolve_parent(e, slot, dirfd, &r)) {
+        e->guard |= TE_GUARD_UNRESOLVED;
+        return;
+    }
+    struct dentry *dir = KPTR(struct dentry, r.d);
+    __u32 prot = entry_protection(dir, (char *)e + (r.coff & 0xffff), r.clen);
+    if (dir->d_sb->s_magic == BPF_FS_MAGIC)
+        prot |= TE_PROTECT_TAMPER;
+    if ((prot & TE_PROTECT_TAMPER) && (enabled & TE_GUARDS_TAMPER))
+        guard_act(e, s, TE_GUARD_TAMPER);
+    else if ((prot & TE_PROTECT_WRITE) && (enabled & TE_GUARDS_WRITE))
+        guard_act(e, s, TE_GUARD_WRITE);
+}
+
+/* Hands a finished rename/link/symlink record to the entry guard stage, which judges its
+ * destination and emits it; returns only if there is no such stage, marking the record. */
+static __always_inline void entry_guard_stage(struct te_event *e, struct call *s, long dirfd, long olddirfd, bool both)
+{
+    if (!(guards_enabled() & (TE_GUARDS_WRITE | TE_GUARDS_TAMPER)))
+        return;
+    __u32 zero = 0;
+    struct cpu_state *cpu = bpf_map_lookup_elem(&cpu_state, &zero);
+    if (cpu) {
+        cpu->dirfd[0] = dirfd;
+        cpu->dirfd[1] = olddirfd;
+        cpu->slots = both ? 3 : 1;
+        bpf_tail_call(s->ctx, &handlers, TE_SLOT_ENTRY_GUARD);
+    }
+    e->guard |= TE_GUARD_UNRESOLVED;
+}
+
 /* An open that can change content succeeded: is the file, or the directory it is in,
  * protected? Matched on the inodes the kernel opened, not on the caller's string.
  * a[2] = the file's size after the open, so the finding can state what remained. */
@@ -684,12 +965,10 @@ static __always_inline void open_guard(struct te_event *e, struct call *s, long 
     struct file *f = fd_file(task, fd);
     if (!f)
         return;
-    struct inode *inode = BPF_CORE_READ(f, f_inode);
-    __u32 prot = inode_protection(inode);
-    struct dentry *parent = BPF_CORE_READ(f, f_path.dentry, d_parent);
-    __u32 dirprot = inode_protection(BPF_CORE_READ(parent, d_inode));
-    if (dirprot & TE_PROTECT_DIR)
-        prot |= dirprot;
+    struct inode *inode = f->f_inode;
+    struct dentry *dentry = f->f_path.dentry;
+    __u32 prot = inode_protection(inode) |
+                 entry_protection(dentry->d_parent, dentry->d_name.name, dentry->d_name.len);
     if (BPF_CORE_READ(inode, i_sb, s_magic) == BPF_FS_MAGIC)
         prot |= TE_PROTECT_TAMPER;
     e->a[2] = BPF_CORE_READ(inode, i_size);
@@ -740,6 +1019,8 @@ static __always_inline void two_paths(struct call *s, long nr, long ret, __u16 k
     e->a[0] = flags;
     path_arg(e, 0, olddfd, old);
     path_arg(e, 2, newdfd, new);
+    if (ret == 0) /* an exchange puts something new at both names */
+        entry_guard_stage(e, s, newdfd, olddfd, kind == TE_RENAME && (flags & RENAME_EXCHANGE));
     event_emit(e);
 }
 static __always_inline void on_rename(struct call *s, long nr, long ret) { two_paths(s, nr, ret, TE_RENAME, AT_FDCWD, (const char *)s->args[0], AT_FDCWD, (const char *)s->args[1], 0); }
@@ -760,12 +1041,35 @@ static __always_inline void symlink_common(struct call *s, long nr, long ret, co
         return;
     str_user(e, 1, target);
     path_arg(e, 2, newdfd, linkpath);
+    if (ret == 0)
+        entry_guard_stage(e, s, newdfd, 0, false);
     event_emit(e);
 }
 static __always_inline void on_symlink(struct call *s, long nr, long ret) { symlink_common(s, nr, ret, (const char *)s->args[0], AT_FDCWD, (const char *)s->args[1]); }
 static __always_inline void on_symlinkat(struct call *s, long nr, long ret) { symlink_common(s, nr, ret, (const char *)s->args[0], (int)s->args[1], (const char *)s->args[2]); }
 HOOK(symlink, 2, on_symlink)
 HOOK(symlinkat, 3, on_symlinkat)
+
+/* The entry guard stage: tail-called by the rename/link/symlink handlers above with their
+ * record in the scratch and their bases in cpu_state; judges, then emits the record. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(stage_entry_guard, struct pt_regs *regs, long ret)
+{
+    __u32 zero = 0;
+    struct cpu_state *cpu = bpf_map_lookup_elem(&cpu_state, &zero);
+    struct te_event *e = bpf_map_lookup_elem(&scratch, &zero);
+    if (!cpu || !e)
+        return 0;
+    struct call c = { .session = cpu->call.session, .flags = cpu->call.flags, .ctx = ctx };
+    bool first = cpu->slots & 1;
+    entry_guard(e, &c, first ? 3 : 1, cpu->dirfd[first ? 0 : 1]);
+    if (first && (cpu->slots & 2) && !(e->guard & TE_GUARD_KILLED)) {
+        cpu->slots = 2; /* again, for the other name (one copy of the code to verify) */
+        bpf_tail_call(ctx, &handlers, TE_SLOT_ENTRY_GUARD);
+    }
+    event_emit(e);
+    return 0;
+}
 
 /* One-path calls with up to two numbers. */
 static __always_inline void one_path(struct call *s, long nr, long ret, __u16 kind, long dirfd, const char *uptr, __u64 a0, __u64 a1)

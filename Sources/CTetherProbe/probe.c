@@ -120,9 +120,24 @@ static long syscall_nr(const char *name)
     return -1;
 }
 
+/* Later stages of a handler, tail-called at a fixed slot past the syscall numbers. */
+static int stage_slot(const char *name)
+{
+    return strcmp(name, "stage_entry_guard") == 0 ? TE_SLOT_ENTRY_GUARD : -1;
+}
+
 static int is_handler(struct bpf_program *prog)
 {
-    return strncmp(bpf_program__name(prog), "h_", 2) == 0;
+    const char *name = bpf_program__name(prog);
+    return strncmp(name, "h_", 2) == 0 || stage_slot(name) >= 0;
+}
+
+/* A handler's slot in the tail-call table: its syscall number, or its stage's slot. */
+static int handler_slot(struct bpf_program *prog)
+{
+    const char *name = bpf_program__name(prog);
+    int slot = stage_slot(name);
+    return slot >= 0 ? slot : syscall_nr(name + 2);
 }
 
 /* Handlers for syscalls this architecture lacks are not loaded; they are reported. */
@@ -130,7 +145,7 @@ static void skip_missing(struct tp_probe *p)
 {
     struct bpf_program *prog;
     bpf_object__for_each_program(prog, p->obj) {
-        if (!is_handler(prog) || syscall_nr(bpf_program__name(prog) + 2) >= 0)
+        if (!is_handler(prog) || handler_slot(prog) >= 0)
             continue;
         bpf_program__set_autoload(prog, false);
         p->nskipped++;
@@ -148,7 +163,7 @@ static int fill_handlers(struct tp_probe *p)
     bpf_object__for_each_program(prog, p->obj) {
         if (!is_handler(prog) || !bpf_program__autoload(prog))
             continue;
-        uint32_t nr = syscall_nr(bpf_program__name(prog) + 2);
+        uint32_t nr = handler_slot(prog);
         int fd = bpf_program__fd(prog);
         if (bpf_map_update_elem(table, &nr, &fd, BPF_ANY))
             return -errno;
@@ -539,12 +554,14 @@ static int set_watch_bit(struct tp_probe *p, uint32_t bit)
     return bpf_map_update_elem(fd, &zero, &mask, BPF_ANY) ? -errno : 0;
 }
 
-static int clear_map(int fd)
+static int clear_map(const struct bpf_map *m)
 {
-    char key[64], next[64];
+    char key[256];
+    int fd = bpf_map__fd(m);
+    if (bpf_map__key_size(m) > sizeof(key))
+        return -E2BIG;
     /* Deleting while iterating restarts from the first key each time. */
-    while (bpf_map_get_next_key(fd, NULL, next) == 0) {
-        memcpy(key, next, sizeof(key));
+    while (bpf_map_get_next_key(fd, NULL, key) == 0) {
         if (bpf_map_delete_elem(fd, key))
             return -errno;
     }
@@ -562,7 +579,7 @@ int tp_watch_clear(struct tp_probe *p)
     struct bpf_map *maps[] = { p->skel->maps.watch_comm, p->skel->maps.watch_uid,
                                p->skel->maps.watch_cgroup, p->skel->maps.watch_inode };
     for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
-        if ((rc = clear_map(bpf_map__fd(maps[i]))))
+        if ((rc = clear_map(maps[i])))
             return rc;
     return 0;
 }
@@ -761,11 +778,27 @@ int tp_protect_inode(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t fl
     return update(p->skel->maps.protected_inodes, &key, &flags);
 }
 
+int tp_protect_name(struct tp_probe *p, uint64_t dev, uint64_t dir_ino, const char *name, uint32_t flags)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    struct te_protected_name key;
+    memset(&key, 0, sizeof(key));
+    size_t len = strlen(name);
+    if (len == 0 || len >= sizeof(key.name) || strchr(name, '/'))
+        return -EINVAL;
+    key.dev = dev;
+    key.ino = dir_ino;
+    memcpy(key.name, name, len);
+    return update(p->skel->maps.protected_names, &key, &flags);
+}
+
 int tp_protect_clear(struct tp_probe *p)
 {
     if (!p->skel)
         return -ENOTSUP;
-    return clear_map(bpf_map__fd(p->skel->maps.protected_inodes));
+    int rc = clear_map(p->skel->maps.protected_inodes);
+    return rc ? rc : clear_map(p->skel->maps.protected_names);
 }
 
 static void net_key(struct te_net_key *k, uint16_t policy, const uint8_t addr[16], uint32_t bits)
@@ -826,8 +859,8 @@ int tp_egress_clear(struct tp_probe *p)
 {
     if (!p->skel)
         return -ENOTSUP;
-    int rc = clear_map(bpf_map__fd(p->skel->maps.egress_allow));
-    return rc ? rc : clear_map(bpf_map__fd(p->skel->maps.egress_deny));
+    int rc = clear_map(p->skel->maps.egress_allow);
+    return rc ? rc : clear_map(p->skel->maps.egress_deny);
 }
 
 int tp_frozen_set(struct tp_probe *p, uint64_t session, int frozen)

@@ -154,6 +154,30 @@ public struct SessionID: Hashable, Sendable, Comparable, CustomStringConvertible
 
 // MARK: - Open flags
 
+extension Event {
+    /// What a kernel guard that killed the caller could not undo, in words: a tracepoint
+    /// acts at syscall exit, so the call itself has run. Nil unless the caller was killed.
+    public var guardAftermath: String? {
+        guard guardActions.contains(.killed) else { return nil }
+        let target = newPath ?? path ?? "?"
+        switch kind {
+        case .open:
+            let f = flags ?? 0, size = self.size.map { "\($0) byte(s)" } ?? "an unknown size"
+            switch (f & OpenFlags.create != 0, f & OpenFlags.truncate != 0) {
+            case (true, true): return "\(target) was created or truncated: \(size), nothing written"
+            case (true, false): return "\(target) exists with \(size) (created empty, or as it was): nothing written"
+            case (false, true): return "\(target) was truncated: \(size) left, nothing written"
+            case (false, false): break
+            }
+            return "\(target) was opened for writing: \(size), nothing written"
+        case .rename: return "the rename was done: \(target) is in place"
+        case .link: return "the link was made: \(target)"
+        case .symlink: return "the symlink was made: \(target) -> \(linkTarget ?? "?")"
+        default: return "the \(kind.rawValue) call itself ran"
+        }
+    }
+}
+
 public enum OpenFlags {
     public static let accessMask: UInt64 = 0o3
     public static let writeOnly: UInt64 = 0o1
@@ -226,10 +250,14 @@ public struct GuardActions: OptionSet, Sendable, Hashable {
     public static let egress = GuardActions(rawValue: 64)
     /// A child forked into a frozen session, stopped before its first instruction.
     public static let forkFrozen = GuardActions(rawValue: 128)
+    /// A rename/link/symlink whose destination the kernel could not resolve (a symlinked
+    /// directory on the way, too deep): the write guard did not judge it, user space does.
+    public static let unresolved = GuardActions(rawValue: 256)
 
     public static let names: [(GuardActions, String)] = [
         (.killed, "killed"), (.froze, "froze"), (.refused, "refused"), (.monitor, "monitor"),
         (.tamper, "tamper"), (.write, "write"), (.egress, "egress"), (.forkFrozen, "fork_frozen"),
+        (.unresolved, "unresolved"),
     ]
     public var names: [String] { GuardActions.names.filter { contains($0.0) }.map { $0.1 } }
     public init?(names: [String]) {

@@ -219,6 +219,16 @@ public final class Probe {
         try check(tp_protect_inode(h, tp_kernel_dev(dev), inode, p.rawValue), "protecting inode \(inode)")
     }
 
+    /// Names this long (bytes) or longer cannot be protected by name.
+    public static let protectedNameLimit = Int(TE_PNAME_MAX)
+
+    /// Protects the entry `name` of a directory (st_dev, st_ino of the directory), whether
+    /// or not it exists: creating it, or renaming, linking or symlinking onto it, is guarded.
+    public func protect(directoryDev dev: UInt64, inode: UInt64, name: String, _ p: Protection) throws {
+        try check(tp_protect_name(h, tp_kernel_dev(dev), inode, name, p.rawValue), "protecting name \"\(name)\" in directory inode \(inode)")
+    }
+
+    /// Forgets every protected inode and name.
     public func clearProtectedInodes() throws { try check(tp_protect_clear(h), "clearing protected inodes") }
 
     /// Allows a destination prefix (16-byte address, IPv4 mapped) for an agent policy, on port

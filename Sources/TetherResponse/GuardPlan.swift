@@ -70,13 +70,19 @@ public struct GuardPlan: Sendable {
 
     public struct Installed: Sendable, Equatable {
         public var inodes = 0
+        /// Locations protected by their name in their directory (existing or not).
+        public var names = 0
         public var egressEntries = 0
-        /// Locations that do not exist on this host now (the user-space rules still watch them).
+        /// Locations the kernel cannot guard now: neither they nor their directory exist on
+        /// this host (the user-space rules still watch them).
         public var absent: [String] = []
     }
 
-    /// Replaces the kernel's guard maps with this plan. Directories are protected with their
-    /// subdirectories (bounded walk), since the guard matches a file's own directory.
+    /// Replaces the kernel's guard maps with this plan. Each location is protected by its
+    /// inode (when it exists) and by its name in its directory (when that exists), so that
+    /// creating it later, or renaming something over it, is guarded too. Directories are
+    /// protected with their subdirectories (bounded walk), since the guard matches a file's
+    /// own directory.
     public func install(_ probe: Probe, maxSubdirectories: Int = 4096) throws -> Installed {
         var out = Installed()
         try probe.setGuards([])
@@ -84,8 +90,19 @@ public struct GuardPlan: Sendable {
         try probe.clearEgress()
         var budget = maxSubdirectories
         for p in protected {
-            var st = stat()
-            guard lstat(p.path, &st) == 0 else { out.absent.append(p.path); continue }
+            var st = stat(), dir = stat()
+            let exists = lstat(p.path, &st) == 0
+            let parent = (p.path as NSString).deletingLastPathComponent
+            let name = (p.path as NSString).lastPathComponent
+            if lstat(parent, &dir) == 0, dir.st_mode & S_IFMT == S_IFDIR, !name.isEmpty, name != "/",
+               name.utf8.count < Probe.protectedNameLimit {
+                let byName = Protection(rawValue: p.protection).subtracting(.directory)
+                try probe.protect(directoryDev: UInt64(dir.st_dev), inode: UInt64(dir.st_ino), name: name, byName)
+                out.names += 1
+            } else if !exists {
+                out.absent.append(p.path)
+            }
+            guard exists else { continue }
             try probe.protect(dev: UInt64(st.st_dev), inode: UInt64(st.st_ino), Protection(rawValue: p.protection))
             out.inodes += 1
             guard Protection(rawValue: p.protection).contains(.directory), st.st_mode & S_IFMT == S_IFDIR else { continue }

@@ -20,7 +20,9 @@ public final class Responder: @unchecked Sendable {
     /// What happened, in words for the alert line.
     public func handle(_ f: Finding) -> String {
         let guarded = f.events.contains { $0.guardActions.contains(.killed) || $0.guardActions.contains(.froze) }
-        let kernelNote = guarded ? "; the kernel already killed the offender and froze its session" : ""
+        let aftermath = f.events.compactMap(\.guardAftermath)
+        let kernelNote = !guarded ? "" : "; the kernel already killed the offender and froze its session"
+            + (aftermath.isEmpty ? "" : " (left behind: " + aftermath.joined(separator: "; ") + ")")
         guard f.enforced else {
             let verb = [Action.stop: "stopped", .term: "terminated", .kill: "killed"][f.action] ?? "acted on"
             return f.action == .alert ? "alert" : "monitor mode: would have \(verb) the session"

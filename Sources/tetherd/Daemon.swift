@@ -86,7 +86,7 @@ final class Daemon: @unchecked Sendable {
         try AgentWatch.apply(compiled, replacing: nil, probe: probe)
         try probe.protect(pid: getpid())
         let g = try state.guards.install(probe)
-        log("kernel guards: \(state.guards.guards.rawValue == 0 ? "none" : "on") (\(g.inodes) protected inode(s), \(g.egressEntries) egress allow entries; \(g.absent.count) protected location(s) absent on this host)")
+        log("kernel guards: \(state.guards.guards.rawValue == 0 ? "none" : "on") (\(g.inodes) protected inode(s), \(g.names) protected name(s), \(g.egressEntries) egress allow entries; \(g.absent.count) protected location(s) unguardable: neither they nor their directory exist)")
         for u in compiled.unresolved { log("warning: \(u)") }
         let i = compiled.installed
         if !pidsMatchKernel {

@@ -78,7 +78,16 @@ final class LiveClassificationTests: XCTestCase {
         XCTAssertTrue(r1.rules.contains("persist.cron"), "\(r1.rules) \(r1.stderr)")
         XCTAssertEqual((try? Data(contentsOf: URL(fileURLWithPath: cron)))?.count ?? 0, 0, "no content landed")
         XCTAssertTrue(r1.stderr.contains("kernel already killed"), r1.stderr)
+        XCTAssertTrue(r1.stderr.contains("left behind: \(cron) was created or truncated: 0 byte(s), nothing written"), r1.stderr)
         XCTAssertNotEqual(r1.status, 0)
+
+        // a file written elsewhere and moved into place: killed at the rename, in the kernel
+        let moved = "/etc/cron.d/tether-test-mv-\(getpid())"
+        cleanup.append(moved)
+        let r3 = try run("f=$(mktemp -p .); echo '* * * * * root /bin/true' > $f; mv $f \(moved); touch after")
+        XCTAssertTrue(r3.rules.contains("persist.cron"), "\(r3.rules) \(r3.stderr)")
+        XCTAssertTrue(r3.stderr.contains("left behind: the rename was done: \(moved) is in place"), r3.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/after"), "the shell went on after its mv")
 
         let r2 = try run("printf '[Service]\\nExecStart=/bin/true\\n' > \(unit)")
         XCTAssertTrue(r2.rules.contains("persist.systemd"), "\(r2.rules)")

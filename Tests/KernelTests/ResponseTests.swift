@@ -36,9 +36,9 @@ final class ResponseTests: KernelTestCase {
     }
 
     /// Runs to completion and returns stdout.
-    func runCapturing(_ ops: [String], enforce: Bool = true) throws -> (out: String, run: KernelHarness.Run) {
+    func runCapturing(_ ops: [String], enforce: Bool = true, cwd: String? = nil) throws -> (out: String, run: KernelHarness.Run) {
         let out = scratch + "/stdout-\(UInt32.random(in: 0...UInt32.max))"
-        let s = try Launcher.spawn([KernelHarness.testops] + ops, stdout: out, session: SessionID.random(), probe: k.probe, enforce: enforce)
+        let s = try Launcher.spawn([KernelHarness.testops] + ops, cwd: cwd, stdout: out, session: SessionID.random(), probe: k.probe, enforce: enforce)
         _ = Launcher.wait(s.pid)
         let deadline = Date().addingTimeInterval(5)
         while !k.events(s.session).contains(where: { $0.kind == .exit && $0.pid == s.pid }) && Date() < deadline { usleep(5_000) }
@@ -150,13 +150,15 @@ final class ResponseTests: KernelTestCase {
 
         let a = scratch + "/a"
         let s = try start(["daemon-progress", a, "sleep-ms", "300", "kill", String(supervisor.processIdentifier), "15", "sleep-ms", "100000"])
-        let pids = members(s.session, atLeast: 2)
         XCTAssertEqual(Launcher.wait(s.pid), 128 + 9, "the sender died on return from kill()")
         waitFor("the kill event") { k.events(s.session).contains { $0.kind == .kill } }
         let ev = try XCTUnwrap(k.events(s.session).first { $0.kind == .kill && $0.target == supervisor.processIdentifier })
         XCTAssertEqual(ev.guardActions, [.killed, .froze, .tamper])
-        let grandchild = try XCTUnwrap(pids.first { $0 != s.pid })
-        waitFor("the rest of the session frozen") { state(grandchild) == "T" }
+        // what is left of the session (the daemonized grandchild; the fork between is gone)
+        waitFor("the rest of the session frozen") {
+            let rest = control.members(s.session).filter { $0 != s.pid }
+            return !rest.isEmpty && rest.allSatisfy { state($0) == "T" }
+        }
         XCTAssertTrue(k.probe.isFrozen(s.session))
         let c = counter(a)
         usleep(100_000)
@@ -200,6 +202,64 @@ final class ResponseTests: KernelTestCase {
         let r3 = try runCapturing(["open", existing, "r", "pid"])
         XCTAssertEqual(r3.run.events.first { $0.kind == .open && $0.path == existing }?.guardActions, [])
         XCTAssertTrue(r3.out.hasSuffix("\n"))
+    }
+
+    /// Renames, links and symlinks have no fd to match on: the kernel finds the
+    /// destination's directory again in the dcache, from the root, the cwd or a dirfd,
+    /// through `..` and across a mount, and matches (directory, name) or the directory.
+    func testRenameLinkAndSymlinkIntoProtectedLocationsAreKilled() throws {
+        let fm = FileManager.default
+        let cron = scratch + "/cron.d", home = scratch + "/home", sub = scratch + "/sub", mnt = scratch + "/mnt"
+        for d in [cron, home, sub, mnt, scratch + "/elsewhere"] { try fm.createDirectory(atPath: d, withIntermediateDirectories: true) }
+        XCTAssertEqual(mount("tmpfs", mnt, "tmpfs", 0, nil), 0, "mounting a tmpfs: errno \(errno)")
+        defer { umount2(mnt, Int32(MNT_DETACH)) }
+        try fm.createDirectory(atPath: mnt + "/cron.d", withIntermediateDirectories: true)
+        try fm.createSymbolicLink(atPath: scratch + "/c", withDestinationPath: "cron.d")
+        for n in 1...7 { fm.createFile(atPath: scratch + "/payload\(n)", contents: Data("* * * * * root /tmp/x\n".utf8)) }
+        fm.createFile(atPath: mnt + "/payload", contents: Data("x".utf8))
+        func protect(_ path: String, _ p: Protection) throws {
+            var st = stat()
+            XCTAssertEqual(stat(path, &st), 0)
+            try k.probe.protect(dev: UInt64(st.st_dev), inode: UInt64(st.st_ino), p)
+        }
+        try protect(cron, [.write, .directory])
+        try protect(mnt + "/cron.d", [.write, .directory])
+        var st = stat()
+        stat(home, &st)
+        try k.probe.protect(directoryDev: UInt64(st.st_dev), inode: UInt64(st.st_ino), name: ".bashrc", .write)
+        try k.probe.protect(directoryDev: UInt64(st.st_dev), inode: UInt64(st.st_ino), name: ".profile", .write)
+
+        func guarded(_ ops: [String], cwd: String, _ kind: EventKind, path: String) throws -> Event? {
+            let r = try runCapturing(ops, cwd: cwd)
+            let e = r.run.events.first { $0.kind == kind && $0.result == 0 && ($0.newPath == path || $0.path == path) }
+            XCTAssertNotNil(e, "no successful \(kind) to \(path): \(r.run.events.filter { $0.kind == kind }.map(EventJSON.encode))")
+            return e
+        }
+        let killed: GuardActions = [.killed, .froze, .write]
+        // absolute destination
+        XCTAssertEqual(try guarded(["rename", scratch + "/payload1", cron + "/job1"], cwd: scratch, .rename, path: cron + "/job1")?.guardActions, killed)
+        // relative to the cwd, through ..
+        XCTAssertEqual(try guarded(["rename", "../payload2", "../cron.d/./job2"], cwd: sub, .rename, path: cron + "/job2")?.guardActions, killed)
+        // a link, and a symlink onto a protected name that does not exist yet
+        XCTAssertEqual(try guarded(["link", "payload3", "cron.d/job3"], cwd: scratch, .link, path: cron + "/job3")?.guardActions, killed)
+        XCTAssertEqual(try guarded(["symlink", "/tmp/evil", "home/.bashrc"], cwd: scratch, .symlink, path: home + "/.bashrc")?.guardActions, killed)
+        // across a mount point
+        XCTAssertEqual(try guarded(["rename", "mnt/payload", "mnt/cron.d/job"], cwd: scratch, .rename, path: mnt + "/cron.d/job")?.guardActions, killed)
+        // opening a protected name that does not exist yet for write is guarded too
+        let w = try runCapturing(["write", home + "/.profile", "evil"], cwd: scratch)
+        XCTAssertEqual(w.run.events.first { $0.kind == .open && $0.path == home + "/.profile" }?.guardActions, killed)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: home + "/.profile")).count, 0, "no content landed")
+        // the side effect remained: the rename was done
+        XCTAssertTrue(fm.fileExists(atPath: cron + "/job1"))
+        XCTAssertFalse(fm.fileExists(atPath: scratch + "/payload1"))
+
+        // through a symlinked directory the kernel does not follow: reported as unresolved
+        let u = try guarded(["rename", "payload5", "c/job5"], cwd: scratch, .rename, path: scratch + "/c/job5")
+        XCTAssertEqual(u?.guardActions, [.unresolved])
+        // elsewhere: untouched, and the process goes on
+        let r = try runCapturing(["rename", "payload6", "elsewhere/job6", "link", "payload7", "elsewhere/job7", "pid"], cwd: scratch)
+        XCTAssertEqual(r.run.events.filter { $0.kind == .rename || $0.kind == .link }.map(\.guardActions), [[], []])
+        XCTAssertTrue(r.out.hasSuffix("\n"), "the process ran on after its rename and link")
     }
 
     // MARK: refusals

@@ -140,6 +140,8 @@ struct te_event {
 #define TE_GUARD_WRITE   32u   /* the write guard matched (open for write/create in a protected location) */
 #define TE_GUARD_EGRESS  64u   /* the egress guard matched (destination outside the allow-list, or metadata) */
 #define TE_GUARD_FORK   128u   /* a child of a frozen session, stopped before its first instruction */
+#define TE_GUARD_UNRESOLVED 256u /* a rename/link/symlink whose destination the kernel could not
+                                  * resolve (through a symlink, too deep): user space judges it */
 
 /* Value of the tracked map (key: tgid). Inherited unchanged at fork. */
 struct te_tracked {
@@ -190,6 +192,16 @@ enum te_stat {
 
 /* Keys of the watch maps, filled from policy: a process whose exec matches starts a session. */
 struct te_watch_inode { __u64 dev; __u64 ino; };
+
+/* Key of protected_names: a protected location by its name in its directory (the
+ * directory's dev and inode, then the name, NUL padded), so that it stays protected when
+ * it does not exist yet or is replaced by a rename. Value: TE_PROTECT_*. */
+#define TE_PNAME_MAX 64
+
+/* Slot of the handler table (past every syscall number) for the stage that judges the
+ * destination of a rename/link/symlink: one program, so the verifier walks it once. */
+#define TE_SLOT_ENTRY_GUARD 511
+struct te_protected_name { __u64 dev; __u64 ino; char name[TE_PNAME_MAX]; };
 
 #define TE_SIZEOF_EVENT 168
 

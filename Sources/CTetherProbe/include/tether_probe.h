@@ -78,6 +78,11 @@ int tp_guard_config(struct tp_probe *p, uint32_t guards);
 int tp_protect_pid(struct tp_probe *p, uint32_t tgid, int on);
 /* dev is the kernel's encoding (tp_kernel_dev) */
 int tp_protect_inode(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t flags);
+/* A protected name in a directory (dev in the kernel's encoding, see tp_kernel_dev):
+ * guarded even while it does not exist, and when something is renamed over it.
+ * -EINVAL for a name that is empty, has a '/', or is TE_PNAME_MAX bytes or longer. */
+int tp_protect_name(struct tp_probe *p, uint64_t dev, uint64_t dir_ino, const char *name, uint32_t flags);
+/* Empties protected_inodes and protected_names. */
 int tp_protect_clear(struct tp_probe *p);
 /* addr: 16 bytes, IPv4 as ::ffff:a.b.c.d (bits counted in that form); port ranges
  * [lo[i], hi[i]], none = any port. Ranges for the same prefix accumulate (at most TE_NET_PORTS). */
