@@ -75,6 +75,18 @@ struct {
     __type(value, struct te_tracked);
 } tracked SEC(".maps");
 
+/* A bit per tgid that may be in `tracked`: an untracked process's syscall costs one array
+ * load here instead of a hash lookup. The bit is set before an entry is added (here, and
+ * by the loader through its mapping of this array), and cleared after the kernel removes
+ * one; a stale set bit only costs the hash lookup. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(map_flags, BPF_F_MMAPABLE);
+    __uint(max_entries, TE_TRACKED_WORDS);
+    __type(key, __u32);
+    __type(value, __u64);
+} tracked_bits SEC(".maps");
+
 /* Syscall number -> handler program. Filled by the loader; empty slots are ignored. */
 struct {
     __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
@@ -249,6 +261,34 @@ struct {
 } verdicts SEC(".maps");
 
 /* ---- helpers ---- */
+
+/* False only if `tgid` is surely not tracked. */
+static __always_inline bool maybe_tracked(__u32 tgid)
+{
+    __u32 w = tgid / 64;
+    __u64 *v = bpf_map_lookup_elem(&tracked_bits, &w);
+    return !v || (*v & (1ull << (tgid & 63)));
+}
+
+static __always_inline void mark_tracked(__u32 tgid, bool on)
+{
+    __u32 w = tgid / 64;
+    __u64 *v = bpf_map_lookup_elem(&tracked_bits, &w);
+    if (!v)
+        return;
+    if (on)
+        __sync_fetch_and_or(v, 1ull << (tgid & 63));
+    else
+        __sync_fetch_and_and(v, ~(1ull << (tgid & 63)));
+}
+
+/* The tracked entry of `tgid`, or NULL: the bit first, the hash only if it is set. */
+static __always_inline struct te_tracked *tracked_entry(__u32 tgid)
+{
+    if (!maybe_tracked(tgid))
+        return NULL;
+    return bpf_map_lookup_elem(&tracked, &tgid);
+}
 
 static __always_inline void stat_inc(__u32 key)
 {
@@ -577,7 +617,7 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
     __u32 tgid = bpf_get_current_pid_tgid() >> 32, zero = 0;
-    struct te_tracked *t = bpf_map_lookup_elem(&tracked, &tgid);
+    struct te_tracked *t = tracked_entry(tgid);
     if (!t)
         return 0;
     struct cpu_state *cpu = bpf_map_lookup_elem(&cpu_state, &zero);
@@ -1445,10 +1485,11 @@ SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 {
     __u32 ptgid = parent->tgid, ctgid = child->tgid;
-    struct te_tracked *t = bpf_map_lookup_elem(&tracked, &ptgid);
+    struct te_tracked *t = tracked_entry(ptgid);
     if (!t || ptgid == ctgid)
         return 0; /* untracked, or a new thread of a tracked process */
     struct te_tracked copy = *t;
+    mark_tracked(ctgid, true);
     if (bpf_map_update_elem(&tracked, &ctgid, &copy, BPF_ANY)) {
         stat_inc(TE_STAT_TRACK_FULL);
     }
@@ -1507,7 +1548,7 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 {
     __u32 tgid = task->tgid;
     __u32 flags = 0;
-    struct te_tracked *t = bpf_map_lookup_elem(&tracked, &tgid);
+    struct te_tracked *t = tracked_entry(tgid);
     struct te_tracked fresh = {};
     if (!t) {
         __s64 match = watched(task, bprm);
@@ -1518,6 +1559,7 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
         /* A new session: boot time and CPU make the id unique; the top bit says the kernel made it. */
         fresh.session = (1ULL << 63) | ((bpf_ktime_get_boot_ns() << 8) & ~(1ULL << 63)) | (bpf_get_smp_processor_id() & 0xff);
         fresh.root_tgid = tgid;
+        mark_tracked(tgid, true);
         if (bpf_map_update_elem(&tracked, &tgid, &fresh, BPF_ANY)) {
             stat_inc(TE_STAT_TRACK_FULL);
             return 0;
@@ -1580,13 +1622,14 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_exit, struct task_struct *task)
 {
     __u32 tgid = task->tgid;
-    struct te_tracked *t = bpf_map_lookup_elem(&tracked, &tgid);
+    struct te_tracked *t = tracked_entry(tgid);
     if (!t)
         return 0;
     if (BPF_CORE_READ(task, signal, live.counter) != 0)
         return 0; /* other threads remain */
     __u64 session = t->session;
     bpf_map_delete_elem(&tracked, &tgid);
+    mark_tracked(tgid, false);
     struct te_event *e = event_begin(TE_EXIT, session, 0, 0);
     if (!e)
         return 0;
@@ -1604,7 +1647,7 @@ static __always_inline struct te_tracked *enforced_member(__u32 guard_bit, bool 
     if (!(guards_enabled() & guard_bit))
         return NULL;
     __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    struct te_tracked *t = bpf_map_lookup_elem(&tracked, &tgid);
+    struct te_tracked *t = tracked_entry(tgid);
     if (t)
         *monitor = !(t->flags & TE_TRACK_ENFORCE);
     return t;

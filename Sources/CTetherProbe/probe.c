@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <dirent.h>
 #include <sys/syscall.h>
@@ -33,6 +34,7 @@ struct tp_probe {
     int resumed;
     char skipped[1024];
     int ncpu;
+    uint64_t *bits; /* tracked_bits, mapped */
     tp_record_fn fn;
     void *ctx;
 };
@@ -167,6 +169,30 @@ static int fill_handlers(struct tp_probe *p)
         int fd = bpf_program__fd(prog);
         if (bpf_map_update_elem(table, &nr, &fd, BPF_ANY))
             return -errno;
+    }
+    return 0;
+}
+
+/* Maps tracked_bits and sets the bit of every tgid already in `tracked` (pinned from an
+ * earlier instance, perhaps one that had no bitmap), before any program is attached. */
+static int map_tracked_bits(struct tp_probe *p)
+{
+    size_t size = TE_TRACKED_WORDS * sizeof(uint64_t);
+    if (bpf_map__value_size(p->skel->maps.tracked_bits) != sizeof(uint64_t) ||
+        bpf_map__max_entries(p->skel->maps.tracked_bits) != TE_TRACKED_WORDS)
+        return -EINVAL;
+    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(p->skel->maps.tracked_bits), 0);
+    if (m == MAP_FAILED)
+        return -errno;
+    p->bits = m;
+    int fd = bpf_map__fd(p->skel->maps.tracked);
+    uint32_t key, next;
+    uint32_t *prev = NULL;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        if (next < TE_PID_LIMIT)
+            __atomic_fetch_or(&p->bits[next / 64], 1ull << (next % 64), __ATOMIC_SEQ_CST);
+        key = next;
+        prev = &key;
     }
     return 0;
 }
@@ -328,7 +354,7 @@ int tp_open(const struct tp_options *opts, tp_record_fn fn, void *ctx,
         p->skel = tether__open();
         if (!p->skel) { rc = -errno; goto out_fail_open; }
         p->obj = p->skel->obj;
-        uint32_t rb = opts && opts->ringbuf_bytes ? opts->ringbuf_bytes : 16u << 20;
+        uint32_t rb = opts && opts->ringbuf_bytes ? opts->ringbuf_bytes : 8u << 20;
         if (rb < 4096 || (rb & (rb - 1))) {
             rc = fail(-EINVAL, err, errlen, "ring buffer size must be a power of two >= 4096");
             goto out_destroy;
@@ -353,6 +379,10 @@ int tp_open(const struct tp_options *opts, tp_record_fn fn, void *ctx,
     }
     if (p->skel && (rc = fill_handlers(p))) {
         fail(rc, err, errlen, "filling the syscall handler table");
+        goto out_destroy;
+    }
+    if (p->skel && (rc = map_tracked_bits(p))) {
+        fail(rc, err, errlen, "mapping the tracked bitmap");
         goto out_destroy;
     }
     struct bpf_program *prog;
@@ -420,6 +450,8 @@ void tp_close(struct tp_probe *p)
 {
     if (!p)
         return;
+    if (p->bits)
+        munmap(p->bits, TE_TRACKED_WORDS * sizeof(uint64_t));
     ring_buffer__free(p->rb);
     for (uint32_t i = 0; i < p->nlinks; i++)
         bpf_link__destroy(p->links[i]);
@@ -486,10 +518,24 @@ static int map_fd(struct tp_probe *p, struct bpf_map *m)
     return p->skel ? bpf_map__fd(m) : -1;
 }
 
+/* Sets a tgid's bit before its entry goes into `tracked` (see tracked_bits). */
+static int mark_tracked(struct tp_probe *p, uint32_t tgid)
+{
+    if (!p->bits)
+        return -ENOTSUP;
+    if (tgid >= TE_PID_LIMIT)
+        return -ERANGE;
+    __atomic_fetch_or(&p->bits[tgid / 64], 1ull << (tgid % 64), __ATOMIC_SEQ_CST);
+    return 0;
+}
+
 int tp_track(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t root_tgid, uint16_t flags, uint16_t policy)
 {
     if (!p->skel)
         return -ENOTSUP;
+    int rc = mark_tracked(p, tgid);
+    if (rc)
+        return rc;
     struct te_tracked v = { .session = session, .root_tgid = root_tgid, .flags = flags, .policy = policy };
     return bpf_map_update_elem(map_fd(p, p->skel->maps.tracked), &tgid, &v, BPF_ANY) ? -errno : 0;
 }
@@ -498,6 +544,9 @@ int tp_track_new(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t r
 {
     if (!p->skel)
         return -ENOTSUP;
+    int rc = mark_tracked(p, tgid);
+    if (rc)
+        return rc;
     struct te_tracked v = { .session = session, .root_tgid = root_tgid, .flags = flags, .policy = policy };
     return bpf_map_update_elem(map_fd(p, p->skel->maps.tracked), &tgid, &v, BPF_NOEXIST) ? -errno : 0;
 }

@@ -29,7 +29,7 @@ public enum RecordDecoder {
         guard Int(r.h.size) <= buf.count, Int(r.h.size) >= fixed else { throw Failure.size(declared: r.h.size, actual: buf.count) }
         guard let kind = kindOf(r.h.kind) else { throw Failure.kind(r.h.kind) }
 
-        let slots = [r.s.0, r.s.1, r.s.2, r.s.3]
+        let slots = Four(r.s)
         func raw(_ i: Int) throws -> UnsafeRawBufferPointer? {
             let s = slots[i]
             if s.enc == UInt8(TE_STR_NONE.rawValue) { return nil }
@@ -62,7 +62,7 @@ public enum RecordDecoder {
                       ppid: Int32(bitPattern: r.ppid), uid: r.uid, euid: r.euid, gid: r.gid, egid: r.egid,
                       session: SessionID(r.session), syscall: Int32(bitPattern: r.syscall), result: r.result,
                       comm: cString(r.comm))
-        let a = [r.a.0, r.a.1, r.a.2, r.a.3]
+        let a = Four(r.a)
         e.guardActions = GuardActions(rawValue: r.guard)
         func setPath(_ k: Int) throws {
             let p = try pathPair(k)
@@ -112,7 +112,7 @@ public enum RecordDecoder {
         case .setsid:
             break
         case .setuid, .setgid:
-            e.ids = a[0..<3].map { Int64(Int32(bitPattern: UInt32(truncatingIfNeeded: $0))) }
+            e.ids = (0..<3).map { Int64(Int32(bitPattern: UInt32(truncatingIfNeeded: a[$0]))) }
             e.idCall = idCallName(kind, a[3])
         case .capset:
             e.capEffective = a[0]
@@ -252,18 +252,42 @@ public enum RecordDecoder {
         }
     }
 
-    /// Leaf-first NUL-terminated dentry names -> "/a/b/c".
+    /// Leaf-first NUL-terminated dentry names -> "/a/b/c", built in one pass from the end.
     static func dpath(_ b: UnsafeRawBufferPointer) -> String {
-        let names = b.split(separator: 0, omittingEmptySubsequences: true)
-        if names.isEmpty { return "/" }
-        var out = ""
-        for n in names.reversed() {
-            let s = String(decoding: n, as: UTF8.self)
-            if s == "/" { continue } // a filesystem root's own name
-            out += "/"
-            out += s
+        let slash = UInt8(ascii: "/")
+        let s = String(unsafeUninitializedCapacity: b.count + 1) { out in
+            var n = 0
+            var end = b.count
+            while end > 0 {
+                // one name: b[start..<end], the NULs around it skipped
+                while end > 0 && b[end - 1] == 0 { end -= 1 }
+                var start = end
+                while start > 0 && b[start - 1] != 0 { start -= 1 }
+                if start == end { break }
+                if !(end - start == 1 && b[start] == slash) { // a filesystem root's own name
+                    out[n] = slash
+                    n += 1
+                    for i in start..<end { out[n] = b[i]; n += 1 }
+                }
+                end = start
+            }
+            return n
         }
-        return out.isEmpty ? "/" : out
+        return s.isEmpty ? "/" : s
+    }
+
+    /// A C array of four, indexed without building a Swift array per record.
+    struct Four<T> {
+        let t: (T, T, T, T)
+        init(_ t: (T, T, T, T)) { self.t = t }
+        subscript(i: Int) -> T {
+            switch i {
+            case 0: return t.0
+            case 1: return t.1
+            case 2: return t.2
+            default: return t.3
+            }
+        }
     }
 
     static func cString<T>(_ tuple: T) -> String {

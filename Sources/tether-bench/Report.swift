@@ -1,4 +1,5 @@
 import Foundation
+import TetherProbe
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -178,7 +179,7 @@ struct Report: Codable {
 
     func pipelineText() -> String {
         guard let steps = pipeline else { return "" }
-        var out = "\n== Pipeline throughput (tracked paced open loop, default 16 MiB ring buffer) ==\n"
+        var out = "\n== Pipeline throughput (tracked paced open loop, default \(ProbeOptions().ringBufferBytes >> 20) MiB ring buffer) ==\n"
         out += table(["consumer", "target/s", "achieved/s", "events", "delivered", "drops", "consumer CPU s"],
                      steps.map { [$0.consumer, $0.target >= 1e8 ? "unpaced" : Report.count($0.target), Report.count($0.achieved),
                                   String($0.events), String($0.decoded), String($0.drops), String(format: "%.2f", $0.consumerCPU)] })

@@ -1,4 +1,5 @@
 import Foundation
+import TetherProbe
 
 /// The Markdown block and the SVG chart `make bench` writes.
 extension Report {
@@ -26,7 +27,7 @@ extension Report {
             for (m, why) in skipped { s += "- \(m.rawValue) skipped: \(why)\n" }
         }
         if let p = pipeline {
-            s += "#### Pipeline throughput (tracked paced open loop, default 16 MiB ring buffer)\n\n"
+            s += "#### Pipeline throughput (tracked paced open loop, default \(ProbeOptions().ringBufferBytes >> 20) MiB ring buffer)\n\n"
             s += markdownTable(["consumer", "target/s", "achieved/s", "events", "delivered", "drops", "consumer CPU s"],
                                p.map { [$0.consumer == "c" ? "plain C (counts records)" : "Swift (decode + table + JSON)",
                                         $0.target >= 1e8 ? "unpaced" : Report.count($0.target), Report.count($0.achieved),

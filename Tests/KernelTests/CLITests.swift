@@ -84,7 +84,8 @@ final class CLITests: XCTestCase {
         let marker = dir + "/late"
         let target = Process()
         target.executableURL = URL(fileURLWithPath: KernelHarness.testops)
-        target.arguments = ["sleep-ms", "400", "spawn", "/bin/sh", "-c", "echo > \(marker)", "--"]
+        // long enough for tether to load its probe on a busy machine before the spawn
+        target.arguments = ["sleep-ms", "2000", "spawn", "/bin/sh", "-c", "echo > \(marker)", "--"]
         try target.run()
         let r = try tether(["watch", "--events", "-", String(target.processIdentifier)])
         target.waitUntilExit()

@@ -151,6 +151,11 @@ struct te_tracked {
     __u16 policy;    /* index of the agent policy whose network allow-list applies */
 };
 
+/* tracked_bits: one bit per possible tgid (PID_MAX_LIMIT on 64-bit), set for every tgid
+ * that may be in `tracked` (the untracked fast path tests the bit, not the hash). */
+#define TE_PID_LIMIT (4u << 20)
+#define TE_TRACKED_WORDS (TE_PID_LIMIT / 64)
+
 #define TE_TRACK_ENFORCE 1u   /* guards act (kill, freeze, refuse); otherwise they only report */
 
 /* protected_inodes values */
