@@ -49,6 +49,7 @@ extension Report {
                 rows.append(["after \(Report.count(Double(x[0]))) events", String(format: "%.1f", Double(x[1]) / 1024)])
             }
             s += markdownTable(["state", "RSS MB"], rows) + "\n"
+            s += "Events lost during the memory run (an unpaced tracked loop, default ring buffer): \(m.drops).\n\n"
         }
         s += "#### Goals\n\n"
         s += markdownTable(["goal", "measured", "met"], goals().map { [$0.text, $0.measured, $0.met.map { $0 ? "yes" : "**no**" } ?? "n/a"] })

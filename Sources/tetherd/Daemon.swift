@@ -12,6 +12,7 @@ struct DaemonConfig {
     var statusInterval: Double = 60
     /// bpffs directory for the tracked map, so sessions survive a restart (nil = not pinned).
     var pinDirectory: String? = "/sys/fs/bpf/tether"
+    var ringBufferBytes: UInt32 = ProbeOptions().ringBufferBytes
     var controlPath: String? = ControlDefaults.socketPath
     var metricsAddress: String?
     var syslog: [(SyslogDestination, SyslogFormat.Style?)] = []
@@ -70,6 +71,7 @@ final class Daemon: @unchecked Sendable {
         output = try config.eventsPath.map { try LineWriter(path: $0) }
         var opts = ProbeOptions()
         opts.pinDirectory = config.pinDirectory
+        opts.ringBufferBytes = config.ringBufferBytes
         probe = try Probe(options: opts)
         var sinks: [AlertSink] = []
         if let j = config.alertsJSON { sinks.append(try JSONLinesSink(path: j)) }

@@ -65,6 +65,9 @@ struct Tetherd: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Serve Prometheus metrics on a loopback HOST:PORT, e.g. 127.0.0.1:9464.", valueName: "ADDR"))
     var metrics: String?
 
+    @Option(name: .long, help: ArgumentHelp("Kernel-to-daemon ring buffer in MiB, a power of two. Larger holds longer bursts without loss; the daemon's RSS counts it twice.", valueName: "MIB"))
+    var ringBufferMib: UInt32 = ProbeOptions().ringBufferBytes >> 20
+
     func makeConfig() throws -> DaemonConfig {
         var c = DaemonConfig(policyPath: policy)
         c.eventsPath = events
@@ -72,6 +75,10 @@ struct Tetherd: ParsableCommand {
         c.controlPath = control.isEmpty ? nil : control
         c.pinDirectory = pinDir.isEmpty ? nil : pinDir
         c.metricsAddress = metrics
+        guard ringBufferMib >= 1, ringBufferMib <= 1024, ringBufferMib & (ringBufferMib - 1) == 0 else {
+            throw ExportError("--ring-buffer-mib \(ringBufferMib): expected a power of two from 1 to 1024")
+        }
+        c.ringBufferBytes = ringBufferMib << 20
         c.alertsJSON = alertsJson
         c.syslog = try syslog.map { try SyslogDestination.parse(withFormat: $0) }
         guard let style = SyslogFormat.Style(rawValue: syslogFormat.lowercased()) else {

@@ -156,6 +156,21 @@ final class DaemonTests: XCTestCase {
         XCTAssertNotEqual(missing.terminationStatus, 0)
         XCTAssertTrue(text2.contains("none.yaml"), text2)
     }
+
+    func testBadRingBufferSizeIsAUsageError() throws {
+        for bad in ["3", "0", "2048"] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: CLITests.bin + "/tetherd")
+            p.arguments = ["--ring-buffer-mib", bad, "--policy", dir + "/none.yaml"]
+            let err = Pipe()
+            p.standardError = err
+            try p.run()
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 64, text)
+            XCTAssertTrue(text.contains("--ring-buffer-mib \(bad): expected a power of two"), text)
+        }
+    }
 }
 
 /// Processes whose command line mentions `text` (the daemonized progress writer of a test).

@@ -143,6 +143,35 @@ final class LiveClassificationTests: XCTestCase {
         XCTAssertEqual(p.terminationStatus, 128 + 9)
     }
 
+    /// A double-forked daemon still running a grace period after the command exited is
+    /// persist.outlived_session in a standalone `tether run` too, and a `kill` action ends it.
+    func testADaemonThatOutlivesTheCommandIsFoundAndKilled() throws {
+        let marker = dir + "/outlived"
+        let policy = dir + "/policy.yaml"
+        try """
+        version: 1
+        defaults:
+          rules:
+            persist.daemonize: {enabled: false}
+            persist.outlived_session: {action: kill}
+        """.write(toFile: policy, atomically: true, encoding: .utf8)
+        // the daemon's output goes to /dev/null: it must not hold this test's stderr pipe
+        let r = try run("\(KernelHarness.testops) daemon-progress \(marker) </dev/null >/dev/null 2>&1",
+                        extra: ["--policy", policy, "--grace", "1"])
+        let f = try XCTUnwrap(r.findings.first { $0["rule"] as? String == "persist.outlived_session" },
+                              "\(r.rules) \(r.stderr)")
+        XCTAssertEqual(f["enforced"] as? Bool, true)
+        XCTAssertEqual(r.status, 0, "the command itself exited 0")
+        let c = counter(marker)
+        XCTAssertGreaterThan(c, 0, "the daemon ran before it was judged")
+        usleep(300_000)
+        XCTAssertEqual(counter(marker), c, "the daemon is dead: its counter stands still")
+    }
+
+    private func counter(_ file: String) -> UInt64 {
+        UInt64(((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+
     func testCredentialReadAndTamperingAreFound() throws {
         let r = try run("cat /etc/shadow > /dev/null; kill -TERM $PPID; echo unreachable", mode: "monitor")
         XCTAssertTrue(r.rules.contains("escape.credentials"), "\(r.rules)")
