@@ -809,6 +809,21 @@ int tp_guard_config(struct tp_probe *p, uint32_t guards)
     return update(p->skel->maps.guard_config, &zero, &guards);
 }
 
+int tp_protected_pids(struct tp_probe *p, uint32_t *out, uint32_t max)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    int fd = bpf_map__fd(p->skel->maps.protected_pids);
+    uint32_t key, next, n = 0;
+    uint32_t *prev = NULL;
+    while (n < max && bpf_map_get_next_key(fd, prev, &next) == 0) {
+        out[n++] = next;
+        key = next;
+        prev = &key;
+    }
+    return (int)n;
+}
+
 int tp_protect_pid(struct tp_probe *p, uint32_t tgid, int on)
 {
     if (!p->skel)

@@ -10,7 +10,7 @@ public enum EventJSON {
         w.int("pid", Int64(e.pid))
         w.int("tid", Int64(e.tid))
         w.int("ppid", Int64(e.ppid))
-        w.string("session", e.session.description)
+        w.hex64("session", e.session.raw)
         w.string("comm", e.comm)
         w.optString("exe", e.exe)
         w.int("result", e.result)
@@ -201,51 +201,104 @@ public enum EventJSON {
     }
 }
 
+/// Bytes appended without Array's per-append uniqueness and capacity bookkeeping: the
+/// JSON writer's storage (the hot path of every event output).
+final class JSONBytes {
+    private(set) var base: UnsafeMutablePointer<UInt8>
+    private(set) var count = 0
+    private var capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 64)
+        base = .allocate(capacity: self.capacity)
+    }
+    deinit { base.deallocate() }
+
+    @inline(__always) func reserve(_ extra: Int) {
+        if count + extra > capacity { grow(count + extra) }
+    }
+    private func grow(_ need: Int) {
+        var c = capacity * 2
+        while c < need { c *= 2 }
+        let nb = UnsafeMutablePointer<UInt8>.allocate(capacity: c)
+        nb.update(from: base, count: count)
+        base.deallocate()
+        base = nb
+        capacity = c
+    }
+    @inline(__always) func append(_ c: UInt8) {
+        reserve(1)
+        base[count] = c
+        count += 1
+    }
+    @inline(__always) func append(_ b: UnsafeBufferPointer<UInt8>) {
+        guard let src = b.baseAddress, b.count > 0 else { return }
+        reserve(b.count)
+        (base + count).update(from: src, count: b.count)
+        count += b.count
+    }
+    var buffer: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: base, count: count) }
+}
+
 /// A minimal JSON object writer: keys are trusted literals, values are escaped. Writes
 /// UTF-8 bytes into one buffer (the hot path of every event output).
 public struct JSONObjectWriter {
-    private var b: [UInt8]
+    private let b: JSONBytes
     private var first = true
     public init(capacity: Int = 512) {
-        b = []
-        b.reserveCapacity(capacity)
+        b = JSONBytes(capacity: capacity)
         b.append(UInt8(ascii: "{"))
     }
 
     private mutating func key(_ k: StaticString) {
+        b.reserve(k.utf8CodeUnitCount + 4)
         if first { first = false } else { b.append(UInt8(ascii: ",")) }
         b.append(UInt8(ascii: "\""))
-        k.withUTF8Buffer { b.append(contentsOf: $0) }
+        k.withUTF8Buffer { b.append($0) }
         b.append(UInt8(ascii: "\""))
         b.append(UInt8(ascii: ":"))
     }
-    private mutating func number<T: BinaryInteger>(_ v: T) {
+    private func number<T: BinaryInteger>(_ v: T) {
         if v == 0 { b.append(UInt8(ascii: "0")); return }
-        var x = v.magnitude
+        var x = UInt64(v.magnitude)
+        b.reserve(21)
         if v < 0 { b.append(UInt8(ascii: "-")) }
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0) // scratch for up to 24 digits
-        var n = 0
         withUnsafeMutableBytes(of: &digits) { d in
+            var n = 0
             while x > 0 { d[n] = UInt8(ascii: "0") + UInt8(x % 10); x /= 10; n += 1 }
             for i in stride(from: n - 1, through: 0, by: -1) { b.append(d[i]) }
         }
     }
-    public mutating func string(_ k: StaticString, _ v: String) { key(k); JSONObjectWriter.appendEscaped(v, to: &b) }
+    public mutating func string(_ k: StaticString, _ v: String) { key(k); JSONObjectWriter.appendEscaped(v, to: b) }
     public mutating func optString(_ k: StaticString, _ v: String?) { if let v { string(k, v) } }
     public mutating func int(_ k: StaticString, _ v: Int64) { key(k); number(v) }
     public mutating func uint(_ k: StaticString, _ v: UInt64) { key(k); number(v) }
+    /// A 64-bit value as 16 lowercase hex digits, quoted (session ids).
+    public mutating func hex64(_ k: StaticString, _ v: UInt64) {
+        key(k)
+        b.reserve(18)
+        b.append(UInt8(ascii: "\""))
+        for i in stride(from: 60, through: 0, by: -4) { b.append(JSONObjectWriter.hex[Int((v >> UInt64(i)) & 0xf)]) }
+        b.append(UInt8(ascii: "\""))
+    }
     public mutating func bool(_ k: StaticString, _ v: Bool) {
         key(k)
-        b.append(contentsOf: v ? [0x74, 0x72, 0x75, 0x65] : [0x66, 0x61, 0x6c, 0x73, 0x65])
+        let t: StaticString = v ? "true" : "false"
+        t.withUTF8Buffer { b.append($0) }
     }
     /// A value that is already JSON.
-    public mutating func raw(_ k: StaticString, _ json: String) { key(k); b.append(contentsOf: json.utf8) }
+    public mutating func raw(_ k: StaticString, _ json: String) {
+        key(k)
+        var j = json
+        j.withUTF8 { b.append($0) }
+    }
     public mutating func strings(_ k: StaticString, _ v: [String]) {
         key(k)
         b.append(UInt8(ascii: "["))
         for (i, x) in v.enumerated() {
             if i > 0 { b.append(UInt8(ascii: ",")) }
-            JSONObjectWriter.appendEscaped(x, to: &b)
+            JSONObjectWriter.appendEscaped(x, to: b)
         }
         b.append(UInt8(ascii: "]"))
     }
@@ -260,22 +313,23 @@ public struct JSONObjectWriter {
     }
     public mutating func finish() -> String {
         b.append(UInt8(ascii: "}"))
-        return String(decoding: b, as: UTF8.self)
+        return String(decoding: b.buffer, as: UTF8.self)
     }
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// Appends `v` as a JSON string; bytes that are not valid UTF-8 were already replaced
     /// when the String was made, so only quotes, backslashes and controls need escaping.
-    public static func appendEscaped(_ v: String, to b: inout [UInt8]) {
-        b.append(UInt8(ascii: "\""))
+    static func appendEscaped(_ v: String, to b: JSONBytes) {
         var s = v
         s.withUTF8 { u in
+            b.reserve(u.count + 2)
+            b.append(UInt8(ascii: "\""))
             var start = 0
             for i in 0..<u.count {
                 let c = u[i]
                 guard c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") else { continue }
-                if start < i { b.append(contentsOf: UnsafeBufferPointer(rebasing: u[start..<i])) }
+                if start < i { b.append(UnsafeBufferPointer(rebasing: u[start..<i])) }
                 b.append(UInt8(ascii: "\\"))
                 switch c {
                 case UInt8(ascii: "\""): b.append(UInt8(ascii: "\""))
@@ -284,20 +338,13 @@ public struct JSONObjectWriter {
                 case 0x0d: b.append(UInt8(ascii: "r"))
                 case 0x09: b.append(UInt8(ascii: "t"))
                 default:
-                    b.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(c >> 4)], hex[Int(c & 0xf)]])
+                    for x in [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(c >> 4)], hex[Int(c & 0xf)]] { b.append(x) }
                 }
                 start = i + 1
             }
-            if start < u.count { b.append(contentsOf: UnsafeBufferPointer(rebasing: u[start..<u.count])) }
+            if start < u.count { b.append(UnsafeBufferPointer(rebasing: u[start..<u.count])) }
+            b.append(UInt8(ascii: "\""))
         }
-        b.append(UInt8(ascii: "\""))
-    }
-
-    /// As above, into a String (for callers that build JSON text by hand).
-    public static func appendEscaped(_ v: String, to s: inout String) {
-        var b: [UInt8] = []
-        appendEscaped(v, to: &b)
-        s += String(decoding: b, as: UTF8.self)
     }
 }
 

@@ -216,6 +216,14 @@ public final class Probe {
         try check(tp_protect_pid(h, UInt32(bitPattern: pid), on ? 1 : 0), "protecting pid \(pid)")
     }
 
+    /// The pids the tamper guard protects (pinned: an earlier instance's may still be there).
+    public func protectedPids() throws -> [Int32] {
+        var out = [UInt32](repeating: 0, count: 1024)
+        let n = tp_protected_pids(h, &out, UInt32(out.count))
+        if n < 0 { throw ProbeError("listing protected pids", n) }
+        return out.prefix(Int(n)).map { Int32(bitPattern: $0) }
+    }
+
     /// Protects a file or directory by identity (st_dev, st_ino as stat(2) returns them).
     public func protect(dev: UInt64, inode: UInt64, _ p: Protection) throws {
         try check(tp_protect_inode(h, tp_kernel_dev(dev), inode, p.rawValue), "protecting inode \(inode)")

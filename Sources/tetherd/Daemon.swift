@@ -86,6 +86,7 @@ final class Daemon: @unchecked Sendable {
         if !hooks.skipped.isEmpty { log("syscalls this architecture lacks, not watched: \(hooks.skipped.joined(separator: ", "))") }
         compiled = AgentWatch.compile(state.selectors)
         try AgentWatch.apply(compiled, replacing: nil, probe: probe)
+        try dropStaleProtection(probe)
         try probe.protect(pid: getpid())
         let g = try state.guards.install(probe)
         log("kernel guards: \(state.guards.guards.rawValue == 0 ? "none" : "on") (\(g.inodes) protected inode(s), \(g.names) protected name(s), \(g.egressEntries) egress allow entries; \(g.absent.count) protected location(s) unguardable: neither they nor their directory exist)")
@@ -102,6 +103,19 @@ final class Daemon: @unchecked Sendable {
         }
         reader = EventReader(probe: probe, sink: { [unowned self] in self.handle(&$0) },
                              onCorrupt: { log("corrupt record skipped: \($0)") })
+    }
+
+    /// The pinned protected pids outlive the instance that added them: an earlier tetherd's
+    /// pid, once dead and reused by an agent, would make signals among that agent's own
+    /// processes look like tampering. Keep only live Tether processes.
+    private func dropStaleProtection(_ probe: Probe) throws {
+        for pid in try probe.protectedPids() where pid != getpid() {
+            let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) ?? ""
+            let name = (exe as NSString).lastPathComponent.replacingOccurrences(of: " (deleted)", with: "")
+            if name == "tetherd" || name == "tether" { continue }
+            try probe.protect(pid: pid, false)
+            log("pid \(pid) was protected by an earlier instance and is \(exe.isEmpty ? "gone" : "now \(exe)"): no longer protected")
+        }
     }
 
     private func handle(_ e: inout Event) {

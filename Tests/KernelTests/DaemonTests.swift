@@ -17,6 +17,9 @@ final class DaemonTests: XCTestCase {
     }
 
     /// Starts tetherd; returns it once it has logged "ready".
+    /// What the last daemon started wrote up to "ready".
+    var startLog = ""
+
     func startDaemon(policy: String, events: String, extra: [String] = []) throws -> (Process, Pipe) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CLITests.bin + "/tetherd")
@@ -33,6 +36,7 @@ final class DaemonTests: XCTestCase {
             log += String(decoding: d, as: UTF8.self)
         }
         XCTAssertTrue(log.contains("tetherd: ready"), "tetherd did not become ready: \(log)")
+        startLog = log
         return (p, err)
     }
 
@@ -110,6 +114,7 @@ final class DaemonTests: XCTestCase {
         XCTAssertEqual((try? String(contentsOfFile: marker, encoding: .utf8)) ?? "", c, "the session froze with no daemon")
 
         let (second, err2) = try startDaemon(policy: policy, events: dir + "/events2.jsonl", extra: extra)
+        XCTAssertTrue(startLog.contains("pid \(first.processIdentifier) was protected by an earlier instance and is gone"), startLog)
         var found: [String: Any]?
         let deadline = Date().addingTimeInterval(10)
         while found == nil && Date() < deadline {

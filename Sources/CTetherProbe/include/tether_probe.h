@@ -76,6 +76,8 @@ int tp_watch_inode(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t valu
 /* ---- guards (compiled from policy; see TE_GUARDS_*, TE_PROTECT_*) ---- */
 int tp_guard_config(struct tp_probe *p, uint32_t guards);
 int tp_protect_pid(struct tp_probe *p, uint32_t tgid, int on);
+/* The protected pids (at most max); returns how many, or -errno. */
+int tp_protected_pids(struct tp_probe *p, uint32_t *out, uint32_t max);
 /* dev is the kernel's encoding (tp_kernel_dev) */
 int tp_protect_inode(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t flags);
 /* A protected name in a directory (dev in the kernel's encoding, see tp_kernel_dev):
