@@ -155,6 +155,22 @@ public struct SessionID: Hashable, Sendable, Comparable, CustomStringConvertible
 // MARK: - Open flags
 
 extension Event {
+    /// A rename/link/symlink destination the kernel could not resolve (a symlinked
+    /// directory on the way: its path here is lexical) is resolved now, in user space,
+    /// so that rules see where it landed. The caller's string stays in `requested`.
+    public mutating func resolveUnresolvedDestination() {
+        guard guardActions.contains(.unresolved), succeeded else { return }
+        if kind == .symlink {
+            guard let p = path, let r = Paths.resolvingDirectory(p), r != p else { return }
+            if requested == nil { requested = p }
+            path = r
+        } else {
+            guard let p = newPath, let r = Paths.resolvingDirectory(p), r != p else { return }
+            if newRequested == nil { newRequested = p }
+            newPath = r
+        }
+    }
+
     /// What a kernel guard that killed the caller could not undo, in words: a tracepoint
     /// acts at syscall exit, so the call itself has run. Nil unless the caller was killed.
     public var guardAftermath: String? {

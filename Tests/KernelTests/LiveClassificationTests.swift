@@ -89,6 +89,14 @@ final class LiveClassificationTests: XCTestCase {
         XCTAssertTrue(r3.stderr.contains("left behind: the rename was done: \(moved) is in place"), r3.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/after"), "the shell went on after its mv")
 
+        // through a symlinked directory the kernel guard does not follow ("unresolved"):
+        // user space resolves where it landed, and the rule acts on the session
+        let viaLink = "/etc/cron.d/tether-test-ln-\(getpid())"
+        cleanup.append(viaLink)
+        let r4 = try run("ln -s /etc/cron.d c; f=$(mktemp -p .); echo '* * * * * root /bin/true' > $f; mv $f c/\((viaLink as NSString).lastPathComponent); sleep 5; touch after2")
+        XCTAssertTrue(r4.rules.contains("persist.cron"), "\(r4.rules) \(r4.stderr)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/after2"), "the session was acted on")
+
         let r2 = try run("printf '[Service]\\nExecStart=/bin/true\\n' > \(unit)")
         XCTAssertTrue(r2.rules.contains("persist.systemd"), "\(r2.rules)")
         XCTAssertEqual((try? Data(contentsOf: URL(fileURLWithPath: unit)))?.count ?? 0, 0)
