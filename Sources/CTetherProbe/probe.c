@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <dirent.h>
@@ -25,7 +26,7 @@ struct tp_probe {
     struct tether *skel;
     struct floor *floor;
     struct bpf_object *obj;
-    struct ring_buffer *rb;
+    struct ring *rb;
     struct bpf_link *links[MAX_LINKS];
     uint32_t nlinks;
     uint32_t nskipped;
@@ -328,6 +329,111 @@ static int on_record(void *ctx, void *data, size_t size)
     return p->fn ? p->fn(p->ctx, data, size) : 0;
 }
 
+/* ---- the ring buffer, its data mapped once ----
+ * libbpf's ring_buffer maps the data area twice, back to back, so that every record is
+ * contiguous; the kernel's pages are resident from the mapping on, so the buffer counts
+ * twice in the reader's RSS. Here the data is mapped once, and the rare record that wraps
+ * past the end is copied whole into `wrap` before it is handed on. Same protocol as
+ * libbpf's consumer: a record's 8-byte header (length, busy and discard bits) sits at
+ * the consumer position, and the consumer position is published after each record. */
+struct ring {
+    int epoll_fd;
+    size_t page, size;
+    uint64_t *consumer_pos; /* the one page user space writes */
+    uint64_t *producer_pos; /* read-only page, followed by the data */
+    uint8_t *data;
+    uint8_t *wrap;
+    size_t wrap_cap;
+};
+
+static void ring_free(struct ring *r)
+{
+    if (!r)
+        return;
+    if (r->epoll_fd >= 0)
+        close(r->epoll_fd);
+    if (r->consumer_pos)
+        munmap(r->consumer_pos, r->page);
+    if (r->producer_pos)
+        munmap(r->producer_pos, r->page + r->size);
+    free(r->wrap);
+    free(r);
+}
+
+static struct ring *ring_new(int map_fd, size_t size, int *rc)
+{
+    struct ring *r = calloc(1, sizeof(*r));
+    if (!r) {
+        *rc = -ENOMEM;
+        return NULL;
+    }
+    r->epoll_fd = -1;
+    r->page = (size_t)sysconf(_SC_PAGESIZE);
+    r->size = size;
+    void *c = mmap(NULL, r->page, PROT_READ | PROT_WRITE, MAP_SHARED, map_fd, 0);
+    if (c == MAP_FAILED)
+        goto fail;
+    r->consumer_pos = c;
+    void *pd = mmap(NULL, r->page + size, PROT_READ, MAP_SHARED, map_fd, (off_t)r->page);
+    if (pd == MAP_FAILED)
+        goto fail;
+    r->producer_pos = pd;
+    r->data = (uint8_t *)pd + r->page;
+    r->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = { .events = EPOLLIN };
+    if (r->epoll_fd < 0 || epoll_ctl(r->epoll_fd, EPOLL_CTL_ADD, map_fd, &ev))
+        goto fail;
+    return r;
+fail:
+    *rc = -errno;
+    ring_free(r);
+    return NULL;
+}
+
+/* Hands on every complete record; returns how many, or -errno. */
+static int ring_consume(struct ring *r, struct tp_probe *p)
+{
+    uint64_t mask = r->size - 1;
+    uint64_t cons = __atomic_load_n(r->consumer_pos, __ATOMIC_ACQUIRE);
+    int n = 0;
+    for (;;) {
+        uint64_t prod = __atomic_load_n(r->producer_pos, __ATOMIC_ACQUIRE);
+        if (cons >= prod)
+            return n;
+        while (cons < prod) {
+            uint32_t *hdr = (uint32_t *)(r->data + (cons & mask));
+            uint32_t len = __atomic_load_n(hdr, __ATOMIC_ACQUIRE);
+            if (len & BPF_RINGBUF_BUSY_BIT)
+                return n; /* being written: next time */
+            uint32_t body = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+            int stop = 0;
+            if (!(len & BPF_RINGBUF_DISCARD_BIT)) {
+                size_t off = (cons + BPF_RINGBUF_HDR_SZ) & mask;
+                void *rec = r->data + off;
+                if (off + body > r->size) {
+                    if (body > r->wrap_cap) {
+                        uint8_t *w = realloc(r->wrap, body);
+                        if (!w)
+                            return -ENOMEM;
+                        r->wrap = w;
+                        r->wrap_cap = body;
+                    }
+                    size_t first = r->size - off;
+                    memcpy(r->wrap, r->data + off, first);
+                    memcpy(r->wrap + first, r->data, body - first);
+                    rec = r->wrap;
+                }
+                n++;
+                stop = on_record(p, rec, body);
+            }
+            cons += (body + BPF_RINGBUF_HDR_SZ + 7) & ~(uint64_t)7;
+            __atomic_store_n(r->consumer_pos, cons, __ATOMIC_RELEASE);
+            if (stop)
+                return n;
+        }
+    }
+}
+
 int tp_open(const struct tp_options *opts, tp_record_fn fn, void *ctx,
             struct tp_probe **out, char *err, size_t errlen)
 {
@@ -354,7 +460,7 @@ int tp_open(const struct tp_options *opts, tp_record_fn fn, void *ctx,
         p->skel = tether__open();
         if (!p->skel) { rc = -errno; goto out_fail_open; }
         p->obj = p->skel->obj;
-        uint32_t rb = opts && opts->ringbuf_bytes ? opts->ringbuf_bytes : 8u << 20;
+        uint32_t rb = opts && opts->ringbuf_bytes ? opts->ringbuf_bytes : 16u << 20;
         if (rb < 4096 || (rb & (rb - 1))) {
             rc = fail(-EINVAL, err, errlen, "ring buffer size must be a power of two >= 4096");
             goto out_destroy;
@@ -428,9 +534,9 @@ int tp_open(const struct tp_options *opts, tp_record_fn fn, void *ctx,
     if (cgfd >= 0)
         close(cgfd);
     if (p->skel) {
-        p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.events), on_record, p, NULL);
+        p->rb = ring_new(bpf_map__fd(p->skel->maps.events), bpf_map__max_entries(p->skel->maps.events), &rc);
         if (!p->rb) {
-            rc = fail(-errno, err, errlen, "opening ring buffer");
+            rc = fail(rc, err, errlen, "mapping the ring buffer");
             goto out_destroy;
         }
     }
@@ -452,7 +558,7 @@ void tp_close(struct tp_probe *p)
         return;
     if (p->bits)
         munmap(p->bits, TE_TRACKED_WORDS * sizeof(uint64_t));
-    ring_buffer__free(p->rb);
+    ring_free(p->rb);
     for (uint32_t i = 0; i < p->nlinks; i++)
         bpf_link__destroy(p->links[i]);
     if (p->skel)
@@ -475,14 +581,11 @@ int tp_poll(struct tp_probe *p, int timeout_ms)
 {
     if (!p->rb)
         return -ENOTSUP;
-    int n = ring_buffer__poll(p->rb, timeout_ms);
-    if (n < 0)
-        return n == -EINTR ? 0 : n;
-    /* Records below the wakeup threshold do not wake us: collect them now. */
-    int m = ring_buffer__consume(p->rb);
-    if (m < 0)
-        return m;
-    return n + m;
+    struct epoll_event ev;
+    if (timeout_ms != 0 && epoll_wait(p->rb->epoll_fd, &ev, 1, timeout_ms) < 0 && errno != EINTR)
+        return -errno;
+    /* woken or timed out: records below the wakeup threshold do not wake us */
+    return ring_consume(p->rb, p);
 }
 
 int tp_stat_per_cpu(struct tp_probe *p, uint32_t key, uint64_t *out, uint32_t max)

@@ -23,9 +23,9 @@ public struct ProbeError: Error, CustomStringConvertible {
 
 public struct ProbeOptions: Sendable {
     /// Ring buffer size in bytes (power of two).
-    /// The reader maps the data area twice (so records never wrap), and the kernel's pages
-    /// count in its RSS from the start: 2 x this.
-    public var ringBufferBytes: UInt32 = 8 << 20
+    /// The reader maps the data area once; the kernel's pages count in its RSS from the
+    /// start.
+    public var ringBufferBytes: UInt32 = 16 << 20
     /// Bytes a CPU writes between two wakeups of the reader; in between, the timed poll
     /// collects them.
     public var wakeupBytes: UInt32 = 1 << 20

@@ -65,7 +65,7 @@ struct Tetherd: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Serve Prometheus metrics on a loopback HOST:PORT, e.g. 127.0.0.1:9464.", valueName: "ADDR"))
     var metrics: String?
 
-    @Option(name: .long, help: ArgumentHelp("Kernel-to-daemon ring buffer in MiB, a power of two. Larger holds longer bursts without loss; the daemon's RSS counts it twice.", valueName: "MIB"))
+    @Option(name: .long, help: ArgumentHelp("Kernel-to-daemon ring buffer in MiB, a power of two. Larger holds longer bursts without loss; the daemon's RSS counts it in full.", valueName: "MIB"))
     var ringBufferMib: UInt32 = ProbeOptions().ringBufferBytes >> 20
 
     func makeConfig() throws -> DaemonConfig {

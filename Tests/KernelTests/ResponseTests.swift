@@ -253,9 +253,11 @@ final class ResponseTests: KernelTestCase {
         XCTAssertTrue(fm.fileExists(atPath: cron + "/job1"))
         XCTAssertFalse(fm.fileExists(atPath: scratch + "/payload1"))
 
-        // through a symlinked directory the kernel does not follow: reported as unresolved
-        let u = try guarded(["rename", "payload5", "c/job5"], cwd: scratch, .rename, path: scratch + "/c/job5")
+        // through a symlinked directory the kernel does not follow: reported as unresolved,
+        // and resolved in user space (the process table) to where it landed
+        let u = try guarded(["rename", "payload5", "c/job5"], cwd: scratch, .rename, path: cron + "/job5")
         XCTAssertEqual(u?.guardActions, [.unresolved])
+        XCTAssertEqual(u?.newRequested, "c/job5")
         // elsewhere: untouched, and the process goes on
         let r = try runCapturing(["rename", "payload6", "elsewhere/job6", "link", "payload7", "elsewhere/job7", "pid"], cwd: scratch)
         XCTAssertEqual(r.run.events.filter { $0.kind == .rename || $0.kind == .link }.map(\.guardActions), [[], []])

@@ -16,7 +16,7 @@ extern "C" {
 struct tp_probe;
 
 struct tp_options {
-    uint32_t ringbuf_bytes;   /* power of two, >= 4096; 0 = default (8 MiB) */
+    uint32_t ringbuf_bytes;   /* power of two, >= 4096; 0 = default (16 MiB) */
     uint32_t wakeup_bytes;    /* wake the reader once per this many bytes a CPU writes; 0 = default (1 MiB) */
     uint32_t floor_only;      /* load the empty floor programs instead (benchmarks) */
     /* Pin maps and links under this bpffs directory (e.g. /sys/fs/bpf/tether): the programs
