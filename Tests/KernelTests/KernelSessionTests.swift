@@ -73,6 +73,33 @@ final class KernelSessionTests: KernelTestCase {
                        "every event is either delivered or counted as dropped")
     }
 
+    /// The ring buffer's data is mapped once: a record that runs past its end is put back
+    /// together. A small buffer drained while a loop fills it wraps every few dozen records.
+    func testRecordsThatWrapAroundTheRingArriveWhole() throws {
+        var opts = ProbeOptions()
+        opts.ringBufferBytes = 16384
+        opts.wakeupBytes = 2048
+        let small = try Probe(options: opts)
+        defer { small.close() }
+        let marker = scratch + "/" + String(repeating: "w", count: 77) // an odd record size
+        FileManager.default.createFile(atPath: marker, contents: Data())
+        var opens = 0, other = 0, corrupt = 0
+        let reader = EventReader(probe: small, sink: { e in
+            if e.kind == .open { if e.path == marker { opens += 1 } else if e.path?.hasPrefix(self.scratch) == true { other += 1 } }
+        }, onCorrupt: { _ in corrupt += 1 })
+        reader.pollTimeoutMs = 1
+        reader.start()
+        let started = try Launcher.spawn([KernelHarness.testops, "open-loop", marker, "3000"], session: SessionID.random(), probe: small)
+        _ = Launcher.wait(started.pid)
+        usleep(100_000)
+        reader.stop()
+        let stats = try small.stats()
+        XCTAssertEqual(corrupt, 0)
+        XCTAssertEqual(other, 0, "no open arrived with a mangled path")
+        XCTAssertGreaterThan(opens, 500, "most opens arrive (drops: \(stats.drops))")
+        XCTAssertEqual(reader.decoded, stats.events, "every record written was read back whole")
+    }
+
     func testWatchPolicyStartsSessionsAtExec() throws {
         // A comm match in the kernel's watch map starts a session at exec, with no user-space help.
         try k.probe.watch(comm: "tether-testops")
