@@ -621,37 +621,28 @@ static int map_fd(struct tp_probe *p, struct bpf_map *m)
     return p->skel ? bpf_map__fd(m) : -1;
 }
 
-/* Sets a tgid's bit before its entry goes into `tracked` (see tracked_bits). */
-static int mark_tracked(struct tp_probe *p, uint32_t tgid)
+/* Adds a tgid to `tracked` (map_flags: BPF_ANY or BPF_NOEXIST), its bit in tracked_bits
+ * set first so the kernel's fast path never skips an entry that exists. */
+static int track(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t root_tgid, uint16_t flags,
+                 uint16_t policy, uint64_t map_flags)
 {
-    if (!p->bits)
+    if (!p->skel || !p->bits)
         return -ENOTSUP;
     if (tgid >= TE_PID_LIMIT)
         return -ERANGE;
     __atomic_fetch_or(&p->bits[tgid / 64], 1ull << (tgid % 64), __ATOMIC_SEQ_CST);
-    return 0;
+    struct te_tracked v = { .session = session, .root_tgid = root_tgid, .flags = flags, .policy = policy };
+    return bpf_map_update_elem(map_fd(p, p->skel->maps.tracked), &tgid, &v, map_flags) ? -errno : 0;
 }
 
 int tp_track(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t root_tgid, uint16_t flags, uint16_t policy)
 {
-    if (!p->skel)
-        return -ENOTSUP;
-    int rc = mark_tracked(p, tgid);
-    if (rc)
-        return rc;
-    struct te_tracked v = { .session = session, .root_tgid = root_tgid, .flags = flags, .policy = policy };
-    return bpf_map_update_elem(map_fd(p, p->skel->maps.tracked), &tgid, &v, BPF_ANY) ? -errno : 0;
+    return track(p, tgid, session, root_tgid, flags, policy, BPF_ANY);
 }
 
 int tp_track_new(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t root_tgid, uint16_t flags, uint16_t policy)
 {
-    if (!p->skel)
-        return -ENOTSUP;
-    int rc = mark_tracked(p, tgid);
-    if (rc)
-        return rc;
-    struct te_tracked v = { .session = session, .root_tgid = root_tgid, .flags = flags, .policy = policy };
-    return bpf_map_update_elem(map_fd(p, p->skel->maps.tracked), &tgid, &v, BPF_NOEXIST) ? -errno : 0;
+    return track(p, tgid, session, root_tgid, flags, policy, BPF_NOEXIST);
 }
 
 int tp_untrack(struct tp_probe *p, uint32_t tgid)
