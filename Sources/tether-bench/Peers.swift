@@ -73,17 +73,7 @@ final class AuditdPeer: Peer {
     private func cpu() -> UInt64 { (Sys.cpuNs(pid) ?? 0) + (kauditd.flatMap { Sys.cpuNs($0) } ?? 0) }
 
     /// Waits until the log has stopped growing: auditd writes behind the workload.
-    private func settle() {
-        var last = Sys.fileSize(log)
-        var stable = 0
-        let deadline = Sys.monotonicNs() + 60_000_000_000
-        while stable < 5 && Sys.monotonicNs() < deadline {
-            Sys.sleep(ms: 50)
-            let s = Sys.fileSize(log)
-            stable = s == last ? stable + 1 : 0
-            last = s
-        }
-    }
+    private func settle() { Sys.waitUntilStable(log, checks: 5, timeoutSeconds: 60) }
 
     func beforeRun() {
         settle()
@@ -148,17 +138,7 @@ final class BpftracePeer: Peer {
 
     private func lines() -> UInt64 { Sys.count("\n", in: out, from: 0, to: Sys.fileSize(out)) }
 
-    private func settle() {
-        var last = Sys.fileSize(out)
-        var stable = 0
-        let deadline = Sys.monotonicNs() + 30_000_000_000
-        while stable < 4 && Sys.monotonicNs() < deadline {
-            Sys.sleep(ms: 50)
-            let s = Sys.fileSize(out)
-            stable = s == last ? stable + 1 : 0
-            last = s
-        }
-    }
+    private func settle() { Sys.waitUntilStable(out, checks: 4, timeoutSeconds: 30) }
 
     func beforeRun() {
         settle()

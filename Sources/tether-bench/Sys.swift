@@ -137,6 +137,20 @@ enum Sys {
 
     static func sleep(ms: Int) { usleep(useconds_t(ms * 1000)) }
 
+    /// Waits until `path` has not grown for `checks` looks 50 ms apart (a peer writing
+    /// behind the workload), or `timeoutSeconds` have passed.
+    static func waitUntilStable(_ path: String, checks: Int, timeoutSeconds: UInt64) {
+        var last = fileSize(path)
+        var stable = 0
+        let deadline = monotonicNs() + timeoutSeconds * 1_000_000_000
+        while stable < checks && monotonicNs() < deadline {
+            sleep(ms: 50)
+            let s = fileSize(path)
+            stable = s == last ? stable + 1 : 0
+            last = s
+        }
+    }
+
     static func monotonicNs() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
