@@ -65,6 +65,10 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
  * interrupt, which a VM pays for with an exit: keep them rare. */
 const volatile __u32 wakeup_bytes = 1 << 20;
 
+/* A bit per syscall number that has a handler: any other syscall of a tracked process
+ * is dismissed before its `tracked` entry is looked up. */
+const volatile __u64 reported_syscalls[TE_SYSCALL_SLOTS / 64];
+
 /* ---- maps ---- */
 
 /* tgid -> session: the set of processes we follow. A child inherits at fork. */
@@ -78,11 +82,12 @@ struct {
 /* A bit per tgid that may be in `tracked`: an untracked process's syscall costs one array
  * load here instead of a hash lookup. The bit is set before an entry is added (here, and
  * by the loader through its mapping of this array), and cleared after the kernel removes
- * one; a stale set bit only costs the hash lookup. */
+ * one; a stale set bit only costs the hash lookup. Word TE_TRACKED_GEN is the generation
+ * of `tracked`. */
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
     __uint(map_flags, BPF_F_MMAPABLE);
-    __uint(max_entries, TE_TRACKED_WORDS);
+    __uint(max_entries, TE_TRACKED_WORDS + 1);
     __type(key, __u32);
     __type(value, __u64);
 } tracked_bits SEC(".maps");
@@ -90,7 +95,7 @@ struct {
 /* Syscall number -> handler program. Filled by the loader; empty slots are ignored. */
 struct {
     __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-    __uint(max_entries, 512);
+    __uint(max_entries, TE_SYSCALL_SLOTS);
     __type(key, __u32);
     __type(value, __u32);
 } handlers SEC(".maps");
@@ -104,11 +109,14 @@ struct call {
 };
 
 /* Per-CPU state of the hot path. `call`: the tracked entry the dispatcher found, for the
- * handler it tail-calls (a tail call keeps no locals), so a reported syscall costs one
- * `tracked` lookup, not two; the handler runs on the same CPU before anything else can.
- * `unwoken`: bytes this CPU has written since it last woke the reader. */
+ * handler it tail-calls (a tail call keeps no locals); the handler runs on the same CPU
+ * before anything else can. It is also a cache: while `call_tgid` calls again and the
+ * generation of `tracked` is still `call_gen`, `call` is current and the hash is not
+ * looked up. `unwoken`: bytes this CPU has written since it last woke the reader. */
 struct cpu_state {
     struct te_tracked call;
+    __u64 call_gen;
+    __u32 call_tgid;
     __u64 unwoken;
     __s64 dirfd[2];  /* for the entry guard stage: base of string slot 3, of slot 1 */
     __u32 slots;     /* for the entry guard stage: 1 = judge slot 3, 2 = slot 1 too */
@@ -282,6 +290,15 @@ static __always_inline void mark_tracked(__u32 tgid, bool on)
         __sync_fetch_and_and(v, ~(1ull << (tgid & 63)));
 }
 
+/* After every change to `tracked`: cached copies of entries are no longer current. */
+static __always_inline void tracked_changed(void)
+{
+    __u32 k = TE_TRACKED_GEN;
+    __u64 *gen = bpf_map_lookup_elem(&tracked_bits, &k);
+    if (gen)
+        __sync_fetch_and_add(gen, 1);
+}
+
 /* The tracked entry of `tgid`, or NULL: the bit first, the hash only if it is set. */
 static __always_inline struct te_tracked *tracked_entry(__u32 tgid)
 {
@@ -304,19 +321,17 @@ static __always_inline struct te_event *event_begin(__u16 kind, __u64 session, l
     if (!e)
         return NULL;
     struct task_struct *task = current_task();
-    __u64 pid_tgid = bpf_get_current_pid_tgid();
-    __u64 uid_gid = bpf_get_current_uid_gid();
-    const struct cred *cred = task->cred;
+    const struct cred *cred = task->cred; /* plain loads where a helper call would do the same */
 
     e->h.kind = kind;
     e->h.abi = TE_ABI_VERSION;
     e->h.size = sizeof(*e);
     e->h.time_ns = bpf_ktime_get_boot_ns();
-    e->pid = (__u32)pid_tgid;
-    e->tgid = pid_tgid >> 32;
+    e->pid = task->pid;
+    e->tgid = task->tgid;
     e->ppid = task->real_parent->tgid;
-    e->uid = (__u32)uid_gid;
-    e->gid = uid_gid >> 32;
+    e->uid = cred->uid.val;
+    e->gid = cred->gid.val;
     e->euid = cred->euid.val;
     e->egid = cred->egid.val;
     e->syscall = nr;
@@ -565,9 +580,9 @@ static __always_inline struct file *fd_file(struct task_struct *task, long fd)
     struct fdtable *fdt = task->files->fdt;
     if (fd >= fdt->max_fds)
         return NULL;
-    struct file **fds = fdt->fd;
-    struct file *f = NULL;
-    bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+    /* fds[fd] by a plain load: read through a type whose first field is a pointer. */
+    struct callback_head *slot = KPTR(struct callback_head, (__u64)fdt->fd + fd * sizeof(void *));
+    struct callback_head *f = slot->next;
     return f ? KPTR(struct file, f) : NULL;
 }
 
@@ -616,16 +631,27 @@ static __always_inline void path_arg(struct te_event *e, int slot, long dirfd, c
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
-    __u32 tgid = bpf_get_current_pid_tgid() >> 32, zero = 0;
-    struct te_tracked *t = tracked_entry(tgid);
-    if (!t)
+    __u64 nr = regs->orig_ax;
+    if (nr >= TE_SYSCALL_SLOTS || !(reported_syscalls[nr / 64] & (1ull << (nr & 63))))
+        return 0; /* a syscall we do not report */
+    __u32 tgid = bpf_get_current_pid_tgid() >> 32, zero = 0, genkey = TE_TRACKED_GEN;
+    if (!maybe_tracked(tgid))
         return 0;
     struct cpu_state *cpu = bpf_map_lookup_elem(&cpu_state, &zero);
-    if (!cpu)
+    __u64 *gen = bpf_map_lookup_elem(&tracked_bits, &genkey);
+    if (!cpu || !gen)
         return 0;
-    cpu->call = *t;
-    bpf_tail_call(ctx, &handlers, regs->orig_ax);
-    return 0; /* no handler: a syscall we do not report */
+    __u64 g = *gen; /* read before the lookup: a change after it makes the copy stale */
+    if (cpu->call_tgid != tgid || cpu->call_gen != g) {
+        struct te_tracked *t = bpf_map_lookup_elem(&tracked, &tgid);
+        if (!t)
+            return 0;
+        cpu->call = *t;
+        cpu->call_tgid = tgid;
+        cpu->call_gen = g;
+    }
+    bpf_tail_call(ctx, &handlers, nr);
+    return 0;
 }
 
 /* The syscall's arguments as the kernel used them (x86-64 calling convention). */
@@ -1490,9 +1516,9 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
         return 0; /* untracked, or a new thread of a tracked process */
     struct te_tracked copy = *t;
     mark_tracked(ctgid, true);
-    if (bpf_map_update_elem(&tracked, &ctgid, &copy, BPF_ANY)) {
+    if (bpf_map_update_elem(&tracked, &ctgid, &copy, BPF_ANY))
         stat_inc(TE_STAT_TRACK_FULL);
-    }
+    tracked_changed();
     struct te_event *e = event_begin(TE_FORK, copy.session, 0, ctgid);
     if (!e)
         return 0;
@@ -1560,7 +1586,9 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
         fresh.session = (1ULL << 63) | ((bpf_ktime_get_boot_ns() << 8) & ~(1ULL << 63)) | (bpf_get_smp_processor_id() & 0xff);
         fresh.root_tgid = tgid;
         mark_tracked(tgid, true);
-        if (bpf_map_update_elem(&tracked, &tgid, &fresh, BPF_ANY)) {
+        int full = bpf_map_update_elem(&tracked, &tgid, &fresh, BPF_ANY);
+        tracked_changed();
+        if (full) {
             stat_inc(TE_STAT_TRACK_FULL);
             return 0;
         }
@@ -1629,6 +1657,7 @@ int BPF_PROG(on_exit, struct task_struct *task)
         return 0; /* other threads remain */
     __u64 session = t->session;
     bpf_map_delete_elem(&tracked, &tgid);
+    tracked_changed();
     mark_tracked(tgid, false);
     struct te_event *e = event_begin(TE_EXIT, session, 0, 0);
     if (!e)

@@ -158,6 +158,19 @@ static void skip_missing(struct tp_probe *p)
     }
 }
 
+/* Tell the dispatcher which syscalls have a handler (before load: the bits are read-only). */
+static void mark_reported(struct tp_probe *p)
+{
+    struct bpf_program *prog;
+    bpf_object__for_each_program(prog, p->obj) {
+        if (!is_handler(prog) || !bpf_program__autoload(prog) || stage_slot(bpf_program__name(prog)) >= 0)
+            continue;
+        uint32_t nr = handler_slot(prog);
+        if (nr < TE_SYSCALL_SLOTS)
+            p->skel->rodata->reported_syscalls[nr / 64] |= 1ull << (nr % 64);
+    }
+}
+
 /* Put each handler into the tail-call table at its syscall number. */
 static int fill_handlers(struct tp_probe *p)
 {
@@ -174,13 +187,20 @@ static int fill_handlers(struct tp_probe *p)
     return 0;
 }
 
+/* After every change to `tracked`, as the kernel does: copies cached per CPU are stale. */
+static void tracked_changed(struct tp_probe *p)
+{
+    if (p->bits)
+        __atomic_fetch_add(&p->bits[TE_TRACKED_GEN], 1, __ATOMIC_SEQ_CST);
+}
+
 /* Maps tracked_bits and sets the bit of every tgid already in `tracked` (pinned from an
  * earlier instance, perhaps one that had no bitmap), before any program is attached. */
 static int map_tracked_bits(struct tp_probe *p)
 {
-    size_t size = TE_TRACKED_WORDS * sizeof(uint64_t);
+    size_t size = (TE_TRACKED_WORDS + 1) * sizeof(uint64_t);
     if (bpf_map__value_size(p->skel->maps.tracked_bits) != sizeof(uint64_t) ||
-        bpf_map__max_entries(p->skel->maps.tracked_bits) != TE_TRACKED_WORDS)
+        bpf_map__max_entries(p->skel->maps.tracked_bits) != TE_TRACKED_WORDS + 1)
         return -EINVAL;
     void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(p->skel->maps.tracked_bits), 0);
     if (m == MAP_FAILED)
@@ -195,6 +215,7 @@ static int map_tracked_bits(struct tp_probe *p)
         key = next;
         prev = &key;
     }
+    tracked_changed(p); /* whatever a pinned cpu_state cached is stale */
     return 0;
 }
 
@@ -470,6 +491,8 @@ int tp_open(const struct tp_options *opts, tp_record_fn fn, void *ctx,
             p->skel->rodata->wakeup_bytes = opts->wakeup_bytes;
     }
     skip_missing(p);
+    if (p->skel)
+        mark_reported(p);
     if (p->skel && opts && opts->pin_dir && *opts->pin_dir) {
         snprintf(p->pin_dir, sizeof(p->pin_dir), "%s", opts->pin_dir);
         if ((rc = set_pins(p))) {
@@ -557,7 +580,7 @@ void tp_close(struct tp_probe *p)
     if (!p)
         return;
     if (p->bits)
-        munmap(p->bits, TE_TRACKED_WORDS * sizeof(uint64_t));
+        munmap(p->bits, (TE_TRACKED_WORDS + 1) * sizeof(uint64_t));
     ring_free(p->rb);
     for (uint32_t i = 0; i < p->nlinks; i++)
         bpf_link__destroy(p->links[i]);
@@ -632,7 +655,9 @@ static int track(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t r
         return -ERANGE;
     __atomic_fetch_or(&p->bits[tgid / 64], 1ull << (tgid % 64), __ATOMIC_SEQ_CST);
     struct te_tracked v = { .session = session, .root_tgid = root_tgid, .flags = flags, .policy = policy };
-    return bpf_map_update_elem(map_fd(p, p->skel->maps.tracked), &tgid, &v, map_flags) ? -errno : 0;
+    int rc = bpf_map_update_elem(map_fd(p, p->skel->maps.tracked), &tgid, &v, map_flags) ? -errno : 0;
+    tracked_changed(p);
+    return rc;
 }
 
 int tp_track(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t root_tgid, uint16_t flags, uint16_t policy)
@@ -649,7 +674,9 @@ int tp_untrack(struct tp_probe *p, uint32_t tgid)
 {
     if (!p->skel)
         return -ENOTSUP;
-    return bpf_map_delete_elem(map_fd(p, p->skel->maps.tracked), &tgid) ? -errno : 0;
+    int rc = bpf_map_delete_elem(map_fd(p, p->skel->maps.tracked), &tgid) ? -errno : 0;
+    tracked_changed(p);
+    return rc;
 }
 
 int tp_lookup(struct tp_probe *p, uint32_t tgid, uint64_t *session)

@@ -44,6 +44,40 @@ final class KernelSessionTests: KernelTestCase {
         XCTAssertNil(k.probe.session(of: p.processIdentifier))
     }
 
+    /// The dispatcher keeps a per-CPU copy of the last tracked entry it looked up. A change
+    /// to `tracked` from user space (a new session, an untrack) must take effect on the
+    /// process's very next syscall, not when the copy happens to be replaced.
+    func testChangesToATrackedEntryTakeEffectAtOnce() throws {
+        let marker = scratch + "/retracked"
+        FileManager.default.createFile(atPath: marker, contents: Data())
+        let argv = [KernelHarness.testops] + Array(repeating: ["open", marker, "r", "sleep-ms", "5"], count: 600).flatMap { $0 }
+        let first = SessionID.random(), second = SessionID.random()
+        let started = try Launcher.spawn(argv, session: first, probe: k.probe)
+        defer {
+            kill(started.pid, SIGKILL)
+            _ = Launcher.wait(started.pid)
+        }
+        func opens(_ s: SessionID) -> Int { k.events(s).filter { $0.kind == .open && $0.path == marker }.count }
+        func waitFor(_ what: String, _ cond: () -> Bool) {
+            let deadline = Date().addingTimeInterval(5)
+            while !cond() && Date() < deadline { usleep(2_000) }
+            XCTAssertTrue(cond(), what)
+        }
+        waitFor("opens in the first session") { opens(first) >= 3 }
+        try k.probe.track(pid: started.pid, session: second, root: started.pid)
+        waitFor("after re-tracking, opens carry the new session") { opens(second) >= 3 }
+        let firstAfter = opens(first)
+        usleep(50_000)
+        XCTAssertEqual(opens(first), firstAfter, "no event may carry the old session once the new one shows")
+        try k.probe.untrack(pid: started.pid)
+        usleep(50_000)
+        let settled = opens(second)
+        usleep(300_000)
+        XCTAssertEqual(opens(second), settled, "an untracked process reports nothing more")
+        XCTAssertEqual(opens(first), firstAfter)
+        XCTAssertNil(k.probe.session(of: started.pid))
+    }
+
     func testNohupAndReparentingStayInTheSession() throws {
         let marker = scratch + "/nohup-marker"
         let script = "nohup \(KernelHarness.testops) sleep-ms 200 open \(marker) wc >/dev/null 2>&1 &"

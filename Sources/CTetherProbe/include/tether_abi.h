@@ -155,6 +155,9 @@ struct te_tracked {
  * that may be in `tracked` (the untracked fast path tests the bit, not the hash). */
 #define TE_PID_LIMIT (4u << 20)
 #define TE_TRACKED_WORDS (TE_PID_LIMIT / 64)
+/* The word after the bitmap: a generation count, bumped after every change to `tracked`
+ * (by the kernel and by the loader), so a cached copy of an entry is known to be current. */
+#define TE_TRACKED_GEN TE_TRACKED_WORDS
 
 #define TE_TRACK_ENFORCE 1u   /* guards act (kill, freeze, refuse); otherwise they only report */
 
@@ -203,6 +206,8 @@ struct te_watch_inode { __u64 dev; __u64 ino; };
  * it does not exist yet or is replaced by a rename. Value: TE_PROTECT_*. */
 #define TE_PNAME_MAX 64
 
+/* Slots of the handler table: one per syscall number, below TE_SYSCALL_SLOTS. */
+#define TE_SYSCALL_SLOTS 512
 /* Slot of the handler table (past every syscall number) for the stage that judges the
  * destination of a rename/link/symlink: one program, so the verifier walks it once. */
 #define TE_SLOT_ENTRY_GUARD 511
