@@ -2,9 +2,9 @@
  * counts records (no decoding). Same loading, tracking and poll loop as the Swift reader
  * (CTetherProbe's tp_open / tp_spawn_held / tp_track / tp_poll with a 2 ms timeout).
  *
- *   tether-cconsumer WORKLOAD USER RATE SECONDS
+ *   tether-cconsumer WORKLOAD USER RATE SECONDS [missing]
  *
- * Runs `WORKLOAD -u USER OUT openrate RATE SECONDS` tracked and prints
+ * Runs `WORKLOAD -u USER OUT openrate RATE SECONDS [missing]` tracked and prints
  * "result ACHIEVED_PER_S EVENTS DELIVERED DROPS CONSUMER_CPU_NS SECONDS".
  */
 #define _GNU_SOURCE
@@ -39,8 +39,8 @@ static uint64_t cpu_ns(void)
 
 int main(int argc, char **argv)
 {
-    if (argc != 5) {
-        fprintf(stderr, "usage: tether-cconsumer WORKLOAD USER RATE SECONDS\n");
+    if (argc != 5 && !(argc == 6 && strcmp(argv[5], "missing") == 0)) {
+        fprintf(stderr, "usage: tether-cconsumer WORKLOAD USER RATE SECONDS [missing]\n");
         return 2;
     }
     char out[] = "/tmp/tether-bench/results/cconsumer.txt";
@@ -53,7 +53,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "tether-cconsumer: %s\n", err);
         return 70;
     }
-    char *wargv[] = { argv[1], "-u", argv[2], out, "openrate", argv[3], argv[4], NULL };
+    char *wargv[] = { argv[1], "-u", argv[2], out, "openrate", argv[3], argv[4], argc == 6 ? argv[5] : NULL, NULL };
     int pid, release, status;
     if ((rc = tp_spawn_held(wargv, NULL, NULL, &pid, &release, &status)) || (rc = tp_track(p, pid, 42, pid, 0, 0)) ||
         (rc = tp_spawn_release(release, status))) {

@@ -5,7 +5,11 @@
  *   tether-workload [-u USER] OUT openclose N          open+close one file N times
  *   tether-workload [-u USER] OUT forkexec N           fork, exec /bin/true, wait; N times
  *   tether-workload [-u USER] OUT connect N            loopback TCP connect+accept+close N times
- *   tether-workload [-u USER] OUT openrate RATE SECS   paced opens at RATE/s for SECS (pipeline throughput)
+ *   tether-workload [-u USER] OUT openrate RATE SECS [missing]
+ *                                                     paced opens at RATE/s for SECS (pipeline throughput);
+ *                                                     `missing`: of a file that does not exist, one
+ *                                                     syscall per event (no close), so the producer
+ *                                                     can outrun the consumer
  *   tether-workload [-u USER] OUT hold N               fork N children that sleep until killed (memory)
  *   tether-workload [-u USER] OUT run CMD [ARG...]     run CMD, time it (developer workload)
  *
@@ -126,13 +130,17 @@ static uint64_t connect_loop(long n)
     return now_ns() - t0;
 }
 
-/* Opens at a steady RATE per second, paced in 1 ms slices; returns opens done. */
-static uint64_t openrate(long rate, double secs, long *done)
+/* Opens at a steady RATE per second, paced in 1 ms slices; returns opens done. Each
+ * open is one event: of data.txt (then closed), or, if `missing`, of a name that does not
+ * exist (a failed attempt is an event too, with the same strings: requested name and cwd). */
+static uint64_t openrate(long rate, double secs, int missing, long *done)
 {
     int fd = open("data.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0)
         die("creating data.txt");
     close(fd);
+    if (missing)
+        unlink("missing.txt");
     uint64_t t0 = now_ns(), end = t0 + (uint64_t)(secs * 1e9);
     long n = 0;
     for (;;) {
@@ -148,6 +156,11 @@ static uint64_t openrate(long rate, double secs, long *done)
         if (due - n > 1000)
             due = n + 1000; /* look at the clock at least every 1000 opens */
         for (; n < due; n++) {
+            if (missing) {
+                if (open("missing.txt", O_RDONLY) >= 0 || errno != ENOENT)
+                    die("open missing.txt (it must not exist)");
+                continue;
+            }
             fd = open("data.txt", O_RDONLY);
             if (fd < 0)
                 die("open");
@@ -220,7 +233,7 @@ int main(int argc, char **argv)
     else if (strcmp(mode, "connect") == 0)
         ns = connect_loop(n);
     else if (strcmp(mode, "openrate") == 0 && argc - i >= 4)
-        ns = openrate(n, atof(argv[i + 3]), &ops);
+        ns = openrate(n, atof(argv[i + 3]), argc - i >= 5 && strcmp(argv[i + 4], "missing") == 0, &ops);
     else if (strcmp(mode, "hold") == 0) {
         hold(n, out);
         return 0;

@@ -14,7 +14,7 @@ public enum EventJSON {
         w.string("comm", e.comm)
         w.optString("exe", e.exe)
         w.int("result", e.result)
-        if e.result < 0 { w.string("error", Errno.name(Int32(-e.result))) }
+        if e.result < 0 && e.result >= -4095 { w.string("error", Errno.name(Int32(-e.result))) } // the kernel's errno range
         w.uint("uid", UInt64(e.uid))
         w.uint("euid", UInt64(e.euid))
         w.uint("gid", UInt64(e.gid))
@@ -237,6 +237,11 @@ final class JSONBytes {
         (base + count).update(from: src, count: b.count)
         count += b.count
     }
+    /// Lets `body` write up to `max` bytes at the end in place; it returns how many it wrote.
+    @inline(__always) func write(_ max: Int, _ body: (UnsafeMutablePointer<UInt8>) -> Int) {
+        reserve(max)
+        count += body(base + count)
+    }
     var buffer: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: base, count: count) }
 }
 
@@ -250,24 +255,36 @@ public struct JSONObjectWriter {
         b.append(UInt8(ascii: "{"))
     }
 
+    /// `,"key":` (no comma before the first), written in place: keys are literals.
     private mutating func key(_ k: StaticString) {
-        b.reserve(k.utf8CodeUnitCount + 4)
-        if first { first = false } else { b.append(UInt8(ascii: ",")) }
-        b.append(UInt8(ascii: "\""))
-        k.withUTF8Buffer { b.append($0) }
-        b.append(UInt8(ascii: "\""))
-        b.append(UInt8(ascii: ":"))
+        let comma = first ? 0 : 1
+        first = false
+        let n = k.utf8CodeUnitCount, start = k.utf8Start
+        b.write(n + 4) { p in
+            p[0] = UInt8(ascii: ",")
+            p[comma] = UInt8(ascii: "\"")
+            (p + comma + 1).update(from: start, count: n)
+            p[comma + 1 + n] = UInt8(ascii: "\"")
+            p[comma + 2 + n] = UInt8(ascii: ":")
+            return comma + n + 3
+        }
     }
+    /// Decimal digits written in place, most significant first.
     private func number<T: BinaryInteger>(_ v: T) {
-        if v == 0 { b.append(UInt8(ascii: "0")); return }
-        var x = UInt64(v.magnitude)
-        b.reserve(21)
-        if v < 0 { b.append(UInt8(ascii: "-")) }
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0) // scratch for up to 24 digits
-        withUnsafeMutableBytes(of: &digits) { d in
-            var n = 0
-            while x > 0 { d[n] = UInt8(ascii: "0") + UInt8(x % 10); x /= 10; n += 1 }
-            for i in stride(from: n - 1, through: 0, by: -1) { b.append(d[i]) }
+        b.write(21) { p in
+            var x = UInt64(v.magnitude)
+            let sign = v < 0 ? 1 : 0
+            p[0] = UInt8(ascii: "-")
+            var digits = 1
+            var t = x
+            while t >= 10 { t /= 10; digits += 1 }
+            var q = p + sign + digits
+            repeat {
+                q -= 1
+                q.pointee = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: x % 10)
+                x /= 10
+            } while x > 0
+            return sign + digits
         }
     }
     public mutating func string(_ k: StaticString, _ v: String) { key(k); JSONObjectWriter.appendEscaped(v, to: b) }
@@ -277,10 +294,15 @@ public struct JSONObjectWriter {
     /// A 64-bit value as 16 lowercase hex digits, quoted (session ids).
     public mutating func hex64(_ k: StaticString, _ v: UInt64) {
         key(k)
-        b.reserve(18)
-        b.append(UInt8(ascii: "\""))
-        for i in stride(from: 60, through: 0, by: -4) { b.append(JSONObjectWriter.hex[Int((v >> UInt64(i)) & 0xf)]) }
-        b.append(UInt8(ascii: "\""))
+        b.write(18) { p in
+            p[0] = UInt8(ascii: "\"")
+            for i in 0..<16 {
+                let nibble = UInt8(truncatingIfNeeded: (v >> UInt64(60 - 4 * i)) & 0xf)
+                p[1 + i] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+            }
+            p[17] = UInt8(ascii: "\"")
+            return 18
+        }
     }
     public mutating func bool(_ k: StaticString, _ v: Bool) {
         key(k)

@@ -28,7 +28,15 @@ struct Machine: Codable {
 }
 
 struct ThroughputStep: Codable {
+    enum Producer: String, Codable {
+        case openClose = "open+close"
+        case missing = "failed open"
+    }
+    /// "swift": tetherd's pipeline (decode + process table + classifier); "swift+json": and
+    /// JSON encoding (`tether run --events`); "c": plain C that counts records.
     var consumer: String
+    static let consumers = ["swift", "swift+json", "c"]
+    var producer: Producer
     var target: Double
     var achieved: Double
     var events: UInt64
@@ -179,11 +187,11 @@ struct Report: Codable {
 
     func pipelineText() -> String {
         guard let steps = pipeline else { return "" }
-        var out = "\n== Pipeline throughput (tracked paced open loop, default \(ProbeOptions().ringBufferBytes >> 20) MiB ring buffer) ==\n"
-        out += table(["consumer", "target/s", "achieved/s", "events", "delivered", "drops", "consumer CPU s"],
-                     steps.map { [$0.consumer, $0.target >= 1e8 ? "unpaced" : Report.count($0.target), Report.count($0.achieved),
+        var out = "\n== Pipeline throughput (tracked paced opens, default \(ProbeOptions().ringBufferBytes >> 20) MiB ring buffer) ==\n"
+        out += table(["consumer", "producer", "target/s", "achieved/s", "events", "delivered", "drops", "consumer CPU s"],
+                     steps.map { [$0.consumer, $0.producer.rawValue, $0.target >= 1e8 ? "unpaced" : Report.count($0.target), Report.count($0.achieved),
                                   String($0.events), String($0.decoded), String($0.drops), String(format: "%.2f", $0.consumerCPU)] })
-        for c in ["swift", "c"] {
+        for c in ThroughputStep.consumers {
             out += "highest sustained rate with zero drops, \(c) consumer: \(maxRate(c).map { Report.count($0) + "/s" } ?? "none")\n"
         }
         return out
@@ -268,9 +276,12 @@ struct Report: Codable {
             if let s, let c {
                 g.append(Goal(text: "Swift consumer ≥ half the C consumer's rate", measured: "\(Report.count(s))/s vs \(Report.count(c))/s", met: s >= c / 2))
             }
-            if let step = pipeline?.first(where: { $0.consumer == "swift" && $0.target == 500_000 }) {
+            let at500K = { (c: String) in self.pipeline?.first { $0.consumer == c && $0.producer == .missing && $0.target == 500_000 } }
+            if let step = at500K("swift") {
+                var measured = "\(step.drops) drops at \(Report.count(step.achieved))/s achieved"
+                if let j = at500K("swift+json") { measured += " (with JSON encoding too: \(j.drops) drops)" }
                 g.append(Goal(text: "no drops at 500K events/s sustained, default buffer",
-                              measured: "\(step.drops) drops at \(Report.count(step.achieved))/s achieved", met: step.drops == 0 && step.achieved >= 475_000))
+                              measured: measured, met: step.drops == 0 && step.achieved >= 475_000))
             }
         }
         if let m = memory {

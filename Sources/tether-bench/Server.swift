@@ -6,17 +6,20 @@ import TetherProbe
 import Glibc
 #endif
 
-/// What Tether does with each event in the tracked configuration: the real pipeline of
-/// `tether run` (decode happens in EventReader; then process table, JSON encoding, and the
-/// classifier with the default policy), with the output discarded.
+/// What Tether does with each event: decode (in EventReader), process table and the
+/// classifier with the default policy, which is tetherd's pipeline; with `json`, also JSON
+/// encoding, which makes it `tether run --events`'s (the tracked configuration). The
+/// output is discarded.
 final class Pipeline {
     let table = ProcessTable()
     let classifier = Classifier(policy: Policy.default)
+    let json: Bool
     private(set) var events: UInt64 = 0
     private(set) var jsonBytes: UInt64 = 0
     private(set) var findings: UInt64 = 0
 
-    init(session: SessionID?) {
+    init(session: SessionID?, json: Bool = true) {
+        self.json = json
         if let session { table.resolver = { pid in ProcFS.info(pid, session: session) } }
         classifier.log = { _ in }
     }
@@ -24,7 +27,7 @@ final class Pipeline {
     func handle(_ e: inout Event) {
         table.apply(&e)
         events &+= 1
-        jsonBytes &+= UInt64(EventJSON.encode(e).utf8.count)
+        if json { jsonBytes &+= UInt64(EventJSON.encode(e).utf8.count) }
         findings &+= UInt64(classifier.process(e, table: table).count)
     }
 

@@ -27,23 +27,33 @@ struct Helpers {
         return text.split(separator: "\n").map(String.init)
     }
 
+    /// Two producers: an open+close loop (the realistic event, but the loop tops out near
+    /// 350K events/s here) and failed opens of a missing file (one syscall per event, the
+    /// same strings), which can outrun the consumer.
     func throughput(smoke: Bool) throws -> [ThroughputStep] {
         _ = try Sys.ensureUser(agent)
-        let rates: [Double] = smoke ? [100_000, 1e9] : [100_000, 250_000, 500_000, 750_000, 1_000_000, 1e9]
+        let series: [(producer: ThroughputStep.Producer, rates: [Double])] = smoke
+            ? [(.openClose, [100_000]), (.missing, [1e9])]
+            : [(.openClose, [100_000, 250_000, 1e9]), (.missing, [250_000, 500_000, 750_000, 1e9])]
         let secs = smoke ? "0.5" : "3"
         var steps: [ThroughputStep] = []
-        for rate in rates {
-            for consumer in ["swift", "c"] {
-                let argv = consumer == "swift"
-                    ? [binary, "pipeline-run", "--workload", workloadBin, "--user", agent, "--rate", String(Int(rate)), "--seconds", secs]
-                    : [cconsumer, workloadBin, agent, String(Int(rate)), secs]
-                guard let line = try helper(argv).first(where: { $0.hasPrefix("result ") }) else {
-                    throw BenchError("\(consumer) consumer printed no result")
+        for (producer, rates) in series {
+            for rate in rates {
+                for consumer in ThroughputStep.consumers {
+                    let missing = producer == .missing
+                    let argv = consumer == "c"
+                        ? [cconsumer, workloadBin, agent, String(Int(rate)), secs] + (missing ? ["missing"] : [])
+                        : [binary, "pipeline-run", "--workload", workloadBin, "--user", agent, "--rate", String(Int(rate)), "--seconds", secs]
+                            + (missing ? ["--missing"] : []) + (consumer == "swift+json" ? ["--json"] : [])
+                    guard let line = try helper(argv).first(where: { $0.hasPrefix("result ") }) else {
+                        throw BenchError("\(consumer) consumer printed no result")
+                    }
+                    let f = line.split(separator: " ").dropFirst().map { Double($0) ?? 0 }
+                    steps.append(ThroughputStep(consumer: consumer, producer: producer, target: rate, achieved: f[0], events: UInt64(f[1]),
+                                                decoded: UInt64(f[2]), drops: UInt64(f[3]), consumerCPU: f[4] / 1e9, seconds: f[5]))
+                    log("pipeline \(consumer), \(producer.rawValue) at \(rate >= 1e8 ? "full speed" : Report.count(rate) + "/s"): "
+                        + "\(Report.count(f[0]))/s, \(UInt64(f[3])) drops")
                 }
-                let f = line.split(separator: " ").dropFirst().map { Double($0) ?? 0 }
-                steps.append(ThroughputStep(consumer: consumer, target: rate, achieved: f[0], events: UInt64(f[1]), decoded: UInt64(f[2]),
-                                            drops: UInt64(f[3]), consumerCPU: f[4] / 1e9, seconds: f[5]))
-                log("pipeline \(consumer) at \(rate >= 1e8 ? "full speed" : Report.count(rate) + "/s"): \(Report.count(f[0]))/s, \(UInt64(f[3])) drops")
             }
         }
         return steps
@@ -72,11 +82,11 @@ final class TrackedPipeline {
     let pipeline: Pipeline
     let session = SessionID.random()
 
-    init(ringBytes: UInt32 = 0) throws {
+    init(ringBytes: UInt32 = 0, json: Bool = true) throws {
         var o = ProbeOptions()
         if ringBytes > 0 { o.ringBufferBytes = ringBytes }
         probe = try Probe(options: o)
-        let pl = Pipeline(session: session)
+        let pl = Pipeline(session: session, json: json)
         pipeline = pl
         reader = EventReader(probe: probe, sink: { pl.handle(&$0) })
         reader.start()
@@ -116,13 +126,15 @@ struct PipelineRun: ParsableCommand {
     @Option var user: String
     @Option var rate: Int
     @Option var seconds: Double
+    @Flag(help: "Open a file that does not exist (one syscall per event).") var missing = false
+    @Flag(help: "Encode every event as JSON too, as `tether run --events` does.") var json = false
 
     func run() throws {
         let out = "/tmp/tether-bench/results/pipeline.txt"
         unlink(out)
-        let t = try TrackedPipeline()
+        let t = try TrackedPipeline(json: json)
         let cpu0 = Sys.selfCPUNs()
-        let st = try t.run([workload, "-u", user, out, "openrate", String(rate), String(seconds)])
+        let st = try t.run([workload, "-u", user, out, "openrate", String(rate), String(seconds)] + (missing ? ["missing"] : []))
         let cpu = Sys.selfCPUNs() - cpu0
         let s = try t.probe.stats()
         let decoded = t.reader.decoded

@@ -82,10 +82,40 @@ final class PipelineModelTests: XCTestCase {
         XCTAssertEqual(Paths.join("/w", "/etc//passwd"), "/etc/passwd")
         XCTAssertEqual(Paths.join("/", "../../x"), "/x")
         XCTAssertEqual(Paths.join("/w", ""), "/w")
+        XCTAssertEqual(Paths.normalize("/etc/cron.d"), "/etc/cron.d")
+        XCTAssertEqual(Paths.normalize("/a/b/"), "/a/b")
+        XCTAssertEqual(Paths.normalize("/.."), "/")
+        XCTAssertEqual(Paths.normalize("/a/.b/..c/..."), "/a/.b/..c/...")
+        XCTAssertEqual(Paths.normalize("relative/./x"), "/relative/x")
         XCTAssertTrue(Paths.isWithin("/home/a/x", "/home/a"))
         XCTAssertTrue(Paths.isWithin("/home/a", "/home/a"))
         XCTAssertFalse(Paths.isWithin("/home/ab", "/home/a"))
         XCTAssertTrue(Paths.isWithin("/x", "/"))
+    }
+
+    /// The byte-level normalizer against the plain definition (split on "/", drop empty
+    /// and "." components, ".." drops the one before), on random paths.
+    func testPathNormalizationMatchesItsDefinition() {
+        func reference(_ path: String) -> String {
+            var parts: [Substring] = []
+            for c in path.split(separator: "/", omittingEmptySubsequences: true) {
+                if c == "." { continue }
+                if c == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
+                parts.append(c)
+            }
+            return "/" + parts.joined(separator: "/")
+        }
+        let pieces = ["a", "bc", ".", "..", "", "...", ".x", "x.", "é", "/"]
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<5000 {
+            let n = Int.random(in: 0...7, using: &rng)
+            let path = (0..<n).map { _ in pieces.randomElement(using: &rng)! }.joined(separator: "/")
+            let base = "/" + (0..<Int.random(in: 0...3, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined(separator: "/")
+            XCTAssertEqual(Paths.normalize(path), reference(path), "normalize(\(path))")
+            XCTAssertEqual(Paths.normalize("/" + path), reference("/" + path), "normalize(/\(path))")
+            let joined = path.hasPrefix("/") ? reference(path) : path.isEmpty ? reference(base) : reference(base + "/" + path)
+            XCTAssertEqual(Paths.join(base, path), joined, "join(\(base), \(path))")
+        }
     }
 
     func testOpenFlagNames() {
@@ -97,6 +127,23 @@ final class PipelineModelTests: XCTestCase {
         XCTAssertFalse(e.isWriteOpen, "O_PATH opens nothing for writing")
         e.flags = 0o1000
         XCTAssertTrue(e.isWriteOpen, "O_TRUNC alone destroys content")
+    }
+
+    /// Numbers and session ids are written digit by digit in place: check them at their
+    /// bounds against Foundation's parser and the decoder.
+    func testJSONNumbersAtTheirBounds() throws {
+        let cases: [(UInt64, Int64, UInt64)] = [(0, 0, 0), (9, -1, 0xabc), (10, 10, 1 << 63), (UInt64.max, Int64.min, UInt64.max),
+                                               (1_234_567_890_123, Int64.max, 0xdead_beef_0123_4567)]
+        for (time, result, session) in cases {
+            let e = Event(kind: .open, time: time, pid: -7, session: SessionID(session), result: result, comm: "c")
+            let line = EventJSON.encode(e)
+            let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], line)
+            XCTAssertEqual((obj["time"] as? NSNumber)?.uint64Value, time, line)
+            XCTAssertEqual((obj["result"] as? NSNumber)?.int64Value, result, line)
+            XCTAssertEqual(obj["pid"] as? Int, -7, line)
+            XCTAssertEqual(obj["session"] as? String, String(format: "%016llx", session), line)
+            XCTAssertEqual(try EventJSON.decode(Substring(line)), e, line)
+        }
     }
 
     func testJSONEscapingAndErrors() throws {
