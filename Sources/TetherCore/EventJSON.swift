@@ -340,6 +340,15 @@ public struct JSONObjectWriter {
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
+    /// Whether any of the eight bytes of `w` may be a control, a quote or a backslash. The
+    /// byte tests have no false negatives; a false positive costs only a byte-by-byte look.
+    @inline(__always) private static func mayNeedEscape(_ w: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        func hasZero(_ v: UInt64) -> Bool { (v &- ones) & ~v & highs != 0 }
+        let control = (w &- ones &* 0x20) & ~w & highs != 0
+        return control || hasZero(w ^ (ones &* 0x22)) || hasZero(w ^ (ones &* 0x5c))
+    }
+
     /// Appends `v` as a JSON string; bytes that are not valid UTF-8 were already replaced
     /// when the String was made, so only quotes, backslashes and controls need escaping.
     static func appendEscaped(_ v: String, to b: JSONBytes) {
@@ -348,10 +357,18 @@ public struct JSONObjectWriter {
             b.reserve(u.count + 2)
             b.append(UInt8(ascii: "\""))
             var start = 0
-            for i in 0..<u.count {
+            var i = 0
+            while i < u.count {
+                // eight bytes at a time while none of them needs escaping
+                if i + 8 <= u.count, !mayNeedEscape(UnsafeRawPointer(u.baseAddress! + i).loadUnaligned(as: UInt64.self)) {
+                    i += 8
+                    continue
+                }
                 let c = u[i]
+                i += 1
                 guard c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") else { continue }
-                if start < i { b.append(UnsafeBufferPointer(rebasing: u[start..<i])) }
+                let at = i - 1
+                if start < at { b.append(UnsafeBufferPointer(rebasing: u[start..<at])) }
                 b.append(UInt8(ascii: "\\"))
                 switch c {
                 case UInt8(ascii: "\""): b.append(UInt8(ascii: "\""))
@@ -362,7 +379,7 @@ public struct JSONObjectWriter {
                 default:
                     for x in [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(c >> 4)], hex[Int(c & 0xf)]] { b.append(x) }
                 }
-                start = i + 1
+                start = i
             }
             if start < u.count { b.append(UnsafeBufferPointer(rebasing: u[start..<u.count])) }
             b.append(UInt8(ascii: "\""))

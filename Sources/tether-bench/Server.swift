@@ -42,7 +42,7 @@ enum ServeMode: String, ExpressibleByArgument, CaseIterable {
 /// own. It spawns the workloads it is asked to (tracked from their first instruction, or
 /// not) and answers with what it saw. Protocol, one line each, tab separated:
 ///   -> "run" TRACKED(0|1) ARGV...      <- "done" STATUS DECODED KERNEL_EVENTS DROPS CPU_NS RSS_KB CORRUPT
-///   -> "quit"                          <- "bye"
+///   -> "quit"                          <- "bye" PEAK_RSS_KB (VmHWM: its own, not its workloads')
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Internal: run one monitor configuration for the harness.",
                                                     shouldDisplay: false)
@@ -127,7 +127,7 @@ struct Serve: ParsableCommand {
         reader?.stop()
         _ = pipeline?.events
         probe?.close()
-        writeLine(1, "bye")
+        writeLine(1, "bye\t\(Sys.statusKB(getpid(), "VmHWM") ?? 0)")
     }
 }
 
@@ -180,13 +180,21 @@ final class ServerProcess {
                       rssKB: n[4], corrupt: n[5])
     }
 
-    /// Stops the monitor; returns its peak RSS (KiB).
+    /// Stops the monitor; returns its peak RSS (KiB). The monitor reports its own VmHWM:
+    /// wait4's ru_maxrss would be the largest of it and every workload it waited for.
     func stop() -> UInt64 {
         writeLine(toChild, "quit")
-        while let l = fromChild.readLine(), l != "bye" {}
+        var peak: UInt64 = 0
+        while let l = fromChild.readLine() {
+            let f = l.split(separator: "\t")
+            if f.first == "bye" {
+                peak = f.count > 1 ? UInt64(f[1]) ?? 0 : 0
+                break
+            }
+        }
         close(toChild)
         close(fromChild.fd)
-        let r = Sys.wait(pid)
-        return UInt64(r.usage.ru_maxrss)
+        _ = Sys.wait(pid)
+        return peak
     }
 }

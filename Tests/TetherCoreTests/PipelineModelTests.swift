@@ -146,6 +146,22 @@ final class PipelineModelTests: XCTestCase {
         }
     }
 
+    /// Strings are scanned eight bytes at a time: what needs escaping must be found at any
+    /// offset, in strings of any length.
+    func testJSONStringsRoundTripAtAnyOffset() throws {
+        let pieces = ["a", "bcdefghi", "\"", "\\", "\n", "\t", "\u{1}", "\u{1f}", " ", "é", "日本", "/etc/cron.d/"]
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let text = (0..<Int.random(in: 0...12, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()
+            var e = Event(kind: .open, time: 1, pid: 1, session: s, result: 0, comm: "c")
+            e.path = text
+            let line = EventJSON.encode(e)
+            XCTAssertFalse(line.utf8.contains { $0 < 0x20 }, "a control byte left unescaped: \(line)")
+            let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], line)
+            XCTAssertEqual(obj["path"] as? String, text)
+        }
+    }
+
     func testJSONEscapingAndErrors() throws {
         var e = Event(kind: .open, time: 5, pid: 3, session: s, result: -13, comm: "we\"ird\n")
         e.path = "/a\\b\u{1}"
