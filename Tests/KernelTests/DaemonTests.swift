@@ -100,7 +100,11 @@ final class DaemonTests: XCTestCase {
         let alerts = dir + "/alerts.jsonl"
         let extra = ["--pin-dir", pins, "--alerts-json", alerts]
         let (first, err1) = try startDaemon(policy: policy, events: dir + "/events1.jsonl", extra: extra)
+        defer { if first.isRunning { first.terminate(); first.waitUntilExit() } }
         let marker = dir + "/progress"
+        // On every way out, failures included: the frozen grandchild holds the test's
+        // output open, and `swift test` would wait for it forever.
+        defer { for pid in processes(mentioning: marker) { kill(pid, SIGKILL) } }
         // started held but not tracked by the test: the daemon's exec watch makes it a session
         let agent = try Launcher.spawn([testops, "daemon-progress", marker, "sleep-ms", "300", "kill", String(first.processIdentifier), "9",
                                         "sleep-ms", "100000"], session: SessionID.random()) { _ in }
@@ -114,6 +118,7 @@ final class DaemonTests: XCTestCase {
         XCTAssertEqual((try? String(contentsOfFile: marker, encoding: .utf8)) ?? "", c, "the session froze with no daemon")
 
         let (second, err2) = try startDaemon(policy: policy, events: dir + "/events2.jsonl", extra: extra)
+        defer { if second.isRunning { second.terminate(); second.waitUntilExit() } }
         XCTAssertTrue(startLog.contains("pid \(first.processIdentifier) was protected by an earlier instance and is gone"), startLog)
         var found: [String: Any]?
         let deadline = Date().addingTimeInterval(10)
