@@ -296,10 +296,7 @@ public struct JSONObjectWriter {
         key(k)
         b.write(18) { p in
             p[0] = UInt8(ascii: "\"")
-            for i in 0..<16 {
-                let nibble = UInt8(truncatingIfNeeded: (v >> UInt64(60 - 4 * i)) & 0xf)
-                p[1 + i] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
-            }
+            for i in 0..<16 { p[1 + i] = JSONObjectWriter.hex[Int((v >> UInt64(60 - 4 * i)) & 0xf)] }
             p[17] = UInt8(ascii: "\"")
             return 18
         }
