@@ -194,6 +194,12 @@ static void tracked_changed(struct tp_probe *p)
         __atomic_fetch_add(&p->bits[TE_TRACKED_GEN], 1, __ATOMIC_SEQ_CST);
 }
 
+/* Before an entry is added: the kernel's fast path must never skip one that exists. */
+static void set_tracked_bit(struct tp_probe *p, uint32_t tgid)
+{
+    __atomic_fetch_or(&p->bits[tgid / 64], 1ull << (tgid % 64), __ATOMIC_SEQ_CST);
+}
+
 /* Maps tracked_bits and sets the bit of every tgid already in `tracked` (pinned from an
  * earlier instance, perhaps one that had no bitmap), before any program is attached. */
 static int map_tracked_bits(struct tp_probe *p)
@@ -211,7 +217,7 @@ static int map_tracked_bits(struct tp_probe *p)
     uint32_t *prev = NULL;
     while (bpf_map_get_next_key(fd, prev, &next) == 0) {
         if (next < TE_PID_LIMIT)
-            __atomic_fetch_or(&p->bits[next / 64], 1ull << (next % 64), __ATOMIC_SEQ_CST);
+            set_tracked_bit(p, next);
         key = next;
         prev = &key;
     }
@@ -653,7 +659,7 @@ static int track(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t r
         return -ENOTSUP;
     if (tgid >= TE_PID_LIMIT)
         return -ERANGE;
-    __atomic_fetch_or(&p->bits[tgid / 64], 1ull << (tgid % 64), __ATOMIC_SEQ_CST);
+    set_tracked_bit(p, tgid);
     struct te_tracked v = { .session = session, .root_tgid = root_tgid, .flags = flags, .policy = policy };
     int rc = bpf_map_update_elem(map_fd(p, p->skel->maps.tracked), &tgid, &v, map_flags) ? -errno : 0;
     tracked_changed(p);

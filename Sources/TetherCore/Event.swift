@@ -152,7 +152,7 @@ public struct SessionID: Hashable, Sendable, Comparable, CustomStringConvertible
     }
 }
 
-// MARK: - Open flags
+// MARK: - What the kernel's guards left to user space
 
 extension Event {
     /// A rename/link/symlink destination the kernel could not resolve (a symlinked
@@ -193,6 +193,8 @@ extension Event {
         }
     }
 }
+
+// MARK: - Open flags
 
 public enum OpenFlags {
     public static let accessMask: UInt64 = 0o3

@@ -32,10 +32,12 @@ struct ThroughputStep: Codable {
         case openClose = "open+close"
         case missing = "failed open"
     }
-    /// "swift": tetherd's pipeline (decode + process table + classifier); "swift+json": and
-    /// JSON encoding (`tether run --events`); "c": plain C that counts records.
-    var consumer: String
-    static let consumers = ["swift", "swift+json", "c"]
+    enum Consumer: String, Codable, CaseIterable {
+        case swift                 // tetherd's pipeline: decode + process table + classifier
+        case swiftJSON = "swift+json" // and JSON encoding of every event (`tether run --events`)
+        case c                     // plain C that counts records: the consumer floor
+    }
+    var consumer: Consumer
     var producer: Producer
     var target: Double
     var achieved: Double
@@ -189,23 +191,23 @@ struct Report: Codable {
         guard let steps = pipeline else { return "" }
         var out = "\n== Pipeline throughput (tracked paced opens, default \(ProbeOptions().ringBufferBytes >> 20) MiB ring buffer) ==\n"
         out += table(["consumer", "producer", "target/s", "achieved/s", "events", "delivered", "drops", "consumer CPU s"],
-                     steps.map { [$0.consumer, $0.producer.rawValue, $0.target >= 1e8 ? "unpaced" : Report.count($0.target), Report.count($0.achieved),
+                     steps.map { [$0.consumer.rawValue, $0.producer.rawValue, $0.target >= 1e8 ? "unpaced" : Report.count($0.target), Report.count($0.achieved),
                                   String($0.events), String($0.decoded), String($0.drops), String(format: "%.2f", $0.consumerCPU)] })
-        for c in ThroughputStep.consumers {
-            out += "highest sustained rate with zero drops, \(c) consumer: \(maxRate(c).map { Report.count($0) + "/s" } ?? "none")\n"
+        for c in ThroughputStep.Consumer.allCases {
+            out += "highest sustained rate with zero drops, \(c.rawValue) consumer: \(maxRate(c).map { Report.count($0) + "/s" } ?? "none")\n"
         }
         return out
     }
 
     /// The highest achieved rate among steps with no drops that reached ≥ 95% of their target.
-    func maxRate(_ consumer: String) -> Double? {
+    func maxRate(_ consumer: ThroughputStep.Consumer) -> Double? {
         pipeline?.filter { $0.consumer == consumer && $0.drops == 0 && $0.decoded >= $0.events
             && ($0.target >= 1e8 || $0.achieved >= 0.95 * $0.target) }.map { $0.achieved }.max()
     }
 
     func pipelineProblems() -> [String] {
         guard let steps = pipeline else { return ["pipeline measurement produced nothing"] }
-        return steps.filter { $0.events == 0 }.map { "pipeline \($0.consumer) at \(Report.count($0.target))/s recorded no events" }
+        return steps.filter { $0.events == 0 }.map { "pipeline \($0.consumer.rawValue) at \(Report.count($0.target))/s recorded no events" }
     }
 
     func classifyText() -> String {
@@ -272,14 +274,14 @@ struct Report: Codable {
             }
         }
         if pipeline != nil {
-            let s = maxRate("swift"), c = maxRate("c")
+            let s = maxRate(.swift), c = maxRate(.c)
             if let s, let c {
                 g.append(Goal(text: "Swift consumer ≥ half the C consumer's rate", measured: "\(Report.count(s))/s vs \(Report.count(c))/s", met: s >= c / 2))
             }
-            let at500K = { (c: String) in self.pipeline?.first { $0.consumer == c && $0.producer == .missing && $0.target == 500_000 } }
-            if let step = at500K("swift") {
+            let at500K = { (c: ThroughputStep.Consumer) in self.pipeline?.first { $0.consumer == c && $0.producer == .missing && $0.target == 500_000 } }
+            if let step = at500K(.swift) {
                 var measured = "\(step.drops) drops at \(Report.count(step.achieved))/s achieved"
-                if let j = at500K("swift+json") { measured += " (with JSON encoding too: \(j.drops) drops)" }
+                if let j = at500K(.swiftJSON) { measured += " (with JSON encoding too: \(j.drops) drops)" }
                 g.append(Goal(text: "no drops at 500K events/s sustained, default buffer",
                               measured: measured, met: step.drops == 0 && step.achieved >= 475_000))
             }

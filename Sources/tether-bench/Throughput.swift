@@ -39,19 +39,19 @@ struct Helpers {
         var steps: [ThroughputStep] = []
         for (producer, rates) in series {
             for rate in rates {
-                for consumer in ThroughputStep.consumers {
+                for consumer in ThroughputStep.Consumer.allCases {
                     let missing = producer == .missing
-                    let argv = consumer == "c"
+                    let argv = consumer == .c
                         ? [cconsumer, workloadBin, agent, String(Int(rate)), secs] + (missing ? ["missing"] : [])
                         : [binary, "pipeline-run", "--workload", workloadBin, "--user", agent, "--rate", String(Int(rate)), "--seconds", secs]
-                            + (missing ? ["--missing"] : []) + (consumer == "swift+json" ? ["--json"] : [])
+                            + (missing ? ["--missing"] : []) + (consumer == .swiftJSON ? ["--json"] : [])
                     guard let line = try helper(argv).first(where: { $0.hasPrefix("result ") }) else {
-                        throw BenchError("\(consumer) consumer printed no result")
+                        throw BenchError("\(consumer.rawValue) consumer printed no result")
                     }
                     let f = line.split(separator: " ").dropFirst().map { Double($0) ?? 0 }
                     steps.append(ThroughputStep(consumer: consumer, producer: producer, target: rate, achieved: f[0], events: UInt64(f[1]),
                                                 decoded: UInt64(f[2]), drops: UInt64(f[3]), consumerCPU: f[4] / 1e9, seconds: f[5]))
-                    log("pipeline \(consumer), \(producer.rawValue) at \(rate >= 1e8 ? "full speed" : Report.count(rate) + "/s"): "
+                    log("pipeline \(consumer.rawValue), \(producer.rawValue) at \(rate >= 1e8 ? "full speed" : Report.count(rate) + "/s"): "
                         + "\(Report.count(f[0]))/s, \(UInt64(f[3])) drops")
                 }
             }
