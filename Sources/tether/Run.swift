@@ -94,6 +94,10 @@ struct Run: ParsableCommand {
             started = try Launcher.spawn(command, session: session) { pid in
                 recorder.begin(rootPid: pid, workspace: workspaceDir)
                 try probe.track(pid: pid, session: session, root: pid, enforce: pol.defaults.mode == .enforce)
+                // The agent gets the terminal's signals; we stay to drain, judge and report.
+                // Ignored here, while the child (forked with our dispositions) is still held:
+                // its first instruction cannot come before this, so no signal it sends us can.
+                for sig in [SIGINT, SIGQUIT, SIGTERM, SIGHUP] { signal(sig, SIG_IGN) }
             }
         } catch let e as ProbeError {
             reader.stop()
@@ -108,8 +112,6 @@ struct Run: ParsableCommand {
             runControl = nil
         }
         defer { runControl?.stop() }
-        // The agent gets the terminal's signals; we stay to drain, judge and report.
-        for sig in [SIGINT, SIGQUIT, SIGTERM, SIGHUP] { signal(sig, SIG_IGN) }
         let status = Launcher.wait(started.pid)
         waitOutSurvivors(responder.control, session: session, recorder: recorder, grace: pol.defaults.gracePeriod)
         reader.stop()

@@ -28,6 +28,10 @@ extension Run {
                     refusal = r.error ?? "refused"
                     throw ControlError(refusal!)
                 }
+                // the agent gets the terminal's signals; we stay to drain (ignored while the
+                // child is still held, so none can come first)
+                signal(SIGINT, SIG_IGN)
+                signal(SIGQUIT, SIG_IGN)
             }
         } catch let e as ProbeError {
             complain("\(e)")
@@ -64,8 +68,6 @@ extension Run {
             }
             t.start()
         }
-        signal(SIGINT, SIG_IGN) // the agent gets the terminal's signals; we stay to drain
-        signal(SIGQUIT, SIG_IGN)
         let status = Launcher.wait(started.pid)
         if follow {
             // the root's exit event is the last one this run owes the caller
