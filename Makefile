@@ -72,7 +72,9 @@ bpf/vmlinux.h: | $(STAMP)
 	$(Q)test -r /sys/kernel/btf/vmlinux || { echo "error: /sys/kernel/btf/vmlinux missing: this kernel has no BTF (CONFIG_DEBUG_INFO_BTF)" >&2; exit 1; }
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
 
-build/%.bpf.o: bpf/%.bpf.c bpf/vmlinux.h $(ABI_INC)/tether_abi.h | $(STAMP)
+# every object includes the concern headers of bpf/ (one object, one program array)
+BPF_HEADERS := $(filter-out bpf/vmlinux.h,$(wildcard bpf/*.h))
+build/%.bpf.o: bpf/%.bpf.c $(BPF_HEADERS) bpf/vmlinux.h $(ABI_INC)/tether_abi.h | $(STAMP)
 	$(Q)mkdir -p build
 	$(if $(V),,@echo "  BPF   $<")
 	$(Q)$(BPF_CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Building a record in the per-CPU scratch and handing it to the ring buffer. */
+#ifndef TETHER_EVENT_H
+#define TETHER_EVENT_H
+
+static __always_inline struct te_event *event_begin(__u16 kind, __u64 session, long nr, long ret)
+{
+    __u32 zero = 0;
+    struct te_event *e = bpf_map_lookup_elem(&scratch, &zero);
+    if (!e)
+        return NULL;
+    struct task_struct *task = current_task();
+    const struct cred *cred = task->cred; /* plain loads where a helper call would do the same */
+
+    e->h.kind = kind;
+    e->h.abi = TE_ABI_VERSION;
+    e->h.size = sizeof(*e);
+    e->h.time_ns = bpf_ktime_get_boot_ns();
+    e->pid = task->pid;
+    e->tgid = task->tgid;
+    e->ppid = task->real_parent->tgid;
+    e->uid = cred->uid.val;
+    e->gid = cred->gid.val;
+    e->euid = cred->euid.val;
+    e->egid = cred->egid.val;
+    e->syscall = nr;
+    e->session = session;
+    e->result = ret;
+    __builtin_memcpy(e->comm, task->comm, sizeof(e->comm)); /* plain loads, no helper */
+    e->a[0] = e->a[1] = e->a[2] = e->a[3] = 0;
+    e->family = 0;
+    e->port = 0;
+    e->guard = 0;
+    __builtin_memset(e->addr, 0, sizeof(e->addr));
+    __builtin_memset(e->s, 0, sizeof(e->s));
+    return e;
+}
+
+static __always_inline void event_emit(struct te_event *e)
+{
+    __u32 size = e->h.size;
+    if (size > sizeof(struct scratch))
+        return;
+    /* Wake the reader once per `wakeup_bytes` this CPU writes; smaller batches wait for
+     * the reader's timed poll. Counted per CPU, so deciding reads nothing the reader
+     * writes (asking the ring buffer how much waits would pull the reader's cache line
+     * to this CPU on every record). */
+    __u32 zero = 0;
+    __u64 flags = BPF_RB_NO_WAKEUP;
+    struct cpu_state *cpu = bpf_map_lookup_elem(&cpu_state, &zero);
+    if (cpu) {
+        cpu->unwoken += size;
+        if (cpu->unwoken >= wakeup_bytes) {
+            cpu->unwoken = 0;
+            flags = BPF_RB_FORCE_WAKEUP;
+        }
+    }
+    if (bpf_ringbuf_output(&events, e, size, flags))
+        stat_inc(TE_STAT_DROPS);
+    else
+        stat_inc(TE_STAT_EVENTS);
+}
+
+#define STR_LIMIT (sizeof(struct te_event) + TE_STRAREA - TE_STR_MAX)
+
+static __always_inline long str_user(struct te_event *e, int slot, const char *uptr)
+{
+    __u32 off = e->h.size;
+    if (slot < 0 || slot >= TE_NSTR)
+        return -1;
+    e->s[slot].off = off;
+    e->s[slot].enc = TE_STR_PLAIN;
+    if (off > STR_LIMIT) {
+        e->s[slot].flags = TE_STRF_TRUNCATED;
+        return -1;
+    }
+    long n = bpf_probe_read_user_str((char *)e + off, TE_STR_MAX, uptr);
+    if (n <= 0) {
+        e->s[slot].flags = TE_STRF_FAULT;
+        return -1;
+    }
+    e->s[slot].len = n - 1;
+    if (n == TE_STR_MAX)
+        e->s[slot].flags = TE_STRF_TRUNCATED;
+    e->h.size = off + n;
+    return n - 1;
+}
+
+/* First byte of a string slot already in the record. */
+static __always_inline char str_first(struct te_event *e, int slot)
+{
+    __u32 off = e->s[slot & (TE_NSTR - 1)].off;
+    if (off >= sizeof(struct scratch))
+        return 0;
+    return ((char *)e)[off];
+}
+
+#endif

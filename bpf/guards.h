@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The kernel guards: kill the caller, freeze its session, judge what it touched. */
+#ifndef TETHER_GUARDS_H
+#define TETHER_GUARDS_H
+
+static __always_inline __u32 guards_enabled(void)
+{
+    __u32 zero = 0;
+    __u32 *g = bpf_map_lookup_elem(&guard_config, &zero);
+    return g ? *g : 0;
+}
+
+struct freeze_ctx {
+    __u64 session;
+    __u32 self;
+    __u32 count;
+};
+
+static long freeze_one(struct bpf_map *map, __u32 *tgid, struct te_tracked *t, struct freeze_ctx *c)
+{
+    if (t->session != c->session || *tgid == c->self)
+        return 0;
+    struct task_struct *task = bpf_task_from_pid(*tgid);
+    if (!task)
+        return 0;
+    if (bpf_send_signal_task(task, SIGSTOP, PIDTYPE_TGID, 0))
+        stat_inc(TE_STAT_GUARD_FAIL);
+    else
+        c->count++;
+    bpf_task_release(task);
+    return 0;
+}
+
+/* Stops every other member of `session` now, and marks it frozen so new children stop too. */
+static __always_inline __u32 freeze_session(__u64 session)
+{
+    __u64 now = bpf_ktime_get_boot_ns();
+    bpf_map_update_elem(&frozen, &session, &now, BPF_ANY);
+    struct freeze_ctx c = { .session = session, .self = bpf_get_current_pid_tgid() >> 32 };
+    if (!bpf_ksym_exists(bpf_send_signal_task) || !bpf_ksym_exists(bpf_task_from_pid))
+        return 0;
+    bpf_for_each_map_elem(&tracked, freeze_one, &c, 0);
+    return c.count;
+}
+
+/* A guard matched: in enforce mode the caller dies on its return from this syscall and its
+ * session freezes at once; in monitor mode nothing is done and the event says so. */
+static __always_inline void guard_act(struct te_event *e, struct call *c, __u32 what)
+{
+    if (!(c->flags & TE_TRACK_ENFORCE)) {
+        e->guard |= what | TE_GUARD_MONITOR;
+        return;
+    }
+    if (bpf_send_signal(SIGKILL))
+        stat_inc(TE_STAT_GUARD_FAIL);
+    else
+        e->guard |= TE_GUARD_KILLED;
+    freeze_session(c->session);
+    e->guard |= what | TE_GUARD_FROZE;
+}
+
+/* The process a thread id belongs to. */
+static __always_inline __s64 tgid_of(__s64 tid)
+{
+    if (tid <= 0 || !bpf_ksym_exists(bpf_task_from_pid))
+        return tid;
+    struct task_struct *t = bpf_task_from_pid(tid);
+    if (!t)
+        return tid;
+    __s64 tgid = t->tgid;
+    bpf_task_release(t);
+    return tgid;
+}
+
+static __always_inline bool pid_protected(__s64 tgid)
+{
+    __u32 k = tgid;
+    return tgid > 0 && bpf_map_lookup_elem(&protected_pids, &k);
+}
+
+
+
+/* (dev, ino) of an inode, by plain loads: the key of protected_inodes and watch_inode. */
+static __always_inline struct te_watch_inode inode_key(const void *inode)
+{
+    struct inode *i = KPTR(struct inode, inode);
+    struct te_watch_inode key = { .dev = i->i_sb->s_dev, .ino = i->i_ino };
+    return key;
+}
+
+static __always_inline __u32 key_protection(struct te_watch_inode *key)
+{
+    __u32 *v = bpf_map_lookup_elem(&protected_inodes, key);
+    return v ? *v : 0;
+}
+
+/* What protects the entry `name` (len bytes at kernel address `name`) of directory `dir`:
+ * the directory itself when it is a protected directory, and the (directory, name) pair. */
+static __always_inline __u32 entry_protection(struct dentry *dir, const void *name, __u32 len)
+{
+    struct inode *dino = dir->d_inode;
+    if (!dino)
+        return 0;
+    struct te_watch_inode dkey = inode_key(dino);
+    __u32 prot = key_protection(&dkey);
+    prot = prot & TE_PROTECT_DIR ? prot : 0;
+    __u32 zero = 0;
+    struct resolve_buf *rb = bpf_map_lookup_elem(&resolve_buf, &zero);
+    if (!rb || len == 0 || len >= TE_PNAME_MAX)
+        return prot;
+    __builtin_memset(&rb->key, 0, sizeof(rb->key));
+    rb->key.dev = dkey.dev;
+    rb->key.ino = dkey.ino;
+    if (bpf_probe_read_kernel(rb->key.name, len & (TE_PNAME_MAX - 1), name))
+        return prot;
+    __u32 *v = bpf_map_lookup_elem(&protected_names, &rb->key);
+    return v ? prot | *v : prot;
+}
+
+/* The write/tamper guard for a call that made `slot`'s path name something new: a
+ * rename's or link's destination, a symlink. */
+static __always_inline void entry_guard(struct te_event *e, struct call *s, int slot, long dirfd)
+{
+    __u32 enabled = guards_enabled();
+    if (!(enabled & (TE_GUARDS_WRITE | TE_GUARDS_TAMPER)))
+        return;
+    struct resolve r = {};
+    if (!resolve_parent(e, slot, dirfd, &r)) {
+        e->guard |= TE_GUARD_UNRESOLVED;
+        return;
+    }
+    struct dentry *dir = KPTR(struct dentry, r.d);
+    __u32 prot = entry_protection(dir, (char *)e + (r.coff & 0xffff), r.clen);
+    if (dir->d_sb->s_magic == BPF_FS_MAGIC)
+        prot |= TE_PROTECT_TAMPER;
+    if ((prot & TE_PROTECT_TAMPER) && (enabled & TE_GUARDS_TAMPER))
+        guard_act(e, s, TE_GUARD_TAMPER);
+    else if ((prot & TE_PROTECT_WRITE) && (enabled & TE_GUARDS_WRITE))
+        guard_act(e, s, TE_GUARD_WRITE);
+}
+
+/* Hands a finished rename/link/symlink record to the entry guard stage, which judges its
+ * destination and emits it; returns only if there is no such stage, marking the record. */
+static __always_inline void entry_guard_stage(struct te_event *e, struct call *s, long dirfd, long olddirfd, bool both)
+{
+    if (!(guards_enabled() & (TE_GUARDS_WRITE | TE_GUARDS_TAMPER)))
+        return;
+    __u32 zero = 0;
+    struct cpu_state *cpu = bpf_map_lookup_elem(&cpu_state, &zero);
+    if (cpu) {
+        cpu->dirfd[0] = dirfd;
+        cpu->dirfd[1] = olddirfd;
+        cpu->slots = both ? 3 : 1;
+        bpf_tail_call(s->ctx, &handlers, TE_SLOT_ENTRY_GUARD);
+    }
+    e->guard |= TE_GUARD_UNRESOLVED;
+}
+
+/* An open that can change content succeeded: is the file, or the directory it is in,
+ * protected? Matched on the inodes the kernel opened, not on the caller's string.
+ * a[2] = the file's size after the open, so the finding can state what remained. */
+static __always_inline void open_guard(struct te_event *e, struct call *s, long fd)
+{
+    __u32 enabled = guards_enabled();
+    if (!(enabled & (TE_GUARDS_WRITE | TE_GUARDS_TAMPER)))
+        return;
+    struct task_struct *task = current_task();
+    struct file *f = fd_file(task, fd);
+    if (!f)
+        return;
+    struct inode *inode = f->f_inode;
+    struct dentry *dentry = f->f_path.dentry;
+    struct te_watch_inode key = inode_key(inode);
+    __u32 prot = key_protection(&key) |
+                 entry_protection(dentry->d_parent, dentry->d_name.name, dentry->d_name.len);
+    if (inode->i_sb->s_magic == BPF_FS_MAGIC)
+        prot |= TE_PROTECT_TAMPER;
+    e->a[2] = inode->i_size;
+    if ((prot & TE_PROTECT_TAMPER) && (enabled & TE_GUARDS_TAMPER))
+        guard_act(e, s, TE_GUARD_TAMPER);
+    else if ((prot & TE_PROTECT_WRITE) && (enabled & TE_GUARDS_WRITE))
+        guard_act(e, s, TE_GUARD_WRITE);
+}
+
+#endif

@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Settings the loader fills before load, every map, and the tracked-set operations. */
+#ifndef TETHER_MAPS_H
+#define TETHER_MAPS_H
+
+/* ---- settings the loader fills before load ---- */
+
+/* Wake the reader once per this many bytes a CPU writes; in between, the reader's timed
+ * poll collects them (batched wakeups, not one per event). A wakeup is an inter-processor
+ * interrupt, which a VM pays for with an exit: keep them rare. */
+const volatile __u32 wakeup_bytes = 1 << 20;
+
+/* A bit per syscall number that has a handler: any other syscall of a tracked process
+ * is dismissed before its `tracked` entry is looked up. */
+const volatile __u64 reported_syscalls[TE_SYSCALL_SLOTS / 64];
+
+/* ---- maps ---- */
+
+/* tgid -> session: the set of processes we follow. A child inherits at fork. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 65536);
+    __type(key, __u32);
+    __type(value, struct te_tracked);
+} tracked SEC(".maps");
+
+/* A bit per tgid that may be in `tracked`: an untracked process's syscall costs one array
+ * load here instead of a hash lookup. The bit is set before an entry is added (here, and
+ * by the loader through its mapping of this array), and cleared after the kernel removes
+ * one; a stale set bit only costs the hash lookup. Word TE_TRACKED_GEN is the generation
+ * of `tracked`. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(map_flags, BPF_F_MMAPABLE);
+    __uint(max_entries, TE_TRACKED_WORDS + 1);
+    __type(key, __u32);
+    __type(value, __u64);
+} tracked_bits SEC(".maps");
+
+/* Syscall number -> handler program. Filled by the loader; empty slots are ignored. */
+struct {
+    __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+    __uint(max_entries, TE_SYSCALL_SLOTS);
+    __type(key, __u32);
+    __type(value, __u32);
+} handlers SEC(".maps");
+
+/* What a handler knows of the syscall that just returned. */
+struct call {
+    __u64 args[6];
+    __u64 session;
+    __u32 flags;   /* te_tracked.flags */
+    void *ctx;     /* the program's context, for a tail call to a later stage */
+};
+
+/* Per-CPU state of the hot path. `call`: the tracked entry the dispatcher found, for the
+ * handler it tail-calls (a tail call keeps no locals); the handler runs on the same CPU
+ * before anything else can. It is also a cache: while `call_tgid` calls again and the
+ * generation of `tracked` is still `call_gen`, `call` is current and the hash is not
+ * looked up. `unwoken`: bytes this CPU has written since it last woke the reader. */
+struct cpu_state {
+    struct te_tracked call;
+    __u64 call_gen;
+    __u32 call_tgid;
+    __u64 unwoken;
+    __s64 dirfd[2];  /* for the entry guard stage: base of string slot 3, of slot 1 */
+    __u32 slots;     /* for the entry guard stage: 1 = judge slot 3, 2 = slot 1 too */
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct cpu_state);
+} cpu_state SEC(".maps");
+
+/* Events to user space. Size set by the loader. */
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 16 << 20);
+} events SEC(".maps");
+
+/* One record under construction per CPU. */
+struct scratch {
+    __u8 buf[sizeof(struct te_event) + TE_STRAREA];
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct scratch);
+} scratch SEC(".maps");
+
+/* Counters (enum te_stat), per CPU so they cost no atomics. */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, TE_STAT_MAX);
+    __type(key, __u32);
+    __type(value, __u64);
+} stats SEC(".maps");
+
+/* Watch policy compiled to exact keys: an untracked exec matching any starts a session.
+ * Value: the new session's te_tracked flags | policy index << 16. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 1024);
+    __type(key, char[TE_COMM_LEN]);
+    __type(value, __u32);
+} watch_comm SEC(".maps");
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 1024);
+    __type(key, __u32);
+    __type(value, __u32);
+} watch_uid SEC(".maps");
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 1024);
+    __type(key, __u64);
+    __type(value, __u32);
+} watch_cgroup SEC(".maps");
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 4096);
+    __type(key, struct te_watch_inode);
+    __type(value, __u32);
+} watch_inode SEC(".maps");
+
+/* watch_config[0]: bit mask of the watch maps in use (1 comm, 2 uid, 4 cgroup, 8 inode). */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u32);
+} watch_config SEC(".maps");
+
+/* Sessions a guard (or user space) froze: session -> boot ns. A child forked into a
+ * frozen session is stopped before its first instruction. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 1024);
+    __type(key, __u64);
+    __type(value, __u64);
+} frozen SEC(".maps");
+
+/* Tether's own processes (tetherd, a supervising `tether run`): signalling or tracing them is tampering. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 64);
+    __type(key, __u32);
+    __type(value, __u8);
+} protected_pids SEC(".maps");
+
+/* Files and directories by identity -> TE_PROTECT_* (persistence locations, Tether's files). */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 8192);
+    __type(key, struct te_watch_inode);
+    __type(value, __u32);
+} protected_inodes SEC(".maps");
+
+/* (directory, name) -> TE_PROTECT_*: protected locations by name, so that creating one that
+ * does not exist yet, or renaming something over it, is caught too. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 8192);
+    __type(key, struct te_protected_name);
+    __type(value, __u32);
+} protected_names SEC(".maps");
+
+/* Per-CPU room for resolving a destination path in the dcache (see resolve_parent). */
+#define NAME_WORDS ((NAME_MAX + 1) / 8)
+struct resolve_buf {
+    __u64 want[NAME_WORDS]; /* the component looked up, NUL padded */
+    __u64 cand[NAME_WORDS]; /* a long candidate name */
+    struct te_protected_name key;
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct resolve_buf);
+} resolve_buf SEC(".maps");
+
+/* guard_config[0]: TE_GUARDS_* switches compiled from policy. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u32);
+} guard_config SEC(".maps");
+
+/* Egress allow-list per agent policy, and destinations always refused (cloud metadata). */
+struct {
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+    __uint(max_entries, 4096);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, struct te_net_key);
+    __type(value, struct te_net_ports);
+} egress_allow SEC(".maps");
+struct {
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+    __uint(max_entries, 256);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, struct te_net_key);
+    __type(value, __u8);
+} egress_deny SEC(".maps");
+
+/* A cgroup hook's verdict for the thread, picked up by that syscall's exit handler. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 4096);
+    __type(key, __u32);
+    __type(value, __u32);
+} verdicts SEC(".maps");
+
+/* ---- helpers ---- */
+
+/* False only if `tgid` is surely not tracked. */
+static __always_inline bool maybe_tracked(__u32 tgid)
+{
+    __u32 w = tgid / 64;
+    __u64 *v = bpf_map_lookup_elem(&tracked_bits, &w);
+    return !v || (*v & (1ull << (tgid & 63)));
+}
+
+static __always_inline void mark_tracked(__u32 tgid, bool on)
+{
+    __u32 w = tgid / 64;
+    __u64 *v = bpf_map_lookup_elem(&tracked_bits, &w);
+    if (!v)
+        return;
+    if (on)
+        __sync_fetch_and_or(v, 1ull << (tgid & 63));
+    else
+        __sync_fetch_and_and(v, ~(1ull << (tgid & 63)));
+}
+
+/* After every change to `tracked`: cached copies of entries are no longer current. */
+static __always_inline void tracked_changed(void)
+{
+    __u32 k = TE_TRACKED_GEN;
+    __u64 *gen = bpf_map_lookup_elem(&tracked_bits, &k);
+    if (gen)
+        __sync_fetch_and_add(gen, 1);
+}
+
+/* Every change to `tracked` goes through these two: the bit is set before an entry is
+ * added and cleared after it is removed, and the generation is bumped after either. */
+static __always_inline int track_put(__u32 tgid, struct te_tracked *v)
+{
+    mark_tracked(tgid, true);
+    int full = bpf_map_update_elem(&tracked, &tgid, v, BPF_ANY);
+    tracked_changed();
+    return full;
+}
+
+static __always_inline void track_drop(__u32 tgid)
+{
+    bpf_map_delete_elem(&tracked, &tgid);
+    tracked_changed();
+    mark_tracked(tgid, false);
+}
+
+/* The tracked entry of `tgid`, or NULL: the bit first, the hash only if it is set. */
+static __always_inline struct te_tracked *tracked_entry(__u32 tgid)
+{
+    if (!maybe_tracked(tgid))
+        return NULL;
+    return bpf_map_lookup_elem(&tracked, &tgid);
+}
+
+static __always_inline void stat_inc(__u32 key)
+{
+    __u64 *v = bpf_map_lookup_elem(&stats, &key);
+    if (v)
+        (*v)++;
+}
+
+#endif

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Handlers: sockets, connect, bind, send, listen. */
+#ifndef TETHER_SYS_NET_H
+#define TETHER_SYS_NET_H
+
+/* ---- network ---- */
+
+/* Decode a user sockaddr into family/port/addr (and a unix path into slot 1). */
+static __always_inline void sockaddr_user(struct te_event *e, const void *uaddr, long len)
+{
+    if (!uaddr || len < 2)
+        return;
+    __u16 family = 0;
+    bpf_probe_read_user(&family, sizeof(family), uaddr);
+    e->family = family;
+    if (family == AF_INET) {
+        struct sockaddr_in sin = {};
+        bpf_probe_read_user(&sin, sizeof(sin), uaddr);
+        e->port = bpf_ntohs(sin.sin_port);
+        __builtin_memcpy(e->addr, &sin.sin_addr, 4);
+    } else if (family == AF_INET6) {
+        struct sockaddr_in6 sin6 = {};
+        bpf_probe_read_user(&sin6, sizeof(sin6), uaddr);
+        e->port = bpf_ntohs(sin6.sin6_port);
+        __builtin_memcpy(e->addr, &sin6.sin6_addr, 16);
+    } else if (family == AF_UNIX) {
+        const char *path = (const char *)uaddr + 2;
+        char first = 0;
+        bpf_probe_read_user(&first, 1, path);
+        if (first == 0 && len > 3) {
+            str_user(e, 1, path + 1);
+            e->s[1].flags |= TE_STRF_ABSTRACT;
+        } else {
+            str_user(e, 1, path);
+        }
+    }
+}
+
+/* What a cgroup hook decided for this thread's syscall, if anything. */
+static __always_inline __u32 take_verdict(void)
+{
+    __u32 tid = (__u32)bpf_get_current_pid_tgid();
+    __u32 *v = bpf_map_lookup_elem(&verdicts, &tid);
+    if (!v)
+        return 0;
+    __u32 g = *v;
+    bpf_map_delete_elem(&verdicts, &tid);
+    return g;
+}
+
+static __always_inline void sock_call(struct call *s, long nr, long ret, __u16 kind, const void *uaddr, long len, __u64 a1)
+{
+    struct te_event *e = event_begin(kind, s->session, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = (int)s->args[0];
+    e->a[1] = a1;
+    sockaddr_user(e, uaddr, len);
+    if (kind == TE_CONNECT || kind == TE_SENDTO)
+        e->guard = take_verdict();
+    event_emit(e);
+}
+
+/* socket(): only raw and packet sockets are reported. */
+static __always_inline void on_socket(struct call *s, long nr, long ret)
+{
+    __u32 type = s->args[1] & 0xf;
+    if (type != SOCK_RAW && s->args[0] != AF_PACKET)
+        return;
+    struct te_event *e = event_begin(TE_SOCKET, s->session, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = s->args[0];
+    e->a[1] = type;
+    e->a[2] = s->args[2];
+    e->guard = take_verdict();
+    event_emit(e);
+}
+HOOK(socket, 3, on_socket)
+static __always_inline void on_connect(struct call *s, long nr, long ret) { sock_call(s, nr, ret, TE_CONNECT, (void *)s->args[1], s->args[2], 0); }
+static __always_inline void on_bind(struct call *s, long nr, long ret) { sock_call(s, nr, ret, TE_BIND, (void *)s->args[1], s->args[2], 0); }
+static __always_inline void on_sendto(struct call *s, long nr, long ret)
+{
+    if (!s->args[4])
+        return; /* no explicit destination: the connect was reported */
+    sock_call(s, nr, ret, TE_SENDTO, (void *)s->args[4], s->args[5], s->args[2]);
+}
+static __always_inline void on_sendmsg(struct call *s, long nr, long ret)
+{
+    struct user_msghdr msg = {};
+    bpf_probe_read_user(&msg, sizeof(msg), (void *)s->args[1]);
+    if (!msg.msg_name)
+        return;
+    sock_call(s, nr, ret, TE_SENDTO, msg.msg_name, msg.msg_namelen, ret > 0 ? ret : 0);
+}
+HOOK(connect, 3, on_connect)
+HOOK(bind, 3, on_bind)
+HOOK(sendto, 6, on_sendto)
+HOOK(sendmsg, 3, on_sendmsg)
+
+/* listen: the local address comes from the kernel's socket. */
+static __always_inline void on_listen(struct call *s, long nr, long ret)
+{
+    struct te_event *e = event_begin(TE_LISTEN, s->session, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = (int)s->args[0];
+    e->a[1] = (int)s->args[1];
+    struct task_struct *task = current_task();
+    struct file *f = fd_file(task, (int)s->args[0]);
+    if (f) {
+        struct socket *sock = BPF_CORE_READ(f, private_data);
+        struct sock *sk = BPF_CORE_READ(sock, sk);
+        __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+        e->family = family;
+        e->port = BPF_CORE_READ(sk, __sk_common.skc_num);
+        if (family == AF_INET) {
+            __u32 a = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+            __builtin_memcpy(e->addr, &a, 4);
+        } else if (family == AF_INET6) {
+            BPF_CORE_READ_INTO(&e->addr, sk, __sk_common.skc_v6_rcv_saddr);
+        }
+    }
+    event_emit(e);
+}
+HOOK(listen, 2, on_listen)
+
+#endif
