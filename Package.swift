@@ -27,25 +27,27 @@ let package = Package(
         // Containment: signals to whole sessions through pidfds, kernel guard configuration.
         .target(name: "TetherResponse", dependencies: ["CTetherProbe", "TetherProbe", "TetherCore"]),
         // Alert sinks: syslog (RFC 5424/3164 over unix/UDP/TCP), JSON lines. Pure Swift + Glibc sockets.
-        .target(name: "TetherExport"),
+        .target(name: "TetherExport", dependencies: ["TetherCore"]),
+        // The one pipeline every front end runs events through: table, classifier, responder, alerts.
+        .target(name: "TetherPipeline", dependencies: ["TetherCore", "TetherProbe", "TetherResponse", "TetherExport"]),
         // The control socket's protocol (newline-delimited JSON) and its client/listener.
         .target(name: "TetherControl", dependencies: ["TetherExport"]),
         .executableTarget(name: "tetherd", dependencies: [
-            "TetherCore", "TetherProbe", "TetherResponse", "TetherExport", "TetherControl",
+            "TetherCore", "TetherProbe", "TetherResponse", "TetherExport", "TetherControl", "TetherPipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "tether", dependencies: [
-            "TetherCore", "TetherProbe", "TetherResponse", "TetherExport", "TetherControl",
+            "TetherCore", "TetherProbe", "TetherResponse", "TetherExport", "TetherControl", "TetherPipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Benchmarks (`make bench`): workloads under each monitoring configuration.
         .executableTarget(name: "tether-bench", dependencies: [
-            "TetherCore", "TetherProbe", "TetherResponse",
+            "TetherCore", "TetherProbe", "TetherResponse", "TetherPipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "TetherCoreTests", dependencies: ["TetherCore"]),
         .testTarget(name: "TetherProbeTests", dependencies: ["TetherProbe", "CTetherProbe", "TetherCore"]),
-        .testTarget(name: "KernelTests", dependencies: ["TetherProbe", "TetherCore", "TetherResponse", "TetherExport", "TetherControl"]),
+        .testTarget(name: "KernelTests", dependencies: ["TetherProbe", "TetherCore", "TetherResponse", "TetherExport", "TetherControl", "TetherPipeline"]),
         .testTarget(name: "TetherExportTests", dependencies: ["TetherExport", "TetherControl"]),
         // System tier: a real systemd (systemd-nspawn boot) and a real rsyslogd. Root; `make deps-system`.
         .testTarget(name: "SystemTests", dependencies: ["TetherExport", "TetherControl", "TetherCore"]),

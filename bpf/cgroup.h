@@ -5,15 +5,19 @@
 
 /* ---- refusals: cgroup hooks truly refuse (EPERM), the operation never happens ---- */
 
-static __always_inline struct te_tracked *enforced_member(__u32 guard_bit, bool *monitor)
+/* Is the caller a member the guard `guard_bit` covers? Fills `m` (and `monitor`: the guard
+ * only reports for it). */
+static __always_inline bool guarded_member(__u32 guard_bit, struct member *m, bool *monitor)
 {
     if (!(guards_enabled() & guard_bit))
-        return NULL;
+        return false;
     __u32 tgid = bpf_get_current_pid_tgid() >> 32;
     struct te_tracked *t = tracked_entry(tgid);
-    if (t)
-        *monitor = !(t->flags & TE_TRACK_ENFORCE);
-    return t;
+    if (!t)
+        return false;
+    member_of(t, m);
+    *monitor = !(m->mode & TE_MODE_ENFORCE);
+    return true;
 }
 
 static __always_inline void set_verdict(__u32 g)
@@ -26,14 +30,14 @@ static __always_inline void set_verdict(__u32 g)
 static __always_inline int egress_verdict(__u8 addr[16], __u16 port)
 {
     bool monitor = false;
-    struct te_tracked *t = enforced_member(TE_GUARDS_EGRESS, &monitor);
-    if (!t)
+    struct member m;
+    if (!guarded_member(TE_GUARDS_EGRESS, &m, &monitor))
         return 1;
-    struct te_net_key key = { .prefixlen = 16 + 128, .policy = 0 };
+    struct te_net_key key = { .prefixlen = 16 + 128, .agent = 0 };
     __builtin_memcpy(key.addr, addr, 16);
     bool denied = bpf_map_lookup_elem(&egress_deny, &key) != NULL;
     if (!denied) {
-        key.policy = t->policy;
+        key.agent = m.agent;
         struct te_net_ports *ports = bpf_map_lookup_elem(&egress_allow, &key);
         denied = true;
         if (ports) {
@@ -85,7 +89,8 @@ SEC("cgroup/sock_create")
 int guard_sock_create(struct bpf_sock *ctx)
 {
     bool monitor = false;
-    if (ctx->type != SOCK_RAW || !enforced_member(TE_GUARDS_RAWSOCK, &monitor))
+    struct member m;
+    if (ctx->type != SOCK_RAW || !guarded_member(TE_GUARDS_RAWSOCK, &m, &monitor))
         return 1;
     set_verdict(monitor ? TE_GUARD_MONITOR : TE_GUARD_REFUSED);
     return monitor ? 1 : 0;
@@ -96,10 +101,10 @@ SEC("cgroup/sysctl")
 int guard_sysctl(struct bpf_sysctl *ctx)
 {
     bool monitor = false;
-    struct te_tracked *t = ctx->write ? enforced_member(TE_GUARDS_SYSCTL, &monitor) : NULL;
-    if (!t)
+    struct member m;
+    if (!ctx->write || !guarded_member(TE_GUARDS_SYSCTL, &m, &monitor))
         return 1;
-    struct te_event *e = event_begin(TE_SYSCTL, t->session, 0, monitor ? 0 : -1 /* EPERM */);
+    struct te_event *e = event_begin(TE_SYSCTL, &m, 0, monitor ? 0 : -1 /* EPERM */);
     if (e) {
         e->a[0] = 1;
         e->guard = monitor ? TE_GUARD_MONITOR : TE_GUARD_REFUSED;
@@ -127,10 +132,10 @@ int guard_device(struct bpf_cgroup_dev_ctx *ctx)
     if (type != BPF_DEVCG_DEV_BLOCK && !mem)
         return 1;
     bool monitor = false;
-    struct te_tracked *t = enforced_member(TE_GUARDS_DEVICE, &monitor);
-    if (!t)
+    struct member m;
+    if (!guarded_member(TE_GUARDS_DEVICE, &m, &monitor))
         return 1;
-    struct te_event *e = event_begin(TE_DEVICE, t->session, 0, monitor ? 0 : -1);
+    struct te_event *e = event_begin(TE_DEVICE, &m, 0, monitor ? 0 : -1);
     if (e) {
         e->a[0] = access;
         e->a[1] = ctx->major;

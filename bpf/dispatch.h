@@ -39,8 +39,7 @@ static __always_inline struct te_tracked *call_begin(struct pt_regs *regs, struc
     if (!cpu)
         return NULL;
     struct te_tracked *t = &cpu->call;
-    c->session = t->session;
-    c->flags = t->flags;
+    member_of(t, &c->m);
     c->args[0] = nargs > 0 ? regs->di : 0;
     c->args[1] = nargs > 1 ? regs->si : 0;
     c->args[2] = nargs > 2 ? regs->dx : 0;

@@ -3,7 +3,7 @@
 #ifndef TETHER_EVENT_H
 #define TETHER_EVENT_H
 
-static __always_inline struct te_event *event_begin(__u16 kind, __u64 session, long nr, long ret)
+static __always_inline struct te_event *event_begin(__u16 kind, const struct member *m, long nr, long ret)
 {
     __u32 zero = 0;
     struct te_event *e = bpf_map_lookup_elem(&scratch, &zero);
@@ -24,7 +24,10 @@ static __always_inline struct te_event *event_begin(__u16 kind, __u64 session, l
     e->euid = cred->euid.val;
     e->egid = cred->egid.val;
     e->syscall = nr;
-    e->session = session;
+    e->session = m->session;
+    e->root_tgid = m->root;
+    e->agent = m->agent;
+    e->mode = m->mode;
     e->result = ret;
     __builtin_memcpy(e->comm, task->comm, sizeof(e->comm)); /* plain loads, no helper */
     e->a[0] = e->a[1] = e->a[2] = e->a[3] = 0;

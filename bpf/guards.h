@@ -47,7 +47,7 @@ static __always_inline __u32 freeze_session(__u64 session)
  * session freezes at once; in monitor mode nothing is done and the event says so. */
 static __always_inline void guard_act(struct te_event *e, struct call *c, __u32 what)
 {
-    if (!(c->flags & TE_TRACK_ENFORCE)) {
+    if (!(c->m.mode & TE_MODE_ENFORCE)) {
         e->guard |= what | TE_GUARD_MONITOR;
         return;
     }
@@ -55,7 +55,7 @@ static __always_inline void guard_act(struct te_event *e, struct call *c, __u32 
         stat_inc(TE_STAT_GUARD_FAIL);
     else
         e->guard |= TE_GUARD_KILLED;
-    freeze_session(c->session);
+    freeze_session(c->m.session);
     e->guard |= what | TE_GUARD_FROZE;
 }
 

@@ -45,11 +45,18 @@ struct {
     __type(value, __u32);
 } handlers SEC(".maps");
 
+/* Who the caller is, as its tracked entry says: the kernel's decision, on every record. */
+struct member {
+    __u64 session;
+    __u32 root;   /* te_tracked.root_tgid */
+    __u16 agent;  /* te_tracked.agent */
+    __u16 mode;   /* TE_MODE_*, from the entry's own mode or its agent's (member_of) */
+};
+
 /* What a handler knows of the syscall that just returned. */
 struct call {
     __u64 args[6];
-    __u64 session;
-    __u32 flags;   /* te_tracked.flags */
+    struct member m;
     void *ctx;     /* the program's context, for a tail call to a later stage */
 };
 
@@ -99,7 +106,8 @@ struct {
 } stats SEC(".maps");
 
 /* Watch policy compiled to exact keys: an untracked exec matching any starts a session.
- * Value: the new session's te_tracked flags | policy index << 16. */
+ * Value: the new session's te_tracked flags | agent slot << 16. When several match, the
+ * most specific wins: executable, then cgroup, then command name, then uid (`watched`). */
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, 1024);
@@ -124,6 +132,16 @@ struct {
     __type(key, struct te_watch_inode);
     __type(value, __u32);
 } watch_inode SEC(".maps");
+
+/* Slot -> agent (TE_AGENT_*, name): the mode a session follows, unless it has its own.
+ * User space writes it at load and reload; it is pinned with `tracked`, so what a slot
+ * means outlives a restart. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, TE_AGENT_MAX);
+    __type(key, __u32);
+    __type(value, struct te_agent);
+} agents SEC(".maps");
 
 /* watch_config[0]: bit mask of the watch maps in use (1 comm, 2 uid, 4 cgroup, 8 inode). */
 struct {
@@ -267,6 +285,23 @@ static __always_inline struct te_tracked *tracked_entry(__u32 tgid)
     if (!maybe_tracked(tgid))
         return NULL;
     return bpf_map_lookup_elem(&tracked, &tgid);
+}
+
+/* The caller as its entry says: session, root, agent, and the mode the guards follow (the
+ * session's own, else its agent's as `agents` has it now, so a reload's change of an
+ * agent's mode reaches its running sessions at once). */
+static __always_inline void member_of(const struct te_tracked *t, struct member *m)
+{
+    m->session = t->session;
+    m->root = t->root_tgid;
+    m->agent = t->agent;
+    if (t->flags & TE_TRACK_MODE_SET) {
+        m->mode = TE_MODE_OWN | (t->flags & TE_TRACK_ENFORCE ? TE_MODE_ENFORCE : 0);
+        return;
+    }
+    __u32 slot = t->agent;
+    struct te_agent *a = bpf_map_lookup_elem(&agents, &slot);
+    m->mode = a && (a->flags & TE_AGENT_ENFORCE) ? TE_MODE_ENFORCE : 0;
 }
 
 static __always_inline void stat_inc(__u32 key)

@@ -15,7 +15,9 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
     struct te_tracked copy = *t;
     if (track_put(ctgid, &copy))
         stat_inc(TE_STAT_TRACK_FULL);
-    struct te_event *e = event_begin(TE_FORK, copy.session, 0, ctgid);
+    struct member m;
+    member_of(&copy, &m);
+    struct te_event *e = event_begin(TE_FORK, &m, 0, ctgid);
     if (!e)
         return 0;
     e->a[0] = ctgid;
@@ -30,7 +32,11 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
     return 0;
 }
 
-/* Does an untracked exec match the watch policy? Returns the match's flags | policy << 16, or -1. */
+/* Does an untracked exec match the watch policy? Returns the match's flags | agent << 16,
+ * or -1. When selectors of several agents match, the most specific wins, the same order
+ * `tether check-policy` documents and user space uses for running processes: the
+ * executable (its inode, which no rename or copy carries along), then the cgroup, then
+ * the command name, then the uid. */
 static __always_inline __s64 watched(struct task_struct *task, struct linux_binprm *bprm)
 {
     __u32 zero = 0;
@@ -38,6 +44,16 @@ static __always_inline __s64 watched(struct task_struct *task, struct linux_binp
     __u32 *v = NULL;
     if (!mask || !*mask)
         return -1;
+    if (*mask & 8) {
+        struct te_watch_inode key = inode_key(BPF_CORE_READ(bprm, file, f_inode));
+        if ((v = bpf_map_lookup_elem(&watch_inode, &key)))
+            return *v;
+    }
+    if (*mask & 4) {
+        __u64 cg = bpf_get_current_cgroup_id();
+        if ((v = bpf_map_lookup_elem(&watch_cgroup, &cg)))
+            return *v;
+    }
     if (*mask & 1) {
         char comm[TE_COMM_LEN] = {};
         bpf_get_current_comm(comm, sizeof(comm));
@@ -49,16 +65,6 @@ static __always_inline __s64 watched(struct task_struct *task, struct linux_binp
         if ((v = bpf_map_lookup_elem(&watch_uid, &uid)))
             return *v;
     }
-    if (*mask & 4) {
-        __u64 cg = bpf_get_current_cgroup_id();
-        if ((v = bpf_map_lookup_elem(&watch_cgroup, &cg)))
-            return *v;
-    }
-    if (*mask & 8) {
-        struct te_watch_inode key = inode_key(BPF_CORE_READ(bprm, file, f_inode));
-        if ((v = bpf_map_lookup_elem(&watch_inode, &key)))
-            return *v;
-    }
     return -1;
 }
 
@@ -68,24 +74,27 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
     __u32 tgid = task->tgid;
     __u32 flags = 0;
     struct te_tracked *t = tracked_entry(tgid);
-    struct te_tracked fresh = {};
-    if (!t) {
+    struct te_tracked cur = {};
+    if (t) {
+        cur = *t;
+    } else {
         __s64 match = watched(task, bprm);
         if (match < 0)
             return 0;
-        fresh.flags = match & 0xffff;
-        fresh.policy = match >> 16;
+        cur.flags = match & 0xffff;
+        cur.agent = match >> 16;
         /* A new session: boot time and CPU make the id unique; the top bit says the kernel made it. */
-        fresh.session = (1ULL << 63) | ((bpf_ktime_get_boot_ns() << 8) & ~(1ULL << 63)) | (bpf_get_smp_processor_id() & 0xff);
-        fresh.root_tgid = tgid;
-        if (track_put(tgid, &fresh)) {
+        cur.session = (1ULL << 63) | ((bpf_ktime_get_boot_ns() << 8) & ~(1ULL << 63)) | (bpf_get_smp_processor_id() & 0xff);
+        cur.root_tgid = tgid;
+        if (track_put(tgid, &cur)) {
             stat_inc(TE_STAT_TRACK_FULL);
             return 0;
         }
-        t = &fresh;
         flags |= TE_EXEC_SESSION_START;
     }
-    struct te_event *e = event_begin(TE_EXEC, t->session, 0, 0);
+    struct member m;
+    member_of(&cur, &m);
+    struct te_event *e = event_begin(TE_EXEC, &m, 0, 0);
     if (!e)
         return 0;
     e->a[0] = BPF_CORE_READ(bprm, argc);
@@ -145,9 +154,10 @@ int BPF_PROG(on_exit, struct task_struct *task)
         return 0;
     if (BPF_CORE_READ(task, signal, live.counter) != 0)
         return 0; /* other threads remain */
-    __u64 session = t->session;
+    struct member m;
+    member_of(t, &m);
     track_drop(tgid);
-    struct te_event *e = event_begin(TE_EXIT, session, 0, 0);
+    struct te_event *e = event_begin(TE_EXIT, &m, 0, 0);
     if (!e)
         return 0;
     int code = BPF_CORE_READ(task, exit_code);

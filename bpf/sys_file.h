@@ -5,7 +5,7 @@
 
 static __always_inline void open_common(struct call *s, long nr, long ret, long dirfd, const char *uptr, __u64 flags, __u64 mode)
 {
-    struct te_event *e = event_begin(TE_OPEN, s->session, nr, ret);
+    struct te_event *e = event_begin(TE_OPEN, &s->m, nr, ret);
     if (!e)
         return;
     e->a[0] = flags;
@@ -38,7 +38,7 @@ HOOK(openat2, 4, on_openat2)
 static __always_inline void two_paths(struct call *s, long nr, long ret, __u16 kind,
                                       long olddfd, const char *old, long newdfd, const char *new, __u64 flags)
 {
-    struct te_event *e = event_begin(kind, s->session, nr, ret);
+    struct te_event *e = event_begin(kind, &s->m, nr, ret);
     if (!e)
         return;
     e->a[0] = flags;
@@ -61,7 +61,7 @@ HOOK(linkat, 5, on_linkat)
 
 static __always_inline void symlink_common(struct call *s, long nr, long ret, const char *target, long newdfd, const char *linkpath)
 {
-    struct te_event *e = event_begin(TE_SYMLINK, s->session, nr, ret);
+    struct te_event *e = event_begin(TE_SYMLINK, &s->m, nr, ret);
     if (!e)
         return;
     str_user(e, 1, target);
@@ -85,7 +85,8 @@ int BPF_PROG(stage_entry_guard, struct pt_regs *regs, long ret)
     struct te_event *e = bpf_map_lookup_elem(&scratch, &zero);
     if (!cpu || !e)
         return 0;
-    struct call c = { .session = cpu->call.session, .flags = cpu->call.flags, .ctx = ctx };
+    struct call c = { .ctx = ctx };
+    member_of(&cpu->call, &c.m);
     bool first = cpu->slots & 1;
     entry_guard(e, &c, first ? 3 : 1, cpu->dirfd[first ? 0 : 1]);
     if (first && (cpu->slots & 2) && !(e->guard & TE_GUARD_KILLED)) {
@@ -99,7 +100,7 @@ int BPF_PROG(stage_entry_guard, struct pt_regs *regs, long ret)
 /* One-path calls with up to two numbers. */
 static __always_inline void one_path(struct call *s, long nr, long ret, __u16 kind, long dirfd, const char *uptr, __u64 a0, __u64 a1)
 {
-    struct te_event *e = event_begin(kind, s->session, nr, ret);
+    struct te_event *e = event_begin(kind, &s->m, nr, ret);
     if (!e)
         return;
     e->a[0] = a0;
@@ -110,7 +111,7 @@ static __always_inline void one_path(struct call *s, long nr, long ret, __u16 ki
 /* fd-only calls: the path of the open file. */
 static __always_inline void fd_path(struct call *s, long nr, long ret, __u16 kind, long fd, __u64 a0, __u64 a1)
 {
-    struct te_event *e = event_begin(kind, s->session, nr, ret);
+    struct te_event *e = event_begin(kind, &s->m, nr, ret);
     if (!e)
         return;
     e->a[0] = a0;

@@ -50,7 +50,7 @@ static __always_inline __u32 take_verdict(void)
 
 static __always_inline void sock_call(struct call *s, long nr, long ret, __u16 kind, const void *uaddr, long len, __u64 a1)
 {
-    struct te_event *e = event_begin(kind, s->session, nr, ret);
+    struct te_event *e = event_begin(kind, &s->m, nr, ret);
     if (!e)
         return;
     e->a[0] = (int)s->args[0];
@@ -67,7 +67,7 @@ static __always_inline void on_socket(struct call *s, long nr, long ret)
     __u32 type = s->args[1] & 0xf;
     if (type != SOCK_RAW && s->args[0] != AF_PACKET)
         return;
-    struct te_event *e = event_begin(TE_SOCKET, s->session, nr, ret);
+    struct te_event *e = event_begin(TE_SOCKET, &s->m, nr, ret);
     if (!e)
         return;
     e->a[0] = s->args[0];
@@ -101,7 +101,7 @@ HOOK(sendmsg, 3, on_sendmsg)
 /* listen: the local address comes from the kernel's socket. */
 static __always_inline void on_listen(struct call *s, long nr, long ret)
 {
-    struct te_event *e = event_begin(TE_LISTEN, s->session, nr, ret);
+    struct te_event *e = event_begin(TE_LISTEN, &s->m, nr, ret);
     if (!e)
         return;
     e->a[0] = (int)s->args[0];

@@ -7,7 +7,7 @@
 
 static __always_inline void numbers(struct call *s, long nr, long ret, __u16 kind, __u64 a0, __u64 a1, __u64 a2)
 {
-    struct te_event *e = event_begin(kind, s->session, nr, ret);
+    struct te_event *e = event_begin(kind, &s->m, nr, ret);
     if (!e)
         return;
     e->a[0] = a0;
@@ -17,7 +17,7 @@ static __always_inline void numbers(struct call *s, long nr, long ret, __u16 kin
 }
 static __always_inline void on_ptrace(struct call *s, long nr, long ret)
 {
-    struct te_event *e = event_begin(TE_PTRACE, s->session, nr, ret);
+    struct te_event *e = event_begin(TE_PTRACE, &s->m, nr, ret);
     if (!e)
         return;
     e->a[0] = s->args[0];
@@ -30,7 +30,7 @@ static __always_inline void on_unshare(struct call *s, long nr, long ret) { numb
 static __always_inline void on_setns(struct call *s, long nr, long ret) { numbers(s, nr, ret, TE_SETNS, (int)s->args[0], s->args[1], 0); }
 static __always_inline void on_bpf(struct call *s, long nr, long ret)
 {
-    struct te_event *e = event_begin(TE_BPF, s->session, nr, ret);
+    struct te_event *e = event_begin(TE_BPF, &s->m, nr, ret);
     if (!e)
         return;
     e->a[0] = s->args[0];
@@ -41,7 +41,7 @@ static __always_inline void on_bpf(struct call *s, long nr, long ret)
 /* Signals: tampering when aimed at Tether (by pid, or at everyone with -1). */
 static __always_inline void signal_event(struct call *s, long nr, long ret, __s64 target, __s64 target_tgid, __u64 sig, __u64 via)
 {
-    struct te_event *e = event_begin(TE_KILL, s->session, nr, ret);
+    struct te_event *e = event_begin(TE_KILL, &s->m, nr, ret);
     if (!e)
         return;
     e->a[0] = target;
@@ -88,7 +88,7 @@ HOOK(io_uring_setup, 2, on_io_uring_setup)
 
 static __always_inline void on_memfd_create(struct call *s, long nr, long ret)
 {
-    struct te_event *e = event_begin(TE_MEMFD, s->session, nr, ret);
+    struct te_event *e = event_begin(TE_MEMFD, &s->m, nr, ret);
     if (!e)
         return;
     e->a[0] = s->args[1];
@@ -99,7 +99,7 @@ HOOK(memfd_create, 2, on_memfd_create)
 
 static __always_inline void on_mount(struct call *s, long nr, long ret)
 {
-    struct te_event *e = event_begin(TE_MOUNT, s->session, nr, ret);
+    struct te_event *e = event_begin(TE_MOUNT, &s->m, nr, ret);
     if (!e)
         return;
     e->a[0] = s->args[3];
@@ -121,7 +121,7 @@ HOOK(pivot_root, 2, on_pivot_root)
 /* The new mount API. */
 static __always_inline void on_fsopen(struct call *s, long nr, long ret)
 {
-    struct te_event *e = event_begin(TE_MOUNT_API, s->session, nr, ret);
+    struct te_event *e = event_begin(TE_MOUNT_API, &s->m, nr, ret);
     if (!e)
         return;
     e->a[0] = TE_MAPI_FSOPEN;
@@ -131,7 +131,7 @@ static __always_inline void on_fsopen(struct call *s, long nr, long ret)
 }
 static __always_inline void mapi_path(struct call *s, long nr, long ret, __u64 op, long dirfd, const char *uptr, __u64 flags)
 {
-    struct te_event *e = event_begin(TE_MOUNT_API, s->session, nr, ret);
+    struct te_event *e = event_begin(TE_MOUNT_API, &s->m, nr, ret);
     if (!e)
         return;
     e->a[0] = op;
@@ -142,7 +142,7 @@ static __always_inline void mapi_path(struct call *s, long nr, long ret, __u64 o
 static __always_inline void on_fsmount(struct call *s, long nr, long ret) { numbers(s, nr, ret, TE_MOUNT_API, TE_MAPI_FSMOUNT, s->args[1], s->args[2]); }
 static __always_inline void on_move_mount(struct call *s, long nr, long ret)
 {
-    struct te_event *e = event_begin(TE_MOUNT_API, s->session, nr, ret);
+    struct te_event *e = event_begin(TE_MOUNT_API, &s->m, nr, ret);
     if (!e)
         return;
     e->a[0] = TE_MAPI_MOVE_MOUNT;
@@ -164,7 +164,7 @@ HOOK(mount_setattr, 5, on_mount_setattr)
 /* Module loading (on a kernel without modules these fail with ENOSYS, still reported). */
 static __always_inline void on_init_module(struct call *s, long nr, long ret)
 {
-    struct te_event *e = event_begin(TE_MODULE, s->session, nr, ret);
+    struct te_event *e = event_begin(TE_MODULE, &s->m, nr, ret);
     if (!e)
         return;
     e->a[0] = 1;
@@ -176,7 +176,7 @@ static __always_inline void on_init_module(struct call *s, long nr, long ret)
 }
 static __always_inline void on_finit_module(struct call *s, long nr, long ret)
 {
-    struct te_event *e = event_begin(TE_MODULE, s->session, nr, ret);
+    struct te_event *e = event_begin(TE_MODULE, &s->m, nr, ret);
     if (!e)
         return;
     e->a[0] = 2;

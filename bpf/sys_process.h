@@ -7,7 +7,7 @@
 
 static __always_inline void on_setsid(struct call *s, long nr, long ret)
 {
-    struct te_event *e = event_begin(TE_SETSID, s->session, nr, ret);
+    struct te_event *e = event_begin(TE_SETSID, &s->m, nr, ret);
     if (e)
         event_emit(e);
 }
@@ -15,7 +15,7 @@ HOOK(setsid, 0, on_setsid)
 
 static __always_inline void ids(struct call *s, long nr, long ret, __u16 kind, __u64 variant, int nargs)
 {
-    struct te_event *e = event_begin(kind, s->session, nr, ret);
+    struct te_event *e = event_begin(kind, &s->m, nr, ret);
     if (!e)
         return;
     e->a[0] = (__u32)s->args[0];
@@ -43,7 +43,7 @@ HOOK(setfsgid, 1, on_setfsgid)
 
 static __always_inline void on_capset(struct call *s, long nr, long ret)
 {
-    struct te_event *e = event_begin(TE_CAPSET, s->session, nr, ret);
+    struct te_event *e = event_begin(TE_CAPSET, &s->m, nr, ret);
     if (!e)
         return;
     struct { __u32 effective, permitted, inheritable; } d[2] = {};
@@ -60,7 +60,7 @@ static __always_inline void exec_failed(struct call *s, long nr, long ret, long 
 {
     if (ret >= 0)
         return;
-    struct te_event *e = event_begin(TE_EXEC, s->session, nr, ret);
+    struct te_event *e = event_begin(TE_EXEC, &s->m, nr, ret);
     if (!e)
         return;
     long n = str_user(e, 3, uptr);

@@ -653,27 +653,27 @@ static int map_fd(struct tp_probe *p, struct bpf_map *m)
 /* Adds a tgid to `tracked` (map_flags: BPF_ANY or BPF_NOEXIST), its bit in tracked_bits
  * set first so the kernel's fast path never skips an entry that exists. */
 static int track(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t root_tgid, uint16_t flags,
-                 uint16_t policy, uint64_t map_flags)
+                 uint16_t agent, uint64_t map_flags)
 {
     if (!p->skel || !p->bits)
         return -ENOTSUP;
     if (tgid >= TE_PID_LIMIT)
         return -ERANGE;
     set_tracked_bit(p, tgid);
-    struct te_tracked v = { .session = session, .root_tgid = root_tgid, .flags = flags, .policy = policy };
+    struct te_tracked v = { .session = session, .root_tgid = root_tgid, .flags = flags, .agent = agent };
     int rc = bpf_map_update_elem(map_fd(p, p->skel->maps.tracked), &tgid, &v, map_flags) ? -errno : 0;
     tracked_changed(p);
     return rc;
 }
 
-int tp_track(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t root_tgid, uint16_t flags, uint16_t policy)
+int tp_track(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t root_tgid, uint16_t flags, uint16_t agent)
 {
-    return track(p, tgid, session, root_tgid, flags, policy, BPF_ANY);
+    return track(p, tgid, session, root_tgid, flags, agent, BPF_ANY);
 }
 
-int tp_track_new(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t root_tgid, uint16_t flags, uint16_t policy)
+int tp_track_new(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t root_tgid, uint16_t flags, uint16_t agent)
 {
-    return track(p, tgid, session, root_tgid, flags, policy, BPF_NOEXIST);
+    return track(p, tgid, session, root_tgid, flags, agent, BPF_NOEXIST);
 }
 
 int tp_untrack(struct tp_probe *p, uint32_t tgid)
@@ -685,18 +685,14 @@ int tp_untrack(struct tp_probe *p, uint32_t tgid)
     return rc;
 }
 
-int tp_lookup(struct tp_probe *p, uint32_t tgid, uint64_t *session)
+int tp_lookup(struct tp_probe *p, uint32_t tgid, struct te_tracked *out)
 {
     if (!p->skel)
         return -ENOTSUP;
-    struct te_tracked v;
-    if (bpf_map_lookup_elem(map_fd(p, p->skel->maps.tracked), &tgid, &v))
-        return -errno;
-    *session = v.session;
-    return 0;
+    return bpf_map_lookup_elem(map_fd(p, p->skel->maps.tracked), &tgid, out) ? -errno : 0;
 }
 
-int tp_tracked(struct tp_probe *p, uint32_t *tgids, uint64_t *sessions, uint32_t *roots, uint32_t max)
+int tp_tracked(struct tp_probe *p, uint32_t *tgids, struct te_tracked *entries, uint32_t max)
 {
     if (!p->skel)
         return -ENOTSUP;
@@ -704,18 +700,40 @@ int tp_tracked(struct tp_probe *p, uint32_t *tgids, uint64_t *sessions, uint32_t
     uint32_t key, next, n = 0;
     void *prev = NULL;
     while (n < max && bpf_map_get_next_key(fd, prev, &next) == 0) {
-        struct te_tracked v;
-        if (bpf_map_lookup_elem(fd, &next, &v) == 0) {
-            tgids[n] = next;
-            sessions[n] = v.session;
-            if (roots)
-                roots[n] = v.root_tgid;
-            n++;
-        }
+        if (bpf_map_lookup_elem(fd, &next, &entries[n]) == 0)
+            tgids[n++] = next;
         key = next;
         prev = &key;
     }
     return n;
+}
+
+/* ---- agents ---- */
+
+int tp_agent_set(struct tp_probe *p, uint32_t slot, const char *name, uint32_t flags)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    struct te_agent a;
+    memset(&a, 0, sizeof(a));
+    size_t len = strlen(name);
+    if (slot >= TE_AGENT_MAX || len >= sizeof(a.name))
+        return -EINVAL;
+    a.flags = flags;
+    memcpy(a.name, name, len);
+    return bpf_map_update_elem(bpf_map__fd(p->skel->maps.agents), &slot, &a, BPF_ANY) ? -errno : 0;
+}
+
+int tp_agent_get(struct tp_probe *p, uint32_t slot, struct te_agent *out)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    if (slot >= TE_AGENT_MAX)
+        return -EINVAL;
+    if (bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.agents), &slot, out))
+        return -errno;
+    out->name[sizeof(out->name) - 1] = 0;
+    return 0;
 }
 
 /* ---- watch policy ---- */
@@ -837,9 +855,9 @@ int tp_session_signal(struct tp_probe *p, int pid, uint64_t session, int sig)
     int fd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (fd < 0)
         return -errno;
-    uint64_t s = 0;
-    int rc = tp_lookup(p, (uint32_t)pid, &s);
-    if (rc == 0 && s != session)
+    struct te_tracked t;
+    int rc = tp_lookup(p, (uint32_t)pid, &t);
+    if (rc == 0 && t.session != session)
         rc = -ESRCH;
     else if (rc == -ENOENT)
         rc = -ESRCH;
@@ -992,15 +1010,15 @@ int tp_protect_clear(struct tp_probe *p)
     return rc ? rc : clear_map(p->skel->maps.protected_names);
 }
 
-static void net_key(struct te_net_key *k, uint16_t policy, const uint8_t addr[16], uint32_t bits)
+static void net_key(struct te_net_key *k, uint16_t agent, const uint8_t addr[16], uint32_t bits)
 {
     memset(k, 0, sizeof(*k));
     k->prefixlen = 16 + bits;
-    k->policy = policy;
+    k->agent = agent;
     memcpy(k->addr, addr, 16);
 }
 
-int tp_egress_allow(struct tp_probe *p, uint16_t policy, const uint8_t addr[16], uint32_t bits,
+int tp_egress_allow(struct tp_probe *p, uint16_t agent, const uint8_t addr[16], uint32_t bits,
                     const uint16_t *lo, const uint16_t *hi, uint32_t nranges)
 {
     if (!p->skel)
@@ -1008,7 +1026,7 @@ int tp_egress_allow(struct tp_probe *p, uint16_t policy, const uint8_t addr[16],
     if (bits > 128)
         return -EINVAL;
     struct te_net_key k;
-    net_key(&k, policy, addr, bits);
+    net_key(&k, agent, addr, bits);
     struct te_net_ports v = {0};
     int fd = bpf_map__fd(p->skel->maps.egress_allow);
     uint32_t used = 0;

@@ -20,8 +20,11 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     public var follow: Bool?
     public var pid: Int32?
     public var label: String?
+    /// `register`: the session's own mode ("monitor" or "enforce"; nil: its agent's).
+    public var mode: String?
     public init(command: ControlCommand, session: String? = nil, limit: Int? = nil, follow: Bool? = nil,
-                pid: Int32? = nil, label: String? = nil) {
+                pid: Int32? = nil, label: String? = nil, mode: String? = nil) {
+        self.mode = mode
         self.command = command
         self.session = session
         self.limit = limit
@@ -73,13 +76,21 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
 
 public struct SessionInfo: Codable, Sendable, Equatable {
     public var session: String
+    /// The agent the kernel's tracked entry names (what its guards enforce).
     public var agent: String
     public var root: Int32
     public var rootAlive: Bool
     /// Live member pids (from the kernel's tracked map).
     public var members: [Int32]
     public var rootExe: String?
-    public init(session: String, agent: String, root: Int32, rootAlive: Bool, members: [Int32], rootExe: String?) {
+    /// The session's own mode, if it has one (else its agent's).
+    public var mode: String?
+    /// Who started it ("tether run: make", "adopted", ...).
+    public var label: String?
+    public init(session: String, agent: String, root: Int32, rootAlive: Bool, members: [Int32], rootExe: String?,
+                mode: String? = nil, label: String? = nil) {
+        self.mode = mode
+        self.label = label
         self.session = session
         self.agent = agent
         self.root = root

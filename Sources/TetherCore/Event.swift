@@ -40,6 +40,18 @@ public struct Event: Sendable, Equatable {
     public var gid: UInt32
     public var egid: UInt32
     public var session: SessionID
+    /// The session's root, as the kernel's tracked entry says (0: not known, e.g. an older recording).
+    public var root: Int32 = 0
+    /// The kernel's slot of the session's agent (its `agents` map). Host-specific: the
+    /// pipeline turns it into `agent` before anything else sees the event.
+    public var agentSlot: UInt16 = 0
+    /// The session's agent by name: the kernel's decision, made once for the session (at the
+    /// exec that matched a selector, or when Tether tracked it), carried by every record.
+    /// nil when not known (a recording from before agents were recorded).
+    public var agent: String?
+    /// What the kernel's guards did for this session when it saw this event: `enforce` if
+    /// they act (kill, freeze, refuse), `monitor` if they only report.
+    public var enforcement: EnforcementMode = .monitor
     /// Syscall number, 0 for scheduler events (fork, successful exec, exit).
     public var syscall: Int32
     /// The syscall's return value: negative errno on failure.
@@ -155,22 +167,6 @@ public struct SessionID: Hashable, Sendable, Comparable, CustomStringConvertible
 // MARK: - What the kernel's guards left to user space
 
 extension Event {
-    /// A rename/link/symlink destination the kernel could not resolve (a symlinked
-    /// directory on the way: its path here is lexical) is resolved now, in user space,
-    /// so that rules see where it landed. The caller's string stays in `requested`.
-    public mutating func resolveUnresolvedDestination() {
-        guard guardActions.contains(.unresolved), succeeded else { return }
-        if kind == .symlink {
-            guard let p = path, let r = Paths.resolvingDirectory(p), r != p else { return }
-            if requested == nil { requested = p }
-            path = r
-        } else {
-            guard let p = newPath, let r = Paths.resolvingDirectory(p), r != p else { return }
-            if newRequested == nil { newRequested = p }
-            newPath = r
-        }
-    }
-
     /// What a kernel guard that killed the caller could not undo, in words: a tracepoint
     /// acts at syscall exit, so the call itself has run. Nil unless the caller was killed.
     public var guardAftermath: String? {

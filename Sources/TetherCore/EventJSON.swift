@@ -11,6 +11,9 @@ public enum EventJSON {
         w.int("tid", Int64(e.tid))
         w.int("ppid", Int64(e.ppid))
         w.hex64("session", e.session.raw)
+        if e.root != 0 { w.int("root", Int64(e.root)) }
+        w.optString("agent", e.agent)
+        w.string("enforcement", e.enforcement.rawValue)
         w.string("comm", e.comm)
         w.optString("exe", e.exe)
         w.int("result", e.result)
@@ -90,12 +93,12 @@ public enum EventJSON {
         }
         func req<T>(_ key: String, _ conv: (Any) -> T?) throws -> T {
             guard let v = o[key] else { throw DecodeError(line: line, message: "missing field \"\(key)\"") }
-            guard let t = conv(v) else { throw DecodeError(line: line, message: "field \"\(key)\" has the wrong type") }
+            guard let t = conv(v) else { throw DecodeError(line: line, message: "field \"\(key)\" has the wrong type or is out of range") }
             return t
         }
         func opt<T>(_ key: String, _ conv: (Any) -> T?) throws -> T? {
             guard let v = o[key], !(v is NSNull) else { return nil }
-            guard let t = conv(v) else { throw DecodeError(line: line, message: "field \"\(key)\" has the wrong type") }
+            guard let t = conv(v) else { throw DecodeError(line: line, message: "field \"\(key)\" has the wrong type or is out of range") }
             return t
         }
         let kindName: String = try req("kind", str)
@@ -106,12 +109,18 @@ public enum EventJSON {
         guard let session = SessionID(sessionText) else {
             throw DecodeError(line: line, message: "session \"\(sessionText)\" is not 16 hex digits")
         }
-        var e = Event(kind: kind, time: try req("time", u64), pid: Int32(try req("pid", i64)),
-                      tid: try opt("tid", i64).map { Int32($0) }, ppid: Int32(try opt("ppid", i64) ?? 0),
-                      uid: UInt32(try opt("uid", u64) ?? 0), euid: try opt("euid", u64).map { UInt32($0) },
-                      gid: UInt32(try opt("gid", u64) ?? 0), egid: try opt("egid", u64).map { UInt32($0) },
-                      session: session, syscall: Int32(try opt("syscall", i64) ?? 0),
+        var e = Event(kind: kind, time: try req("time", u64), pid: try req("pid", i32),
+                      tid: try opt("tid", i32), ppid: try opt("ppid", i32) ?? 0,
+                      uid: try opt("uid", u32) ?? 0, euid: try opt("euid", u32),
+                      gid: try opt("gid", u32) ?? 0, egid: try opt("egid", u32),
+                      session: session, syscall: try opt("syscall", i32) ?? 0,
                       result: try req("result", i64), comm: try opt("comm", str) ?? "")
+        e.root = try opt("root", i32) ?? 0
+        e.agent = try opt("agent", str)
+        if let m: String = try opt("enforcement", str) {
+            guard let v = EnforcementMode(rawValue: m) else { throw DecodeError(line: line, message: "enforcement \"\(m)\" is neither monitor nor enforce") }
+            e.enforcement = v
+        }
         e.exe = try opt("exe", str)
         e.path = try opt("path", str)
         e.requested = try opt("requested", str)
@@ -128,8 +137,8 @@ public enum EventJSON {
         e.argvTruncated = try opt("argv_truncated", bool) ?? false
         e.cwd = try opt("cwd", str)
         e.sessionStart = try opt("session_start", bool) ?? false
-        e.exitCode = try opt("exit_code", i64).map { Int32($0) }
-        e.signal = try opt("signal", i64).map { Int32($0) }
+        e.exitCode = try opt("exit_code", i32)
+        e.signal = try opt("signal", i32)
         e.ids = try opt("ids", ints)
         e.idCall = try opt("id_call", str)
         e.capEffective = try opt("cap_effective", u64)
@@ -145,11 +154,11 @@ public enum EventJSON {
             e.family = fam
         }
         e.addr = try opt("addr", str)
-        e.port = try opt("port", u64).map { UInt16(truncatingIfNeeded: $0) }
-        e.fd = try opt("fd", i64).map { Int32($0) }
+        e.port = try opt("port", u16)
+        e.fd = try opt("fd", i32)
         e.bytes = try opt("bytes", i64)
         e.request = try opt("request", i64)
-        e.target = try opt("target", i64).map { Int32($0) }
+        e.target = try opt("target", i32)
         e.via = try opt("via", str)
         e.source = try opt("source", str)
         e.fstype = try opt("fstype", str)
@@ -157,10 +166,10 @@ public enum EventJSON {
         e.command = try opt("command", i64)
         e.name = try opt("name", str)
         e.params = try opt("params", str)
-        e.entries = try opt("entries", u64).map { UInt32(truncatingIfNeeded: $0) }
-        e.socketDomain = try opt("socket_domain", i64).map { Int32($0) }
-        e.socketType = try opt("socket_type", i64).map { Int32($0) }
-        e.socketProtocol = try opt("socket_protocol", i64).map { Int32($0) }
+        e.entries = try opt("entries", u32)
+        e.socketDomain = try opt("socket_domain", i32)
+        e.socketType = try opt("socket_type", i32)
+        e.socketProtocol = try opt("socket_protocol", i32)
         e.deviceType = try opt("device_type", str)
         e.size = try opt("size", i64)
         if let g: [String] = try opt("guard", strs) {
@@ -185,14 +194,35 @@ public enum EventJSON {
     private static func str(_ v: Any) -> String? { v as? String }
     private static func bool(_ v: Any) -> Bool? { v as? Bool }
     private static func strs(_ v: Any) -> [String]? { v as? [String] }
+    // Integers only, in range: 1e30, 1.5, true, or -1 for an unsigned field is an error,
+    // never a trap. JSONSerialization keeps an integer's own type ("q", "Q", ...); a
+    // fraction or an exponent arrives as a double ("d").
     private static func i64(_ v: Any) -> Int64? {
         guard let n = v as? NSNumber else { return nil }
-        return n.int64Value
+        switch String(cString: n.objCType) {
+        case "c": return nil // a JSON boolean
+        case "Q", "L", "I", "S", "C": return n.uint64Value <= UInt64(Int64.max) ? n.int64Value : nil
+        case "d", "f":
+            let d = n.doubleValue
+            return d == d.rounded() && d >= -9_223_372_036_854_775_808.0 && d < 9_223_372_036_854_775_808.0 ? n.int64Value : nil
+        default: return n.int64Value
+        }
     }
     private static func u64(_ v: Any) -> UInt64? {
         guard let n = v as? NSNumber else { return nil }
-        return n.uint64Value
+        switch String(cString: n.objCType) {
+        case "c": return nil
+        case "Q", "L", "I", "S", "C": return n.uint64Value
+        case "d", "f":
+            let d = n.doubleValue
+            return d == d.rounded() && d >= 0 && d < 18_446_744_073_709_551_616.0 ? n.uint64Value : nil
+        default: return n.int64Value >= 0 ? n.uint64Value : nil
+        }
     }
+    // Narrower integers: a value out of the field's range is an error, never a trap.
+    private static func i32(_ v: Any) -> Int32? { i64(v).flatMap { Int32(exactly: $0) } }
+    private static func u32(_ v: Any) -> UInt32? { i64(v).flatMap { UInt32(exactly: $0) } }
+    private static func u16(_ v: Any) -> UInt16? { i64(v).flatMap { UInt16(exactly: $0) } }
     private static func ints(_ v: Any) -> [Int64]? {
         guard let a = v as? [Any] else { return nil }
         var out: [Int64] = []

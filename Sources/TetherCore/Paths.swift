@@ -65,18 +65,6 @@ public enum Paths {
     }
 
     /// Is `path` equal to `root` or below it?
-    /// `path` with its directory resolved on this host now (symlinks followed), its last
-    /// component kept as is; nil if the directory cannot be resolved.
-    public static func resolvingDirectory(_ path: String) -> String? {
-        guard let slash = path.lastIndex(of: "/") else { return nil }
-        let dir = slash == path.startIndex ? "/" : String(path[..<slash])
-        let name = path[path.index(after: slash)...]
-        guard !name.isEmpty, let real = realpath(dir, nil) else { return nil }
-        defer { free(real) }
-        let resolved = String(cString: real)
-        return (resolved == "/" ? "" : resolved) + "/" + name
-    }
-
     public static func isWithin(_ path: String, _ root: String) -> Bool {
         if root == "/" { return path.hasPrefix("/") }
         if path == root { return true }

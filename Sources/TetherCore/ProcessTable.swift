@@ -50,7 +50,6 @@ public final class ProcessTable {
 
     /// Updates the table from an event and fills the event's `exe`.
     public func apply(_ e: inout Event) {
-        e.resolveUnresolvedDestination()
         switch e.kind {
         case .fork:
             guard let child = e.target, e.succeeded else { break }

@@ -11,7 +11,7 @@ public struct AgentSelector: Sendable {
     public var uid: [UInt32]
     /// cgroup v2 paths, e.g. "/agents.slice/claude.service" (exact cgroup, not its children).
     public var cgroup: [String]
-    /// Enforce mode and policy index for the sessions this selector starts.
+    /// The agent slot of the sessions this selector starts.
     public var target: Probe.WatchTarget
 
     public init(name: String, exe: [Glob] = [], comm: [String] = [], uid: [UInt32] = [], cgroup: [String] = [],
@@ -26,6 +26,53 @@ public struct AgentSelector: Sendable {
 }
 
 public enum AgentWatch {
+    /// The policy's agents as kernel watch selectors, each naming its agent's slot. cgroup
+    /// globs with wildcards cannot be exact kernel keys; agents already running are matched
+    /// in user space, globs included (`match`).
+    public static func selectors(_ policy: Policy, slots: AgentSlots) -> [AgentSelector] {
+        policy.agents.compactMap { a in
+            guard let slot = slots.slot(of: a.name) else { return nil }
+            return AgentSelector(name: a.name, exe: a.match.exeGlobs, comm: a.match.comm, uid: a.match.uid,
+                                 cgroup: a.match.cgroupGlobs.filter { !$0.hasWildcards }.map(\.pattern),
+                                 target: Probe.WatchTarget(agent: slot))
+        }
+    }
+
+    /// Writes every slot of `slots` into the kernel: each agent's name and mode (a retired
+    /// slot follows the defaults' mode). A mode change reaches the agent's running sessions
+    /// at once. Runs before the watch maps change, so no key names a slot not yet written.
+    public static func writeSlots(_ slots: AgentSlots, policy: Policy, probe: Probe) throws {
+        for (slot, s) in slots.slots {
+            let agent = s.retired ? policy.defaults : policy.agent(named: s.name)
+            try probe.setAgent(slot: slot, name: s.name, enforce: agent.mode == .enforce, retired: s.retired)
+        }
+    }
+
+    /// Frees the kernel's slots that `slots` lacks, once the watch maps no longer name
+    /// them. A slot a session took meanwhile (an exec that matched an old key just before
+    /// it went) is kept, retired: returned, so the caller's table can say so too.
+    public static func freeSlots(keeping slots: AgentSlots, policy: Policy, probe: Probe) throws -> AgentSlots {
+        let inUse = Set(try probe.trackedMembers().map(\.agent))
+        var all = slots.slots
+        for (slot, s) in try probe.agentSlots() where slots.slots[slot] == nil {
+            if inUse.contains(slot) {
+                try probe.setAgent(slot: slot, name: s.name, enforce: policy.defaults.mode == .enforce, retired: true)
+                all[slot] = AgentSlots.Slot(name: s.name, retired: true)
+            } else {
+                try probe.clearAgent(slot: slot)
+            }
+        }
+        return AgentSlots(all)
+    }
+
+    /// Slots for `policy`, keeping those the kernel already holds (pinned by an earlier
+    /// instance, or the policy before a reload) for the agents that still exist, and those
+    /// of gone agents that running sessions still use.
+    public static func assignSlots(_ policy: Policy, probe: Probe) throws -> AgentSlots {
+        let inUse = Set(try probe.trackedMembers().map(\.agent))
+        return try AgentSlots.assign(policy, kernel: try probe.agentSlots(), inUse: inUse)
+    }
+
     public struct Installed: Sendable, Equatable {
         public var executables = 0
         public var comms = 0
@@ -36,8 +83,8 @@ public enum AgentWatch {
     }
 
     /// A policy's selectors resolved to the exact keys the kernel's exec hook looks up, each
-    /// with what the session it starts gets (enforce mode, policy index; the first agent
-    /// naming a key wins, as in the policy's own matching).
+    /// with the agent slot of the session it starts (the first agent naming a key wins; across
+    /// kinds the kernel's precedence decides, see `Policy.selectAgent`).
     public struct Compiled: Sendable, Equatable {
         public struct Inode: Hashable, Sendable { public var dev: UInt64; public var ino: UInt64 }
         public var comms: [String: Probe.WatchTarget] = [:]
@@ -113,19 +160,12 @@ public enum AgentWatch {
         return c.installed
     }
 
-    /// The agent a running process belongs to, if any.
-    public static func match(pid: Int32, _ selectors: [AgentSelector]) -> String? {
+    /// The agent a running process belongs to, if any, by the kernel's precedence (see
+    /// `Policy.selectAgent`). The facts come from /proc: the executable as the kernel
+    /// resolved it, the cgroup, the command name, the real uid.
+    public static func match(pid: Int32, _ policy: Policy) -> AgentPolicy? {
         guard let st = ProcFS.stat(pid) else { return nil }
-        let exe = ProcFS.exe(pid)
-        let uid = ProcFS.uid(pid)
-        let cg = cgroupPath(pid)
-        for s in selectors {
-            if let exe, s.exe.contains(where: { $0.matches(exe) }) { return s.name }
-            if s.comm.contains(st.comm) { return s.name }
-            if let uid, s.uid.contains(uid) { return s.name }
-            if let cg, s.cgroup.contains(cg) { return s.name }
-        }
-        return nil
+        return policy.selectAgent(exe: ProcFS.exe(pid), cgroup: cgroupPath(pid), comm: st.comm, uid: ProcFS.uid(pid))
     }
 
     /// Files an exe glob names now: the literal path, or a bounded walk from its fixed prefix.

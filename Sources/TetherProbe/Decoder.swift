@@ -64,6 +64,9 @@ public enum RecordDecoder {
                       comm: cString(r.comm))
         let a = Four(r.a)
         e.guardActions = GuardActions(rawValue: r.guard)
+        e.root = Int32(bitPattern: r.root_tgid)
+        e.agentSlot = r.agent
+        e.enforcement = r.mode & UInt16(TE_MODE_ENFORCE) != 0 ? .enforce : .monitor
         func setPath(_ k: Int) throws {
             let p = try pathPair(k)
             e.path = p.path

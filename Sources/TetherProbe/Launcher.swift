@@ -10,10 +10,11 @@ public enum Launcher {
         public var session: SessionID
     }
 
+    /// `mode`: the session's own mode (nil: its agent's, from the kernel's `agents` map).
     public static func spawn(_ argv: [String], cwd: String? = nil, stdout: String? = nil, session: SessionID, probe: Probe,
-                             enforce: Bool = false, policy: UInt16 = 0) throws -> Started {
+                             agent: UInt16 = 0, mode: EnforcementMode? = nil) throws -> Started {
         try spawn(argv, cwd: cwd, stdout: stdout, session: session) { pid in
-            try probe.track(pid: pid, session: session, root: pid, enforce: enforce, policy: policy)
+            try probe.track(pid: pid, session: session, root: pid, agent: agent, mode: mode)
         }
     }
 

@@ -142,11 +142,17 @@ public final class Probe {
         return Array(v[0..<Int(n)])
     }
 
-    /// Puts `pid` into `session`. `enforce`: the kernel guards act for it (else they only report);
-    /// `policy`: index of the agent policy whose egress allow-list applies.
-    public func track(pid: Int32, session: SessionID, root: Int32, enforce: Bool = false, policy: UInt16 = 0) throws {
-        let rc = tp_track(h, UInt32(bitPattern: pid), session.raw, UInt32(bitPattern: root),
-                          enforce ? UInt16(TE_TRACK_ENFORCE) : 0, policy)
+    /// A tracked entry's flags: the session's own mode, if it has one (else its agent's).
+    static func trackFlags(_ mode: EnforcementMode?) -> UInt16 {
+        guard let mode else { return 0 }
+        return UInt16(TE_TRACK_MODE_SET) | (mode == .enforce ? UInt16(TE_TRACK_ENFORCE) : 0)
+    }
+
+    /// Puts `pid` into `session` under the agent in `agent` (its slot, see `setAgent`).
+    /// `mode`: the session's own mode, overriding its agent's (nil: the agent's mode, as the
+    /// kernel's `agents` map has it now).
+    public func track(pid: Int32, session: SessionID, root: Int32, agent: UInt16 = 0, mode: EnforcementMode? = nil) throws {
+        let rc = tp_track(h, UInt32(bitPattern: pid), session.raw, UInt32(bitPattern: root), Probe.trackFlags(mode), agent)
         if rc < 0 { throw ProbeError("tracking pid \(pid)", rc) }
     }
 
@@ -156,12 +162,11 @@ public final class Probe {
     /// back (exit has already pruned, so a recycled pid would otherwise inherit it).
     /// Returns false if the process was gone or already tracked.
     @discardableResult
-    public func adopt(pid: Int32, session: SessionID, root: Int32, enforce: Bool = false, policy: UInt16 = 0) throws -> Bool {
+    public func adopt(pid: Int32, session: SessionID, root: Int32, agent: UInt16 = 0, mode: EnforcementMode? = nil) throws -> Bool {
         let fd = tp_pidfd_open(pid)
         if fd < 0 { return false }
         defer { Glibc.close(fd) }
-        let rc = tp_track_new(h, UInt32(bitPattern: pid), session.raw, UInt32(bitPattern: root),
-                              enforce ? UInt16(TE_TRACK_ENFORCE) : 0, policy)
+        let rc = tp_track_new(h, UInt32(bitPattern: pid), session.raw, UInt32(bitPattern: root), Probe.trackFlags(mode), agent)
         if rc == -EEXIST { return false }
         if rc < 0 { throw ProbeError("tracking pid \(pid)", rc) }
         var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
@@ -177,9 +182,30 @@ public final class Probe {
         if rc < 0 && rc != -ENOENT { throw ProbeError("untracking pid \(pid)", rc) }
     }
 
-    public func session(of pid: Int32) -> SessionID? {
-        var s: UInt64 = 0
-        return tp_lookup(h, UInt32(bitPattern: pid), &s) == 0 ? SessionID(s) : nil
+    /// What the kernel's tracked entry of a process says.
+    public struct Member: Sendable, Equatable {
+        public var pid: Int32
+        public var session: SessionID
+        public var root: Int32
+        /// The session's agent slot.
+        public var agent: UInt16
+        /// The session's own mode, if it has one (else it follows its agent's).
+        public var ownMode: EnforcementMode?
+        init(_ pid: UInt32, _ t: te_tracked) {
+            self.pid = Int32(bitPattern: pid)
+            session = SessionID(t.session)
+            root = Int32(bitPattern: t.root_tgid)
+            agent = t.agent
+            ownMode = t.flags & UInt16(TE_TRACK_MODE_SET) == 0 ? nil : (t.flags & UInt16(TE_TRACK_ENFORCE) != 0 ? .enforce : .monitor)
+        }
+    }
+
+    public func session(of pid: Int32) -> SessionID? { member(pid)?.session }
+
+    /// The tracked entry of `pid`, or nil if it is not tracked.
+    public func member(_ pid: Int32) -> Member? {
+        var t = te_tracked()
+        return tp_lookup(h, UInt32(bitPattern: pid), &t) == 0 ? Member(UInt32(bitPattern: pid), t) : nil
     }
 
     /// Every tracked pid and its session.
@@ -187,15 +213,39 @@ public final class Probe {
         try trackedMembers().map { ($0.pid, $0.session) }
     }
 
-    /// Every tracked pid with its session and that session's root pid.
-    public func trackedMembers() throws -> [(pid: Int32, session: SessionID, root: Int32)] {
+    /// Every tracked process with what its entry says.
+    public func trackedMembers() throws -> [Member] {
         let max = 65536
         var pids = [UInt32](repeating: 0, count: max)
-        var sessions = [UInt64](repeating: 0, count: max)
-        var roots = [UInt32](repeating: 0, count: max)
-        let n = tp_tracked(h, &pids, &sessions, &roots, UInt32(max))
+        var entries = [te_tracked](repeating: te_tracked(), count: max)
+        let n = tp_tracked(h, &pids, &entries, UInt32(max))
         if n < 0 { throw ProbeError("listing tracked pids", n) }
-        return (0..<Int(n)).map { (Int32(bitPattern: pids[$0]), SessionID(sessions[$0]), Int32(bitPattern: roots[$0])) }
+        return (0..<Int(n)).map { Member(pids[$0], entries[$0]) }
+    }
+
+    // MARK: agents
+
+    /// Writes an agent slot: its name and mode (`retired`: the agent left the policy, its
+    /// sessions follow `enforce`, the defaults' mode). Mode changes reach running sessions at once.
+    public func setAgent(slot: UInt16, name: String, enforce: Bool, retired: Bool = false) throws {
+        let flags = UInt32(TE_AGENT_IN_USE) | (enforce ? UInt32(TE_AGENT_ENFORCE) : 0) | (retired ? UInt32(TE_AGENT_RETIRED) : 0)
+        try check(tp_agent_set(h, UInt32(slot), name, flags), "writing agent slot \(slot) (\(name))")
+    }
+
+    /// Empties an agent slot.
+    public func clearAgent(slot: UInt16) throws { try check(tp_agent_set(h, UInt32(slot), "", 0), "clearing agent slot \(slot)") }
+
+    /// The agent slots in use, as the kernel holds them (pinned: an earlier instance's).
+    public func agentSlots() throws -> [UInt16: AgentSlots.Slot] {
+        var out: [UInt16: AgentSlots.Slot] = [:]
+        for slot in 0..<UInt16(TE_AGENT_MAX) {
+            var a = te_agent()
+            try check(tp_agent_get(h, UInt32(slot), &a), "reading agent slot \(slot)")
+            guard a.flags & UInt32(TE_AGENT_IN_USE) != 0 else { continue }
+            let name = RecordDecoder.cString(a.name)
+            out[slot] = AgentSlots.Slot(name: name, retired: a.flags & UInt32(TE_AGENT_RETIRED) != 0)
+        }
+        return out
     }
 
     /// Signals `pid` through a pidfd, only if it is still a member of `session` once the
@@ -241,12 +291,12 @@ public final class Probe {
     /// Forgets every protected inode and name.
     public func clearProtectedInodes() throws { try check(tp_protect_clear(h), "clearing protected inodes") }
 
-    /// Allows a destination prefix (16-byte address, IPv4 mapped) for an agent policy, on port
+    /// Allows a destination prefix (16-byte address, IPv4 mapped) for an agent slot, on port
     /// ranges; no ranges = any port.
-    public func allowEgress(policy: UInt16, address: [UInt8], bits: Int, ports: [ClosedRange<UInt16>]) throws {
+    public func allowEgress(agent: UInt16, address: [UInt8], bits: Int, ports: [ClosedRange<UInt16>]) throws {
         precondition(address.count == 16)
         let lo = ports.map(\.lowerBound), hi = ports.map(\.upperBound)
-        try check(tp_egress_allow(h, policy, address, UInt32(bits), lo, hi, UInt32(ports.count)), "allowing egress")
+        try check(tp_egress_allow(h, agent, address, UInt32(bits), lo, hi, UInt32(ports.count)), "allowing egress")
     }
 
     public func denyEgress(address: [UInt8], bits: Int) throws {
@@ -265,12 +315,12 @@ public final class Probe {
     // MARK: watch policy
 
     public func clearWatch() throws { try check(tp_watch_clear(h), "clearing watch maps") }
-    /// What a session started by a watch match gets: enforce mode and the agent policy index.
-    public struct WatchTarget: Sendable, Equatable {
-        public var enforce: Bool
-        public var policy: UInt16
-        public init(enforce: Bool = false, policy: UInt16 = 0) { self.enforce = enforce; self.policy = policy }
-        var value: UInt32 { (enforce ? UInt32(TE_TRACK_ENFORCE) : 0) | UInt32(policy) << 16 }
+    /// What a session started by a watch match gets: its agent's slot (the mode is the
+    /// agent's, from the `agents` map).
+    public struct WatchTarget: Sendable, Equatable, Hashable {
+        public var agent: UInt16
+        public init(agent: UInt16 = 0) { self.agent = agent }
+        var value: UInt32 { UInt32(agent) << 16 }
     }
 
     public func watch(comm: String, _ t: WatchTarget = WatchTarget()) throws { try check(tp_watch_comm(h, comm, t.value), "watching comm \(comm)") }

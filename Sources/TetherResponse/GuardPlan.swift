@@ -3,8 +3,8 @@ import TetherCore
 import TetherProbe
 
 /// A policy compiled for the kernel: which guards act, which inodes they protect, and the
-/// egress allow-lists. Agent policy index 0 is the policy's defaults (`tether run` and
-/// unmatched sessions); index i+1 is `policy.agents[i]`.
+/// egress allow-lists, one per agent slot (slot 0 is the policy's defaults, for `tether
+/// run` and unmatched sessions; a retired slot gets the defaults' list).
 public struct GuardPlan: Sendable {
     public struct Protected: Sendable, Equatable {
         public var path: String
@@ -12,7 +12,7 @@ public struct GuardPlan: Sendable {
         public var rule: String
     }
     public struct Egress: Sendable {
-        public var policy: UInt16
+        public var agent: UInt16
         public var cidr: CIDR
         public var ports: [ClosedRange<UInt16>]
     }
@@ -25,7 +25,7 @@ public struct GuardPlan: Sendable {
     /// Tether's own state and configuration: writing them is tampering.
     public static let tetherPaths = ["/etc/tether", "/var/lib/tether", "/run/tether"]
 
-    public static func compile(_ policy: Policy, homes: [String] = GuardPlan.homeDirectories()) -> GuardPlan {
+    public static func compile(_ policy: Policy, slots: AgentSlots, homes: [String] = GuardPlan.homeDirectories()) -> GuardPlan {
         var plan = GuardPlan()
         let agents = [policy.defaults] + policy.agents
         func acts(_ id: String) -> Bool {
@@ -56,12 +56,12 @@ public struct GuardPlan: Sendable {
         }
 
         let loopback = ["127.0.0.0/8", "::1/128"].compactMap { try? CIDR($0) }
-        for (i, agent) in agents.enumerated() {
-            let net = agent.boundary.network
-            if net.allowLoopback { for c in loopback { plan.egress.append(Egress(policy: UInt16(i), cidr: c, ports: [])) } }
+        for (slot, s) in slots.slots.sorted(by: { $0.key < $1.key }) {
+            let net = (s.retired ? policy.defaults : policy.agent(named: s.name)).boundary.network
+            if net.allowLoopback { for c in loopback { plan.egress.append(Egress(agent: slot, cidr: c, ports: [])) } }
             for a in net.allow {
                 let ports = a.ports.map { $0.low...$0.high }
-                for c in a.cidrs { plan.egress.append(Egress(policy: UInt16(i), cidr: c, ports: ports)) }
+                for c in a.cidrs { plan.egress.append(Egress(agent: slot, cidr: c, ports: ports)) }
             }
         }
         if acts("escape.metadata") { plan.deny = KernelGuardLocations.metadataEndpoints }
@@ -117,7 +117,7 @@ public struct GuardPlan: Sendable {
             }
         }
         for e in egress {
-            try probe.allowEgress(policy: e.policy, address: e.cidr.network.bytes, bits: e.cidr.bits, ports: e.ports)
+            try probe.allowEgress(agent: e.agent, address: e.cidr.network.bytes, bits: e.cidr.bits, ports: e.ports)
             out.egressEntries += 1
         }
         for d in deny { try probe.denyEgress(address: d.bytes, bits: 128) }

@@ -4,21 +4,38 @@ import TetherProbe
 
 /// Carries out findings on whole sessions: `stop` freezes the session for a person to
 /// decide (`tether resume|kill`), `kill` ends it. In monitor mode nothing is sent and the
-/// outcome says what enforce mode would have done.
+/// outcome says what enforce mode would have done. What was done to a session is the
+/// session's own state (`SessionState.response`): the caller passes it in and keeps `taken`.
 public final class Responder: @unchecked Sendable {
     public let control: SessionControl
     private let lock = NSLock()
-    private var done: [SessionID: Action] = [:]
     /// Offending syscall (kernel time) -> session stopped, in ns, of every action taken.
     public private(set) var latencies: [UInt64] = []
+
+    /// What handling a finding did.
+    public struct Response: Sendable, Equatable {
+        /// In words, for the alert.
+        public var outcome: String
+        /// The action now in force on the session (nil: none).
+        public var taken: Action?
+        /// The finding's action took effect (false in monitor mode, and when it failed).
+        public var enforced: Bool
+    }
 
     /// Seconds from SIGTERM to SIGKILL for a finding's `term` action (the agent's term_grace).
     public var termGrace: (Finding) -> Double = { _ in 5 }
 
     public init(control: SessionControl) { self.control = control }
 
-    /// What happened, in words for the alert line.
-    public func handle(_ f: Finding) -> String {
+    /// Carries out `f` on its session; `previous` is what was done to the session before.
+    public func handle(_ f: Finding, previous: Action?) -> Response {
+        var taken = previous
+        let outcome = carryOut(f, previous: previous, taken: &taken)
+        let failed = outcome.hasPrefix("stopping the session failed") || outcome.hasPrefix("killing the session failed")
+        return Response(outcome: outcome, taken: taken, enforced: f.enforced && !failed)
+    }
+
+    private func carryOut(_ f: Finding, previous: Action?, taken: inout Action?) -> String {
         let guarded = f.events.contains { $0.guardActions.contains(.killed) || $0.guardActions.contains(.froze) }
         let aftermath = f.events.compactMap(\.guardAftermath)
         let kernelNote = !guarded ? "" : "; the kernel already killed the offender and froze its session"
@@ -27,9 +44,6 @@ public final class Responder: @unchecked Sendable {
             let verb = [Action.stop: "stopped", .term: "terminated", .kill: "killed"][f.action] ?? "acted on"
             return f.action == .alert ? "alert" : "monitor mode: would have \(verb) the session"
         }
-        lock.lock()
-        let previous = done[f.session]
-        lock.unlock()
         switch f.action {
         case .alert:
             return "alert" + kernelNote
@@ -37,14 +51,16 @@ public final class Responder: @unchecked Sendable {
             if previous != nil { return "session already \(previous == .kill ? "killed" : "stopped")" + kernelNote }
             do {
                 let out = try control.stop(f.session)
-                record(f, .stop)
+                record(f)
+                taken = .stop
                 return "session stopped (\(out.signalled.count) process(es) frozen; tether resume|kill \(f.session))" + kernelNote
             } catch {
                 return "stopping the session failed: \(error)"
             }
         case .term:
             if previous == .kill || previous == .term { return "session already being ended" }
-            record(f, .term)
+            record(f)
+            taken = .term
             let grace = termGrace(f)
             // the grace period must not hold up the event reader: end the session aside
             DispatchQueue.global().async { [control] in _ = try? control.terminate(f.session, grace: grace) }
@@ -53,7 +69,8 @@ public final class Responder: @unchecked Sendable {
             if previous == .kill { return "session already killed" }
             do {
                 let out = try control.kill(f.session)
-                record(f, .kill)
+                record(f)
+                taken = .kill
                 return "session killed (\(out.signalled.count) process(es))" + kernelNote
             } catch {
                 return "killing the session failed: \(error)"
@@ -61,19 +78,11 @@ public final class Responder: @unchecked Sendable {
         }
     }
 
-    private func record(_ f: Finding, _ a: Action) {
+    private func record(_ f: Finding) {
         let now = BootClock.nanoseconds()
         let start = f.events.map(\.time).min() ?? f.time
         lock.lock()
-        done[f.session] = a
         if now > start { latencies.append(now - start) }
-        lock.unlock()
-    }
-
-    /// A person decided: the session may run again.
-    public func resumed(_ s: SessionID) {
-        lock.lock()
-        done[s] = nil
         lock.unlock()
     }
 }

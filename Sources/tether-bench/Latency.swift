@@ -1,5 +1,6 @@
 import Foundation
 import TetherCore
+import TetherPipeline
 import TetherProbe
 import TetherResponse
 
@@ -20,21 +21,17 @@ enum LatencyBench {
                                       file: "<latency benchmark>")
         let probe = try Probe()
         defer { probe.close() }
-        let table = ProcessTable()
-        let classifier = Classifier(policy: policy)
-        classifier.log = { _ in }
         let control = SessionControl(probe: probe)
         let responder = Responder(control: control)
-        let reader = EventReader(probe: probe, sink: { e in
-            table.apply(&e)
-            for f in classifier.process(e, table: table) { _ = responder.handle(f) }
-        })
+        let pipeline = Pipeline(policy: policy, source: .live, responder: responder) { _ in }
+        pipeline.log = { _ in }
+        let reader = EventReader(probe: probe, sink: { pipeline.handle(&$0) })
         reader.start()
         defer { reader.stop() }
         for i in 0..<trials {
             let session = SessionID.random()
             let s = try Launcher.spawn(["/bin/sh", "-c", "cat /etc/shadow > /dev/null; sleep 10"], session: session,
-                                       probe: probe, enforce: true)
+                                       probe: probe, mode: .enforce)
             let deadline = Date().addingTimeInterval(3)
             while responder.latencies.count <= i && Date() < deadline { usleep(200) }
             try control.kill(session)

@@ -1,38 +1,26 @@
 import ArgumentParser
 import Foundation
 import TetherCore
+import TetherPipeline
 import TetherProbe
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// What Tether does with each event: decode (in EventReader), process table and the
-/// classifier with the default policy, which is tetherd's pipeline; with `json`, also JSON
-/// encoding, which makes it `tether run --events`'s (the tracked configuration). The
-/// output is discarded.
-final class Pipeline {
-    let table = ProcessTable()
-    let classifier = Classifier(policy: Policy.default)
-    let json: Bool
-    private(set) var events: UInt64 = 0
-    private(set) var jsonBytes: UInt64 = 0
-    private(set) var findings: UInt64 = 0
-
-    init(session: SessionID?, json: Bool = true) {
-        self.json = json
-        if let session { table.resolver = { pid in ProcFS.info(pid, session: session) } }
-        classifier.log = { _ in }
-    }
-
-    func handle(_ e: inout Event) {
-        table.apply(&e)
-        events &+= 1
-        if json { jsonBytes &+= UInt64(EventJSON.encode(e).utf8.count) }
-        findings &+= UInt64(classifier.process(e, table: table).count)
-    }
-
-    static let classifierNote = "tracked = decode + process table + JSON encode + classifier (default policy, every rule)"
+/// What Tether does with each event: decode (in EventReader), then the one pipeline every
+/// front end uses (process table, classifier with the default policy, alerts discarded),
+/// which is tetherd's; with `json`, also JSON encoding of every event, which makes it
+/// `tether run --events`'s (the tracked configuration). The output is discarded.
+func benchPipeline(json: Bool = true) -> (pipeline: Pipeline, jsonBytes: () -> UInt64) {
+    let pl = Pipeline(policy: Policy.default, source: .live, responder: nil) { _ in }
+    pl.log = { _ in }
+    final class Count: @unchecked Sendable { var bytes: UInt64 = 0 }
+    let c = Count()
+    if json { pl.onEvent = { c.bytes &+= UInt64(EventJSON.encode($0).utf8.count) } }
+    return (pl, { c.bytes })
 }
+
+let pipelineNote = "tracked = decode + the pipeline (process table, classifier with the default policy, every rule) + JSON encode"
 
 enum ServeMode: String, ExpressibleByArgument, CaseIterable {
     case none, floor, tether
@@ -67,7 +55,7 @@ struct Serve: ParsableCommand {
                 var o = ProbeOptions()
                 if ringBytes > 0 { o.ringBufferBytes = ringBytes }
                 let p = try Probe(options: o)
-                let pl = Pipeline(session: session)
+                let pl = benchPipeline().pipeline
                 let r = EventReader(probe: p, sink: { pl.handle(&$0) })
                 r.start()
                 probe = p

@@ -43,6 +43,7 @@ enum Sys {
     @discardableResult
     static func run(_ argv: [String]) -> (status: Int32, output: String) {
         let path = "/tmp/tether-bench/cmd-\(getpid()).out"
+        mkdir("/tmp/tether-bench", 0o755) // the first command (useradd) may come before the suite made it
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return (127, "cannot create \(path)") }
         defer { unlink(path) }

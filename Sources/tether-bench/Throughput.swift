@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TetherCore
+import TetherPipeline
 import TetherProbe
 #if canImport(Glibc)
 import Glibc
@@ -86,7 +87,7 @@ final class TrackedPipeline {
         var o = ProbeOptions()
         if ringBytes > 0 { o.ringBufferBytes = ringBytes }
         probe = try Probe(options: o)
-        let pl = Pipeline(session: session, json: json)
+        let pl = benchPipeline(json: json).pipeline
         pipeline = pl
         reader = EventReader(probe: probe, sink: { pl.handle(&$0) })
         reader.start()
@@ -238,15 +239,10 @@ struct ClassifyRun: ParsableCommand {
         stages.append(time("decode + process table + JSON encode") { r in
             r.withUnsafeBytes { if var e = try? RecordDecoder.decode($0) { table2.apply(&e); sink &+= EventJSON.encode(e).utf8.count } }
         })
-        let table3 = ProcessTable()
-        let classifier = Classifier(policy: Policy.default)
-        classifier.log = { _ in }
-        stages.append(time("decode + process table + JSON encode + classifier") { r in
+        let pl = benchPipeline(json: true)
+        stages.append(time("decode + pipeline (table, classifier) + JSON encode") { r in
             r.withUnsafeBytes {
-                if var e = try? RecordDecoder.decode($0) {
-                    table3.apply(&e)
-                    sink &+= EventJSON.encode(e).utf8.count + classifier.process(e, table: table3).count
-                }
+                if var e = try? RecordDecoder.decode($0) { sink &+= pl.pipeline.handle(&e).count }
             }
         })
         // the classifier alone, on the recorded events already decoded (one core)
@@ -255,7 +251,7 @@ struct ClassifyRun: ParsableCommand {
         stages.append(Stage(name: "classifier alone (every rule)", eventsPerSec: alone.eventsPerSecond))
         let latency = try LatencyBench.run(trials: latencyTrials)
         let result = ClassifyResult(recorded: records.count, processed: events, stages: stages,
-                                    note: Pipeline.classifierNote + (sink == 42 ? "" : ""), latency: latency)
+                                    note: pipelineNote + (sink == 42 || pl.jsonBytes() == 1 ? "" : ""), latency: latency)
         print(String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
     }
 }

@@ -9,7 +9,10 @@ struct CheckPolicy: ParsableCommand {
         discussion: """
         Prints every error as FILE:LINE:COLUMN: message on stderr and exits 1 if there is any \
         (unknown keys, wrong types, bad globs or CIDRs are all errors); exits 0 and prints a \
-        summary if the policy is valid.
+        summary if the policy is valid. Agents whose selectors can pick the same process are \
+        warned about on stderr: the kernel gives such a process to one agent only, by the most \
+        specific selector (exe, then cgroup, then comm, then uid; within one kind, the agent \
+        first in the file).
         """)
 
     @Argument(help: ArgumentHelp("The policy file.", valueName: "FILE"))
@@ -25,6 +28,7 @@ struct CheckPolicy: ParsableCommand {
             FileHandle.standardError.write(Data("\(file): \(n) error\(n == 1 ? "" : "s"); the policy would not be loaded\n".utf8))
             throw ExitCode(1)
         }
+        for w in policy.selectorOverlaps() { FileHandle.standardError.write(Data("\(file): warning: \(w)\n".utf8)) }
         var lines = ["\(file): ok"]
         for a in [policy.defaults] + policy.agents {
             let enabled = RuleCatalog.all.filter { a.settings(for: $0).enabled }.count

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import TetherCore
+import TetherExport
+import TetherPipeline
 
 struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,7 +27,7 @@ struct Replay: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Workspace of the recorded sessions (default: the root's working directory).", valueName: "DIR"))
     var workspace: String?
 
-    @Option(name: .long, help: ArgumentHelp("Policy agent the recorded sessions run under (default: matched, else `defaults`).", valueName: "NAME"))
+    @Option(name: .long, help: ArgumentHelp("Policy agent the recorded sessions run under (default: the agent each event says the kernel chose, else `defaults`).", valueName: "NAME"))
     var agent: String?
 
     static let systemPolicy = "/etc/tether/policy.yaml"
@@ -68,35 +70,33 @@ struct Replay: ParsableCommand {
             throw ExitCode(65)
         }
 
-        let classifier = Classifier(policy: pol)
-        let table = ProcessTable()
-        var seen = Set<SessionID>()
+        // The recording is judged as it was recorded: under the agent and mode each event
+        // carries (the kernel's decision on the recording host), with no look at this host.
         var findings = 0
         var bySeverity: [Severity: Int] = [:]
         let out = try LineWriter(path: "-")
-        func emit(_ fs: [Finding]) {
-            for f in fs {
-                findings += 1
-                bySeverity[f.severity, default: 0] += 1
-                out.write(json ? FindingJSON.encode(f) : f.summary)
-            }
+        let pipeline = Pipeline(policy: pol, source: .recorded, responder: nil) { a in
+            findings += 1
+            bySeverity[Severity(rawValue: a.severity.rawValue) ?? .high, default: 0] += 1
+            out.write(json ? AlertJSON.encode(a) : a.summary)
         }
+        pipeline.log = { printErr("tether replay: \($0)") }
+        var seen = Set<SessionID>()
         var last: UInt64 = 0
         for var e in events {
             if seen.insert(e.session).inserted, workspace != nil || agent != nil {
-                classifier.beginSession(e.session, rootPid: e.pid, workspace: workspace, agent: agent, time: e.time)
+                pipeline.begin(session: e.session, root: e.root != 0 ? e.root : e.pid, workspace: workspace, agent: agent, time: e.time)
             }
-            table.apply(&e)
-            emit(classifier.process(e, table: table))
+            pipeline.handle(&e)
             last = max(last, e.time)
-            emit(classifier.tick(now: last, table: table))
+            pipeline.tick(now: last)
         }
         out.close()
         if let f = out.failure { printErr(f); throw ExitCode(74) }
         let counts = Severity.allCases.reversed().compactMap { s in bySeverity[s].map { "\($0) \(s.rawValue)" } }
         printErr("\(events.count) events, \(seen.count) session\(seen.count == 1 ? "" : "s"), \(findings) finding\(findings == 1 ? "" : "s")"
                  + (counts.isEmpty ? "" : " (\(counts.joined(separator: ", ")))") + " [policy \(pol.source)]")
-        if classifier.ruleFailures > 0 { printErr("\(classifier.ruleFailures) rule failures (see above)") }
+        if pipeline.ruleFailures > 0 { printErr("\(pipeline.ruleFailures) rule failures (see above)") }
     }
 }
 

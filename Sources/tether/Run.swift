@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TetherControl
 import TetherCore
+import TetherPipeline
 import TetherProbe
 import TetherResponse
 
@@ -66,34 +67,35 @@ struct Run: ParsableCommand {
         let probe: Probe
         do { probe = try Probe() } catch { complain("\(error)"); throw ExitCode(70) }
         let me = getpid()
+        // This run's own kernel side: its session is slot 0, the policy's defaults (in the
+        // mode --mode gave), and the guards are compiled for it.
+        let slots: AgentSlots
         do {
             try probe.protect(pid: me)
-            let installed = try GuardPlan.compile(pol).install(probe)
-            _ = installed
+            slots = try AgentSlots.assign(pol, kernel: [:], inUse: [])
+            try AgentWatch.writeSlots(slots, policy: pol, probe: probe)
+            _ = try GuardPlan.compile(pol, slots: slots).install(probe)
         } catch {
             complain("configuring the kernel guards: \(error)")
             throw ExitCode(70)
         }
-        let classifier = Classifier(policy: pol)
-        classifier.protectedPids = [me]
-        classifier.log = { complain($0) }
         let session = SessionID.random()
         let responder = Responder(control: SessionControl(probe: probe))
         responder.termGrace = { [pol] _ in pol.defaults.termGrace }
         let recorder: SessionRecorder
         do {
-            recorder = try SessionRecorder(session: session, eventsPath: events, alertsPath: alerts,
-                                           classifier: classifier, responder: responder)
+            recorder = try SessionRecorder(session: session, policy: pol, slots: slots, eventsPath: events, alertsPath: alerts,
+                                           responder: responder, protectedPids: [me])
         } catch { complain("\(error)"); throw ExitCode(73) }
         let reader = EventReader(probe: probe, sink: { recorder.handle(&$0) })
         let workspaceDir = URL(fileURLWithPath: workspace ?? FileManager.default.currentDirectoryPath).standardizedFileURL.path
         reader.start()
         let started: Launcher.Started
         do {
-            // the classifier learns the root before the kernel tracks it: no event of the session comes first
+            // the pipeline learns the root before the kernel tracks it: no event of the session comes first
             started = try Launcher.spawn(command, session: session) { pid in
-                recorder.begin(rootPid: pid, workspace: workspaceDir)
-                try probe.track(pid: pid, session: session, root: pid, enforce: pol.defaults.mode == .enforce)
+                recorder.pipeline.begin(session: session, root: pid, workspace: workspaceDir, label: "tether run: \((command[0] as NSString).lastPathComponent)")
+                try probe.track(pid: pid, session: session, root: pid, agent: 0)
                 // The agent gets the terminal's signals; we stay to drain, judge and report.
                 // Ignored here, while the child (forked with our dispositions) is still held:
                 // its first instruction cannot come before this, so no signal it sends us can.
@@ -106,7 +108,7 @@ struct Run: ParsableCommand {
         }
         let runControl: RunControl?
         do {
-            runControl = try RunControl(session: session, probe: probe, responder: responder)
+            runControl = try RunControl(session: session, probe: probe, pipeline: recorder.pipeline)
         } catch {
             complain("no control socket for this session (tether resume|kill will not reach it): \(error)")
             runControl = nil

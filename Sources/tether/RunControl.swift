@@ -1,6 +1,7 @@
 import Foundation
 import TetherControl
 import TetherCore
+import TetherPipeline
 import TetherProbe
 import TetherResponse
 
@@ -15,7 +16,8 @@ final class RunControl {
     /// Requests in flight: the run must not exit before a `kill` has been answered.
     private let inFlight = DispatchGroup()
 
-    init(session: SessionID, probe: Probe, responder: Responder) throws {
+    init(session: SessionID, probe: Probe, pipeline: Pipeline) throws {
+        guard let responder = pipeline.responder else { throw ProbeError("tether run's control socket needs a responder", EINVAL) }
         let control = responder.control
         let path = RunControl.path(for: getpid())
         let inFlight = self.inFlight
@@ -32,9 +34,11 @@ final class RunControl {
             }
             if req.command == .sessions {
                 let members = control.members(session)
-                c.send(ControlResponse(ok: true, sessions: [SessionInfo(session: session.description, agent: "tether run",
-                                                                        root: members.first ?? 0, rootAlive: !members.isEmpty,
-                                                                        members: members, rootExe: nil)]))
+                let known = pipeline.session(session)
+                let root = known?.root ?? members.first ?? 0
+                c.send(ControlResponse(ok: true, sessions: [SessionInfo(session: session.description, agent: known?.agent ?? pipeline.agentName(slot: 0),
+                                                                        root: root, rootAlive: members.contains(root),
+                                                                        members: members, rootExe: ProcFS.exe(root), label: known?.label)]))
                 return
             }
             guard req.session == session.description else {
@@ -43,7 +47,7 @@ final class RunControl {
             }
             do {
                 let out = req.command == .kill ? try control.kill(session) : try control.resume(session)
-                responder.resumed(session)
+                pipeline.resumed(session)
                 complain("session \(session) \(req.command == .kill ? "killed" : "resumed") by a person (\(out.signalled.count) process(es))")
                 c.send(ControlResponse(ok: true, message: "session \(session) \(req.command == .kill ? "killed" : "resumed")",
                                        signalled: out.signalled.count))

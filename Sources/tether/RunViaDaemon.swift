@@ -20,7 +20,7 @@ extension Run {
         do {
             started = try Launcher.spawn(command, session: session) { pid in
                 conn.send(ControlRequest(command: .register, session: session.description, follow: follow, pid: pid,
-                                         label: "tether run: \((command[0] as NSString).lastPathComponent)"))
+                                         label: "tether run: \((command[0] as NSString).lastPathComponent)", mode: mode?.rawValue))
                 guard let line = conn.readLine(), let r = try? ControlCodec.decode(ControlResponse.self, line) else {
                     throw ControlError("\(socket): tetherd closed the connection while registering the session")
                 }

@@ -1,66 +1,39 @@
 import Foundation
 import TetherCore
+import TetherExport
+import TetherPipeline
 import TetherProbe
 import TetherResponse
 
-/// One session's pipeline, on the reader thread: process table, JSON lines, classifier,
-/// findings to the alerts file and stderr, and the response to each finding.
+/// A session `tether run` or `tether watch` follows with probes of its own: the one
+/// pipeline, with the session's events as JSON lines and its alerts (the same records
+/// tetherd's sinks write) to files, each alert also as a line on stderr.
 final class SessionRecorder: @unchecked Sendable {
-    let table = ProcessTable()
+    let pipeline: Pipeline
     let output: LineWriter?
     let alerts: LineWriter?
     let session: SessionID
-    let classifier: Classifier?
-    let responder: Responder?
-    private let lock = NSLock()
-    private(set) var count: UInt64 = 0
-    private(set) var findings: [Finding] = []
 
-    init(session: SessionID, eventsPath: String?, alertsPath: String? = nil, classifier: Classifier? = nil, responder: Responder? = nil) throws {
+    init(session: SessionID, policy: Policy, slots: AgentSlots? = nil, eventsPath: String?, alertsPath: String? = nil,
+         responder: Responder? = nil, protectedPids: Set<Int32> = []) throws {
         self.session = session
-        output = try eventsPath.map { try LineWriter(path: $0) }
-        alerts = try alertsPath.map { try LineWriter(path: $0) }
-        self.classifier = classifier
-        self.responder = responder
-        table.resolver = { pid in ProcFS.info(pid, session: session) }
+        let output = try eventsPath.map { try LineWriter(path: $0) }
+        let alerts = try alertsPath.map { try LineWriter(path: $0) }
+        self.output = output
+        self.alerts = alerts
+        pipeline = Pipeline(policy: policy, slots: slots, source: .live, responder: responder, protectedPids: protectedPids) { a in
+            alerts?.write(AlertJSON.encode(a))
+            alerts?.flush()
+            complain(a.summary)
+        }
+        pipeline.log = { complain($0) }
+        if let output { pipeline.onEvent = { output.write(EventJSON.encode($0)) } }
     }
 
-    func handle(_ e: inout Event) {
-        lock.lock()
-        table.apply(&e)
-        count += 1
-        output?.write(EventJSON.encode(e))
-        let found = classifier?.process(e, table: table) ?? []
-        lock.unlock()
-        report(found)
-    }
-
-    /// The session's root, once forked (before it is tracked, so before any of its events).
-    func begin(rootPid: Int32, workspace: String) {
-        lock.lock()
-        classifier?.beginSession(session, rootPid: rootPid, workspace: workspace, agent: nil, time: BootClock.nanoseconds())
-        lock.unlock()
-    }
+    func handle(_ e: inout Event) { pipeline.handle(&e) }
 
     /// Time-based rules (a member outliving the session's root).
-    func tick() {
-        lock.lock()
-        let found = classifier?.tick(now: BootClock.nanoseconds(), table: table) ?? []
-        lock.unlock()
-        report(found)
-    }
-
-    private func report(_ found: [Finding]) {
-        for f in found {
-            let outcome = responder?.handle(f) ?? "alert"
-            lock.lock()
-            findings.append(f)
-            alerts?.write(FindingJSON.encode(f))
-            alerts?.flush()
-            lock.unlock()
-            complain("\(f.summary) -> \(outcome)")
-        }
-    }
+    func tick() { pipeline.tick() }
 
     /// Says what was lost or broken; true if everything was delivered.
     func finish(probe: Probe, reader: EventReader) -> Bool {
@@ -81,7 +54,8 @@ final class SessionRecorder: @unchecked Sendable {
         }
         if reader.corrupt > 0 { complain("\(reader.corrupt) corrupt records skipped"); ok = false }
         if let e = reader.pollError { complain("reading events stopped: \(e)"); ok = false }
-        if let c = classifier, c.ruleFailures > 0 { complain("\(c.ruleFailures) rule evaluations failed (see above)") }
+        let failures = pipeline.ruleFailures
+        if failures > 0 { complain("\(failures) rule evaluations failed (see above)") }
         return ok
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TetherControl
 import TetherCore
+import TetherPipeline
 import TetherProbe
 import TetherResponse
 
@@ -27,10 +28,20 @@ func requireRoot(_ what: String) throws {
 
 struct Watch: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Track a running process and its descendants as a new session, until they have all exited.")
+        abstract: "Track a running process and its descendants as a new session, until they have all exited.",
+        discussion: """
+        Findings are printed on stderr (and written with --alerts) as `tether run` does; the \
+        session is watched in monitor mode: nothing is acted on.
+        """)
 
     @Option(name: .long, help: ArgumentHelp("Write the session's events as JSON lines to FILE ('-' = stdout).", valueName: "FILE"))
     var events: String = "-"
+
+    @Option(name: .long, help: ArgumentHelp("Write findings as JSON lines to FILE ('-' = stdout).", valueName: "FILE"))
+    var alerts: String?
+
+    @Option(name: .long, help: ArgumentHelp("Policy file (default: /etc/tether/policy.yaml if present, else the built-in policy).", valueName: "FILE"))
+    var policy: String?
 
     @Argument(help: "The process id to watch.")
     var pid: Int32
@@ -40,11 +51,17 @@ struct Watch: ParsableCommand {
             complain("no process \(pid)")
             throw ExitCode(1)
         }
+        let pol: Policy
+        do { pol = try loadRunPolicy(policy) } catch { complain("\(error)"); throw ExitCode(78) }
         try requireRoot("tether watch")
         let probe: Probe
         do { probe = try Probe() } catch { complain("\(error)"); throw ExitCode(70) }
         let session = SessionID.random()
-        let recorder = try SessionRecorder(session: session, eventsPath: events)
+        let recorder: SessionRecorder
+        do {
+            recorder = try SessionRecorder(session: session, policy: pol, eventsPath: events, alertsPath: alerts, protectedPids: [getpid()])
+        } catch { complain("\(error)"); throw ExitCode(73) }
+        recorder.pipeline.begin(session: session, root: pid, workspace: ProcFS.cwd(pid), label: "tether watch \(pid)")
         let reader = EventReader(probe: probe, sink: { recorder.handle(&$0) })
         reader.start()
         // Track the root, then its descendants until a pass finds nothing new: a child forked
@@ -62,7 +79,7 @@ struct Watch: ParsableCommand {
             if found.isEmpty { break }
             for p in found { _ = try? probe.adopt(pid: p, session: session, root: pid); known.insert(p) }
         }
-        for p in known { if let info = ProcFS.info(p, session: session) { recorder.table.insert(info) } }
+        for p in known { if let info = ProcFS.info(p, session: session) { recorder.pipeline.insert(info) } }
         complain("watching pid \(pid) (\(known.count) process(es)) as session \(session)")
         signal(SIGINT, SIG_IGN)
         let stop = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
@@ -70,6 +87,7 @@ struct Watch: ParsableCommand {
         stop.setEventHandler { finished.signal() }
         stop.resume()
         while finished.wait(timeout: .now() + .milliseconds(200)) == .timedOut {
+            recorder.tick()
             if ((try? probe.tracked().contains { $0.session == session }) ?? false) == false { break }
         }
         reader.stop()

@@ -2,6 +2,7 @@ import Foundation
 import TetherControl
 import TetherCore
 import TetherExport
+import TetherPipeline
 import TetherProbe
 import TetherResponse
 
@@ -54,7 +55,7 @@ final class ControlService: @unchecked Sendable {
             }
             do {
                 let n = (req.command == .kill ? try control.kill(s) : try control.resume(s)).signalled.count
-                daemon.responder.resumed(s)
+                daemon.pipeline.resumed(s)
                 log("control: session \(s) \(req.command == .kill ? "killed" : "resumed") on request of pid \(peer.pid): \(n) process(es) signalled")
                 c.send(ControlResponse(ok: true, message: "session \(s): \(n) process(es) \(req.command == .kill ? "killed" : "resumed")", signalled: n))
             } catch {
@@ -71,6 +72,14 @@ final class ControlService: @unchecked Sendable {
                 c.send(ControlResponse.failure("register: needs `pid` and `session`"))
                 return
             }
+            var mode: EnforcementMode?
+            if let m = req.mode {
+                guard let v = EnforcementMode(rawValue: m) else {
+                    c.send(ControlResponse.failure("register: mode `\(m)` is neither monitor nor enforce"))
+                    return
+                }
+                mode = v
+            }
             guard daemon.pidsMatchKernel else {
                 c.send(ControlResponse.failure("register: tetherd runs in a child pid namespace, where the kernel's pids are not its own"))
                 return
@@ -84,12 +93,11 @@ final class ControlService: @unchecked Sendable {
             if let stream { daemon.addEventStream(stream) }
             defer { if let stream { daemon.removeEventStream(stream) } }
             do {
-                try daemon.probe.track(pid: pid, session: s, root: pid)
+                try daemon.register(session: s, root: pid, label: req.label ?? "tether run", mode: mode)
             } catch {
                 c.send(ControlResponse.failure("register: \(error)"))
                 return
             }
-            daemon.register(session: s, root: pid, label: req.label ?? "tether run")
             guard c.send(ControlResponse(ok: true, message: "session \(s) registered")), let stream else { return }
             stream.pump(to: c)
         }

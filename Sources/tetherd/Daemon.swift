@@ -2,6 +2,7 @@ import Foundation
 import TetherControl
 import TetherCore
 import TetherExport
+import TetherPipeline
 import TetherProbe
 import TetherResponse
 
@@ -21,13 +22,14 @@ struct DaemonConfig {
     var alertsJSON: String?
 }
 
-/// The daemon: probe, reader thread, process table, sessions, policy reloads, alert sinks,
-/// control socket, service notifications. Lifecycle: init (load, attach, policy) →
-/// `run` (READY, event loop petting the watchdog) → SIGTERM (drain, flush, exit 0).
+/// The daemon: probe, reader thread, the pipeline (process table, sessions, classifier,
+/// responder, alerts), policy reloads, alert sinks, control socket, service notifications.
+/// Lifecycle: init (load, attach, policy) → `run` (READY, event loop petting the watchdog)
+/// → SIGTERM (drain, flush, exit 0).
 final class Daemon: @unchecked Sendable {
     let config: DaemonConfig
     let probe: Probe
-    let table = ProcessTable()
+    let pipeline: Pipeline
     let output: LineWriter?
     let hub: AlertHub
     let notifier = ServiceNotifier()
@@ -47,27 +49,19 @@ final class Daemon: @unchecked Sendable {
     }
 
     private let lock = NSLock()
-    private var events: UInt64 = 0
-    private var sessions: [SessionID: (root: Int32, agent: String)] = [:]
     private var lastDrops: UInt64 = 0
     private var rate = RateWindow()
 
-    /// The policy in force; replaced whole by a reload, under `policyLock`.
+    /// The policy in force, as compiled for the kernel; replaced whole by a reload, under `policyLock`.
     private let policyLock = NSLock()
     private(set) var state: PolicyState
-    var selectors: [AgentSelector] { state.selectors }
-    private var compiled: AgentWatch.Compiled
-    /// The process table and the classifier are used by the reader thread and the event
-    /// loop's timer (time-based rules): one lock for both.
-    private let pipelineLock = NSLock()
     let responder: Responder
     private(set) var policyLoadedAt = Date()
     private(set) var reloads: UInt64 = 0
     private(set) var rejectedReloads: UInt64 = 0
 
-    init(config: DaemonConfig, state: PolicyState) throws {
+    init(config: DaemonConfig, policy: Policy) throws {
         self.config = config
-        self.state = state
         output = try config.eventsPath.map { try LineWriter(path: $0) }
         var opts = ProbeOptions()
         opts.pinDirectory = config.pinDirectory
@@ -79,36 +73,44 @@ final class Daemon: @unchecked Sendable {
             sinks.append(SyslogSink(destination: d, format: d.format(config.syslogFormat, style: style), options: config.syslogOptions,
                                     onStateChange: { log($0) }))
         }
-        hub = AlertHub(sinks: sinks)
+        let hub = AlertHub(sinks: sinks)
+        self.hub = hub
         responder = Responder(control: SessionControl(probe: probe))
         let hooks = probe.hooks()
         hooksAttached = hooks.attached
         if !hooks.skipped.isEmpty { log("syscalls this architecture lacks, not watched: \(hooks.skipped.joined(separator: ", "))") }
-        compiled = AgentWatch.compile(state.selectors)
-        try AgentWatch.apply(compiled, replacing: nil, probe: probe)
-        try dropStaleProtection(probe)
+        let compiled = try PolicyState.compile(policy, probe: probe)
+        state = compiled.with(slots: try compiled.installWatch(replacing: nil, probe: probe))
+        try Daemon.dropStaleProtection(probe)
         try probe.protect(pid: getpid())
         let g = try state.guards.install(probe)
         log("kernel guards: \(state.guards.guards.rawValue == 0 ? "none" : "on") (\(g.inodes) protected inode(s), \(g.names) protected name(s), \(g.egressEntries) egress allow entries; \(g.absent.count) protected location(s) unguardable: neither they nor their directory exist)")
-        for u in compiled.unresolved { log("warning: \(u)") }
-        let i = compiled.installed
+        for u in state.watch.unresolved { log("warning: \(u)") }
+        for o in policy.selectorOverlaps() { log("warning: \(o)") }
+        let i = state.watch.installed
         if !pidsMatchKernel {
             log("warning: running in a child pid namespace (a container?): the kernel reports host pids, so adopting running agents, pruning exited members after a restart, refusing agent members on the control socket, and stop/kill/resume of sessions are off; run tetherd on the host")
         }
-        log("watching \(state.selectors.count) agent(s): \(i.executables) executable(s), \(i.comms) command name(s), \(i.uids) uid(s), \(i.cgroups) cgroup(s); \(hooks.attached) hooks attached")
-        responder.termGrace = { [unowned self] f in
-            self.policyLock.lock()
-            defer { self.policyLock.unlock() }
-            return self.state.policy.agent(named: f.agent).termGrace
+        log("watching \(policy.agents.count) agent(s): \(i.executables) executable(s), \(i.comms) command name(s), \(i.uids) uid(s), \(i.cgroups) cgroup(s); \(hooks.attached) hooks attached")
+        pipeline = Pipeline(policy: policy, slots: state.slots, source: .live, responder: responder, protectedPids: [getpid()],
+                            publish: { a in Daemon.raise(a, hub) })
+        pipeline.log = { log("classifier: \($0)") }
+        responder.termGrace = { [pipeline] f in pipeline.policy.agent(named: f.agent).termGrace }
+        pipeline.onEvent = { [unowned self] e in self.emit(e) }
+        pipeline.onSessionStart = { e in
+            log("session \(e.session) started: agent \(e.agent ?? "?") (\(e.enforcement.rawValue)), pid \(e.pid), \(e.path ?? e.comm)")
         }
-        reader = EventReader(probe: probe, sink: { [unowned self] in self.handle(&$0) },
+        pipeline.onRootExit = { e in
+            log("session \(e.session) root \(e.pid) exited (code \(e.exitCode ?? 0)\(e.signal.map { ", signal \($0)" } ?? ""))")
+        }
+        reader = EventReader(probe: probe, sink: { [pipeline] in pipeline.handle(&$0) },
                              onCorrupt: { log("corrupt record skipped: \($0)") })
     }
 
     /// The pinned protected pids outlive the instance that added them: an earlier tetherd's
     /// pid, once dead and reused by an agent, would make signals among that agent's own
     /// processes look like tampering. Keep only live Tether processes.
-    private func dropStaleProtection(_ probe: Probe) throws {
+    private static func dropStaleProtection(_ probe: Probe) throws {
         for pid in try probe.protectedPids() where pid != getpid() {
             let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) ?? ""
             let name = (exe as NSString).lastPathComponent.replacingOccurrences(of: " (deleted)", with: "")
@@ -118,27 +120,11 @@ final class Daemon: @unchecked Sendable {
         }
     }
 
-    private func handle(_ e: inout Event) {
-        pipelineLock.lock()
-        table.apply(&e)
-        policyLock.lock()
-        let classifier = state.classifier
-        policyLock.unlock()
-        let found = classifier.process(e, table: table)
-        pipelineLock.unlock()
-        respond(found)
+    /// Every event as a JSON line, to the events file and to the streams of its session.
+    private func emit(_ e: Event) {
         lock.lock()
-        events += 1
-        if e.kind == .exec && e.sessionStart {
-            let agent = agentName(for: e)
-            sessions[e.session] = (e.pid, agent)
-            log("session \(e.session) started: agent \(agent), pid \(e.pid), \(e.path ?? e.comm)")
-        } else if e.kind == .exit, let s = sessions[e.session], s.root == e.pid {
-            log("session \(e.session) root \(e.pid) exited (code \(e.exitCode ?? 0)\(e.signal.map { ", signal \($0)" } ?? ""))")
-        }
-        let streams = eventStreams
+        let mine = eventStreams.filter { $0.session == e.session }
         lock.unlock()
-        let mine = streams.filter { $0.session == e.session }
         guard output != nil || !mine.isEmpty else { return }
         let line = EventJSON.encode(e)
         output?.write(line)
@@ -159,45 +145,12 @@ final class Daemon: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// Which selector an exec that started a session matched, from the event itself.
-    private func agentName(for e: Event) -> String {
-        let sel = currentSelectors()
-        if let path = e.path, let s = sel.first(where: { $0.exe.contains { $0.matches(path) } }) { return s.name }
-        if let s = sel.first(where: { $0.comm.contains(e.comm) }) { return s.name }
-        if let s = sel.first(where: { $0.uid.contains(e.uid) }) { return s.name }
-        if pidsMatchKernel, let name = AgentWatch.match(pid: e.pid, sel) { return name }
-        return sel.count == 1 ? sel[0].name : "?"
-    }
+    /// Raises an alert through every sink (the pipeline's findings, and the daemon's own
+    /// `tether.*` alerts).
+    func alert(_ a: AlertRecord) { Daemon.raise(a, hub) }
 
-    func currentSelectors() -> [AgentSelector] {
-        policyLock.lock()
-        defer { policyLock.unlock() }
-        return state.selectors
-    }
-
-    /// Carries out each finding (in enforce mode) and raises it through every sink.
-    private func respond(_ found: [Finding]) {
-        for f in found {
-            let outcome = responder.handle(f)
-            alert(AlertRecord(f, outcome: outcome))
-        }
-    }
-
-    /// Time-based rules (members outliving their session's root).
-    private func tick() {
-        pipelineLock.lock()
-        policyLock.lock()
-        let classifier = state.classifier
-        policyLock.unlock()
-        let found = classifier.tick(now: BootClock.nanoseconds(), table: table)
-        pipelineLock.unlock()
-        respond(found)
-    }
-
-    /// Raises an alert through every sink (the classifier's findings arrive here through
-    /// the Finding → AlertRecord adapter; the daemon raises its own `tether.*` alerts).
-    func alert(_ a: AlertRecord) {
-        log("alert \(a.rule) [\(a.severity.rawValue)]\(a.session.isEmpty ? "" : " session \(a.session)"): \(a.message)")
+    static func raise(_ a: AlertRecord, _ hub: AlertHub) {
+        log("alert \(a.rule) [\(a.severity.rawValue)]\(a.session.isEmpty ? "" : " session \(a.session)")\(a.agent.map { " agent \($0)" } ?? ""): \(a.message)\(a.outcome.map { " -> \($0)" } ?? "")")
         hub.publish(a)
     }
 
@@ -205,19 +158,15 @@ final class Daemon: @unchecked Sendable {
 
     /// With a pinned tracked map, sessions from before a restart are still there: prune
     /// members that exited while no daemon ran, and take in children they forked meanwhile
-    /// (no program was attached to inherit them).
+    /// (no program was attached to inherit them) with their session's own entry. Each keeps
+    /// the agent the kernel's entry names.
     func reconcilePinnedSessions() {
         guard let members = try? probe.trackedMembers(), !members.isEmpty else { return }
         guard pidsMatchKernel else {
-            var roots: [SessionID: Int32] = [:]
-            for m in members { roots[m.session] = m.root }
-            lock.lock()
-            for (s, r) in roots where sessions[s] == nil { sessions[s] = (r, "resumed") }
-            lock.unlock()
-            log("\(roots.count) session(s) with \(members.count) process(es) still tracked from before the restart (pinned map)")
+            log("\(Set(members.map(\.session)).count) session(s) with \(members.count) process(es) still tracked from before the restart (pinned map)")
             return
         }
-        var live: [SessionID: (root: Int32, pids: Set<Int32>)] = [:]
+        var live: [SessionID: (entry: Probe.Member, pids: Set<Int32>)] = [:]
         var pruned = 0
         for m in members {
             if kill(m.pid, 0) != 0 && errno == ESRCH {
@@ -225,7 +174,7 @@ final class Daemon: @unchecked Sendable {
                 pruned += 1
                 continue
             }
-            live[m.session, default: (m.root, [])].pids.insert(m.pid)
+            live[m.session, default: (m, [])].pids.insert(m.pid)
         }
         var added = 0
         let me = getpid()
@@ -235,56 +184,57 @@ final class Daemon: @unchecked Sendable {
             while let p = frontier.popLast() {
                 for c in ProcFS.descendants(of: p) where !known.contains(c) && c != me {
                     if probe.session(of: c) == nil {
-                        try? probe.track(pid: c, session: session, root: s.root)
+                        try? probe.track(pid: c, session: session, root: s.entry.root, agent: s.entry.agent, mode: s.entry.ownMode)
                         added += 1
                     }
                     known.insert(c)
                     frontier.append(c)
                 }
             }
-            for p in known { if let info = ProcFS.info(p, session: session) { table.insert(info) } }
-            let agent = AgentWatch.match(pid: s.root, currentSelectors()) ?? (ProcFS.exe(s.root).map { ($0 as NSString).lastPathComponent } ?? "resumed")
-            lock.lock()
-            sessions[session] = (s.root, agent)
-            lock.unlock()
-            log("session \(session) tracked again after restart: \(known.count) process(es), root \(s.root)")
+            for p in known { if let info = ProcFS.info(p, session: session) { pipeline.insert(info) } }
+            pipeline.begin(session: session, root: s.entry.root, workspace: nil, label: "tracked before a restart")
+            log("session \(session) tracked again after restart: \(known.count) process(es), root \(s.entry.root), agent \(pipeline.agentName(slot: s.entry.agent))")
         }
         if pruned > 0 || added > 0 {
             log("pinned sessions: \(pruned) exited member(s) pruned, \(added) child(ren) forked while no daemon ran taken in")
         }
     }
 
-    /// Tracks agents that were already running when the daemon started, with their descendants.
+    /// Tracks agents that were already running when the daemon started, with their
+    /// descendants, under the agent the kernel's precedence gives them.
     func adoptRunning() {
         guard pidsMatchKernel else { return }
         let me = getpid()
         var adopted = 0
-        let sel = currentSelectors()
+        let (policy, slots) = currentPolicy()
         for pid in ProcFS.pids() where pid != me && probe.session(of: pid) == nil {
-            guard let agent = AgentWatch.match(pid: pid, sel) else { continue }
-            let target = sel.first { $0.name == agent }?.target ?? Probe.WatchTarget()
+            guard let agent = AgentWatch.match(pid: pid, policy), let slot = slots.slot(of: agent.name) else { continue }
             let session = SessionID.random()
+            pipeline.begin(session: session, root: pid, workspace: ProcFS.cwd(pid), label: "adopted")
             for p in ProcFS.descendants(of: pid) where p != me {
                 // pinned by a pidfd while it goes in: a pid that exits meanwhile is not left behind
-                _ = try? probe.adopt(pid: p, session: session, root: pid, enforce: target.enforce, policy: target.policy)
-                if let info = ProcFS.info(p, session: session) { table.insert(info) }
+                _ = try? probe.adopt(pid: p, session: session, root: pid, agent: slot)
+                if let info = ProcFS.info(p, session: session) { pipeline.insert(info) }
             }
-            lock.lock()
-            sessions[session] = (pid, agent)
-            lock.unlock()
             adopted += 1
-            log("session \(session) adopted: agent \(agent), running pid \(pid) (\(ProcFS.exe(pid) ?? "?"))")
+            log("session \(session) adopted: agent \(agent.name) (\(agent.mode.rawValue)), running pid \(pid) (\(ProcFS.exe(pid) ?? "?"))")
         }
         if adopted == 0 { log("no matching agent was already running") }
     }
 
-    /// A session `tether run` started and handed over (already in the tracked map).
-    func register(session: SessionID, root: Int32, label: String) {
-        lock.lock()
-        sessions[session] = (root, label)
-        lock.unlock()
-        if let info = ProcFS.info(root, session: session) { table.insert(info) }
-        log("session \(session) registered by tether run: root \(root) (\(label))")
+    /// A session `tether run` started and handed over, before its first instruction: it
+    /// runs under the defaults (slot 0), in `mode` if the run asked for one.
+    func register(session: SessionID, root: Int32, label: String, mode: EnforcementMode?) throws {
+        try probe.track(pid: root, session: session, root: root, agent: 0, mode: mode)
+        pipeline.begin(session: session, root: root, workspace: ProcFS.cwd(root), label: label)
+        if let info = ProcFS.info(root, session: session) { pipeline.insert(info) }
+        log("session \(session) registered by tether run: root \(root) (\(label)), agent \(pipeline.agentName(slot: 0))\(mode.map { ", mode \($0.rawValue)" } ?? "")")
+    }
+
+    func currentPolicy() -> (Policy, AgentSlots) {
+        policyLock.lock()
+        defer { policyLock.unlock() }
+        return (state.policy, state.slots)
     }
 
     // MARK: reload
@@ -307,52 +257,55 @@ final class Daemon: @unchecked Sendable {
     private func swapPolicy() -> Result<String, Error> {
         hub.reopen()
         let path = config.policyPath
-        let newState: PolicyState
-        do {
-            newState = try PolicyState.load(path: path, protectedPids: [getpid()])
-        } catch {
+        func rejected(_ why: String, _ error: Error) -> Result<String, Error> {
             policyLock.lock()
             rejectedReloads += 1
             policyLock.unlock()
             log("reload rejected, keeping the previous policy: \(error)")
-            hub.publish(AlertRecord(rule: "tether.policy_rejected", severity: .high,
-                                    message: "policy reload rejected, the previous policy stays in force: \(error)",
-                                    path: path, action: "alert"))
+            alert(AlertRecord(rule: "tether.policy_rejected", severity: .high, message: "\(why): \(error)", path: path, action: "alert"))
             return .failure(error)
         }
-        let new = newState.selectors
-        let c = AgentWatch.compile(new)
-        policyLock.lock()
-        let old = compiled
-        policyLock.unlock()
+        let policy: Policy
+        let new: PolicyState
         do {
-            try AgentWatch.apply(c, replacing: old, probe: probe)
+            policy = try Policy.load(path: path)
+            new = try PolicyState.compile(policy, probe: probe)
+        } catch {
+            return rejected("policy reload rejected, the previous policy stays in force", error)
+        }
+        policyLock.lock()
+        let old = state
+        policyLock.unlock()
+        let final: AgentSlots
+        do {
+            final = try new.installWatch(replacing: old, probe: probe)
         } catch {
             // A map update failed midway: put the old policy back in full.
-            let restore = Result { try AgentWatch.apply(old, replacing: c, probe: probe) }
-            policyLock.lock()
-            rejectedReloads += 1
-            policyLock.unlock()
+            let restore = Result { try old.installWatch(replacing: new, probe: probe) }
             log("reload failed installing the new policy (\(error)); previous policy \(restore.isSuccess ? "restored" : "could not be restored: \(restore)")")
-            hub.publish(AlertRecord(rule: "tether.policy_rejected", severity: .high,
-                                    message: "policy reload failed in the kernel maps: \(error)", path: path, action: "alert"))
-            return .failure(error)
+            return rejected("policy reload failed in the kernel maps", error)
         }
+        let installed = new.with(slots: final)
         do {
-            _ = try newState.guards.install(probe)
+            _ = try installed.guards.install(probe)
         } catch {
             log("warning: the new policy's kernel guards could not be installed: \(error)")
         }
-        // sessions in flight keep their state: the new classifier adopts them on their next event
+        // Sessions in flight keep their state and their agent (the kernel's slot); the
+        // pipeline judges them under the agent as the new policy has it from their next event.
+        pipeline.swap(policy: policy, slots: final)
         policyLock.lock()
-        state = newState
-        compiled = c
+        state = installed
         policyLoadedAt = Date()
         reloads += 1
         policyLock.unlock()
-        for u in c.unresolved { log("warning: \(u)") }
-        let i = c.installed
-        let text = "policy reloaded from \(path): \(new.count) agent(s), \(i.executables) executable(s), \(i.comms) command name(s), \(i.uids) uid(s), \(i.cgroups) cgroup(s)"
+        for u in installed.watch.unresolved { log("warning: \(u)") }
+        for o in policy.selectorOverlaps() { log("warning: \(o)") }
+        for (slot, s) in final.slots.sorted(by: { $0.key < $1.key }) where s.retired {
+            log("agent \(s.name) left the policy: its running sessions (slot \(slot)) go on under the defaults (\(policy.defaults.mode.rawValue))")
+        }
+        let i = installed.watch.installed
+        let text = "policy reloaded from \(path): \(policy.agents.count) agent(s), \(i.executables) executable(s), \(i.comms) command name(s), \(i.uids) uid(s), \(i.cgroups) cgroup(s)"
         log(text)
         return .success(text)
     }
@@ -363,32 +316,30 @@ final class Daemon: @unchecked Sendable {
         let lost = (try? probe.stats())?.drops ?? lastDrops
         let members = (try? probe.tracked()) ?? []
         lock.lock()
-        let n = events
         let perSecond = rate.perSecond
         lock.unlock()
         policyLock.lock()
-        let agents = state.selectors.count, loadedAt = policyLoadedAt, r = reloads, rr = rejectedReloads
+        let agents = state.policy.agents.count, loadedAt = policyLoadedAt, r = reloads, rr = rejectedReloads
         policyLock.unlock()
         return DaemonStatus(pid: getpid(), uptimeSeconds: Date().timeIntervalSince(started), policy: config.policyPath,
                             policyLoadedAt: loadedAt, agents: agents, hooksAttached: hooksAttached,
                             sessions: Set(members.map(\.session)).count, trackedProcesses: members.count,
-                            events: n, eventsPerSecond: perSecond, lostEvents: lost,
+                            events: pipeline.events, eventsPerSecond: perSecond, lostEvents: lost,
                             corruptRecords: reader.corrupt, alerts: hub.counts().total, reloads: r,
                             rejectedReloads: rr, sinks: hub.health())
     }
 
+    /// The sessions the kernel tracks, each with the agent its entry names.
     func sessionList() -> [SessionInfo] {
         let members = (try? probe.trackedMembers()) ?? []
-        var by: [SessionID: (root: Int32, pids: [Int32])] = [:]
-        for m in members { by[m.session, default: (m.root, [])].pids.append(m.pid) }
-        lock.lock()
-        let known = sessions
-        lock.unlock()
+        var by: [SessionID: (entry: Probe.Member, pids: [Int32])] = [:]
+        for m in members { by[m.session, default: (m, [])].pids.append(m.pid) }
         return by.keys.sorted().map { s in
             let v = by[s]!
-            let root = known[s]?.root ?? v.root
-            return SessionInfo(session: s.description, agent: known[s]?.agent ?? "?", root: root,
-                               rootAlive: v.pids.contains(root), members: v.pids.sorted(), rootExe: ProcFS.exe(root))
+            let known = pipeline.session(s)
+            return SessionInfo(session: s.description, agent: pipeline.agentName(slot: v.entry.agent), root: v.entry.root,
+                               rootAlive: v.pids.contains(v.entry.root), members: v.pids.sorted(), rootExe: ProcFS.exe(v.entry.root),
+                               mode: v.entry.ownMode?.rawValue, label: known?.label)
         }
     }
 
@@ -460,10 +411,10 @@ final class Daemon: @unchecked Sendable {
                 lastTurns = turns
             }
             lock.lock()
-            rate.add(events)
+            rate.add(pipeline.events)
             lock.unlock()
             output?.flush() // stdio locks the FILE: safe beside the reader thread's writes
-            tick()
+            pipeline.tick()
             checkDrops()
             if config.statusInterval > 0, Date().timeIntervalSince(lastStatus) >= config.statusInterval {
                 let line = statusLine()
@@ -498,7 +449,7 @@ final class Daemon: @unchecked Sendable {
             let perCPU = (try? probe.dropsPerCPU()) ?? []
             let n = s.drops - lastDrops
             log("warning: \(n) events lost (ring buffer full); total \(s.drops), per CPU: \(perCPU.map(String.init).joined(separator: " "))")
-            hub.publish(AlertRecord(rule: "tether.events_lost", severity: .high,
+            alert(AlertRecord(rule: "tether.events_lost", severity: .high,
                                     message: "\(n) kernel events lost (ring buffer full); \(s.drops) in total",
                                     action: "alert", details: ["lost": String(n), "lost_total": String(s.drops)]))
             lastDrops = s.drops

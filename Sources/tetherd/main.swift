@@ -109,9 +109,9 @@ struct Tetherd: ParsableCommand {
             log("\(error)")
             throw ExitCode(64) // EX_USAGE
         }
-        let state: PolicyState
+        let loaded: Policy
         do {
-            state = try PolicyState.load(path: policy, protectedPids: [getpid()])
+            loaded = try Policy.load(path: policy)
         } catch {
             log("\(error)")
             throw ExitCode(78) // EX_CONFIG
@@ -122,7 +122,7 @@ struct Tetherd: ParsableCommand {
         }
         let daemon: Daemon
         do {
-            daemon = try Daemon(config: config, state: state)
+            daemon = try Daemon(config: config, policy: loaded)
         } catch {
             log("\(error)")
             throw ExitCode(70)

@@ -4,9 +4,9 @@ import TetherCore
 import TetherExport
 import XCTest
 
-/// tetherd's control socket and metrics, driven through the real `tether` CLI, plus
-/// sessions surviving a daemon crash through the pinned tracked map.
-final class ControlTests: XCTestCase {
+/// A real tetherd with a control socket of its own, a policy naming a copy of the test
+/// driver as "the agent", and the real `tether` CLI to talk to it.
+class DaemonTestCase: XCTestCase {
     var dir: String!
     var agent: String!
     var policy: String!
@@ -81,6 +81,61 @@ final class ControlTests: XCTestCase {
         return t[t.index(close, offsetBy: 2)]
     }
 
+    /// Runs argv to completion with output to files; returns status and output.
+    func spawnAndWait(_ argv: [String]) throws -> CLITests.Result {
+        let out = dir + "/spawn.out", err = dir + "/spawn.err"
+        var fa = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fa)
+        defer { posix_spawn_file_actions_destroy(&fa) }
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { for a in cargs { free(a) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, argv[0], &fa, nil, cargs, environ)
+        guard rc == 0 else { throw ControlError("spawning \(argv[0]): \(String(cString: strerror(rc)))") }
+        var st: Int32 = 0
+        waitpid(pid, &st, 0)
+        let code: Int32 = (st & 0x7f) == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f)
+        return CLITests.Result(status: code, stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
+                               stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+    }
+
+    func waitFor(_ timeout: TimeInterval, _ cond: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if cond() { return true }
+            usleep(50_000)
+        }
+        return cond()
+    }
+
+    func httpGet(port: UInt16, path: String) throws -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_port = port.bigEndian
+        a.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { throw ControlError("connect 127.0.0.1:\(port): \(String(cString: strerror(errno)))") }
+        let req = Array("GET \(path) HTTP/1.0\r\nHost: localhost\r\n\r\n".utf8)
+        _ = req.withUnsafeBytes { send(fd, $0.baseAddress!, req.count, 0) }
+        var out = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &buf, buf.count, 0)
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// tetherd's control socket and metrics, driven through the real `tether` CLI, plus
+/// sessions surviving a daemon crash through the pinned tracked map.
+final class ControlTests: DaemonTestCase {
     func testStatusSessionsAlertsReloadAndMetrics() throws {
         let port = UInt16.random(in: 20000...60000)
         try startDaemon(["--metrics", "127.0.0.1:\(port)"])
@@ -235,63 +290,76 @@ final class ControlTests: XCTestCase {
         }, "the grandchild's open after the restart arrives under its old session")
     }
 
-    /// Reloads while an agent works: every one of its events arrives, in order, under its session.
+    /// Reloads while an agent works: every one of its events arrives, in order, under its
+    /// session. The agent works in batches, each started by the test right before a reload,
+    /// so every reload meets work in flight however fast or slow the machine is.
     func testNoEventIsLostAcrossReloads() throws {
         try startDaemon()
         let out = dir + "/files"
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let batches = 20, perBatch = 30
         let a = Process()
         a.executableURL = URL(fileURLWithPath: agent)
-        a.arguments = ["exec", "/bin/sh", "-c", "i=0; while [ $i -lt 600 ]; do : > \(out)/f$i; [ $((i % 30)) = 0 ] && sleep 0.1; i=$((i+1)); done", "--"]
+        a.arguments = ["exec", "/bin/sh", "-c", """
+            i=0; b=0
+            while [ $b -lt \(batches) ]; do
+              while [ ! -e \(out)/go$b ]; do sleep 0.01; done
+              j=0; while [ $j -lt \(perBatch) ]; do : > \(out)/f$i; i=$((i+1)); j=$((j+1)); done
+              b=$((b+1))
+            done
+            """, "--"]
         try a.run()
-        var reloads = 0
-        while a.isRunning && reloads < 20 {
+        for b in 0..<batches {
+            FileManager.default.createFile(atPath: out + "/go\(b)", contents: nil)
             let r = try tether(["reload"])
             XCTAssertEqual(r.status, 0, r.stderr)
-            reloads += 1
         }
         a.waitUntilExit()
-        XCTAssertGreaterThan(reloads, 1, "the agent finished before a second reload: make it work longer")
         var opened: [Int] = []
         XCTAssertTrue(waitFor(10) {
             let evs = (try? EventJSON.decodeLines((try? String(contentsOfFile: self.dir + "/events.jsonl", encoding: .utf8)) ?? "")) ?? []
             opened = evs.filter { $0.kind == .open && ($0.path ?? "").hasPrefix(out + "/f") }.compactMap { Int($0.path!.dropFirst(out.count + 2)) }
-            return opened.count >= 600
+            return opened.count >= batches * perBatch
         })
-        XCTAssertEqual(opened, Array(0..<600), "\(reloads) reloads during the run")
+        XCTAssertEqual(opened, Array(0..<(batches * perBatch)), "\(batches) reloads during the run")
         let st = try tether(["status"])
         XCTAssertTrue(st.stdout.contains(", 0 lost, 0 corrupt"), st.stdout)
-        XCTAssertTrue(st.stdout.contains("\(reloads) reload(s), 0 rejected"), st.stdout)
+        XCTAssertTrue(st.stdout.contains("\(batches) reload(s), 0 rejected"), st.stdout)
     }
 
     /// A selector both the old and the new policy have is never absent from the kernel's
     /// maps during a reload: every exec of the agent starts a session, reload after reload.
+    /// The agent runs in a loop until the test has done its reloads, and each reload waits
+    /// for at least one more run first: the count of reloads does not depend on speed.
     func testASelectorKeptByAReloadNeverMissesAnExec() throws {
         try startDaemon()
         // each reload also adds and drops another selector, so the maps really change
         let other = dir + "/other.yaml"
         try "agents:\n  - name: test-agent\n    match:\n      exe: [\"\(agent!)\"]\n  - name: extra\n    match:\n      comm: [\"not-running-x\"]\n".write(toFile: other, atomically: true, encoding: .utf8)
         let original = try String(contentsOfFile: policy, encoding: .utf8)
-        let runs = 400
+        let stop = dir + "/stop", runs = dir + "/runs"
         let loop = Process()
         loop.executableURL = URL(fileURLWithPath: "/bin/sh")
-        loop.arguments = ["-c", "i=0; while [ $i -lt \(runs) ]; do \(agent!) open /dev/null r; i=$((i+1)); done"]
+        loop.arguments = ["-c", "while [ ! -e \(stop) ]; do \(agent!) open /dev/null r; echo >> \(runs); done"]
         try loop.run()
-        var reloads = 0
-        while loop.isRunning {
-            try (reloads % 2 == 0 ? String(contentsOfFile: other, encoding: .utf8) : original).write(toFile: policy, atomically: true, encoding: .utf8)
+        func runsSoFar() -> Int { ((try? String(contentsOfFile: runs, encoding: .utf8)) ?? "").filter { $0 == "\n" }.count }
+        let reloads = 8
+        for i in 0..<reloads {
+            let before = runsSoFar()
+            XCTAssertTrue(waitFor(20) { runsSoFar() > before }, "the agent loop stopped running")
+            try (i % 2 == 0 ? String(contentsOfFile: other, encoding: .utf8) : original).write(toFile: policy, atomically: true, encoding: .utf8)
             XCTAssertEqual(try tether(["reload"]).status, 0)
-            reloads += 1
         }
+        FileManager.default.createFile(atPath: stop, contents: nil)
         loop.waitUntilExit()
-        XCTAssertGreaterThan(reloads, 2)
+        let total = runsSoFar()
         var starts = 0
         XCTAssertTrue(waitFor(10) {
             let evs = (try? EventJSON.decodeLines((try? String(contentsOfFile: self.dir + "/events.jsonl", encoding: .utf8)) ?? "")) ?? []
             starts = evs.filter { $0.kind == .exec && $0.sessionStart && $0.path == self.agent }.count
-            return starts >= runs
+            return starts >= total
         })
-        XCTAssertEqual(starts, runs, "execs of the agent that started no session across \(reloads) reloads")
+        XCTAssertEqual(starts, total, "execs of the agent that started no session across \(reloads) reloads")
     }
 
     /// With a daemon running, `tether run` hands the session over instead of loading probes,
@@ -318,56 +386,5 @@ final class ControlTests: XCTestCase {
         let alone = try tether(["run", "--standalone", "--", "/bin/true"])
         XCTAssertEqual(alone.status, 0, alone.stderr)
         XCTAssertEqual(log().components(separatedBy: "registered by tether run").count, 2)
-    }
-
-    /// Runs argv to completion with output to files; returns status and output.
-    func spawnAndWait(_ argv: [String]) throws -> CLITests.Result {
-        let out = dir + "/spawn.out", err = dir + "/spawn.err"
-        var fa = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&fa)
-        defer { posix_spawn_file_actions_destroy(&fa) }
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        let cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        defer { for a in cargs { free(a) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argv[0], &fa, nil, cargs, environ)
-        guard rc == 0 else { throw ControlError("spawning \(argv[0]): \(String(cString: strerror(rc)))") }
-        var st: Int32 = 0
-        waitpid(pid, &st, 0)
-        let code: Int32 = (st & 0x7f) == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f)
-        return CLITests.Result(status: code, stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
-                               stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
-    }
-
-    func waitFor(_ timeout: TimeInterval, _ cond: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if cond() { return true }
-            usleep(50_000)
-        }
-        return cond()
-    }
-
-    func httpGet(port: UInt16, path: String) throws -> String {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var a = sockaddr_in()
-        a.sin_family = sa_family_t(AF_INET)
-        a.sin_port = port.bigEndian
-        a.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else { throw ControlError("connect 127.0.0.1:\(port): \(String(cString: strerror(errno)))") }
-        let req = Array("GET \(path) HTTP/1.0\r\nHost: localhost\r\n\r\n".utf8)
-        _ = req.withUnsafeBytes { send(fd, $0.baseAddress!, req.count, 0) }
-        var out = [UInt8]()
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = recv(fd, &buf, buf.count, 0)
-            if n <= 0 { break }
-            out += buf[0..<n]
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import TetherCore
+import TetherPipeline
 import TetherProbe
 import XCTest
 
@@ -12,7 +13,9 @@ final class KernelHarness: @unchecked Sendable {
     private let lock = NSLock()
     private var bySession: [SessionID: [Event]] = [:]
     private var untracked: [Event] = []
-    let table = ProcessTable()
+    /// The one pipeline, as every front end runs it (no responder: these tests act themselves).
+    let pipeline = Pipeline(policy: .default, source: .live, responder: nil) { _ in }
+    var table: ProcessTable { pipeline.table }
 
     static let loaded: Result<KernelHarness, Error> = Result { try KernelHarness() }
 
@@ -33,6 +36,7 @@ final class KernelHarness: @unchecked Sendable {
 
     private init() throws {
         probe = try Probe()
+        pipeline.log = { _ in }
         var box: KernelHarness?
         reader = EventReader(probe: probe, sink: { e in box?.collect(&e) })
         box = self
@@ -40,9 +44,9 @@ final class KernelHarness: @unchecked Sendable {
     }
 
     private func collect(_ e: inout Event) {
+        pipeline.handle(&e)
         lock.lock()
         defer { lock.unlock() }
-        table.apply(&e)
         bySession[e.session, default: []].append(e)
     }
 

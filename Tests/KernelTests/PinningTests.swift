@@ -26,7 +26,7 @@ final class PinningTests: KernelTestCase {
         let session = SessionID.random()
         let root = try Launcher.spawn([KernelHarness.testops, "daemon-progress", progress, "sleep-ms", "400",
                                        "kill", String(supervisor.processIdentifier), "9", "sleep-ms", "100000"],
-                                      session: session, probe: first!, enforce: true)
+                                      session: session, probe: first!, mode: .enforce)
         // the grandchild exists and is tracked before the first instance goes away
         let deadline = Date().addingTimeInterval(5)
         while ((try? first!.tracked().filter { $0.session == session }.count) ?? 0) < 2 && Date() < deadline { usleep(5_000) }

@@ -28,9 +28,9 @@ final class ResponseTests: KernelTestCase {
         try super.tearDownWithError()
     }
 
-    func start(_ ops: [String], enforce: Bool = true, policy: UInt16 = 0) throws -> Launcher.Started {
+    func start(_ ops: [String], enforce: Bool = true, agent: UInt16 = 0) throws -> Launcher.Started {
         let s = try Launcher.spawn([KernelHarness.testops] + ops, session: SessionID.random(), probe: k.probe,
-                                   enforce: enforce, policy: policy)
+                                   agent: agent, mode: enforce ? .enforce : .monitor)
         started.append(s)
         return s
     }
@@ -38,7 +38,7 @@ final class ResponseTests: KernelTestCase {
     /// Runs to completion and returns stdout.
     func runCapturing(_ ops: [String], enforce: Bool = true, cwd: String? = nil) throws -> (out: String, run: KernelHarness.Run) {
         let out = scratch + "/stdout-\(UInt32.random(in: 0...UInt32.max))"
-        let s = try Launcher.spawn([KernelHarness.testops] + ops, cwd: cwd, stdout: out, session: SessionID.random(), probe: k.probe, enforce: enforce)
+        let s = try Launcher.spawn([KernelHarness.testops] + ops, cwd: cwd, stdout: out, session: SessionID.random(), probe: k.probe, mode: enforce ? .enforce : .monitor)
         _ = Launcher.wait(s.pid)
         let deadline = Date().addingTimeInterval(5)
         while !k.events(s.session).contains(where: { $0.kind == .exit && $0.pid == s.pid }) && Date() < deadline { usleep(5_000) }
@@ -268,8 +268,8 @@ final class ResponseTests: KernelTestCase {
 
     func testEgressOutsideTheAllowListIsRefused() throws {
         let v4 = { (a: UInt8, b: UInt8, c: UInt8, d: UInt8) -> [UInt8] in [UInt8](repeating: 0, count: 10) + [0xff, 0xff, a, b, c, d] }
-        try k.probe.allowEgress(policy: 0, address: v4(127, 0, 0, 1), bits: 128, ports: [9...9])
-        try k.probe.allowEgress(policy: 0, address: v4(127, 0, 0, 3), bits: 128, ports: [])
+        try k.probe.allowEgress(agent: 0, address: v4(127, 0, 0, 1), bits: 128, ports: [9...9])
+        try k.probe.allowEgress(agent: 0, address: v4(127, 0, 0, 3), bits: 128, ports: [])
         // a loopback stand-in for a metadata endpoint: denied even though allowed
         try k.probe.denyEgress(address: v4(127, 0, 0, 3), bits: 128)
         let r = try runCapturing(["connect-errno", "127.0.0.1", "9", "connect-errno", "127.0.0.1", "10",
@@ -308,7 +308,7 @@ final class ResponseTests: KernelTestCase {
         stat(cron, &st)
         try k.probe.protect(dev: UInt64(st.st_dev), inode: UInt64(st.st_ino), [.write, .directory])
         let v4: [UInt8] = [UInt8](repeating: 0, count: 10) + [0xff, 0xff, 127, 0, 0, 1]
-        try k.probe.allowEgress(policy: 0, address: v4, bits: 128, ports: [9...9])
+        try k.probe.allowEgress(agent: 0, address: v4, bits: 128, ports: [9...9])
         let r = try runCapturing(["write", cron + "/job", "payload", "connect-errno", "127.0.0.2", "9",
                                   "sysctl-rewrite", "kernel/randomize_va_space", "bpf", "pid"], enforce: false)
         XCTAssertEqual(try String(contentsOfFile: cron + "/job", encoding: .utf8), "payload")

@@ -104,23 +104,10 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(finding.ancestry.last?.exe, "/usr/bin/node")
         XCTAssertEqual(finding.events.last?.path, "/home/dev/.ssh/authorized_keys")
         XCTAssertEqual(finding.agent, "default")
-
-        let line = FindingJSON.encode(finding)
-        XCTAssertFalse(line.contains("\n"))
-        let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-        XCTAssertEqual(obj["rule"] as? String, "persist.ssh")
-        XCTAssertEqual(obj["severity"] as? String, "critical")
-        XCTAssertEqual(obj["mitre"] as? String, "T1098.004")
-        XCTAssertEqual(obj["session"] as? String, Scenario.session.description)
-        XCTAssertEqual(obj["action"] as? String, "kill")
-        XCTAssertEqual(obj["enforced"] as? Bool, false)
-        let anc = try XCTUnwrap(obj["ancestry"] as? [[String: Any]])
-        XCTAssertEqual(anc.first?["argv"] as? [String], ["bash", "-c", "echo key >> ~/.ssh/authorized_keys"])
-        let events = try XCTUnwrap(obj["events"] as? [[String: Any]])
-        let ev = try JSONSerialization.data(withJSONObject: events[0])
-        let decoded = try EventJSON.decode(Substring(String(decoding: ev, as: UTF8.self)))
-        XCTAssertEqual(decoded.path, "/home/dev/.ssh/authorized_keys")
-        XCTAssertEqual(decoded.kind, .open)
+        XCTAssertEqual(finding.action, .kill)
+        XCTAssertFalse(finding.enforced)
+        XCTAssertEqual(finding.ancestry.first?.argv, ["bash", "-c", "echo key >> ~/.ssh/authorized_keys"])
+        XCTAssertEqual(finding.events.last?.kind, .open)
     }
 
     func testSeverityOrder() {
@@ -130,7 +117,10 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(Severity.allCases.max(), .critical)
     }
 
-    func testAdoptedSessionMatchesAgentAndLearnsWorkspace() {
+    /// The kernel decides a session's agent; the classifier takes it from the events and
+    /// never guesses again: a session whose events name no agent runs under the defaults,
+    /// even when a selector of another agent would match its process.
+    func testASessionRunsUnderTheAgentItsEventsCarry() {
         let p = policy(agents: """
         agents:
           - name: claude
@@ -148,6 +138,8 @@ final class EngineTests: XCTestCase {
         start.argv = ["claude"]
         start.cwd = "/home/dev/work"
         start.sessionStart = true
+        start.agent = "claude"
+        start.enforcement = .enforce
         table.apply(&start)
         XCTAssertTrue(c.process(start, table: table).isEmpty)
         XCTAssertEqual(c.session(sid)?.agent.name, "claude")
@@ -156,11 +148,51 @@ final class EngineTests: XCTestCase {
             var w = Event(kind: .open, time: 11, pid: 500, uid: 1000, session: sid, result: 3, comm: "claude")
             w.path = path
             w.flags = OpenFlags.writeOnly | OpenFlags.create
+            w.agent = "claude"
+            w.enforcement = .enforce
             table.apply(&w)
             let f = c.process(w, table: table)
             XCTAssertEqual(f.count, expect, path)
             if let x = f.first { XCTAssertTrue(x.enforced); XCTAssertEqual(x.agent, "claude") }
         }
+        // the same process, but the kernel named no agent: the defaults, in the kernel's mode
+        let other = SessionID(0x8000_0000_0000_0043)
+        var w = Event(kind: .open, time: 12, pid: 600, ppid: 1, uid: 1000, session: other, result: 3, comm: "claude")
+        w.path = "/opt/claude-scratch/y"
+        w.flags = OpenFlags.writeOnly | OpenFlags.create
+        table.apply(&w)
+        let f = c.process(w, table: table)
+        XCTAssertEqual(c.session(other)?.agent.name, "default")
+        XCTAssertEqual(f.map(\.rule), ["escape.write"], "claude's writable root is claude's only")
+        XCTAssertEqual(f.first?.enforced, false, "monitor: what the kernel said for this session")
+    }
+
+    /// A reload hands the sessions to a classifier of the new policy: a session keeps its
+    /// state (its root, what was reported) and is judged under its agent as newly compiled.
+    func testAReloadKeepsSessionStateAndAppliesTheNewAgent() {
+        let before = policy(agents: "agents:\n  - name: a\n    match: {comm: [a]}\n")
+        let after = policy(agents: "agents:\n  - name: a\n    match: {comm: [a]}\n    boundary:\n      writable: [/opt/a]\n")
+        let registry = SessionRegistry()
+        let table = ProcessTable()
+        let sid = SessionID(0x8000_0000_0000_0099)
+        func write(_ path: String, _ c: Classifier) -> [String] {
+            var w = Event(kind: .open, time: 20, pid: 700, ppid: 1, uid: 1000, session: sid, result: 3, comm: "a")
+            w.path = path
+            w.flags = OpenFlags.writeOnly | OpenFlags.create
+            w.agent = "a"
+            w.root = 650
+            table.apply(&w)
+            return c.process(w, table: table).map(\.rule)
+        }
+        let c1 = Classifier(policy: before, sessions: registry)
+        c1.homeDirectory = { _ in "/home/dev" }
+        XCTAssertEqual(write("/opt/a/x", c1), ["escape.write"])
+        XCTAssertEqual(registry[sid]?.rootPid, 650, "the root the kernel's entry names, not the first pid seen")
+        let c2 = Classifier(policy: after, sessions: registry)
+        c2.homeDirectory = { _ in "/home/dev" }
+        XCTAssertEqual(write("/opt/a/y", c2), [], "the new policy's writable root applies to the running session")
+        XCTAssertEqual(write("/opt/b", c2), ["escape.write"])
+        XCTAssertEqual(registry[sid]?.findingCount, 2, "one session state across both classifiers")
     }
 
     func testRootWorkspaceCountsAsNone() {

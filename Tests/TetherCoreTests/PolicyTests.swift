@@ -72,10 +72,10 @@ final class PolicyTests: XCTestCase {
         XCTAssertEqual(s.action, .alert)
         XCTAssertEqual(s.severity, .high)
         // Matching: any entry of any field selects (as the kernel's watches do).
-        XCTAssertEqual(p.matchAgent(exe: "/opt/agents/x/bin/agent", comm: "agent", uid: 1000)?.name, "builder")
-        XCTAssertEqual(p.matchAgent(exe: "/usr/local/lib/builder", comm: "builder", uid: 0)?.name, "builder")
-        XCTAssertEqual(p.matchAgent(exe: "/usr/bin/bash", comm: "bash", uid: 1001)?.name, "builder", "by uid")
-        XCTAssertNil(p.matchAgent(exe: "/opt/agents/x/y/bin/agent", comm: "agent", uid: 1000), "* does not cross /")
+        XCTAssertEqual(p.selectAgent(exe: "/opt/agents/x/bin/agent", cgroup: nil, comm: "agent", uid: 1000)?.name, "builder")
+        XCTAssertEqual(p.selectAgent(exe: "/usr/local/lib/builder", cgroup: nil, comm: "builder", uid: 0)?.name, "builder")
+        XCTAssertEqual(p.selectAgent(exe: "/usr/bin/bash", cgroup: nil, comm: "bash", uid: 1001)?.name, "builder", "by uid")
+        XCTAssertNil(p.selectAgent(exe: "/opt/agents/x/y/bin/agent", cgroup: nil, comm: "agent", uid: 1000), "* does not cross /")
         XCTAssertEqual(p.agent(named: "nope").name, "default")
     }
 

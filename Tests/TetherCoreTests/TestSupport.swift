@@ -12,6 +12,8 @@ final class Scenario {
 
     let classifier: Classifier
     let table = ProcessTable()
+    /// What the kernel's entry says of the session: its agent and that agent's mode.
+    let agent: AgentPolicy
     /// The session user: events built for uid 1000 are rewritten to it.
     let uid: UInt32
     var time: UInt64 = 1_000_000_000
@@ -20,6 +22,7 @@ final class Scenario {
     init(policy: Policy = .default, uid: UInt32 = 1000, workspace: String? = Scenario.workspace, agent: String? = nil,
          external: [Int32: ExternalProcess] = [:], protected: Set<Int32> = []) {
         self.uid = uid
+        self.agent = policy.agent(named: agent)
         classifier = Classifier(policy: policy)
         classifier.homeDirectory = { $0 == 0 ? "/root" : $0 == 1000 ? Scenario.home : "/home/user\($0)" }
         classifier.externalProcess = { external[$0] }
@@ -34,6 +37,9 @@ final class Scenario {
         var out: [Finding] = []
         for var e in events {
             if uid != 1000, e.uid == 1000 { e.uid = uid; if e.euid == 1000 { e.euid = uid } }
+            // every record carries the session's agent and mode, as the kernel's entry has them
+            if e.agent == nil { e.agent = agent.name }
+            e.enforcement = agent.mode
             if e.time == 0 { time += 1_000_000; e.time = time } else { time = max(time, e.time) }
             table.apply(&e)
             out += classifier.process(e, table: table)

@@ -1,5 +1,6 @@
 import CTetherProbe
 import Foundation
+import TetherCore
 import XCTest
 
 /// The event ABI as Swift sees it must match the C header the BPF side is compiled with.
@@ -14,7 +15,7 @@ final class ABILayoutTests: XCTestCase {
             (\te_event.uid, 28), (\te_event.euid, 32), (\te_event.gid, 36), (\te_event.egid, 40),
             (\te_event.syscall, 44), (\te_event.session, 48), (\te_event.result, 56),
             (\te_event.comm, 64), (\te_event.a, 80), (\te_event.family, 112), (\te_event.port, 114), (\te_event.guard, 116),
-            (\te_event.addr, 120), (\te_event.s, 136),
+            (\te_event.addr, 120), (\te_event.root_tgid, 136), (\te_event.agent, 140), (\te_event.mode, 142), (\te_event.s, 144),
         ]
         for (path, want) in offsets {
             XCTAssertEqual(MemoryLayout<te_event>.offset(of: path), want, "offset of \(path)")
@@ -24,8 +25,12 @@ final class ABILayoutTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<te_str>.offset(of: \te_str.enc), 4)
         XCTAssertEqual(MemoryLayout<te_tracked>.size, 16)
         XCTAssertEqual(MemoryLayout<te_tracked>.offset(of: \te_tracked.flags), 12)
-        XCTAssertEqual(MemoryLayout<te_tracked>.offset(of: \te_tracked.policy), 14)
-        XCTAssertEqual(MemoryLayout<te_net_key>.size, 22, "LPM key: prefixlen, policy, address, packed")
+        XCTAssertEqual(MemoryLayout<te_tracked>.offset(of: \te_tracked.agent), 14)
+        XCTAssertEqual(MemoryLayout<te_agent>.size, 64)
+        XCTAssertEqual(AgentSlots.capacity, Int(TE_AGENT_MAX), "the policy loader's limit is the kernel's table")
+        XCTAssertEqual(AgentSlots.nameLimit, Int(TE_AGENT_NAME) - 1)
+        XCTAssertEqual(MemoryLayout<te_agent>.offset(of: \te_agent.name), 8)
+        XCTAssertEqual(MemoryLayout<te_net_key>.size, 22, "LPM key: prefixlen, agent, address, packed")
         XCTAssertEqual(MemoryLayout<te_watch_inode>.size, 16)
     }
 
@@ -47,8 +52,17 @@ final class ABILayoutTests: XCTestCase {
     /// The floor benchmark must measure exactly the hooks Tether attaches.
     func testFloorHasTheSameHooks() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        // tether.bpf.c is one object made of the concern headers it includes
+        func source(_ file: String) throws -> String {
+            var text = try String(contentsOf: root.appendingPathComponent("bpf/\(file)"), encoding: .utf8)
+            for line in text.split(separator: "\n") where line.hasPrefix("#include \"") && line.hasSuffix(".h\"") {
+                let name = line.dropFirst(10).dropLast()
+                if name != "vmlinux.h" && name != "tether_abi.h" { text += try source(String(name)) }
+            }
+            return text
+        }
         func hooks(_ file: String) throws -> [String] {
-            let text = try String(contentsOf: root.appendingPathComponent("bpf/\(file)"), encoding: .utf8)
+            let text = try source(file)
             var out: [String] = []
             for line in text.split(separator: "\n") {
                 guard let r = line.range(of: "SEC(\""), let end = line[r.upperBound...].firstIndex(of: "\"") else { continue }

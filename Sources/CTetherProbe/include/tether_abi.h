@@ -12,7 +12,7 @@
 #include <linux/types.h>
 #endif
 
-#define TE_ABI_VERSION 1
+#define TE_ABI_VERSION 2
 
 #define TE_COMM_LEN 16
 #define TE_NSTR 4                /* string slots per record */
@@ -127,6 +127,11 @@ struct te_event {
     __u16 port;       /* host byte order */
     __u32 guard;      /* TE_GUARD_*: what the kernel did about this event */
     __u8 addr[16];    /* IPv4 in the first 4 bytes; network byte order */
+    /* The session as the kernel's tracked entry has it: the kernel decided its agent once
+     * (at the exec that matched, or when user space tracked it) and every record says so. */
+    __u32 root_tgid;  /* the session's root */
+    __u16 agent;      /* the session's agent: slot of the `agents` map */
+    __u16 mode;       /* TE_MODE_*: what the guards do for this session right now */
     struct te_str s[TE_NSTR];
     /* string area follows */
 };
@@ -148,7 +153,7 @@ struct te_tracked {
     __u64 session;
     __u32 root_tgid;
     __u16 flags;     /* TE_TRACK_* */
-    __u16 policy;    /* index of the agent policy whose network allow-list applies */
+    __u16 agent;     /* the session's agent (slot of `agents`): its mode and egress allow-list */
 };
 
 /* tracked_bits: one bit per possible tgid (PID_MAX_LIMIT on 64-bit), set for every tgid
@@ -159,7 +164,29 @@ struct te_tracked {
  * (by the kernel and by the loader), so a cached copy of an entry is known to be current. */
 #define TE_TRACKED_GEN TE_TRACKED_WORDS
 
-#define TE_TRACK_ENFORCE 1u   /* guards act (kill, freeze, refuse); otherwise they only report */
+/* A session follows its agent's mode (`agents`), unless it has one of its own
+ * (TE_TRACK_MODE_SET, e.g. `tether run --mode`): then TE_TRACK_ENFORCE says which. */
+#define TE_TRACK_ENFORCE 1u
+#define TE_TRACK_MODE_SET 2u
+
+/* te_event.mode */
+#define TE_MODE_ENFORCE 1u    /* guards act (kill, freeze, refuse); otherwise they only report */
+#define TE_MODE_OWN 2u        /* the session's own mode, not its agent's */
+
+/* The agents the kernel knows: slot -> name and mode. Slot 0 is the policy's defaults
+ * (sessions `tether run` starts, and those no agent matched). User space assigns the
+ * slots and keeps an agent on its slot across reloads; the map is pinned, so a restarted
+ * daemon reads which slot is which agent from the kernel. */
+#define TE_AGENT_MAX 256
+#define TE_AGENT_NAME 56
+#define TE_AGENT_ENFORCE 1u   /* the agent's mode is enforce */
+#define TE_AGENT_IN_USE 2u    /* the slot is assigned */
+#define TE_AGENT_RETIRED 4u   /* the agent left the policy; its sessions run under the defaults' mode */
+struct te_agent {
+    __u32 flags;              /* TE_AGENT_* */
+    __u32 pad;
+    char name[TE_AGENT_NAME]; /* NUL padded */
+};
 
 /* protected_inodes values */
 #define TE_PROTECT_WRITE  1u  /* persistence location: opening it for write is guarded */
@@ -174,10 +201,10 @@ struct te_tracked {
 #define TE_GUARDS_RAWSOCK 16u
 #define TE_GUARDS_DEVICE  32u
 
-/* Key of the egress LPM tries: policy index, then the address (IPv4 as ::ffff:a.b.c.d). */
+/* Key of the egress LPM tries: agent slot, then the address (IPv4 as ::ffff:a.b.c.d). */
 struct te_net_key {
-    __u32 prefixlen;  /* 16 (policy) + address bits */
-    __u16 policy;
+    __u32 prefixlen;  /* 16 (agent) + address bits */
+    __u16 agent;
     __u8 addr[16];
 } __attribute__((packed));
 
@@ -213,9 +240,11 @@ struct te_watch_inode { __u64 dev; __u64 ino; };
 #define TE_SLOT_ENTRY_GUARD 511
 struct te_protected_name { __u64 dev; __u64 ino; char name[TE_PNAME_MAX]; };
 
-#define TE_SIZEOF_EVENT 168
+#define TE_SIZEOF_EVENT 176
 
 _Static_assert(sizeof(struct te_event) == TE_SIZEOF_EVENT, "te_event layout drifted");
 _Static_assert(sizeof(struct te_str) == 8, "te_str layout drifted");
+_Static_assert(sizeof(struct te_agent) == 64, "te_agent layout drifted");
+_Static_assert(sizeof(struct te_tracked) == 16, "te_tracked layout drifted");
 
 #endif

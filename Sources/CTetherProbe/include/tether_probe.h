@@ -54,19 +54,24 @@ int tp_stats(struct tp_probe *p, uint64_t *out);
 int tp_stat_per_cpu(struct tp_probe *p, uint32_t key, uint64_t *out, uint32_t max);
 
 /* ---- sessions ---- */
-/* flags: TE_TRACK_*; policy: index of the agent policy (egress allow-list) */
-int tp_track(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t root_tgid, uint16_t flags, uint16_t policy);
+/* flags: TE_TRACK_*; agent: slot of the session's agent (see tp_agent_set) */
+int tp_track(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t root_tgid, uint16_t flags, uint16_t agent);
 /* As tp_track, but -EEXIST if the tgid is already tracked. */
-int tp_track_new(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t root_tgid, uint16_t flags, uint16_t policy);
+int tp_track_new(struct tp_probe *p, uint32_t tgid, uint64_t session, uint32_t root_tgid, uint16_t flags, uint16_t agent);
 int tp_untrack(struct tp_probe *p, uint32_t tgid);
-/* Session of a tracked tgid into *session; -ENOENT if untracked. */
-int tp_lookup(struct tp_probe *p, uint32_t tgid, uint64_t *session);
-/* Every tracked tgid and its session (and its session's root tgid, if roots is not
- * NULL), up to max; returns the count. */
-int tp_tracked(struct tp_probe *p, uint32_t *tgids, uint64_t *sessions, uint32_t *roots, uint32_t max);
+/* The tracked entry of a tgid into *out; -ENOENT if untracked. */
+int tp_lookup(struct tp_probe *p, uint32_t tgid, struct te_tracked *out);
+/* Every tracked tgid and its entry, up to max; returns the count. */
+int tp_tracked(struct tp_probe *p, uint32_t *tgids, struct te_tracked *entries, uint32_t max);
+
+/* ---- agents (slot -> name, TE_AGENT_* flags; slot 0 is the defaults) ---- */
+/* -EINVAL for a slot >= TE_AGENT_MAX or a name of TE_AGENT_NAME bytes or more. */
+int tp_agent_set(struct tp_probe *p, uint32_t slot, const char *name, uint32_t flags);
+/* The slot's entry into *out (all zero if never set). */
+int tp_agent_get(struct tp_probe *p, uint32_t slot, struct te_agent *out);
 
 /* ---- watch policy (exact keys; the exec hook starts sessions on a match) ---- */
-/* value: the new session's TE_TRACK_* flags | agent policy index << 16 */
+/* value: the new session's TE_TRACK_* flags | agent slot << 16 */
 int tp_watch_clear(struct tp_probe *p);
 int tp_watch_comm(struct tp_probe *p, const char *comm, uint32_t value);
 int tp_watch_uid(struct tp_probe *p, uint32_t uid, uint32_t value);
@@ -88,7 +93,7 @@ int tp_protect_name(struct tp_probe *p, uint64_t dev, uint64_t dir_ino, const ch
 int tp_protect_clear(struct tp_probe *p);
 /* addr: 16 bytes, IPv4 as ::ffff:a.b.c.d (bits counted in that form); port ranges
  * [lo[i], hi[i]], none = any port. Ranges for the same prefix accumulate (at most TE_NET_PORTS). */
-int tp_egress_allow(struct tp_probe *p, uint16_t policy, const uint8_t addr[16], uint32_t bits,
+int tp_egress_allow(struct tp_probe *p, uint16_t agent, const uint8_t addr[16], uint32_t bits,
                     const uint16_t *lo, const uint16_t *hi, uint32_t nranges);
 int tp_egress_deny(struct tp_probe *p, const uint8_t addr[16], uint32_t bits);
 int tp_egress_clear(struct tp_probe *p);

@@ -36,8 +36,14 @@ final class CompiledAgent {
     let byKind: [[Int]]
     /// Program basename -> bits (by rule index) of the exec-gated rules that want its execs.
     let execWanted: [String: UInt64]
+    /// The classifier that compiled it.
+    let generation: UInt64
 
-    init(_ policy: AgentPolicy, catalog: [any Rule]) {
+    /// A classifier's mark on what it compiled (random: two classifiers never share one).
+    static func nextGeneration() -> UInt64 { UInt64.random(in: 1...UInt64.max) }
+
+    init(_ policy: AgentPolicy, catalog: [any Rule], generation: UInt64) {
+        self.generation = generation
         self.policy = policy
         rules = catalog.map { CompiledRule(rule: $0, info: $0.info, settings: policy.settings(for: $0.info)) }
         var wanted: [String: UInt64] = [:]
@@ -76,6 +82,8 @@ final class CompiledAgent {
 
 /// Turns a session's events into findings. Pure: it reads events and the process table
 /// and never touches the kernel. Not thread-safe: feed it from one thread (the reader).
+/// It judges each session under the agent its events say the kernel chose, and keeps
+/// session state in a `SessionRegistry` that a reload hands on to the next classifier.
 public final class Classifier {
     public let policy: Policy
     /// tetherd and the supervising `tether run`: signals and ptrace aimed at them are tampering.
@@ -95,19 +103,23 @@ public final class Classifier {
     private let catalog: [any Rule]
     private let defaultAgent: CompiledAgent
     private var agents: [String: CompiledAgent] = [:]
-    private var sessions: [SessionID: SessionState] = [:]
-    /// Sessions whose root exited and whose survivors tick() has not looked for yet.
-    private var awaitingGrace: [SessionID] = []
+    /// Agent names events carried that this policy does not have (logged once each).
+    private var unknownAgents: Set<String> = []
+    public let sessions: SessionRegistry
     private let tether: CompiledTetherIdentity
     private let outlivedIndex: Int?
     private let places: PlaceIndex
+    /// Tells this classifier's compiled agents from an earlier one's (a reload).
+    private let generation = CompiledAgent.nextGeneration()
 
-    public init(policy: Policy, identity: TetherIdentity = TetherIdentity(), rules: [any Rule] = RuleCatalog.rules) {
+    public init(policy: Policy, identity: TetherIdentity = TetherIdentity(), rules: [any Rule] = RuleCatalog.rules,
+                sessions: SessionRegistry = SessionRegistry()) {
         self.policy = policy
         self.identity = identity
+        self.sessions = sessions
         catalog = rules
-        defaultAgent = CompiledAgent(policy.defaults, catalog: rules)
-        for a in policy.agents { agents[a.name] = CompiledAgent(a, catalog: rules) }
+        defaultAgent = CompiledAgent(policy.defaults, catalog: rules, generation: generation)
+        for a in policy.agents { agents[a.name] = CompiledAgent(a, catalog: rules, generation: generation) }
         tether = CompiledTetherIdentity(identity)
         places = PlaceIndex(identity: identity)
         outlivedIndex = rules.firstIndex { $0.info.id == OutlivedSession.id }
@@ -117,26 +129,43 @@ public final class Classifier {
     public var sessionCount: Int { sessions.count }
     public func session(_ id: SessionID) -> SessionState? { sessions[id] }
 
-    /// Starts a session. `agent` names a policy agent (nil or unknown: `defaults`);
+    /// Starts a session before its first event (`tether run` knows its root and workspace
+    /// first). `agent` names a policy agent that the session keeps whatever its events say
+    /// (`tether replay --agent`); nil: the agent the kernel chose, as the events say.
     /// `workspace` nil means the root's working directory, learned from its first event.
     @discardableResult
-    public func beginSession(_ id: SessionID, rootPid: Int32, workspace: String?, agent: String?, time: UInt64) -> SessionState {
-        let compiled = agent.flatMap { agents[$0] } ?? defaultAgent
-        let s = SessionState(id: id, rootPid: rootPid, compiled: compiled,
-                             workspace: workspace.map { Paths.normalize($0) }, time: time)
-        sessions[id] = s
+    public func beginSession(_ id: SessionID, rootPid: Int32, workspace: String?, agent: String?, time: UInt64,
+                             label: String? = nil) -> SessionState {
+        let s = SessionState(id: id, rootPid: rootPid, compiled: compiled(agent),
+                             agentFixed: agent != nil, workspace: workspace.map { Paths.normalize($0) }, time: time)
+        s.label = label
+        sessions.insert(s)
         return s
     }
 
     /// Forgets a session (the daemon calls this once its last member is gone).
-    public func endSession(_ id: SessionID) {
-        sessions[id] = nil
-        awaitingGrace.removeAll { $0 == id }
+    public func endSession(_ id: SessionID) { sessions.end(id) }
+
+    /// The compiled agent of that name; the defaults for nil, and for a name this policy
+    /// lacks (said once).
+    private func compiled(_ name: String?) -> CompiledAgent {
+        guard let name, name != defaultAgent.policy.name else { return defaultAgent }
+        if let a = agents[name] { return a }
+        if unknownAgents.insert(name).inserted {
+            log("agent \(name) of a session is not in \(policy.source): its sessions run under the defaults")
+        }
+        return defaultAgent
     }
 
     /// Runs every rule that wants this event's kind. Call after `table.apply(&e)`.
     public func process(_ e: Event, table: ProcessTable) -> [Finding] {
         let s = sessions[e.session] ?? adopt(e, table: table)
+        // The agent and mode the kernel says this session runs under now (a reload may have
+        // compiled the agent anew, or retired it).
+        if !s.agentFixed, e.agent != nil || s.compiled.generation != generation {
+            s.bind(compiled(e.agent ?? s.agent.name))
+        }
+        s.mode = e.enforcement
         let agent = s.compiled
         if !s.prepared {
             let fallback = table.lookup(s.rootPid)?.cwd.nonEmpty ?? (e.pid == s.rootPid ? e.cwd : nil)
@@ -180,17 +209,17 @@ public final class Classifier {
         }
         let wasRootExit = e.kind == .exit && e.pid == s.rootPid && s.rootExitTime == nil
         s.observe(e, modified: modified, inWorkspace: inWorkspace, table: table)
-        if wasRootExit { awaitingGrace.append(s.id) }
+        if wasRootExit { sessions.awaitingGrace.append(s.id) }
         return out
     }
 
     /// Time-based rules: survivors of a session whose root exited more than the grace period
     /// ago (`persist.outlived_session`). Call periodically with the current boot time.
     public func tick(now: UInt64, table: ProcessTable) -> [Finding] {
-        guard !awaitingGrace.isEmpty else { return [] }
+        guard !sessions.awaitingGrace.isEmpty else { return [] }
         var out: [Finding] = []
         var still: [SessionID] = []
-        for id in awaitingGrace {
+        for id in sessions.awaitingGrace {
             guard let s = sessions[id], let exit = s.rootExitTime else { continue }
             guard now >= exit &+ OutlivedSession.graceNanos(s.agent) else { still.append(id); continue }
             let agent = s.compiled
@@ -208,7 +237,7 @@ public final class Classifier {
                 }
             }
         }
-        awaitingGrace = still
+        sessions.awaitingGrace = still
         return out
     }
 
@@ -222,13 +251,15 @@ public final class Classifier {
         return h
     }
 
-    /// A session the kernel started by itself (a policy match) or that predates us.
+    /// A session the kernel started by itself (a policy match), or one first seen mid-life
+    /// (after a restart). Its agent is the one its events carry: never guessed here.
     private func adopt(_ e: Event, table: ProcessTable) -> SessionState {
-        let root = table.lookup(e.pid)
-        let exe = e.kind == .exec ? e.path : (e.exe ?? root?.exe)
-        let agent = policy.matchAgent(exe: exe, comm: e.comm, uid: e.uid)
-        let ws = e.cwd ?? root?.cwd.nonEmpty
-        return beginSession(e.session, rootPid: e.pid, workspace: ws, agent: agent?.name, time: e.time)
+        let root = e.root != 0 ? e.root : e.pid
+        let ws = root == e.pid ? (e.cwd ?? table.lookup(e.pid)?.cwd.nonEmpty) : table.lookup(root)?.cwd.nonEmpty
+        let s = SessionState(id: e.session, rootPid: root, compiled: compiled(e.agent), agentFixed: false,
+                             workspace: ws.map { Paths.normalize($0) }, time: e.time)
+        sessions.insert(s)
+        return s
     }
 
     private func finding(_ hit: RuleHit, rule r: CompiledRule, index: Int, event e: Event, session s: SessionState,
@@ -246,7 +277,7 @@ public final class Classifier {
         let action: Action = hit.inWorkspace ? .alert : r.settings.action
         return Finding(rule: r.info.id, severity: severity, mitre: r.info.mitre, message: hit.message,
                        session: s.id, pid: pid, ancestry: table.ancestry(pid), events: hit.related + [e],
-                       action: action, enforced: agent.policy.mode == .enforce, time: time ?? e.time, agent: agent.policy.name)
+                       action: action, enforced: s.mode == .enforce, time: time ?? e.time, agent: agent.policy.name)
     }
 
     /// getpwuid_r: the passwd database's home for a uid.

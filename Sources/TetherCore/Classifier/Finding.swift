@@ -50,37 +50,3 @@ public struct Finding: Sendable, Equatable {
         return "\(severity.rawValue.uppercased()) \(rule) [\(mitre)] session \(session) pid \(pid)\(who): \(message) [\(what)]"
     }
 }
-
-/// Findings as JSON lines (hand-written like EventJSON: the alert path must not fail).
-public enum FindingJSON {
-    public static func encode(_ f: Finding) -> String {
-        var w = JSONObjectWriter()
-        w.string("type", "finding")
-        w.string("rule", f.rule)
-        w.string("severity", f.severity.rawValue)
-        w.string("mitre", f.mitre)
-        w.string("message", f.message)
-        w.string("session", f.session.description)
-        w.string("agent", f.agent)
-        w.int("pid", Int64(f.pid))
-        w.string("action", f.action.rawValue)
-        w.bool("enforced", f.enforced)
-        w.uint("time", f.time)
-        var anc = "["
-        for (i, p) in f.ancestry.enumerated() {
-            if i > 0 { anc += "," }
-            var pw = JSONObjectWriter()
-            pw.int("pid", Int64(p.pid))
-            pw.int("ppid", Int64(p.ppid))
-            pw.string("exe", p.exe)
-            pw.strings("argv", p.argv)
-            if !p.cwd.isEmpty { pw.string("cwd", p.cwd) }
-            if p.exited { pw.bool("exited", true) }
-            anc += pw.finish()
-        }
-        anc += "]"
-        w.raw("ancestry", anc)
-        w.raw("events", "[" + f.events.map(EventJSON.encode).joined(separator: ",") + "]")
-        return w.finish()
-    }
-}

@@ -1,11 +1,24 @@
-/// What the classifier remembers of one session: its boundary (compiled for its user),
-/// the process relations rules need, and what has been reported. Rules read it; only the
-/// engine (`observe`) changes it, after the rules have seen the event.
+/// Everything Tether remembers of one session, in one place: who started it and under
+/// which agent (the kernel's decision), its boundary (compiled for its user), the process
+/// relations rules need, what has been reported and what was done about it. Rules read
+/// it; only the engine (`observe`) changes what rules depend on, after they have seen the
+/// event. Owned by a `SessionRegistry`, which outlives policy reloads.
 public final class SessionState {
     public let id: SessionID
     public let rootPid: Int32
-    public let agent: AgentPolicy
-    let compiled: CompiledAgent
+    /// The agent the session runs under (the kernel's decision; see `bind`).
+    public var agent: AgentPolicy { compiled.policy }
+    private(set) var compiled: CompiledAgent
+    /// Set by `beginSession` with an explicit agent (`tether replay --agent`): the events'
+    /// own agent does not rebind it.
+    let agentFixed: Bool
+    /// What the kernel's guards did for the session at its latest event.
+    public internal(set) var mode: EnforcementMode = .monitor
+    /// Who started it, for people: "tether run: make", "adopted", "policy match".
+    public var label: String?
+    /// The action the responder carried out on the session, if any (nil again once a person
+    /// resumed it).
+    public var response: Action?
     /// The workspace `tether run` gave, or the root's working directory.
     public private(set) var workspacePath: String?
     public let startTime: UInt64
@@ -79,13 +92,21 @@ public final class SessionState {
         var subject: String
     }
 
-    init(id: SessionID, rootPid: Int32, compiled: CompiledAgent, workspace: String?, time: UInt64) {
+    init(id: SessionID, rootPid: Int32, compiled: CompiledAgent, agentFixed: Bool, workspace: String?, time: UInt64) {
         self.id = id
         self.rootPid = rootPid
         self.compiled = compiled
-        agent = compiled.policy
+        self.agentFixed = agentFixed
         self.workspacePath = workspace
         self.startTime = time
+    }
+
+    /// Puts the session under `agent` (a reload compiled it anew, or the kernel retired the
+    /// session's agent): its boundary is compiled again at its next event.
+    func bind(_ agent: CompiledAgent) {
+        guard agent !== compiled else { return }
+        compiled = agent
+        roots = SessionRoots()
     }
 
     /// Compiles the boundary for the session's user. Called with the session's first event:
@@ -200,5 +221,27 @@ final class SessionRoots {
     private static func coversAHome(_ root: String, home: String?) -> Bool {
         if root == "/home" || root == "/root" || (home != nil && Paths.isWithin(home!, root)) { return true }
         return Homes.home(of: root, sessionHome: home).map { $0.utf8.count == root.utf8.count } ?? false
+    }
+}
+
+/// The one owner of session state: every session Tether knows, whichever front end feeds
+/// the events, across policy reloads (a new classifier takes the same registry).
+public final class SessionRegistry {
+    private(set) var byID: [SessionID: SessionState] = [:]
+    /// Sessions whose root exited and whose survivors `tick` has not looked for yet.
+    var awaitingGrace: [SessionID] = []
+
+    public init() {}
+
+    public var count: Int { byID.count }
+    public subscript(_ id: SessionID) -> SessionState? { byID[id] }
+    public var all: [SessionState] { byID.values.sorted { $0.id < $1.id } }
+
+    func insert(_ s: SessionState) { byID[s.id] = s }
+
+    /// Forgets a session (once its last member is gone).
+    public func end(_ id: SessionID) {
+        byID[id] = nil
+        awaitingGrace.removeAll { $0 == id }
     }
 }

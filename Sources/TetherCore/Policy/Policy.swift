@@ -31,6 +31,8 @@ public struct Policy: Sendable, Equatable {
     public var agents: [AgentPolicy]
     /// The file the policy came from ("<built-in>" for `Policy.default`).
     public var source: String
+    /// Where each agent is defined ("LINE:COLUMN"), for messages.
+    public var agentLocations: [String: String] = [:]
 
     public init(version: Int = 1, defaults: AgentPolicy, agents: [AgentPolicy] = [], source: String = "<built-in>") {
         self.version = version
@@ -45,11 +47,6 @@ public struct Policy: Sendable, Equatable {
         return agents.first { $0.name == name } ?? defaults
     }
 
-    /// The first agent whose match selects this process, if any.
-    public func matchAgent(exe: String?, comm: String?, uid: UInt32?, cgroup: String? = nil) -> AgentPolicy? {
-        agents.first { $0.match.matches(exe: exe, comm: comm, uid: uid, cgroup: cgroup) }
-    }
-
     public static func == (a: Policy, b: Policy) -> Bool {
         a.version == b.version && a.defaults == b.defaults && a.agents == b.agents
     }
@@ -57,7 +54,8 @@ public struct Policy: Sendable, Equatable {
 
 /// Which processes start an agent session: any entry of any field selects (OR), the way
 /// the kernel's watches are installed (one per executable, command name, uid, cgroup).
-/// An empty match selects nothing.
+/// An empty match selects nothing. When several agents select a process, see
+/// `Policy.selectAgent` for which one gets it.
 public struct AgentMatch: Sendable, Equatable {
     /// Absolute path globs of the executable.
     public var exe: [String] { exeGlobs.map(\.pattern) }
@@ -78,14 +76,6 @@ public struct AgentMatch: Sendable, Equatable {
     }
 
     public var isEmpty: Bool { exeGlobs.isEmpty && comm.isEmpty && uid.isEmpty && cgroupGlobs.isEmpty }
-
-    public func matches(exe: String?, comm: String?, uid: UInt32?, cgroup: String?) -> Bool {
-        if let exe, exeGlobs.contains(where: { $0.matches(exe) }) { return true }
-        if let comm, self.comm.contains(comm) { return true }
-        if let uid, self.uid.contains(uid) { return true }
-        if let cgroup, cgroupGlobs.contains(where: { $0.matches(cgroup) }) { return true }
-        return false
-    }
 }
 
 /// One agent's configuration, already merged with `defaults`.

@@ -126,6 +126,7 @@ struct PolicyLoader {
         }
 
         var agents: [AgentPolicy] = []
+        var locations: [String: String] = [:]
         if let a = top["agents"] {
             if let list = sequence(a.value, "agents") {
                 var names: [String: Node] = [:]
@@ -138,9 +139,16 @@ struct PolicyLoader {
                     }
                     agents.append(ag)
                 }
+                // The kernel numbers agents in a fixed table (slot 0 is the defaults).
+                if agents.count >= AgentSlots.capacity {
+                    fail(a.value, "\(agents.count) agents; the kernel has room for \(AgentSlots.capacity - 1)")
+                }
+                locations = names.mapValues { "\($0.mark?.line ?? 0):\($0.mark?.column ?? 0)" }
             }
         }
-        return Policy(version: version, defaults: defaults, agents: agents, source: file)
+        var p = Policy(version: version, defaults: defaults, agents: agents, source: file)
+        p.agentLocations = locations
+        return p
     }
 
     // MARK: - Agents
@@ -163,6 +171,7 @@ struct PolicyLoader {
             guard let name = string(n.value, "name") else { return nil }
             if name.isEmpty { fail(n.value, "agent name is empty") }
             if name == "default" { fail(n.value, "agent name 'default' is reserved for the 'defaults' section") }
+            if name.utf8.count > AgentSlots.nameLimit { fail(n.value, "agent name is \(name.utf8.count) bytes; the kernel keeps at most \(AgentSlots.nameLimit)") }
             a.name = name
             if let m = f["match"] {
                 a.match = match(m.value, agent: name)

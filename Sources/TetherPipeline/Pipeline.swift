@@ -1,0 +1,200 @@
+import Foundation
+import TetherCore
+import TetherExport
+import TetherProbe
+import TetherResponse
+
+/// The one path every event takes, whichever front end reads it (tetherd, `tether run`,
+/// `tether watch`, `tether replay`, the benchmark consumers):
+///
+///   host lookups (live events only) → agent → process table → classifier → responder → alerts
+///
+/// It owns the session state (the registry the classifier judges with, handed on across
+/// policy reloads) and the kernel's agent slots, so every stage sees the agent the kernel
+/// is enforcing for a session: the one the record names, never one guessed again here.
+/// Thread-safe: the reader thread feeds `handle`, a timer `tick`, a reload `swap`.
+public final class Pipeline: @unchecked Sendable {
+    /// Where the events come from. Only a live host's events get host lookups (the
+    /// directory of an unresolved destination, /proc for a process first seen mid-life):
+    /// a recording replayed on another host must not be judged by that host's files.
+    public enum Source: Sendable { case live, recorded }
+
+    public let source: Source
+    public let table = ProcessTable()
+    public let sessions = SessionRegistry()
+    public private(set) var policy: Policy
+    public private(set) var slots: AgentSlots
+    private var classifier: Classifier
+    /// Carries out findings in enforce mode; nil: findings are only reported (replay, bench).
+    public let responder: Responder?
+    /// Where alerts go: tetherd's sinks, `tether run`'s alerts file and stderr, replay's stdout.
+    private let publish: (AlertRecord) -> Void
+    /// Each event once the table has filled it in and the classifier has judged it (event
+    /// JSON output, streams to `tether run`). On the reader thread: must not block.
+    public var onEvent: ((Event) -> Void)?
+    /// An exec that started a session, and a session root's exit (for a front end's log).
+    public var onSessionStart: ((Event) -> Void)?
+    public var onRootExit: ((Event) -> Void)?
+    /// Where the classifier's own problems go (a rule that failed, an unknown agent).
+    public var log: (String) -> Void {
+        didSet { classifier.log = log }
+    }
+    public var protectedPids: Set<Int32> {
+        didSet { classifier.protectedPids = protectedPids }
+    }
+
+    private let lock = NSLock()
+    /// Findings of one session are carried out one at a time (the reader and the timer both
+    /// produce them), so the second sees what the first did.
+    private let responseLock = NSLock()
+    public private(set) var events: UInt64 = 0
+    public private(set) var findings: UInt64 = 0
+
+    public init(policy: Policy, slots: AgentSlots? = nil, source: Source, responder: Responder?,
+                protectedPids: Set<Int32> = [], publish: @escaping (AlertRecord) -> Void) {
+        self.policy = policy
+        self.slots = slots ?? AgentSlots([0: AgentSlots.Slot(name: policy.defaults.name)])
+        self.source = source
+        self.responder = responder
+        self.publish = publish
+        self.protectedPids = protectedPids
+        let log: (String) -> Void = { msg in FileHandle.standardError.write(Data("tether classifier: \(msg)\n".utf8)) }
+        self.log = log
+        classifier = Pipeline.classifier(policy, sessions: sessions, protectedPids: protectedPids, log: log)
+        if source == .live { table.resolver = { pid in ProcFS.info(pid, session: SessionID(0)) } }
+    }
+
+    private static func classifier(_ policy: Policy, sessions: SessionRegistry, protectedPids: Set<Int32>,
+                                   log: @escaping (String) -> Void) -> Classifier {
+        let c = Classifier(policy: policy, sessions: sessions)
+        c.protectedPids = protectedPids
+        c.log = log
+        return c
+    }
+
+    /// Test and benchmark hook: how the classifier finds a uid's home.
+    public func setHomeDirectory(_ fn: @escaping (UInt32) -> String?) {
+        lock.lock()
+        classifier.homeDirectory = fn
+        lock.unlock()
+    }
+
+    /// A new policy and its agent slots (a reload). Sessions keep their state; each is
+    /// judged under its agent as compiled by the new policy from its next event on (or
+    /// under the defaults, if the kernel retired its agent).
+    public func swap(policy: Policy, slots: AgentSlots) {
+        let c = Pipeline.classifier(policy, sessions: sessions, protectedPids: protectedPids, log: log)
+        lock.lock()
+        c.homeDirectory = classifier.homeDirectory
+        self.policy = policy
+        self.slots = slots
+        classifier = c
+        lock.unlock()
+    }
+
+    /// A session known before its first event: `tether run` forked its root, tetherd took
+    /// one over from `tether run`. `agent`: a policy agent it keeps whatever its events say
+    /// (`tether replay --agent`); nil: the agent the kernel chose.
+    public func begin(session: SessionID, root: Int32, workspace: String?, agent: String? = nil, label: String? = nil,
+                      time: UInt64 = BootClock.nanoseconds()) {
+        lock.lock()
+        if sessions[session] == nil {
+            classifier.beginSession(session, rootPid: root, workspace: workspace, agent: agent, time: time, label: label)
+        } else {
+            sessions[session]?.label = label ?? sessions[session]?.label
+        }
+        lock.unlock()
+    }
+
+    /// A process already running when it was tracked (adopted, or found after a restart).
+    public func insert(_ p: ProcessRecord) {
+        lock.lock()
+        table.insert(p)
+        lock.unlock()
+    }
+
+    /// One event through every stage. Returns the alerts it raised.
+    @discardableResult
+    public func handle(_ e: inout Event) -> [AlertRecord] {
+        if source == .live {
+            e.agent = slots.agentName(e.agentSlot, defaults: policy.defaults.name)
+            e.resolveUnresolvedDestination()
+        }
+        lock.lock()
+        table.apply(&e)
+        let found = classifier.process(e, table: table)
+        events &+= 1
+        lock.unlock()
+        if e.kind == .exec && e.sessionStart { onSessionStart?(e) }
+        if e.kind == .exit, e.pid == e.root || (e.root == 0 && sessions[e.session]?.rootPid == e.pid) { onRootExit?(e) }
+        onEvent?(e)
+        return found.isEmpty ? [] : respond(found)
+    }
+
+    /// Time-based rules (members outliving their session's root); call periodically.
+    @discardableResult
+    public func tick(now: UInt64 = BootClock.nanoseconds()) -> [AlertRecord] {
+        lock.lock()
+        let found = classifier.tick(now: now, table: table)
+        lock.unlock()
+        return found.isEmpty ? [] : respond(found)
+    }
+
+    /// Carries out each finding (in enforce mode) and raises it.
+    private func respond(_ found: [Finding]) -> [AlertRecord] {
+        responseLock.lock()
+        defer { responseLock.unlock() }
+        var out: [AlertRecord] = []
+        for f in found {
+            let record: AlertRecord
+            if let responder {
+                lock.lock()
+                let previous = sessions[f.session]?.response
+                lock.unlock()
+                let r = responder.handle(f, previous: previous)
+                lock.lock()
+                sessions[f.session]?.response = r.taken
+                lock.unlock()
+                record = AlertRecord(f, outcome: r.outcome, enforced: r.enforced)
+            } else {
+                let verb = f.action.rawValue
+                let outcome = f.action == .alert ? "alert"
+                    : f.enforced ? "enforce mode: would \(verb) the session (not acted on here)" : "monitor mode: would \(verb) the session"
+                record = AlertRecord(f, outcome: outcome, enforced: false)
+            }
+            findings &+= 1
+            publish(record)
+            out.append(record)
+        }
+        return out
+    }
+
+    /// A person decided: the session may run again, and its next finding acts afresh.
+    public func resumed(_ id: SessionID) {
+        lock.lock()
+        sessions[id]?.response = nil
+        lock.unlock()
+    }
+
+    /// What is known of a session, for `tether sessions`.
+    public func session(_ id: SessionID) -> (label: String?, root: Int32, agent: String)? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let s = sessions[id] else { return nil }
+        return (s.label, s.rootPid, s.agent.name)
+    }
+
+    /// The agent a kernel slot's sessions run under now.
+    public func agentName(slot: UInt16) -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        return slots.agentName(slot, defaults: policy.defaults.name)
+    }
+
+    /// Rule evaluations that failed (each was logged).
+    public var ruleFailures: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return classifier.ruleFailures
+    }
+}
