@@ -74,7 +74,7 @@ bpf/vmlinux.h: | $(STAMP)
 
 # every object includes the concern headers of bpf/ (one object, one program array)
 BPF_HEADERS := $(filter-out bpf/vmlinux.h,$(wildcard bpf/*.h))
-build/%.bpf.o: bpf/%.bpf.c $(BPF_HEADERS) bpf/vmlinux.h $(ABI_INC)/tether_abi.h | $(STAMP)
+build/%.bpf.o: bpf/%.bpf.c $(BPF_HEADERS) bpf/vmlinux.h $(ABI_INC)/tether_abi.h $(ABI_INC)/tether_events.def | $(STAMP)
 	$(Q)mkdir -p build
 	$(if $(V),,@echo "  BPF   $<")
 	$(Q)$(BPF_CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp
@@ -85,7 +85,17 @@ $(GEN)/%.skel.h: build/%.bpf.o
 	$(if $(V),,@echo "  SKEL  $@")
 	$(Q)$(BPFTOOL) gen skeleton $< name $* > $@
 
-bpf: $(GEN)/tether.skel.h $(GEN)/floor.skel.h
+# The Swift side of the event schema (tether_events.def), generated like the skeletons.
+SCHEMA_SWIFT := Sources/TetherCore/Generated/EventSchema.swift
+build/tether-schemagen: tools/schemagen.c $(ABI_INC)/tether_events.def | $(STAMP)
+	$(Q)mkdir -p build
+	$(Q)$(CC) -O1 -Wall -I $(ABI_INC) -o $@ $<
+$(SCHEMA_SWIFT): build/tether-schemagen
+	$(Q)mkdir -p $(dir $@)
+	$(if $(V),,@echo "  GEN   $@")
+	$(Q)$< > $@.tmp && mv $@.tmp $@
+
+bpf: $(GEN)/tether.skel.h $(GEN)/floor.skel.h $(SCHEMA_SWIFT)
 
 build/tether-testops: Tests/Helpers/testops.c | $(STAMP)
 	$(Q)mkdir -p build
@@ -154,7 +164,7 @@ uninstall:
 	$(Q)echo "uninstalled; kept $(SYSCONFDIR)/tether/policy.yaml and $(SYSCONFDIR)/default/tetherd"
 
 clean:
-	rm -rf build $(GEN) bpf/vmlinux.h .build
+	rm -rf build $(GEN) $(dir $(SCHEMA_SWIFT)) bpf/vmlinux.h .build
 
 # ==== benchmarks (owned by the benchmark harness; see BENCHMARKS.md) ====================
 #   make bench-deps    install the peers (auditd, bpftrace) and the workloads' tools

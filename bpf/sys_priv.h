@@ -114,7 +114,7 @@ static __always_inline void on_umount(struct call *s, long nr, long ret) { one_p
 static __always_inline void on_chroot(struct call *s, long nr, long ret) { one_path(s, nr, ret, TE_CHROOT, AT_FDCWD, (const char *)s->args[0], 0, 0); }
 static __always_inline void on_pivot_root(struct call *s, long nr, long ret) { two_paths(s, nr, ret, TE_PIVOT_ROOT, AT_FDCWD, (const char *)s->args[0], AT_FDCWD, (const char *)s->args[1], 0); }
 HOOK(mount, 5, on_mount)
-HOOK(umount, 2, on_umount)
+HOOK(umount2, 2, on_umount)
 HOOK(chroot, 1, on_chroot)
 HOOK(pivot_root, 2, on_pivot_root)
 

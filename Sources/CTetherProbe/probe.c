@@ -90,37 +90,55 @@ static int fail(int rc, char *err, size_t errlen, const char *what)
     return rc;
 }
 
-/* Syscall numbers of the handler programs (h_NAME), from this architecture's headers. */
+/* Syscall numbers of the handler programs (h_NAME), from the schema and this
+ * architecture's headers; -1 for a syscall this architecture lacks (its handler is not
+ * loaded, and tp_hooks names it). */
 #ifndef SYS_fchmodat2
 #if defined(__x86_64__)
 #define SYS_fchmodat2 452
 #endif
 #endif
-#define SC(name) { #name, SYS_##name }
-static const struct { const char *name; long nr; } syscalls[] = {
-    SC(setsid), SC(setuid), SC(setreuid), SC(setresuid), SC(setfsuid), SC(setgid), SC(setregid),
-    SC(setresgid), SC(setfsgid), SC(capset), SC(execve), SC(execveat),
+static const struct { const char *name; long nr; uint16_t kind; } syscalls[] = {
+#define TE_SYSCALL(name, kind) { #name, SYS_##name, TE_##kind },
 #ifdef SYS_open
-    SC(open), SC(creat), SC(rename), SC(link), SC(symlink), SC(unlink), SC(rmdir), SC(mkdir),
-    SC(chmod), SC(chown), SC(lchown), SC(mknod),
+#define TE_SYSCALL_LEGACY(name, kind) { #name, SYS_##name, TE_##kind },
+#else
+#define TE_SYSCALL_LEGACY(name, kind) { #name, -1, TE_##kind },
 #endif
-    SC(openat), SC(openat2), SC(renameat), SC(renameat2), SC(linkat), SC(symlinkat),
-    SC(unlinkat), SC(mkdirat), SC(fchmodat), SC(fchmodat2), SC(fchmod), SC(fchownat), SC(fchown),
-    SC(truncate), SC(ftruncate), SC(mknodat), SC(connect), SC(bind), SC(sendto), SC(sendmsg),
-    SC(listen), SC(socket), SC(ptrace), SC(unshare), SC(setns), SC(bpf), SC(kill), SC(tkill), SC(tgkill),
-    SC(pidfd_send_signal), SC(io_uring_setup), SC(memfd_create), SC(mount), SC(umount2),
-    SC(chroot), SC(pivot_root), SC(fsopen), SC(fsmount), SC(move_mount), SC(open_tree),
-    SC(fspick), SC(mount_setattr), SC(init_module), SC(finit_module),
+#include "tether_events.def"
 };
 
 static long syscall_nr(const char *name)
 {
-    if (strcmp(name, "umount") == 0)
-        name = "umount2";
     for (size_t i = 0; i < sizeof(syscalls) / sizeof(syscalls[0]); i++)
         if (strcmp(syscalls[i].name, name) == 0)
             return syscalls[i].nr;
     return -1;
+}
+
+/* The schema as C compiled it, for the test that holds the Swift side to it. */
+static const struct { const char *json; uint16_t number; } kinds[] = {
+#define TE_EVENT(name, number, swift, json, layout, doc) { json, number },
+#include "tether_events.def"
+};
+
+int tp_schema_kind(uint32_t i, const char **json, uint16_t *number)
+{
+    if (i >= sizeof(kinds) / sizeof(kinds[0]))
+        return -ENOENT;
+    *json = kinds[i].json;
+    *number = kinds[i].number;
+    return 0;
+}
+
+int tp_schema_syscall(uint32_t i, const char **name, long *nr, uint16_t *kind)
+{
+    if (i >= sizeof(syscalls) / sizeof(syscalls[0]))
+        return -ENOENT;
+    *name = syscalls[i].name;
+    *nr = syscalls[i].nr;
+    *kind = syscalls[i].kind;
+    return 0;
 }
 
 /* Later stages of a handler, tail-called at a fixed slot past the syscall numbers. */
@@ -141,6 +159,26 @@ static int handler_slot(struct bpf_program *prog)
     const char *name = bpf_program__name(prog);
     int slot = stage_slot(name);
     return slot >= 0 ? slot : syscall_nr(name + 2);
+}
+
+int tp_schema_handlers(char *names, size_t len)
+{
+    struct tether *skel = tether__open();
+    if (!skel)
+        return -errno;
+    struct bpf_program *prog;
+    size_t used = 0;
+    int n = 0;
+    names[0] = 0;
+    bpf_object__for_each_program(prog, skel->obj) {
+        const char *name = bpf_program__name(prog);
+        if (strncmp(name, "h_", 2) != 0)
+            continue;
+        used += snprintf(names + used, used < len ? len - used : 0, "%s%s", n ? "," : "", name + 2);
+        n++;
+    }
+    tether__destroy(skel);
+    return used < len ? n : -E2BIG;
 }
 
 /* Handlers for syscalls this architecture lacks are not loaded; they are reported. */

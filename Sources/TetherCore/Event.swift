@@ -1,25 +1,16 @@
 /// One kernel observation of a session member, decoded from the ring buffer (or from a
 /// recorded JSON line). Always carries the syscall's result, so a failed attempt is told
-/// apart from a success.
-public enum EventKind: String, CaseIterable, Sendable, Codable {
-    // process
-    case fork, exec, exit, setsid, setuid, setgid, capset
-    // file
-    case open, rename, link, symlink, unlink, rmdir, mkdir, chmod, chown, truncate, mknod
-    // network
-    case connect, bind, listen, sendto, socket
-    // privileged
-    case ptrace, mount, umount
-    case pivotRoot = "pivot_root"
-    case chroot
-    case mountAPI = "mount_api"
-    case unshare, setns, module, bpf, memfd
-    case ioUring = "io_uring"
-    case kill
-    /// A write to /proc/sys, seen (and refused in enforce mode) by the cgroup sysctl hook.
-    case sysctl
-    /// Access to a raw disk or memory device, seen (and refused) by the cgroup device hook.
-    case device
+/// apart from a success. The kinds (`EventKind`) are generated from the event schema,
+/// Sources/CTetherProbe/include/tether_events.def.
+
+/// How the decoder reads a record's numbers (a0..a3) and string slots (s0..s3) into an
+/// `Event`: each kind's row in the event schema names one. A new kind that reads like an
+/// existing one needs no decoder code.
+public enum EventLayout: Sendable {
+    case fork, exec, exit, bare, ids, capabilities
+    case open, twoPaths, pathPair, symlink, path, modePath, ownerPath, lengthPath, devicePath, flagsPath
+    case address, listen, sendto, socket
+    case ptrace, mount, mountAPI, namespaceFlags, setns, module, command, memfd, ioUring, signal, sysctl, device
 }
 
 public enum AddressFamily: String, Sendable, Codable {

@@ -27,7 +27,7 @@ public enum RecordDecoder {
         let r = base.loadUnaligned(as: te_event.self)
         guard r.h.abi == TE_ABI_VERSION else { throw Failure.abi(r.h.abi) }
         guard Int(r.h.size) <= buf.count, Int(r.h.size) >= fixed else { throw Failure.size(declared: r.h.size, actual: buf.count) }
-        guard let kind = kindOf(r.h.kind) else { throw Failure.kind(r.h.kind) }
+        guard let kind = EventKind(abiNumber: r.h.kind) else { throw Failure.kind(r.h.kind) }
 
         let slots = Four(r.s)
         func raw(_ i: Int) throws -> UnsafeRawBufferPointer? {
@@ -81,7 +81,7 @@ public enum RecordDecoder {
             e.pathIncomplete = e.pathIncomplete || p.incomplete
         }
 
-        switch kind {
+        switch kind.layout {
         case .fork:
             e.target = Int32(truncatingIfNeeded: a[0])
         case .exec:
@@ -112,12 +112,12 @@ public enum RecordDecoder {
             e.exitCode = Int32(truncatingIfNeeded: a[0])
             let sig = Int32(truncatingIfNeeded: a[1])
             e.signal = sig == 0 ? nil : sig
-        case .setsid:
+        case .bare:
             break
-        case .setuid, .setgid:
+        case .ids:
             e.ids = (0..<3).map { Int64(Int32(bitPattern: UInt32(truncatingIfNeeded: a[$0]))) }
             e.idCall = idCallName(kind, a[3])
-        case .capset:
+        case .capabilities:
             e.capEffective = a[0]
             e.capPermitted = a[1]
             e.capInheritable = a[2]
@@ -127,33 +127,36 @@ public enum RecordDecoder {
             if e.flags! & OpenFlags.create == 0 && e.flags! & OpenFlags.tmpfile != OpenFlags.tmpfile { e.mode = nil }
             if r.guard != 0 { e.size = Int64(bitPattern: a[2]) }
             try setPath(0)
-        case .rename, .link, .pivotRoot:
-            if kind != .pivotRoot { e.flags = a[0] }
+        case .twoPaths, .pathPair:
+            if kind.layout == .twoPaths { e.flags = a[0] }
             try setPath(0)
             try setNewPath(2)
         case .symlink:
             e.linkTarget = try text(1)
             try setPath(2)
-        case .unlink, .rmdir, .chroot:
+        case .path:
             try setPath(0)
-        case .mkdir, .chmod:
+        case .modePath:
             e.mode = UInt32(truncatingIfNeeded: a[0])
             try setPath(0)
-        case .chown:
+        case .ownerPath:
             e.owner = UInt32(truncatingIfNeeded: a[0])
             e.group = UInt32(truncatingIfNeeded: a[1])
             try setPath(0)
-        case .truncate:
+        case .lengthPath:
             e.length = Int64(bitPattern: a[0])
             try setPath(0)
-        case .mknod:
+        case .devicePath:
             e.mode = UInt32(truncatingIfNeeded: a[0])
             e.dev = a[1]
             try setPath(0)
-        case .connect, .bind, .listen, .sendto:
+        case .flagsPath:
+            e.flags = a[0]
+            try setPath(0)
+        case .address, .listen, .sendto:
             e.fd = Int32(truncatingIfNeeded: a[0])
-            if kind == .sendto { e.bytes = Int64(bitPattern: a[1]) }
-            if kind == .listen { e.request = Int64(Int32(truncatingIfNeeded: a[1])) }
+            if kind.layout == .sendto { e.bytes = Int64(bitPattern: a[1]) }
+            if kind.layout == .listen { e.request = Int64(Int32(truncatingIfNeeded: a[1])) }
             decodeAddress(&e, r, try text(1), flags(1))
         case .socket:
             e.socketDomain = Int32(truncatingIfNeeded: a[0])
@@ -173,9 +176,6 @@ public enum RecordDecoder {
             try setPath(0)
             e.source = try text(2)
             e.fstype = try text(3)
-        case .umount:
-            e.flags = a[0]
-            try setPath(0)
         case .mountAPI:
             e.op = mountAPIName(a[0])
             e.flags = a[1]
@@ -185,7 +185,7 @@ public enum RecordDecoder {
                 if slots[0].enc != 0 || slots[1].enc != 0 { try setPath(0) }
                 if slots[2].enc != 0 || slots[3].enc != 0 { try setNewPath(2) }
             }
-        case .unshare:
+        case .namespaceFlags:
             e.flags = a[0]
         case .setns:
             e.fd = Int32(truncatingIfNeeded: a[0])
@@ -195,7 +195,7 @@ public enum RecordDecoder {
             e.flags = a[1]
             if a[0] == 2 { e.path = try text(0) }
             e.params = try text(1)
-        case .bpf:
+        case .command:
             e.command = Int64(bitPattern: a[0])
         case .memfd:
             e.flags = a[0]
@@ -203,56 +203,12 @@ public enum RecordDecoder {
         case .ioUring:
             e.entries = UInt32(truncatingIfNeeded: a[0])
             e.flags = a[1]
-        case .kill:
+        case .signal:
             e.target = Int32(truncatingIfNeeded: a[0])
             e.signal = Int32(truncatingIfNeeded: a[1])
             e.via = ["", "kill", "tkill", "tgkill", "pidfd_send_signal"][Int(min(a[2], 4))]
         }
         return e
-    }
-
-    static func kindOf(_ k: UInt16) -> EventKind? {
-        switch UInt32(k) {
-        case TE_FORK.rawValue: return .fork
-        case TE_EXEC.rawValue: return .exec
-        case TE_EXIT.rawValue: return .exit
-        case TE_SETSID.rawValue: return .setsid
-        case TE_SETUID.rawValue: return .setuid
-        case TE_SETGID.rawValue: return .setgid
-        case TE_CAPSET.rawValue: return .capset
-        case TE_OPEN.rawValue: return .open
-        case TE_RENAME.rawValue: return .rename
-        case TE_LINK.rawValue: return .link
-        case TE_SYMLINK.rawValue: return .symlink
-        case TE_UNLINK.rawValue: return .unlink
-        case TE_RMDIR.rawValue: return .rmdir
-        case TE_MKDIR.rawValue: return .mkdir
-        case TE_CHMOD.rawValue: return .chmod
-        case TE_CHOWN.rawValue: return .chown
-        case TE_TRUNCATE.rawValue: return .truncate
-        case TE_MKNOD.rawValue: return .mknod
-        case TE_CONNECT.rawValue: return .connect
-        case TE_BIND.rawValue: return .bind
-        case TE_LISTEN.rawValue: return .listen
-        case TE_SENDTO.rawValue: return .sendto
-        case TE_SOCKET.rawValue: return .socket
-        case TE_SYSCTL.rawValue: return .sysctl
-        case TE_DEVICE.rawValue: return .device
-        case TE_PTRACE.rawValue: return .ptrace
-        case TE_MOUNT.rawValue: return .mount
-        case TE_UMOUNT.rawValue: return .umount
-        case TE_PIVOT_ROOT.rawValue: return .pivotRoot
-        case TE_CHROOT.rawValue: return .chroot
-        case TE_MOUNT_API.rawValue: return .mountAPI
-        case TE_UNSHARE.rawValue: return .unshare
-        case TE_SETNS.rawValue: return .setns
-        case TE_MODULE.rawValue: return .module
-        case TE_BPF.rawValue: return .bpf
-        case TE_MEMFD.rawValue: return .memfd
-        case TE_IO_URING.rawValue: return .ioUring
-        case TE_KILL.rawValue: return .kill
-        default: return nil
-        }
     }
 
     /// Leaf-first NUL-terminated dentry names -> "/a/b/c", built in one pass from the end.

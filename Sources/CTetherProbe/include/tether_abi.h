@@ -21,50 +21,11 @@
 #define TE_PATH_DEPTH 48         /* dentries walked before a path is marked truncated */
 #define TE_ARGV_MAX 4096         /* bytes of argv copied at exec */
 
-/* Event kinds. Numbers are part of the ABI: never renumber, never reuse. */
+/* Event kinds, from the schema (tether_events.def, where each row says what the record
+ * carries). Numbers are part of the ABI: never renumber, never reuse. */
 enum te_kind {
-    /* process */
-    TE_FORK = 1,       /* a0 = child tgid */
-    TE_EXEC = 2,       /* a0 = argc, a1 = flags (TE_EXEC_*); s0 = exe, s1 = argv (NUL separated), s2 = cwd, s3 = filename as requested */
-    TE_EXIT = 3,       /* a0 = exit code, a1 = terminating signal (0 if none) */
-    TE_SETSID = 4,     /* result = new session id */
-    TE_SETUID = 5,     /* a0..a2 = the call's id arguments as given (unused ones -1), a3 = variant (1 set*id, 2 setre*id, 3 setres*id, 4 setfs*id) */
-    TE_SETGID = 6,     /* as TE_SETUID, for group ids */
-    TE_CAPSET = 7,     /* a0 = effective, a1 = permitted, a2 = inheritable (low 32 bits of v3 caps | high 32 << 32) */
-    /* file: s0/s1 = path (kernel path) / requested string; s2/s3 = second path where the call has one */
-    TE_OPEN = 20,      /* a0 = open flags, a1 = mode */
-    TE_RENAME = 21,    /* a0 = renameat2 flags; s0/s1 = old, s2/s3 = new */
-    TE_LINK = 22,      /* s0/s1 = existing, s2/s3 = new link */
-    TE_SYMLINK = 23,   /* s1 = target text (not resolved), s2/s3 = link path */
-    TE_UNLINK = 24,
-    TE_RMDIR = 25,
-    TE_MKDIR = 26,     /* a0 = mode */
-    TE_CHMOD = 27,     /* a0 = mode */
-    TE_CHOWN = 28,     /* a0 = uid, a1 = gid (as u32, -1 = unchanged) */
-    TE_TRUNCATE = 29,  /* a0 = length */
-    TE_MKNOD = 30,     /* a0 = mode, a1 = dev */
-    /* network: family/port/addr describe the destination (connect, sendto) or local address (bind, listen) */
-    TE_CONNECT = 40,   /* a0 = fd */
-    TE_BIND = 41,      /* a0 = fd */
-    TE_LISTEN = 42,    /* a0 = fd, a1 = backlog */
-    TE_SENDTO = 43,    /* a0 = fd, a1 = bytes requested */
-    TE_SOCKET = 44,    /* a0 = family, a1 = type, a2 = protocol (raw and packet sockets only) */
-    /* privileged */
-    TE_PTRACE = 60,    /* a0 = request, a1 = target pid */
-    TE_MOUNT = 61,     /* a0 = flags; s0/s1 = target, s2 = source, s3 = fstype */
-    TE_UMOUNT = 62,    /* a0 = flags; s0/s1 = target */
-    TE_PIVOT_ROOT = 63,/* s0/s1 = new root, s2/s3 = put_old */
-    TE_CHROOT = 64,    /* s0/s1 = new root */
-    TE_MOUNT_API = 65, /* a0 = syscall (TE_MAPI_*), a1 = flags; s0/s1 = path where the call names one */
-    TE_UNSHARE = 66,   /* a0 = flags */
-    TE_SETNS = 67,     /* a0 = fd, a1 = nstype */
-    TE_MODULE = 68,    /* a0 = 1 init_module / 2 finit_module, a1 = flags; s0 = file (finit), s1 = params */
-    TE_BPF = 69,       /* a0 = command */
-    TE_MEMFD = 70,     /* a0 = flags; s1 = name */
-    TE_IO_URING = 71,  /* a0 = entries, a1 = flags */
-    TE_KILL = 72,      /* a0 = target pid (tgid for kill/pidfd, tid for tgkill/tkill), a1 = signal, a2 = TE_KILLVIA_* */
-    TE_SYSCTL = 73,    /* a0 = 1 if a write; s1 = the sysctl's name (e.g. kernel/randomize_va_space) */
-    TE_DEVICE = 74,    /* a0 = access (1 mknod, 2 read, 4 write), a1 = major, a2 = minor, a3 = type (1 block, 2 char) */
+#define TE_EVENT(name, number, swift, json, layout, doc) TE_##name = number,
+#include "tether_events.def"
 };
 
 /* TE_EXEC a1 flags */

@@ -45,6 +45,16 @@ int tp_resumed_pins(struct tp_probe *p);
  * syscall (their names, comma separated, into `names`). */
 int tp_hooks(struct tp_probe *p, uint32_t *attached, uint32_t *skipped, char *names, size_t nameslen);
 
+/* ---- the schema as C compiled it (tether_events.def), for the tests ---- */
+/* Row i of the event kinds: its JSON name and number; -ENOENT past the last. */
+int tp_schema_kind(uint32_t i, const char **json, uint16_t *number);
+/* Row i of the syscalls with a handler: name, this architecture's number (-1 if it lacks
+ * the syscall) and the kind its handler reports; -ENOENT past the last. */
+int tp_schema_syscall(uint32_t i, const char **name, long *nr, uint16_t *kind);
+/* The syscall handler programs the BPF object has (names without "h_", comma separated),
+ * read without loading it; returns how many. */
+int tp_schema_handlers(char *names, size_t len);
+
 /* ---- events ---- */
 /* Waits up to timeout_ms for a wakeup, then drains whatever is there. Returns records handled. */
 int tp_poll(struct tp_probe *p, int timeout_ms);

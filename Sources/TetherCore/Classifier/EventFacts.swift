@@ -102,51 +102,6 @@ extension Event {
 }
 
 extension EventKind {
-    /// Dense index for per-kind rule tables (a switch: no hashing on the hot path).
-    var ordinal: Int {
-        switch self {
-        case .fork: 0
-        case .exec: 1
-        case .exit: 2
-        case .setsid: 3
-        case .setuid: 4
-        case .setgid: 5
-        case .capset: 6
-        case .open: 7
-        case .rename: 8
-        case .link: 9
-        case .symlink: 10
-        case .unlink: 11
-        case .rmdir: 12
-        case .mkdir: 13
-        case .chmod: 14
-        case .chown: 15
-        case .truncate: 16
-        case .mknod: 17
-        case .connect: 18
-        case .bind: 19
-        case .listen: 20
-        case .sendto: 21
-        case .ptrace: 22
-        case .mount: 23
-        case .umount: 24
-        case .pivotRoot: 25
-        case .chroot: 26
-        case .mountAPI: 27
-        case .unshare: 28
-        case .setns: 29
-        case .module: 30
-        case .bpf: 31
-        case .memfd: 32
-        case .ioUring: 33
-        case .kill: 34
-        case .socket: 35
-        case .sysctl: 36
-        case .device: 37
-        }
-    }
-    static let count = 38
-
     /// Kinds that change the file system (see `Event.modification`).
     static let modifying: [EventKind] = [.open, .rename, .link, .symlink, .unlink, .rmdir, .mkdir, .chmod, .chown, .truncate, .mknod]
 }
