@@ -162,6 +162,8 @@ public enum ControlClient {
 /// The daemon's side: a root-only unix socket; each connection is served on a thread of
 /// its own after `authorize` has accepted the peer (it returns a refusal text, or nil).
 public final class ControlListener: @unchecked Sendable {
+    /// Connections served at once; more are answered with a refusal and closed.
+    public static let maxConnections = 64
     public let path: String
     private let fd: Int32
     private var thread: Thread?
@@ -228,7 +230,22 @@ public final class ControlListener: @unchecked Sendable {
             if stop { return }
             if p.revents & Int16(POLLIN) == 0 { continue }
             let c = acceptCloexec(fd)
-            if c < 0 { continue }
+            if c < 0 {
+                // out of descriptors (EMFILE) or memory: the pending connection stays readable,
+                // so poll would return at once; back off instead of spinning
+                if errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM { usleep(100_000) }
+                continue
+            }
+            lock.lock()
+            let busy = open.count >= ControlListener.maxConnections
+            lock.unlock()
+            if busy {
+                // bounded: idle clients must not take the descriptors the daemon needs to act
+                let conn = ControlConnection(fd: c)
+                conn.send(ControlResponse.failure("refused: tetherd serves at most \(ControlListener.maxConnections) control connections at once; try again"))
+                conn.close()
+                continue
+            }
             // a client that connects and says nothing is dropped after a while (followers are not read from)
             var tv = timeval(tv_sec: 30, tv_usec: 0)
             setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))

@@ -183,7 +183,8 @@ public enum EventJSON {
     public static func decodeLines(_ text: String) throws -> [Event] {
         var out: [Event] = []
         var n = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // "\r\n" is one Character in Swift: a CRLF file must split as well as an LF one
+        for line in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             n += 1
             if line.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" }) { continue }
             out.append(try decode(line, line: n))

@@ -29,6 +29,8 @@ public struct ProcessRecord: Sendable, Equatable {
 /// stay visible (for ancestry of late events) until `retainExited` newer exits push them out.
 public final class ProcessTable {
     public private(set) var live: [Int32: ProcessRecord] = [:]
+    /// Live processes per session: a session whose count falls to 0 has ended.
+    private var liveBySession: [SessionID: Int] = [:]
     private var exited: [Int32: ProcessRecord] = [:]
     private var exitOrder: [Int32] = []
     private var exitHead = 0
@@ -40,12 +42,33 @@ public final class ProcessTable {
 
     public var count: Int { live.count }
 
+    /// How many live processes of `session` the table knows.
+    public func liveCount(_ session: SessionID) -> Int { liveBySession[session] ?? 0 }
+
+    /// Every change to `live` goes through these two, which keep `liveBySession` exact.
+    private func setLive(_ p: ProcessRecord) {
+        if let old = live.updateValue(p, forKey: p.pid) {
+            if old.session == p.session { return }
+            drop(old.session)
+        }
+        liveBySession[p.session, default: 0] += 1
+    }
+
+    private func removeLive(_ pid: Int32) {
+        if let old = live.removeValue(forKey: pid) { drop(old.session) }
+    }
+
+    private func drop(_ session: SessionID) {
+        let n = (liveBySession[session] ?? 1) - 1
+        liveBySession[session] = n > 0 ? n : nil
+    }
+
     public func lookup(_ pid: Int32) -> ProcessRecord? { live[pid] ?? exited[pid] }
 
     /// Adds a process that was already running (tracked after the fact).
     public func insert(_ info: ProcessRecord) {
         exited[info.pid] = nil
-        live[info.pid] = info
+        setLive(info)
     }
 
     /// Updates the table from an event and fills the event's `exe`.
@@ -58,7 +81,7 @@ public final class ProcessTable {
                                    argv: parent.argv, cwd: parent.cwd, comm: parent.comm, startTime: e.time)
             info.exited = false
             exited[child] = nil // pid reuse: the new process replaces the old record
-            live[child] = info
+            setLive(info)
             e.exe = parent.exe
         case .exec where e.succeeded:
             var info = known(e.pid, e)
@@ -68,14 +91,14 @@ public final class ProcessTable {
             info.comm = e.comm
             info.ppid = e.ppid
             info.session = e.session
-            live[e.pid] = info
+            setLive(info)
             e.exe = info.exe
         case .exit:
             var info = known(e.pid, e)
             e.exe = info.exe
             info.exited = true
             info.exitTime = e.time
-            live[e.pid] = nil
+            removeLive(e.pid)
             remember(info)
         default:
             let info = known(e.pid, e)
@@ -105,7 +128,7 @@ public final class ProcessTable {
         if let p = live[pid] { return p }
         var p = resolver?(pid) ?? ProcessRecord(pid: pid, ppid: e.ppid, session: e.session, comm: e.comm, startTime: e.time)
         p.session = e.session
-        live[pid] = p
+        setLive(p)
         return p
     }
 

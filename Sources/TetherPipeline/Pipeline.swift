@@ -24,6 +24,8 @@ public final class Pipeline: @unchecked Sendable {
     public let sessions = SessionRegistry()
     public private(set) var policy: Policy
     public private(set) var slots: AgentSlots
+    /// Agent name by slot (`AgentSlots.names`).
+    private var slotNames: [String]
     private var classifier: Classifier
     /// Carries out findings in enforce mode; nil: findings are only reported (replay, bench).
     public let responder: Responder?
@@ -53,7 +55,9 @@ public final class Pipeline: @unchecked Sendable {
     public init(policy: Policy, slots: AgentSlots? = nil, source: Source, responder: Responder?,
                 protectedPids: Set<Int32> = [], publish: @escaping (AlertRecord) -> Void) {
         self.policy = policy
-        self.slots = slots ?? AgentSlots([0: AgentSlots.Slot(name: policy.defaults.name)])
+        let slots = slots ?? AgentSlots([0: AgentSlots.Slot(name: policy.defaults.name)])
+        self.slots = slots
+        slotNames = slots.names(defaults: policy.defaults.name)
         self.source = source
         self.responder = responder
         self.publish = publish
@@ -88,6 +92,7 @@ public final class Pipeline: @unchecked Sendable {
         c.homeDirectory = classifier.homeDirectory
         self.policy = policy
         self.slots = slots
+        slotNames = slots.names(defaults: policy.defaults.name)
         classifier = c
         lock.unlock()
     }
@@ -116,17 +121,24 @@ public final class Pipeline: @unchecked Sendable {
     /// One event through every stage. Returns the alerts it raised.
     @discardableResult
     public func handle(_ e: inout Event) -> [AlertRecord] {
+        lock.lock()
         if source == .live {
-            e.agent = slots.agentName(e.agentSlot, defaults: policy.defaults.name)
+            e.agent = slotNames[Int(e.agentSlot) % slotNames.count]
             e.resolveUnresolvedDestination()
         }
-        lock.lock()
         table.apply(&e)
         let found = classifier.process(e, table: table)
         events &+= 1
+        var rootExit = false
+        if e.kind == .exit {
+            rootExit = e.pid == e.root || (e.root == 0 && sessions[e.session]?.rootPid == e.pid)
+            // Its last process is gone: nothing of the session can happen any more, and its
+            // state goes (state that only grows is a leak a long-running daemon cannot have).
+            if table.liveCount(e.session) == 0 { classifier.endSession(e.session) }
+        }
         lock.unlock()
         if e.kind == .exec && e.sessionStart { onSessionStart?(e) }
-        if e.kind == .exit, e.pid == e.root || (e.root == 0 && sessions[e.session]?.rootPid == e.pid) { onRootExit?(e) }
+        if rootExit { onRootExit?(e) }
         onEvent?(e)
         return found.isEmpty ? [] : respond(found)
     }
@@ -188,7 +200,7 @@ public final class Pipeline: @unchecked Sendable {
     public func agentName(slot: UInt16) -> String {
         lock.lock()
         defer { lock.unlock() }
-        return slots.agentName(slot, defaults: policy.defaults.name)
+        return slotNames[Int(slot) % slotNames.count]
     }
 
     /// Rule evaluations that failed (each was logged).

@@ -30,7 +30,7 @@ public enum Launcher {
         let rc = withOptionalCString(cwd) { c in
             withOptionalCString(stdout) { o in tp_spawn_held(&cargs, c, o, &pid, &release, &status) }
         }
-        if rc < 0 { throw ProbeError("fork", rc) }
+        if rc < 0 { throw ProbeError("fork", rc, kernel: false) }
         do {
             try track(pid)
         } catch {
@@ -45,7 +45,7 @@ public enum Launcher {
             var st: Int32 = 0
             waitpid(pid, &st, 0)
             let what = cwd != nil && erc == -ENOENT && access(cwd!, F_OK) != 0 ? "changing to \(cwd!)" : "executing \(argv[0])"
-            throw ProbeError(what, erc, detail: "\(what): \(String(cString: strerror(-erc)))")
+            throw ProbeError(what, erc, detail: "\(what): \(String(cString: strerror(-erc)))", kernel: false)
         }
         return Started(pid: pid, session: session)
     }

@@ -7,14 +7,17 @@ public struct ProbeError: Error, CustomStringConvertible {
     public var operation: String
     public var errno: Int32
     public var detail: String
-    public init(_ operation: String, _ rc: Int32, detail: String = "") {
+    /// A kernel (BPF) operation: EPERM/EACCES then means missing privileges, and says so.
+    public var kernel: Bool
+    public init(_ operation: String, _ rc: Int32, detail: String = "", kernel: Bool = true) {
         self.operation = operation
         self.errno = rc < 0 ? -rc : rc
         self.detail = detail
+        self.kernel = kernel
     }
     public var description: String {
         var s = detail.isEmpty ? "\(operation): \(String(cString: strerror(errno)))" : detail
-        if errno == EPERM || errno == EACCES {
+        if kernel && (errno == EPERM || errno == EACCES) {
             s += " (loading BPF needs root, or CAP_BPF and CAP_PERFMON)"
         }
         return s

@@ -51,6 +51,7 @@ public final class Responder: @unchecked Sendable {
             if previous != nil { return "session already \(previous == .kill ? "killed" : "stopped")" + kernelNote }
             do {
                 let out = try control.stop(f.session)
+                if !out.failed.isEmpty { return "stopping the session failed for \(out.failed.count) process(es): \(out.failed.prefix(3).joined(separator: "; "))" + kernelNote }
                 record(f)
                 taken = .stop
                 return "session stopped (\(out.signalled.count) process(es) frozen; tether resume|kill \(f.session))" + kernelNote
@@ -69,6 +70,7 @@ public final class Responder: @unchecked Sendable {
             if previous == .kill { return "session already killed" }
             do {
                 let out = try control.kill(f.session)
+                if !out.failed.isEmpty { return "killing the session failed for \(out.failed.count) process(es): \(out.failed.prefix(3).joined(separator: "; "))" + kernelNote }
                 record(f)
                 taken = .kill
                 return "session killed (\(out.signalled.count) process(es))" + kernelNote
@@ -83,6 +85,7 @@ public final class Responder: @unchecked Sendable {
         let start = f.events.map(\.time).min() ?? f.time
         lock.lock()
         if now > start { latencies.append(now - start) }
+        if latencies.count > 10_000 { latencies.removeFirst(latencies.count - 10_000) } // bounded: the latest only
         lock.unlock()
     }
 }

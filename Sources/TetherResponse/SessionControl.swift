@@ -14,6 +14,9 @@ public final class SessionControl: @unchecked Sendable {
     public struct Outcome: Sendable, Equatable {
         /// Members signalled.
         public var signalled: [Int32] = []
+        /// Members that could not be signalled though they were still members, with why
+        /// (out of descriptors for the pidfd, say): the action did not reach them.
+        public var failed: [String] = []
         /// Passes over the member set until no new member appeared.
         public var passes = 0
     }
@@ -43,6 +46,7 @@ public final class SessionControl: @unchecked Sendable {
         while !members(session).isEmpty && Date() < deadline {
             let again = try signalAll(session, SIGKILL)
             out.signalled = Array(Set(out.signalled).union(again.signalled)).sorted()
+            out.failed = again.failed
             usleep(2_000)
         }
         try probe.setFrozen(session, false)
@@ -75,7 +79,11 @@ public final class SessionControl: @unchecked Sendable {
             for pid in fresh {
                 done.insert(pid)
                 // through a pidfd, and only if the map still says it is ours once the pidfd pins it
-                if (try? probe.signal(pid: pid, session: session, signal: sig)) == true { out.signalled.append(pid) }
+                do {
+                    if try probe.signal(pid: pid, session: session, signal: sig) { out.signalled.append(pid) }
+                } catch {
+                    out.failed.append("pid \(pid): \(error)")
+                }
             }
             if out.passes > 1000 { throw ProbeError("signalling session \(session): members keep appearing", EAGAIN) }
         }

@@ -11,8 +11,8 @@ import Glibc
 /// front end uses (process table, classifier with the default policy, alerts discarded),
 /// which is tetherd's; with `json`, also JSON encoding of every event, which makes it
 /// `tether run --events`'s (the tracked configuration). The output is discarded.
-func benchPipeline(json: Bool = true) -> (pipeline: Pipeline, jsonBytes: () -> UInt64) {
-    let pl = Pipeline(policy: Policy.default, source: .live, responder: nil) { _ in }
+func benchPipeline(json: Bool = true, source: Pipeline.Source = .live) -> (pipeline: Pipeline, jsonBytes: () -> UInt64) {
+    let pl = Pipeline(policy: Policy.default, source: source, responder: nil) { _ in }
     pl.log = { _ in }
     final class Count: @unchecked Sendable { var bytes: UInt64 = 0 }
     let c = Count()

@@ -239,7 +239,8 @@ struct ClassifyRun: ParsableCommand {
         stages.append(time("decode + process table + JSON encode") { r in
             r.withUnsafeBytes { if var e = try? RecordDecoder.decode($0) { table2.apply(&e); sink &+= EventJSON.encode(e).utf8.count } }
         })
-        let pl = benchPipeline(json: true)
+        // recorded: these processes are gone, and /proc must not be asked about them on every pass
+        let pl = benchPipeline(json: true, source: .recorded)
         stages.append(time("decode + pipeline (table, classifier) + JSON encode") { r in
             r.withUnsafeBytes {
                 if var e = try? RecordDecoder.decode($0) { sink &+= pl.pipeline.handle(&e).count }

@@ -31,7 +31,7 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Override the policy's mode for this session: monitor or enforce.", valueName: "MODE"))
     var mode: EnforcementMode?
 
-    @Option(name: .long, help: ArgumentHelp("Seconds a member may outlive the command before persist.outlived_session (default: the policy's grace period).", valueName: "SECONDS"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds a member may outlive the command before persist.outlived_session (default: the policy's grace period).", valueName: "SECONDS"))
     var grace: Double?
 
     @Option(name: .long, help: ArgumentHelp("tetherd's control socket: if a daemon answers there, it tracks the session instead of probes loaded here.", valueName: "PATH"))
@@ -44,8 +44,17 @@ struct Run: ParsableCommand {
     var command: [String] = []
 
     mutating func validate() throws {
-        if command.first == "--" { command.removeFirst() }
+        // The command comes after `--`; anything before it that looks like an option is one
+        // this command does not know (captured here only because the command is passed through).
+        if command.first == "--" {
+            command.removeFirst()
+        } else if let first = command.first, first.hasPrefix("-") {
+            throw ValidationError("unknown option \(first) (the command goes after --: tether run [options] -- CMD [ARGS])")
+        }
         guard !command.isEmpty else { throw ValidationError("missing command: tether run [options] -- CMD [ARGS]") }
+        if let g = grace, !(g.isFinite && g >= 0 && g <= PolicyLimits.maxSeconds) {
+            throw ValidationError("--grace \(g): expected seconds from 0 to \(Int(PolicyLimits.maxSeconds)) (7 days)")
+        }
         if let w = workspace {
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: w, isDirectory: &isDir), isDir.boolValue else {
@@ -104,7 +113,7 @@ struct Run: ParsableCommand {
         } catch let e as ProbeError {
             reader.stop()
             complain("\(e)")
-            throw ExitCode(e.errno == ENOENT || e.errno == EACCES ? 127 : 126)
+            throw ExitCode(e.errno == ENOENT ? 127 : 126) // as a shell: not found 127, not executable 126
         }
         let runControl: RunControl?
         do {

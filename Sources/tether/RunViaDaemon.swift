@@ -35,7 +35,7 @@ extension Run {
             }
         } catch let e as ProbeError {
             complain("\(e)")
-            throw ExitCode(e.errno == ENOENT || e.errno == EACCES ? 127 : 126)
+            throw ExitCode(e.errno == ENOENT ? 127 : 126) // as a shell: not found 127, not executable 126
         } catch {
             // The daemon would not take the session: say why and run with probes of our own.
             complain("tetherd did not take the session (\(refusal ?? "\(error)")); loading probes here instead")

@@ -50,6 +50,7 @@ final class Daemon: @unchecked Sendable {
 
     private let lock = NSLock()
     private var lastDrops: UInt64 = 0
+    private var lastTrackFull: UInt64 = 0
     private var rate = RateWindow()
 
     /// The policy in force, as compiled for the kernel; replaced whole by a reload, under `policyLock`.
@@ -253,6 +254,24 @@ final class Daemon: @unchecked Sendable {
 
     /// Serializes reloads; `policyLock` is only held for the swap, so the reader never waits on a reload.
     private let reloadLock = NSLock()
+    private let reloadQueue = DispatchQueue(label: "tether-reload")
+    private var reloadQueued = false
+
+    /// A SIGHUP: reload on a queue of its own, so the event loop (and the watchdog it feeds)
+    /// never waits for a policy to be read. Requests that come while one waits to run are
+    /// one reload: a storm of SIGHUPs costs one or two, not one each.
+    func requestReload() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !reloadQueued else { return }
+        reloadQueued = true
+        reloadQueue.async { [self] in
+            lock.lock()
+            reloadQueued = false
+            lock.unlock()
+            reload()
+        }
+    }
 
     private func swapPolicy() -> Result<String, Error> {
         hub.reopen()
@@ -261,8 +280,10 @@ final class Daemon: @unchecked Sendable {
             policyLock.lock()
             rejectedReloads += 1
             policyLock.unlock()
+            // bounded: a policy with a thousand errors is one readable alert, not a megabyte
+            let text = (error as? PolicyLoadError)?.summary() ?? "\(error)"
             log("reload rejected, keeping the previous policy: \(error)")
-            alert(AlertRecord(rule: "tether.policy_rejected", severity: .high, message: "\(why): \(error)", path: path, action: "alert"))
+            alert(AlertRecord(rule: "tether.policy_rejected", severity: .high, message: "\(why): \(text)", path: path, action: "alert"))
             return .failure(error)
         }
         let policy: Policy
@@ -394,7 +415,7 @@ final class Daemon: @unchecked Sendable {
             let sig = sigtimedwait(&set, nil, &wait)
             switch sig {
             case SIGTERM, SIGINT: break loop
-            case SIGHUP: reload()
+            case SIGHUP: requestReload()
             default: break
             }
             if let e = reader.pollError {
@@ -453,6 +474,16 @@ final class Daemon: @unchecked Sendable {
                                     message: "\(n) kernel events lost (ring buffer full); \(s.drops) in total",
                                     action: "alert", details: ["lost": String(n), "lost_total": String(s.drops)]))
             lastDrops = s.drops
+        }
+        // A child the kernel could not put in its session (tracked map full) runs unwatched:
+        // as serious as a lost event, and raised the same way.
+        if s.trackFull > lastTrackFull {
+            let n = s.trackFull - lastTrackFull
+            log("warning: \(n) new process(es) could not be tracked (tracked-process map full); total \(s.trackFull)")
+            alert(AlertRecord(rule: "tether.track_full", severity: .high,
+                              message: "\(n) new process(es) of watched sessions could not be tracked (the kernel's tracked-process map is full): they run unwatched; \(s.trackFull) in total",
+                              action: "alert", details: ["untracked": String(n), "untracked_total": String(s.trackFull)]))
+            lastTrackFull = s.trackFull
         }
     }
 }

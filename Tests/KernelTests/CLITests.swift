@@ -62,8 +62,17 @@ final class CLITests: XCTestCase {
 
     func testUnknownFlagAndMissingCommand() throws {
         let r = try tether(["run", "--bogus", "--", "/bin/true"])
-        XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stderr.contains("--bogus"), r.stderr)
+        XCTAssertEqual(r.status, 64, "rejected, not run as the command: \(r.stderr)")
+        XCTAssertTrue(r.stderr.contains("unknown option --bogus"), r.stderr)
+        for bad in ["-5", "1e30", "nan"] {
+            let g = try tether(["run", "--grace", bad, "--", "/bin/true"])
+            XCTAssertEqual(g.status, 64, g.stderr)
+            XCTAssertTrue(g.stderr.contains("--grace") && !g.stderr.contains("Missing value"), g.stderr)
+        }
+        let exe = try tether(["run", "--standalone", "--", "/etc/passwd"])
+        XCTAssertEqual(exe.status, 126, exe.stderr)
+        XCTAssertFalse(exe.stderr.contains("loading BPF needs root"), "a failed exec is not a privilege problem: \(exe.stderr)")
+        XCTAssertFalse(exe.stderr.contains("persist.accounts"), "a failed exec of a data file is not the passwd tool: \(exe.stderr)")
         let r2 = try tether(["run"])
         XCTAssertNotEqual(r2.status, 0)
         XCTAssertTrue(r2.stderr.contains("missing command"), r2.stderr)

@@ -169,6 +169,7 @@ final class PersistRuleTests: XCTestCase {
             R("reading /etc/group", E.open("/etc/group")),
             R("passwd -S", E.exec("/usr/bin/passwd", ["passwd", "-S", "dev"])),
             R("id", E.exec("/usr/bin/id", ["id", "-u"])),
+            R("a failed exec of the passwd file is not the passwd tool", E.exec("/etc/passwd", ["/etc/passwd"], result: -13)),
         ])
         check("persist.sudoers", fire: [
             R("sudoers.d file", E.write("/etc/sudoers.d/dev")),

@@ -162,7 +162,7 @@ public final class Classifier {
         let s = sessions[e.session] ?? adopt(e, table: table)
         // The agent and mode the kernel says this session runs under now (a reload may have
         // compiled the agent anew, or retired it).
-        if !s.agentFixed, e.agent != nil || s.compiled.generation != generation {
+        if !s.agentFixed, s.compiled.generation != generation || (e.agent != nil && e.agent != s.compiled.policy.name) {
             s.bind(compiled(e.agent ?? s.agent.name))
         }
         s.mode = e.enforcement

@@ -80,13 +80,20 @@ extension Event {
         return p
     }
 
-    /// The executable name an exec ran (basename of the path, else of argv[0]).
+    /// The executable name an exec ran (basename of the path, else of argv[0]). A failed
+    /// exec ran nothing: it names a program only when it tried one where programs live
+    /// (`tether run -- /etc/passwd` is not the passwd tool).
     var execName: Substring? {
         guard kind == .exec else { return nil }
-        if let p = path { return PathBytes.basename(p) }
+        if let p = path {
+            if !succeeded && !Event.programDirectories.contains(where: { p.hasPrefix($0) }) { return nil }
+            return PathBytes.basename(p)
+        }
         if let a = argv?.first { return PathBytes.basename(a) }
         return nil
     }
+
+    static let programDirectories = ["/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/", "/usr/local/bin/", "/usr/local/sbin/", "/usr/libexec/"]
 
     /// " (failed: EACCES)" for an attempt the kernel refused, "" for a success.
     var outcomeNote: String { succeeded ? "" : " (attempt failed: \(Errno.name(Int32(truncatingIfNeeded: -result))))" }

@@ -171,4 +171,10 @@ public struct AgentSlots: Sendable, Equatable {
         guard let s = slots[slot], !s.retired else { return defaults }
         return s.name
     }
+
+    /// `agentName` for every slot the kernel can name, indexed by slot (the per-event lookup:
+    /// an array load, and every event of a slot shares one String).
+    public func names(defaults: String) -> [String] {
+        (0..<AgentSlots.capacity).map { agentName(UInt16($0), defaults: defaults) }
+    }
 }

@@ -20,6 +20,12 @@ public struct PolicyError: Error, Sendable, Equatable, CustomStringConvertible {
 public struct PolicyLoadError: Error, Sendable, CustomStringConvertible {
     public var errors: [PolicyError]
     public var description: String { errors.map(\.description).joined(separator: "\n") }
+
+    /// The first few errors, for one alert or one log line (`tether check-policy` shows all).
+    public func summary(first n: Int = 5) -> String {
+        let shown = errors.prefix(n).map(\.description).joined(separator: "; ")
+        return errors.count > n ? shown + "; and \(errors.count - n) more (tether check-policy shows them all)" : shown
+    }
 }
 
 extension Policy {
@@ -30,20 +36,28 @@ extension Policy {
         do {
             text = try TextFile.read(path)
         } catch let why as TextFile.ReadFailure {
-            throw PolicyLoadError(errors: [PolicyError(file: path, line: 0, column: 0, message: "cannot read the policy: \(why.reason)")])
+            throw PolicyLoadError(errors: [PolicyError(file: path, line: why.line, column: why.column, message: "cannot read the policy: \(why.reason)")])
         }
         return try parse(text, file: path)
     }
 
     /// Parses policy text; `file` only names the source in errors.
     public static func parse(_ text: String, file: String) throws -> Policy {
+        if let bad = PolicyLimits.check(text) {
+            throw PolicyLoadError(errors: [PolicyError(file: file, line: bad.line, column: bad.column, message: bad.message)])
+        }
         var loader = PolicyLoader(file: file, text: text)
         let policy = loader.load()
         if !loader.errors.isEmpty {
             // File order reads best; the walk finds them grouped by section.
-            let sorted = loader.errors.enumerated().sorted { a, b in
+            var sorted = loader.errors.enumerated().sorted { a, b in
                 (a.element.line, a.element.column, a.offset) < (b.element.line, b.element.column, b.offset)
             }.map(\.element)
+            if sorted.count > PolicyLimits.maxErrors {
+                let more = sorted.count - PolicyLimits.maxErrors
+                sorted = Array(sorted.prefix(PolicyLimits.maxErrors))
+                sorted.append(PolicyError(file: file, line: 0, column: 0, message: "\(more) more error(s) not shown"))
+            }
             throw PolicyLoadError(errors: sorted)
         }
         guard var p = policy else {
@@ -59,7 +73,28 @@ public enum TextFile {
     public struct ReadFailure: Error, CustomStringConvertible {
         /// "No such file or directory", "Permission denied", "not UTF-8 text".
         public var reason: String
-        public var description: String { reason }
+        /// Where the text stops being UTF-8 (0: not about a place in the text).
+        public var line = 0
+        public var column = 0
+        public var description: String { line > 0 ? "line \(line), column \(column): \(reason)" : reason }
+    }
+
+    /// Line and column (1-based, in bytes) of the first byte that is not UTF-8, if any.
+    static func firstInvalidUTF8(_ bytes: [UInt8]) -> (line: Int, column: Int)? {
+        var parser = Unicode.UTF8.ForwardParser()
+        var it = bytes.makeIterator()
+        var offset = 0
+        while true {
+            switch parser.parseScalar(from: &it) {
+            case .valid(let s): offset += s.count
+            case .emptyInput: return nil
+            case .error:
+                let before = bytes[..<offset]
+                let line = before.filter { $0 == UInt8(ascii: "\n") }.count + 1
+                let lineStart = before.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
+                return (line, offset - lineStart + 1)
+            }
+        }
     }
 
     public static func read(_ path: String) throws -> String {
@@ -75,7 +110,10 @@ public enum TextFile {
                 break
             }
         }
-        guard let text = String(validating: bytes, as: UTF8.self) else { throw ReadFailure(reason: "not UTF-8 text") }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            let at = firstInvalidUTF8(bytes)
+            throw ReadFailure(reason: "not UTF-8 text", line: at?.line ?? 0, column: at?.column ?? 0)
+        }
         return text
     }
 }
@@ -377,6 +415,10 @@ struct PolicyLoader {
         }
         guard let v = Double(s), v.isFinite, v >= 0 else {
             fail(node, "\(what) '\(sc.string)' is not a duration (seconds, or like 30s, 5m, 1h)")
+            return nil
+        }
+        guard v * unit <= PolicyLimits.maxSeconds else {
+            fail(node, "\(what) '\(sc.string)' is longer than \(Int(PolicyLimits.maxSeconds)) s (7 days), the longest Tether waits")
             return nil
         }
         return v * unit

@@ -10,7 +10,7 @@ struct OutlivedSession: Rule {
                                     title: "a session member still alive after the root exited and the grace period passed")
 
     static func graceNanos(_ agent: AgentPolicy) -> UInt64 {
-        UInt64(max(0, agent.gracePeriod) * 1e9)
+        UInt64(min(max(0, agent.gracePeriod), PolicyLimits.maxSeconds) * 1e9) // bounded: never a trap
     }
 
     func evaluate(_ e: Event, _ ctx: RuleContext) throws -> RuleHit? {
