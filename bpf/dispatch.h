@@ -24,6 +24,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
         if (!t)
             return 0;
         cpu->call = *t;
+        member_of(t, &cpu->member);
         cpu->call_tgid = tgid;
         cpu->call_gen = g;
     }
@@ -39,7 +40,7 @@ static __always_inline struct te_tracked *call_begin(struct pt_regs *regs, struc
     if (!cpu)
         return NULL;
     struct te_tracked *t = &cpu->call;
-    member_of(t, &c->m);
+    c->m = cpu->member;
     c->args[0] = nargs > 0 ? regs->di : 0;
     c->args[1] = nargs > 1 ? regs->si : 0;
     c->args[2] = nargs > 2 ? regs->dx : 0;

@@ -67,6 +67,8 @@ struct call {
  * looked up. `unwoken`: bytes this CPU has written since it last woke the reader. */
 struct cpu_state {
     struct te_tracked call;
+    struct member member; /* `call` as member_of reads it: cached with it (a change of an
+                           * agent's mode bumps the generation too) */
     __u64 call_gen;
     __u32 call_tgid;
     __u64 unwoken;

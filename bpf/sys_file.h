@@ -85,8 +85,7 @@ int BPF_PROG(stage_entry_guard, struct pt_regs *regs, long ret)
     struct te_event *e = bpf_map_lookup_elem(&scratch, &zero);
     if (!cpu || !e)
         return 0;
-    struct call c = { .ctx = ctx };
-    member_of(&cpu->call, &c.m);
+    struct call c = { .m = cpu->member, .ctx = ctx };
     bool first = cpu->slots & 1;
     entry_guard(e, &c, first ? 3 : 1, cpu->dirfd[first ? 0 : 1]);
     if (first && (cpu->slots & 2) && !(e->guard & TE_GUARD_KILLED)) {

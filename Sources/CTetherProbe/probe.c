@@ -759,7 +759,9 @@ int tp_agent_set(struct tp_probe *p, uint32_t slot, const char *name, uint32_t f
         return -EINVAL;
     a.flags = flags;
     memcpy(a.name, name, len);
-    return bpf_map_update_elem(bpf_map__fd(p->skel->maps.agents), &slot, &a, BPF_ANY) ? -errno : 0;
+    int rc = bpf_map_update_elem(bpf_map__fd(p->skel->maps.agents), &slot, &a, BPF_ANY) ? -errno : 0;
+    tracked_changed(p); /* the per-CPU copies of members carry their agent's mode */
+    return rc;
 }
 
 int tp_agent_get(struct tp_probe *p, uint32_t slot, struct te_agent *out)

@@ -44,6 +44,44 @@ final class KernelSessionTests: KernelTestCase {
         XCTAssertNil(k.probe.session(of: p.processIdentifier))
     }
 
+    /// A session follows its agent's mode as the kernel's `agents` map has it now: a reload
+    /// that makes an agent enforce reaches its running sessions at their next syscall, the
+    /// per-CPU copy of the entry notwithstanding; a session's own mode stays its own.
+    func testAnAgentsModeChangeReachesItsRunningSessionsAtOnce() throws {
+        let slot: UInt16 = 7
+        try k.probe.setAgent(slot: slot, name: "mode-test", enforce: false)
+        defer { try? k.probe.clearAgent(slot: slot) }
+        let marker = scratch + "/mode"
+        FileManager.default.createFile(atPath: marker, contents: Data())
+        let argv = [KernelHarness.testops] + Array(repeating: ["open", marker, "r", "sleep-ms", "5"], count: 600).flatMap { $0 }
+        let follows = SessionID.random(), own = SessionID.random()
+        // one tracked process at a time: it keeps its CPU's cached copy of its entry
+        let a = try Launcher.spawn(argv, session: follows, probe: k.probe, agent: slot)
+        var b: Launcher.Started?
+        defer {
+            for p in [a.pid, b?.pid].compactMap({ $0 }) { kill(p, SIGKILL); _ = Launcher.wait(p) }
+        }
+        func opens(_ s: SessionID, _ m: EnforcementMode) -> Int {
+            k.events(s).filter { $0.kind == .open && $0.path == marker && $0.enforcement == m && $0.agentSlot == slot }.count
+        }
+        func waitFor(_ what: String, _ cond: () -> Bool) {
+            let deadline = Date().addingTimeInterval(5)
+            while !cond() && Date() < deadline { usleep(2_000) }
+            XCTAssertTrue(cond(), what)
+        }
+        waitFor("opens in monitor mode first") { opens(follows, .monitor) >= 3 }
+        try k.probe.setAgent(slot: slot, name: "mode-test", enforce: true)
+        waitFor("the agent's session enforces from its next syscall") { opens(follows, .enforce) >= 3 }
+        let monitored = opens(follows, .monitor)
+        usleep(50_000)
+        XCTAssertEqual(opens(follows, .monitor), monitored, "no event in the old mode once the new one shows")
+        XCTAssertEqual(k.probe.member(a.pid)?.agent, slot)
+        kill(a.pid, SIGKILL)
+        b = try Launcher.spawn(argv, session: own, probe: k.probe, agent: slot, mode: .monitor)
+        waitFor("a session with a mode of its own keeps it") { opens(own, .monitor) >= 3 }
+        XCTAssertEqual(opens(own, .enforce), 0, "a session's own mode is not its agent's")
+    }
+
     /// The dispatcher keeps a per-CPU copy of the last tracked entry it looked up. A change
     /// to `tracked` from user space (a new session, an untrack) must take effect on the
     /// process's very next syscall, not when the copy happens to be replaced.

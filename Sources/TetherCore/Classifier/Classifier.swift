@@ -162,8 +162,8 @@ public final class Classifier {
         let s = sessions[e.session] ?? adopt(e, table: table)
         // The agent and mode the kernel says this session runs under now (a reload may have
         // compiled the agent anew, or retired it).
-        if !s.agentFixed, s.compiled.generation != generation || (e.agent != nil && e.agent != s.compiled.policy.name) {
-            s.bind(compiled(e.agent ?? s.agent.name))
+        if !s.agentFixed, s.compiled.generation != generation || (e.agent != nil && e.agent != s.agentName) {
+            s.bind(compiled(e.agent ?? s.agentName))
         }
         s.mode = e.enforcement
         let agent = s.compiled

@@ -9,6 +9,8 @@ public final class SessionState {
     /// The agent the session runs under (the kernel's decision; see `bind`).
     public var agent: AgentPolicy { compiled.policy }
     private(set) var compiled: CompiledAgent
+    /// `agent.name`, kept apart: each event's agent is compared with it.
+    private(set) var agentName: String
     /// Set by `beginSession` with an explicit agent (`tether replay --agent`): the events'
     /// own agent does not rebind it.
     let agentFixed: Bool
@@ -96,6 +98,7 @@ public final class SessionState {
         self.id = id
         self.rootPid = rootPid
         self.compiled = compiled
+        agentName = compiled.policy.name
         self.agentFixed = agentFixed
         self.workspacePath = workspace
         self.startTime = time
@@ -106,6 +109,7 @@ public final class SessionState {
     func bind(_ agent: CompiledAgent) {
         guard agent !== compiled else { return }
         compiled = agent
+        agentName = agent.policy.name
         roots = SessionRoots()
     }
 
