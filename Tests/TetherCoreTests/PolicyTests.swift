@@ -193,6 +193,21 @@ final class GlobTests: XCTestCase {
         }
     }
 
+    /// Several `**` in one pattern once backtracked exponentially (a 60-character path took
+    /// 13 s). The search is bounded by states, not by time: held to a count here.
+    func testManyDoubleStarsStayPolynomial() throws {
+        let g = try Glob("/**a**b**c**d**e**f**g**h")
+        let path = "/" + String(repeating: "ab/", count: 20)
+        var text = path
+        let r = text.withUTF8 { g.match($0) }
+        XCTAssertFalse(r.matched)
+        let tokens = 17, bytes = path.utf8.count
+        XCTAssertLessThan(r.steps, Glob.stepBudget + 2 * (tokens + 1) * (bytes + 1) * (bytes + 1), "steps: \(r.steps)")
+        XCTAssertTrue(try Glob("/**a**b**c").matches("/xa/yb/zc"))
+        XCTAssertTrue(try Glob("/**/x/**/y").matches("/a/b/x/c/y"))
+        XCTAssertFalse(try Glob("/**/x/**/y").matches("/a/b/x/c/z"))
+    }
+
     func testSyntaxErrors() {
         for bad in ["/a/[bc", "/a/\\", "/a/[z-a]", "["] {
             XCTAssertThrowsError(try Glob(bad), bad)

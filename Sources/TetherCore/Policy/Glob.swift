@@ -103,57 +103,88 @@ public struct Glob: Sendable, Equatable, CustomStringConvertible {
         return s.withUTF8 { matches(bytes: $0) }
     }
 
-    public func matches(bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+    public func matches(bytes: UnsafeBufferPointer<UInt8>) -> Bool { match(bytes).matched }
+
+    /// Whether it matches, and how many states the search visited (the tests hold it to a bound).
+    func match(_ bytes: UnsafeBufferPointer<UInt8>) -> (matched: Bool, steps: Int) {
         if let literal {
-            return literal.count == bytes.count && literal.withUnsafeBufferPointer { l in
-                l.elementsEqual(bytes)
+            return (literal.count == bytes.count && literal.withUnsafeBufferPointer { l in l.elementsEqual(bytes) }, 1)
+        }
+        return tokens.withUnsafeBufferPointer { t in
+            // Backtracking is quick for every pattern a policy writes, but several `**` in one
+            // pattern can try exponentially many splits: past a step budget, the same search
+            // remembers the (token, byte) states that failed, which bounds it to |t|·|s|.
+            var budget = Glob.stepBudget
+            if let r = match(t, 0, bytes, 0, &budget, nil) { return (r, Glob.stepBudget - budget) }
+            var failed = [Bool](repeating: false, count: (t.count + 1) * (bytes.count + 1))
+            return failed.withUnsafeMutableBufferPointer { f in
+                var unbounded = Int.max
+                let r = match(t, 0, bytes, 0, &unbounded, f) ?? false
+                return (r, Glob.stepBudget + (Int.max - unbounded))
             }
         }
-        return tokens.withUnsafeBufferPointer { match($0, 0, bytes, 0) }
     }
 
-    private func match(_ t: UnsafeBufferPointer<Token>, _ ti0: Int, _ s: UnsafeBufferPointer<UInt8>, _ si0: Int) -> Bool {
+    static let stepBudget = 20_000
+
+    /// nil when the budget ran out. With `failed`, states known to fail are not tried again.
+    private func match(_ t: UnsafeBufferPointer<Token>, _ ti0: Int, _ s: UnsafeBufferPointer<UInt8>, _ si0: Int,
+                       _ budget: inout Int, _ failed: UnsafeMutableBufferPointer<Bool>?) -> Bool? {
+        budget -= 1
+        if budget < 0 { return nil }
+        let state = ti0 * (s.count + 1) + si0
+        if let failed, failed[state] { return false }
         var ti = ti0, si = si0
         let slash = UInt8(ascii: "/")
+        func fail() -> Bool {
+            failed?[state] = true
+            return false
+        }
         while ti < t.count {
             switch t[ti] {
             case .byte(let c):
-                guard si < s.count, s[si] == c else { return false }
+                guard si < s.count, s[si] == c else { return fail() }
                 si += 1
             case .one:
-                guard si < s.count, s[si] != slash else { return false }
+                guard si < s.count, s[si] != slash else { return fail() }
                 si += 1
             case .set(let ranges, let negated):
-                guard si < s.count, s[si] != slash else { return false }
+                guard si < s.count, s[si] != slash else { return fail() }
                 let c = s[si]
-                if ranges.contains(where: { $0.contains(c) }) == negated { return false }
+                if ranges.contains(where: { $0.contains(c) }) == negated { return fail() }
                 si += 1
             case .star:
                 // Try every split that does not cross a '/'.
                 var k = si
                 while true {
-                    if match(t, ti + 1, s, k) { return true }
-                    guard k < s.count, s[k] != slash else { return false }
+                    guard let r = match(t, ti + 1, s, k, &budget, failed) else { return nil }
+                    if r { return true }
+                    guard k < s.count, s[k] != slash else { return fail() }
                     k += 1
                 }
             case .deep:
                 var k = si
                 while true {
-                    if match(t, ti + 1, s, k) { return true }
-                    guard k < s.count else { return false }
+                    guard let r = match(t, ti + 1, s, k, &budget, failed) else { return nil }
+                    if r { return true }
+                    guard k < s.count else { return fail() }
                     k += 1
                 }
             case .deepDirs:
-                if match(t, ti + 1, s, si) { return true }
+                guard let r = match(t, ti + 1, s, si, &budget, failed) else { return nil }
+                if r { return true }
                 var k = si
                 while k < s.count {
-                    if s[k] == slash, match(t, ti + 1, s, k + 1) { return true }
+                    if s[k] == slash {
+                        guard let r = match(t, ti + 1, s, k + 1, &budget, failed) else { return nil }
+                        if r { return true }
+                    }
                     k += 1
                 }
-                return false
+                return fail()
             }
             ti += 1
         }
-        return si == s.count
+        return si == s.count ? true : fail()
     }
 }
