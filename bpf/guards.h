@@ -91,7 +91,7 @@ static __always_inline struct te_watch_inode inode_key(const void *inode)
 static __always_inline __u32 key_protection(struct te_watch_inode *key)
 {
     __u32 *v = bpf_map_lookup_elem(&protected_inodes, key);
-    return v ? *v : 0;
+    return v ? *v & TE_PROTECT_MASK : 0;
 }
 
 /* What protects the entry `name` (len bytes at kernel address `name`) of directory `dir`:
@@ -114,7 +114,7 @@ static __always_inline __u32 entry_protection(struct dentry *dir, const void *na
     if (bpf_probe_read_kernel(rb->key.name, len & (TE_PNAME_MAX - 1), name))
         return prot;
     __u32 *v = bpf_map_lookup_elem(&protected_names, &rb->key);
-    return v ? prot | *v : prot;
+    return v ? prot | (*v & TE_PROTECT_MASK) : prot;
 }
 
 /* The write/tamper guard for a call that made `slot`'s path name something new: a

@@ -222,7 +222,7 @@ struct {
     __uint(max_entries, 256);
     __uint(map_flags, BPF_F_NO_PREALLOC);
     __type(key, struct te_net_key);
-    __type(value, __u8);
+    __type(value, __u16); /* the plan that wrote it */
 } egress_deny SEC(".maps");
 
 /* A cgroup hook's verdict for the thread, picked up by that syscall's exit handler. */

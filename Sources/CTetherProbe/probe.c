@@ -36,6 +36,7 @@ struct tp_probe {
     char skipped[1024];
     int ncpu;
     uint64_t *bits; /* tracked_bits, mapped */
+    uint16_t guard_gen; /* the guard plan being written (tp_guard_begin) */
     tp_record_fn fn;
     void *ctx;
 };
@@ -1024,7 +1025,8 @@ int tp_protect_inode(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t fl
     if (!p->skel)
         return -ENOTSUP;
     struct te_watch_inode key = { .dev = dev, .ino = ino };
-    return update(p->skel->maps.protected_inodes, &key, &flags);
+    uint32_t v = (flags & TE_PROTECT_MASK) | (uint32_t)p->guard_gen << TE_GUARD_GEN_SHIFT;
+    return update(p->skel->maps.protected_inodes, &key, &v);
 }
 
 int tp_protect_name(struct tp_probe *p, uint64_t dev, uint64_t dir_ino, const char *name, uint32_t flags)
@@ -1039,7 +1041,8 @@ int tp_protect_name(struct tp_probe *p, uint64_t dev, uint64_t dir_ino, const ch
     key.dev = dev;
     key.ino = dir_ino;
     memcpy(key.name, name, len);
-    return update(p->skel->maps.protected_names, &key, &flags);
+    uint32_t v = (flags & TE_PROTECT_MASK) | (uint32_t)p->guard_gen << TE_GUARD_GEN_SHIFT;
+    return update(p->skel->maps.protected_names, &key, &v);
 }
 
 int tp_protect_clear(struct tp_probe *p)
@@ -1070,14 +1073,19 @@ int tp_egress_allow(struct tp_probe *p, uint16_t agent, const uint8_t addr[16], 
     struct te_net_ports v = {0};
     int fd = bpf_map__fd(p->skel->maps.egress_allow);
     uint32_t used = 0;
-    /* merge with what is already allowed for this prefix; "any port" absorbs everything */
-    if (bpf_map_lookup_elem(fd, &k, &v) == 0) {
+    /* merge with what this plan already allows for this prefix ("any port" absorbs
+     * everything); what an earlier plan wrote is replaced */
+    if (bpf_map_lookup_elem(fd, &k, &v) == 0 && v.gen == p->guard_gen) {
         if (v.hi[0] == 0)
             return 0;
         while (used < TE_NET_PORTS && v.hi[used]) used++;
+    } else {
+        memset(&v, 0, sizeof(v));
     }
+    v.gen = p->guard_gen;
     if (nranges == 0) {
         memset(&v, 0, sizeof(v));
+        v.gen = p->guard_gen;
     } else {
         for (uint32_t i = 0; i < nranges; i++) {
             if (hi[i] == 0 || lo[i] > hi[i])
@@ -1100,8 +1108,8 @@ int tp_egress_deny(struct tp_probe *p, const uint8_t addr[16], uint32_t bits)
         return -EINVAL;
     struct te_net_key k;
     net_key(&k, 0, addr, bits);
-    uint8_t one = 1;
-    return update(p->skel->maps.egress_deny, &k, &one);
+    uint16_t gen = p->guard_gen;
+    return update(p->skel->maps.egress_deny, &k, &gen);
 }
 
 int tp_egress_clear(struct tp_probe *p)
@@ -1110,6 +1118,93 @@ int tp_egress_clear(struct tp_probe *p)
         return -ENOTSUP;
     int rc = clear_map(p->skel->maps.egress_allow);
     return rc ? rc : clear_map(p->skel->maps.egress_deny);
+}
+
+int tp_guard_config_get(struct tp_probe *p, uint32_t *guards)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    uint32_t zero = 0;
+    return bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.guard_config), &zero, guards) ? -errno : 0;
+}
+
+/* The generation of an entry's value in each guard map. */
+static uint16_t entry_gen(int which, const void *value)
+{
+    switch (which) {
+    case 0: case 1: return (uint16_t)(*(const uint32_t *)value >> TE_GUARD_GEN_SHIFT);
+    case 2: return ((const struct te_net_ports *)value)->gen;
+    default: return *(const uint16_t *)value;
+    }
+}
+
+static struct bpf_map *guard_map(struct tp_probe *p, int which)
+{
+    switch (which) {
+    case 0: return p->skel->maps.protected_inodes;
+    case 1: return p->skel->maps.protected_names;
+    case 2: return p->skel->maps.egress_allow;
+    default: return p->skel->maps.egress_deny;
+    }
+}
+
+int tp_guard_begin(struct tp_probe *p)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    /* one past the newest plan in the maps (pinned ones included), never 0 twice in a row */
+    uint16_t newest = p->guard_gen;
+    for (int which = 0; which < 4; which++) {
+        struct bpf_map *m = guard_map(p, which);
+        char key[128], value[64];
+        if (bpf_map__key_size(m) > sizeof(key) || bpf_map__value_size(m) > sizeof(value))
+            return -E2BIG;
+        if (bpf_map_get_next_key(bpf_map__fd(m), NULL, key) == 0 && bpf_map_lookup_elem(bpf_map__fd(m), key, value) == 0) {
+            uint16_t g = entry_gen(which, value);
+            if ((uint16_t)(g - newest) < 0x8000)
+                newest = g;
+        }
+    }
+    p->guard_gen = newest + 1;
+    return p->guard_gen;
+}
+
+int tp_guard_sweep(struct tp_probe *p)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    int removed = 0;
+    for (int which = 0; which < 4; which++) {
+        struct bpf_map *m = guard_map(p, which);
+        int fd = bpf_map__fd(m);
+        size_t ks = bpf_map__key_size(m), cap = bpf_map__max_entries(m);
+        char value[64];
+        char *stale = malloc(ks * cap), *key = malloc(ks), *prev = malloc(ks);
+        if (!stale || !key || !prev) {
+            free(stale); free(key); free(prev);
+            return -ENOMEM;
+        }
+        /* collect first, then delete: deleting while iterating restarts the iteration */
+        size_t n = 0;
+        int first = 1;
+        while (n < cap && bpf_map_get_next_key(fd, first ? NULL : prev, key) == 0) {
+            first = 0;
+            if (bpf_map_lookup_elem(fd, key, value) == 0 && entry_gen(which, value) != p->guard_gen)
+                memcpy(stale + ks * n++, key, ks);
+            memcpy(prev, key, ks);
+        }
+        int rc = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (bpf_map_delete_elem(fd, stale + ks * i) && errno != ENOENT && !rc)
+                rc = -errno;
+            else
+                removed++;
+        }
+        free(stale); free(key); free(prev);
+        if (rc)
+            return rc;
+    }
+    return removed;
 }
 
 int tp_frozen_set(struct tp_probe *p, uint64_t session, int frozen)

@@ -265,6 +265,24 @@ public final class Probe {
 
     public func setGuards(_ guards: Guards) throws { try check(tp_guard_config(h, guards.rawValue), "configuring guards") }
 
+    /// The guard switches in force.
+    public func guards() throws -> Guards {
+        var g: UInt32 = 0
+        try check(tp_guard_config_get(h, &g), "reading the guard switches")
+        return Guards(rawValue: g)
+    }
+
+    /// Starts writing a new guard plan beside the one in force (see `sweepGuardPlan`).
+    public func beginGuardPlan() throws { try check(tp_guard_begin(h), "starting a guard plan") }
+
+    /// Removes what the plans before the one begun last wrote; returns how many entries.
+    @discardableResult
+    public func sweepGuardPlan() throws -> Int {
+        let n = tp_guard_sweep(h)
+        try check(n, "removing the previous guard plan")
+        return Int(n)
+    }
+
     public func protect(pid: Int32, _ on: Bool = true) throws {
         try check(tp_protect_pid(h, UInt32(bitPattern: pid), on ? 1 : 0), "protecting pid \(pid)")
     }

@@ -10,6 +10,11 @@ public struct GuardPlan: Sendable {
         public var path: String
         public var protection: Protection.RawValue
         public var rule: String
+        public init(path: String, protection: Protection.RawValue, rule: String) {
+            self.path = path
+            self.protection = protection
+            self.rule = rule
+        }
     }
     public struct Egress: Sendable {
         public var agent: UInt16
@@ -21,6 +26,8 @@ public struct GuardPlan: Sendable {
     public var protected: [Protected] = []
     public var egress: [Egress] = []
     public var deny: [IPAddress] = []
+
+    public init() {}
 
     /// Tether's own state and configuration: writing them is tampering.
     public static let tetherPaths = ["/etc/tether", "/var/lib/tether", "/run/tether"]
@@ -78,16 +85,18 @@ public struct GuardPlan: Sendable {
         public var absent: [String] = []
     }
 
-    /// Replaces the kernel's guard maps with this plan. Each location is protected by its
-    /// inode (when it exists) and by its name in its directory (when that exists), so that
-    /// creating it later, or renaming something over it, is guarded too. Directories are
-    /// protected with their subdirectories (bounded walk), since the guard matches a file's
-    /// own directory.
+    /// Replaces the kernel's guard maps with this plan, without a moment of fewer guards:
+    /// the switches of both plans are on while the new plan's entries go in beside the old
+    /// ones; then the old plan's entries go, then its switches. Each location is protected
+    /// by its inode (when it exists) and by its name in its directory (when that exists), so
+    /// that creating it later, or renaming something over it, is guarded too. Directories
+    /// are protected with their subdirectories (bounded walk), since the guard matches a
+    /// file's own directory.
     public func install(_ probe: Probe, maxSubdirectories: Int = 4096) throws -> Installed {
         var out = Installed()
-        try probe.setGuards([])
-        try probe.clearProtectedInodes()
-        try probe.clearEgress()
+        let before = try probe.guards()
+        try probe.setGuards(before.union(guards))
+        try probe.beginGuardPlan()
         var budget = maxSubdirectories
         for p in protected {
             var st = stat(), dir = stat()
@@ -121,6 +130,7 @@ public struct GuardPlan: Sendable {
             out.egressEntries += 1
         }
         for d in deny { try probe.denyEgress(address: d.bytes, bits: 128) }
+        try probe.sweepGuardPlan()
         try probe.setGuards(guards)
         return out
     }

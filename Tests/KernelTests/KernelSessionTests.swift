@@ -156,19 +156,29 @@ final class KernelSessionTests: KernelTestCase {
         let marker = scratch + "/" + String(repeating: "w", count: 77) // an odd record size
         FileManager.default.createFile(atPath: marker, contents: Data())
         var opens = 0, other = 0, corrupt = 0
+        let lock = NSLock()
         let reader = EventReader(probe: small, sink: { e in
+            lock.lock()
+            defer { lock.unlock() }
             if e.kind == .open { if e.path == marker { opens += 1 } else if e.path?.hasPrefix(self.scratch) == true { other += 1 } }
-        }, onCorrupt: { _ in corrupt += 1 })
+        }, onCorrupt: { _ in lock.lock(); corrupt += 1; lock.unlock() })
+        func seen() -> Int { lock.lock(); defer { lock.unlock() }; return opens }
         reader.pollTimeoutMs = 1
         reader.start()
-        let started = try Launcher.spawn([KernelHarness.testops, "open-loop", marker, "3000"], session: SessionID.random(), probe: small)
-        _ = Launcher.wait(started.pid)
-        usleep(100_000)
-        reader.stop()
+        // Loops until enough records arrived to wrap the 16 KiB ring many times over (each is
+        // ~250 bytes): however many a fast producer drops, the test decides when it has seen
+        // enough, not the machine's speed.
+        var runs = 0
+        while seen() < 400 && runs < 200 {
+            let started = try Launcher.spawn([KernelHarness.testops, "open-loop", marker, "300"], session: SessionID.random(), probe: small)
+            _ = Launcher.wait(started.pid)
+            runs += 1
+        }
+        reader.stop() // drains what is left
         let stats = try small.stats()
         XCTAssertEqual(corrupt, 0)
         XCTAssertEqual(other, 0, "no open arrived with a mangled path")
-        XCTAssertGreaterThan(opens, 500, "most opens arrive (drops: \(stats.drops))")
+        XCTAssertGreaterThanOrEqual(opens, 400, "records kept arriving (drops: \(stats.drops), \(runs) runs)")
         XCTAssertEqual(reader.decoded, stats.events, "every record written was read back whole")
     }
 

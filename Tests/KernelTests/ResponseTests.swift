@@ -321,4 +321,38 @@ final class ResponseTests: KernelTestCase {
         XCTAssertEqual(r.run.of(.bpf).first?.guardActions, [.monitor, .tamper])
         XCTAssertFalse(k.probe.isFrozen(r.run.session))
     }
+    /// A reload installs the new guard plan beside the old one, then removes the old one:
+    /// a write to a location both plans protect is judged by the guard every time, however
+    /// many reloads happen meanwhile, and what only the old plan protected is free after.
+    func testReinstallingTheGuardPlanLeavesNoGap() throws {
+        let both = scratch + "/both", old = scratch + "/old-only", new = scratch + "/new-only"
+        for d in [both, old, new] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
+        func plan(_ dirs: [String]) -> GuardPlan {
+            var p = GuardPlan()
+            p.guards = [.write]
+            p.protected = dirs.map { GuardPlan.Protected(path: $0, protection: Protection([.write, .directory]).rawValue, rule: "persist.cron") }
+            return p
+        }
+        _ = try plan([both, old]).install(k.probe)
+        let writes = 400
+        let s = try Launcher.spawn([KernelHarness.testops] + Array(repeating: ["write", both + "/job", "x"], count: writes).flatMap { $0 },
+                                   session: SessionID.random(), probe: k.probe, mode: .monitor)
+        started.append(s)
+        var reloads = 0
+        func written() -> Int { k.events(s.session).filter { $0.kind == .open && $0.path == both + "/job" }.count }
+        // reinstall while the writes go on, until they are done (at least a few times)
+        repeat {
+            _ = try plan(reloads % 2 == 0 ? [both, new] : [both, old]).install(k.probe)
+            reloads += 1
+        } while written() < writes || reloads < 4
+        _ = Launcher.wait(s.pid)
+        let opens = k.events(s.session).filter { $0.kind == .open && $0.path == both + "/job" }
+        XCTAssertEqual(opens.count, writes)
+        XCTAssertEqual(opens.filter { !$0.guardActions.contains(.write) }.count, 0,
+                       "writes the guard did not judge across \(reloads) reinstalls")
+        _ = try plan([both, new]).install(k.probe)
+        let after = try runCapturing(["write", old + "/job", "x", "write", new + "/job", "y"], enforce: false)
+        XCTAssertEqual(after.run.events.first { $0.kind == .open && $0.path == old + "/job" }?.guardActions, [], "the old plan's entry is gone")
+        XCTAssertEqual(after.run.events.first { $0.kind == .open && $0.path == new + "/job" }?.guardActions, [.monitor, .write])
+    }
 }

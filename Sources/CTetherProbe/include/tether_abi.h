@@ -175,7 +175,16 @@ struct te_net_key {
 struct te_net_ports {
     __u16 lo[TE_NET_PORTS];
     __u16 hi[TE_NET_PORTS];
+    __u16 gen;        /* the guard plan that wrote it (see TE_GUARD_GEN_SHIFT) */
+    __u16 pad;
 };
+
+/* A guard plan is installed beside the one it replaces, then the other's entries go: every
+ * entry of protected_inodes / protected_names (in the value's high 16 bits), egress_allow
+ * and egress_deny says which plan wrote it, so a reload never has a moment with fewer
+ * guards than either plan. */
+#define TE_GUARD_GEN_SHIFT 16
+#define TE_PROTECT_MASK 0xffffu
 
 /* Keys of the `stats` per-CPU array. */
 enum te_stat {
@@ -206,6 +215,7 @@ struct te_protected_name { __u64 dev; __u64 ino; char name[TE_PNAME_MAX]; };
 _Static_assert(sizeof(struct te_event) == TE_SIZEOF_EVENT, "te_event layout drifted");
 _Static_assert(sizeof(struct te_str) == 8, "te_str layout drifted");
 _Static_assert(sizeof(struct te_agent) == 64, "te_agent layout drifted");
+_Static_assert(sizeof(struct te_net_ports) == 36, "te_net_ports layout drifted");
 _Static_assert(sizeof(struct te_tracked) == 16, "te_tracked layout drifted");
 
 #endif

@@ -102,11 +102,20 @@ int tp_protect_name(struct tp_probe *p, uint64_t dev, uint64_t dir_ino, const ch
 /* Empties protected_inodes and protected_names. */
 int tp_protect_clear(struct tp_probe *p);
 /* addr: 16 bytes, IPv4 as ::ffff:a.b.c.d (bits counted in that form); port ranges
- * [lo[i], hi[i]], none = any port. Ranges for the same prefix accumulate (at most TE_NET_PORTS). */
+ * [lo[i], hi[i]], none = any port. Ranges for the same prefix accumulate within one plan
+ * (at most TE_NET_PORTS); an earlier plan's entry for it is replaced. */
 int tp_egress_allow(struct tp_probe *p, uint16_t agent, const uint8_t addr[16], uint32_t bits,
                     const uint16_t *lo, const uint16_t *hi, uint32_t nranges);
 int tp_egress_deny(struct tp_probe *p, const uint8_t addr[16], uint32_t bits);
 int tp_egress_clear(struct tp_probe *p);
+/* The guard switches in force (TE_GUARDS_*). */
+int tp_guard_config_get(struct tp_probe *p, uint32_t *guards);
+/* A new guard plan: what tp_protect_* and tp_egress_* write from now on is tagged with a
+ * new generation (returned), beside the entries of the plan in force. */
+int tp_guard_begin(struct tp_probe *p);
+/* Removes every entry of the guard maps that the plan begun last did not write; returns
+ * how many. */
+int tp_guard_sweep(struct tp_probe *p);
 /* Mark (or clear) a session as frozen: its new children are stopped at fork. */
 int tp_frozen_set(struct tp_probe *p, uint64_t session, int frozen);
 /* 1 if frozen, 0 if not, -errno on error. */
