@@ -265,7 +265,7 @@ public final class JSONLinesSink: AlertSink, @unchecked Sendable {
     public let name: String
     public let path: String
     private let lock = NSLock()
-    private var file: UnsafeMutablePointer<FILE>?
+    private var fd: Int32 = -1
     private var sent: UInt64 = 0
     private var dropped: UInt64 = 0
     private var lastError: String?
@@ -273,45 +273,60 @@ public final class JSONLinesSink: AlertSink, @unchecked Sendable {
     public init(path: String) throws {
         self.path = path
         name = "json \(path)"
-        guard let f = fopen(path, "a") else {
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else {
             throw ExportError("cannot open \(path) for appending alerts: \(String(cString: strerror(errno)))")
         }
-        file = f
     }
 
+    /// One alert, one write(2) of its whole line. A write that fails part-way (the disk is
+    /// full) is taken back, so the file never holds half a line for the next alert to be
+    /// glued to; once writes succeed again the sink is up again.
     public func submit(_ alert: AlertRecord) {
-        let line = AlertJSON.encode(alert) + "\n"
+        let bytes = Array((AlertJSON.encode(alert) + "\n").utf8)
         lock.lock()
         defer { lock.unlock() }
-        guard let f = file else { dropped += 1; return }
-        let ok = line.withCString { fputs($0, f) >= 0 } && fflush(f) == 0
-        if ok { sent += 1 } else {
-            dropped += 1
-            lastError = "writing \(path): \(String(cString: strerror(errno)))"
+        guard fd >= 0 else { dropped += 1; return }
+        let start = lseek(fd, 0, SEEK_END)
+        var off = 0
+        var err: Int32 = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, bytes.count - off) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { err = n < 0 ? errno : ENOSPC; break }
+            off += n
         }
+        if off == bytes.count {
+            sent += 1
+            lastError = nil
+            return
+        }
+        if off > 0 && start >= 0 { _ = ftruncate(fd, start) }
+        dropped += 1
+        lastError = "writing \(path): \(String(cString: strerror(err)))"
     }
 
     public func health() -> SinkHealth {
         lock.lock()
         defer { lock.unlock() }
-        return SinkHealth(name: name, state: file == nil ? "closed" : (lastError == nil ? "up" : "failing"), queued: 0,
+        return SinkHealth(name: name, state: fd < 0 ? "closed" : (lastError == nil ? "up" : "failing"), queued: 0,
                           sent: sent, dropped: dropped, lastError: lastError)
     }
 
     public func reopen() {
         lock.lock()
         defer { lock.unlock() }
-        if let f = file { fclose(f) }
-        file = fopen(path, "a")
-        lastError = file == nil ? "reopening \(path): \(String(cString: strerror(errno)))" : nil
+        if fd >= 0 { Glibc.close(fd) }
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        lastError = fd < 0 ? "reopening \(path): \(String(cString: strerror(errno)))" : nil
     }
 
     @discardableResult
     public func close(timeout: TimeInterval) -> Int {
         lock.lock()
         defer { lock.unlock() }
-        if let f = file { fflush(f); fclose(f) }
-        file = nil
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
         return 0
     }
 }

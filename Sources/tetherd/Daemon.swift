@@ -243,10 +243,10 @@ final class Daemon: @unchecked Sendable {
     /// Reads the policy again and swaps it in whole; a bad policy changes nothing, is
     /// logged and raised as an alert. The reader keeps draining throughout: no event is lost.
     @discardableResult
-    func reload() -> Result<String, Error> {
+    func reload(announced: Bool = false) -> Result<String, Error> {
         reloadLock.lock()
         defer { reloadLock.unlock() }
-        notifier.reloading()
+        if !announced { notifier.reloading() }
         let r = swapPolicy()
         notifier.ready(status: statusLine())
         return r
@@ -265,11 +265,14 @@ final class Daemon: @unchecked Sendable {
         defer { lock.unlock() }
         guard !reloadQueued else { return }
         reloadQueued = true
+        // RELOADING=1 at once, as the signal is taken: systemd's reload job (ExecReload sends
+        // the SIGHUP) then waits for the READY=1 that ends the reload
+        notifier.reloading()
         reloadQueue.async { [self] in
             lock.lock()
             reloadQueued = false
             lock.unlock()
-            reload()
+            reload(announced: true)
         }
     }
 

@@ -88,6 +88,10 @@ final class MetricsServer: @unchecked Sendable {
         return m
     }
 
+    /// Connections answered at once; a scrape needs one, so this only bounds abuse.
+    static let maxConnections = 8
+    private var active = 0
+
     private func serve() {
         defer { done.signal() }
         while true {
@@ -99,36 +103,68 @@ final class MetricsServer: @unchecked Sendable {
             if stop { return }
             guard p.revents & Int16(POLLIN) != 0 else { continue }
             let c = acceptCloexec(fd)
-            if c < 0 { continue }
-            var tv = timeval(tv_sec: 2, tv_usec: 0)
-            setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            var req = [UInt8]()
-            var buf = [UInt8](repeating: 0, count: 2048)
-            while req.count < 8192 {
-                let n = buf.withUnsafeMutableBytes { recv(c, $0.baseAddress!, 2048, 0) }
-                if n <= 0 { break }
-                req += buf[0..<n]
-                if String(decoding: req, as: UTF8.self).contains("\r\n\r\n") { break }
+            if c < 0 {
+                if errno == EMFILE || errno == ENFILE { usleep(100_000) } // no spinning on a pending connection
+                continue
             }
-            let first = String(decoding: req, as: UTF8.self).split(separator: "\r\n").first ?? ""
-            let parts = first.split(separator: " ")
-            let response: String
-            if parts.count >= 2, parts[0] == "GET", parts[1] == "/metrics" || parts[1].hasPrefix("/metrics?") {
-                let body = snapshot().text()
-                response = "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
-            } else {
-                let body = "not found: try GET /metrics\n"
-                response = "HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
+            lock.lock()
+            let busy = active >= MetricsServer.maxConnections
+            if !busy { active += 1 }
+            lock.unlock()
+            if busy {
+                let busyText = Array("HTTP/1.0 503 Service Unavailable\r\nConnection: close\r\n\r\n".utf8)
+                _ = busyText.withUnsafeBytes { send(c, $0.baseAddress!, busyText.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT)) }
+                close(c)
+                continue
             }
-            let bytes = Array(response.utf8)
-            var off = 0
-            while off < bytes.count {
-                let n = bytes.withUnsafeBytes { send(c, $0.baseAddress! + off, bytes.count - off, Int32(MSG_NOSIGNAL)) }
-                if n <= 0 { break }
-                off += n
+            // each client on a thread of its own, with a deadline for its whole request: a
+            // client that sends a byte now and then holds up nobody but itself
+            let t = Thread { [self] in
+                self.answer(c)
+                close(c)
+                self.lock.lock()
+                self.active -= 1
+                self.lock.unlock()
             }
-            close(c)
+            t.name = "tether-metrics-conn"
+            t.start()
+        }
+    }
+
+    /// Reads one request (at most 8 KiB, within 2 s in all) and answers it.
+    private func answer(_ c: Int32) {
+        var tv = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let deadline = Date().addingTimeInterval(2)
+        var req = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 2048)
+        while req.count < 8192 {
+            let left = deadline.timeIntervalSinceNow
+            if left <= 0 { return }
+            var p = pollfd(fd: c, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, Int32(left * 1000) + 1) > 0 else { return }
+            let n = buf.withUnsafeMutableBytes { recv(c, $0.baseAddress!, 2048, Int32(MSG_DONTWAIT)) }
+            if n < 0 && (errno == EAGAIN || errno == EINTR) { continue }
+            if n <= 0 { break }
+            req += buf[0..<n]
+            if String(decoding: req, as: UTF8.self).contains("\r\n\r\n") { break }
+        }
+        let first = String(decoding: req, as: UTF8.self).split(separator: "\r\n").first ?? ""
+        let parts = first.split(separator: " ")
+        let response: String
+        if parts.count >= 2, parts[0] == "GET", parts[1] == "/metrics" || parts[1].hasPrefix("/metrics?") {
+            let body = snapshot().text()
+            response = "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
+        } else {
+            let body = "not found: try GET /metrics\n"
+            response = "HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
+        }
+        let bytes = Array(response.utf8)
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { send(c, $0.baseAddress! + off, bytes.count - off, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { break }
+            off += n
         }
     }
 }

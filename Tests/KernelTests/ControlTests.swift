@@ -111,15 +111,23 @@ class DaemonTestCase: XCTestCase {
         return cond()
     }
 
-    func httpGet(port: UInt16, path: String) throws -> String {
+    func tcpConnect(port: UInt16) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
         var a = sockaddr_in()
         a.sin_family = sa_family_t(AF_INET)
         a.sin_port = port.bigEndian
         a.sin_addr.s_addr = inet_addr("127.0.0.1")
         let rc = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else { throw ControlError("connect 127.0.0.1:\(port): \(String(cString: strerror(errno)))") }
+        guard rc == 0 else {
+            close(fd)
+            throw ControlError("connect 127.0.0.1:\(port): \(String(cString: strerror(errno)))")
+        }
+        return fd
+    }
+
+    func httpGet(port: UInt16, path: String) throws -> String {
+        let fd = try tcpConnect(port: port)
+        defer { close(fd) }
         let req = Array("GET \(path) HTTP/1.0\r\nHost: localhost\r\n\r\n".utf8)
         _ = req.withUnsafeBytes { send(fd, $0.baseAddress!, req.count, 0) }
         var out = [UInt8]()
@@ -194,6 +202,17 @@ final class ControlTests: DaemonTestCase {
         XCTAssertTrue(metrics.contains("tether_sessions 1\n"), metrics)
         XCTAssertTrue(metrics.contains("tether_sink_dropped_total{sink=\"json \(dir!)/alerts.jsonl\"} 0\n"), metrics)
         XCTAssertTrue(try httpGet(port: port, path: "/other").hasPrefix("HTTP/1.0 404"))
+
+        // clients that send a byte and then dawdle hold up nobody: a scrape is answered while
+        // they are still connected (the server drops them only at their own deadline)
+        let slow = try (0..<3).map { _ in try tcpConnect(port: port) }
+        defer { for fd in slow { close(fd) } }
+        for fd in slow { _ = send(fd, "G", 1, 0) }
+        XCTAssertTrue(try httpGet(port: port, path: "/metrics").hasPrefix("HTTP/1.0 200"))
+        for fd in slow {
+            var b: UInt8 = 0
+            XCTAssertEqual(recv(fd, &b, 1, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT)), -1, "a slow client was dropped before the scrape was answered")
+        }
     }
 
     func testResumeAndKillReachEveryMemberOfTheSession() throws {
@@ -229,6 +248,36 @@ final class ControlTests: DaemonTestCase {
         XCTAssertTrue(unknown.stderr.contains("no live processes"), unknown.stderr)
         let garbage = try tether(["resume", "xyz"])
         XCTAssertTrue(garbage.stderr.contains("not a session id"), garbage.stderr)
+    }
+
+    /// Hundreds of idle control connections cannot starve the daemon: past 64 at once the
+    /// rest are refused, the descriptors the responder needs are left, and a violation in an
+    /// enforce session is still contained and reported as such.
+    func testIdleControlConnectionsCannotStopEnforcement() throws {
+        try "agents:\n  - name: test-agent\n    mode: enforce\n    match:\n      exe: [\"\(agent!)\"]\n".write(toFile: policy, atomically: true, encoding: .utf8)
+        let (_, log) = try startDaemon()
+        var idle: [ControlConnection] = []
+        defer { for c in idle { c.close() } }
+        for _ in 0..<300 { if let c = try? ControlClient.connect(path: control) { idle.append(c) } }
+        XCTAssertEqual(idle.count, 300, "connecting is never refused; serving past the limit is")
+        let a = Process()
+        a.executableURL = URL(fileURLWithPath: agent)
+        a.arguments = ["open", "/etc/shadow", "r", "sleep-ms", "100000"]
+        try a.run()
+        // SIGKILL: the session is stopped, and a stopped process never acts on SIGTERM
+        defer { kill(a.processIdentifier, SIGKILL); a.waitUntilExit() }
+        var found: AlertRecord?
+        XCTAssertTrue(waitFor(15) {
+            found = ((try? String(contentsOfFile: self.dir + "/alerts.jsonl", encoding: .utf8)) ?? "").split(separator: "\n")
+                .compactMap { try? AlertJSON.decode(String($0)) }.first { $0.rule == "escape.credentials" }
+            return found != nil
+        }, log())
+        XCTAssertEqual(found?.enforced, true, "\(String(describing: found))")
+        XCTAssertTrue(found?.outcome?.hasPrefix("session stopped (1 process(es) frozen") ?? false, found?.outcome ?? "")
+        XCTAssertTrue(waitFor(5) { self.state(a.processIdentifier) == "T" })
+        for c in idle { c.close() }
+        idle = []
+        XCTAssertTrue(waitFor(10) { (try? self.tether(["status"]))?.status == 0 }, "control answers again once the idle clients are gone")
     }
 
     func testRefusesNonRootClientsAndAgentSessionMembers() throws {

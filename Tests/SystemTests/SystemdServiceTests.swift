@@ -91,7 +91,9 @@ final class SystemdServiceTests: XCTestCase {
         let r = try c.exec("systemctl reload tetherd")
         XCTAssertEqual(r.status, 0, r.both)
         XCTAssertEqual(c.unit("MainPID"), pid, "reload keeps the process")
-        XCTAssertTrue(c.journal().contains("policy reloaded from /etc/tether/policy.yaml: 2 agent(s)"), c.journal())
+        // (systemd 252's reload job waits for READY=1 when RELOADING=1 came first; the
+        // daemon's journal line is what says the new policy is in)
+        XCTAssertTrue(System.eventually(10) { c.journal().contains("policy reloaded from /etc/tether/policy.yaml: 2 agent(s)") }, c.journal())
         try c.exec("/usr/local/bin/second-agent open /root/after-reload wc")
         XCTAssertTrue(System.eventually(10) { events().contains { ($0.path ?? "").hasSuffix("/root/after-reload") } },
                       "the reloaded policy did not take effect")
