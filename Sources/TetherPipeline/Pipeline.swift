@@ -93,6 +93,7 @@ public final class Pipeline: @unchecked Sendable {
         self.policy = policy
         self.slots = slots
         slotNames = slots.names(defaults: policy.defaults.name)
+        earlierRuleFailures += classifier.ruleFailures
         classifier = c
         lock.unlock()
     }
@@ -203,10 +204,11 @@ public final class Pipeline: @unchecked Sendable {
         return slotNames[Int(slot) % slotNames.count]
     }
 
-    /// Rule evaluations that failed (each was logged).
+    /// Rule evaluations that failed (each was logged), under every policy so far.
     public var ruleFailures: Int {
         lock.lock()
         defer { lock.unlock() }
-        return classifier.ruleFailures
+        return earlierRuleFailures + classifier.ruleFailures
     }
+    private var earlierRuleFailures = 0
 }

@@ -69,6 +69,8 @@ struct MemoryResult: Codable {
     /// (events delivered so far, RSS KiB) after each chunk.
     var samples: [[UInt64]]
     var drops: UInt64
+    /// (sessions started and ended so far, RSS KiB): session state must go with its session.
+    var sessionSamples: [[UInt64]] = []
 }
 
 struct Report: Codable {
@@ -228,6 +230,7 @@ struct Report: Codable {
         out += String(format: "idle, probe loaded: %.1f MB\n", Double(m.idleKB) / 1024)
         out += String(format: "%d tracked processes (%d in the process table): %.1f MB\n", m.trackedProcesses, m.tableEntries, Double(m.trackedKB) / 1024)
         for s in m.samples { out += String(format: "after %@ events: %.1f MB\n", Report.count(Double(s[0])), Double(s[1]) / 1024) }
+        for s in m.sessionSamples { out += String(format: "after %llu sessions started and ended: %.1f MB\n", s[0], Double(s[1]) / 1024) }
         out += "drops: \(m.drops)\n"
         return out
     }
@@ -294,6 +297,11 @@ struct Report: Codable {
                               measured: String(format: "%.1f MB after %@, %.1f MB after %@", Double(first[1]) / 1024, Report.count(Double(first[0])),
                                                Double(last[1]) / 1024, Report.count(Double(last[0]))),
                               met: last[1] <= first[1] + 1024))
+            }
+            if let first = m.sessionSamples.first, let last = m.sessionSamples.last, m.sessionSamples.count > 1 {
+                g.append(Goal(text: "RSS after \(last[0]) ended sessions within 10% of RSS after \(first[0])",
+                              measured: String(format: "%.1f MB vs %.1f MB", Double(last[1]) / 1024, Double(first[1]) / 1024),
+                              met: last[0] >= 10_000 ? Double(last[1]) <= Double(first[1]) * 1.10 : nil))
             }
         }
         if let l = classify?.latency {

@@ -52,6 +52,9 @@ extension Report {
             for x in m.samples where x == m.samples.first! || x == m.samples.last! {
                 rows.append(["after \(Report.count(Double(x[0]))) events", String(format: "%.1f", Double(x[1]) / 1024)])
             }
+            for x in m.sessionSamples {
+                rows.append(["after \(x[0]) sessions started and ended", String(format: "%.1f", Double(x[1]) / 1024)])
+            }
             s += markdownTable(["state", "RSS MB"], rows) + "\n"
             s += "Events lost during the memory run (an unpaced tracked loop, default ring buffer): \(m.drops).\n\n"
         }

@@ -70,7 +70,8 @@ struct Helpers {
     func memory(smoke: Bool) throws -> MemoryResult? {
         let lines = try helper([binary, "memory-run", "--workload", workloadBin, "--user", agent,
                                 "--hold", smoke ? "100" : "1000", "--events", smoke ? "100000" : "10000000",
-                                "--chunk", smoke ? "50000" : "1000000"])
+                                "--chunk", smoke ? "50000" : "1000000",
+                                "--sessions"] + (smoke ? ["100", "200"] : ["100", "1000", "10000"]))
         guard let l = lines.first(where: { $0.hasPrefix("{") }) else { return nil }
         return try JSONDecoder().decode(MemoryResult.self, from: Data(l.utf8))
     }
@@ -154,6 +155,7 @@ struct MemoryRun: ParsableCommand {
     @Option var hold: Int
     @Option var events: UInt64
     @Option var chunk: UInt64
+    @Option(parsing: .upToNextOption, help: "Sample RSS after this many sessions have started and ended (ascending).") var sessions: [UInt64] = []
 
     func run() throws {
         let t = try TrackedPipeline()
@@ -187,9 +189,24 @@ struct MemoryRun: ParsableCommand {
             samples.append([t.reader.decoded, Sys.statusKB(me, "VmRSS") ?? 0])
         }
         let drops = (try? t.probe.stats().drops) ?? 0
+
+        // Sessions that start and end: each a tracked /bin/true of its own. What the pipeline
+        // keeps of a session must go with it.
+        var sessionSamples: [[UInt64]] = []
+        var ended: UInt64 = 0
+        for target in sessions {
+            while ended < target {
+                let s = try Launcher.spawn(["/bin/true"], session: SessionID.random(), probe: t.probe)
+                _ = Launcher.wait(s.pid)
+                ended += 1
+            }
+            t.catchUp()
+            sessionSamples.append([ended, Sys.statusKB(me, "VmRSS") ?? 0])
+        }
         t.stop()
-        let m = MemoryResult(idleKB: idle, trackedProcesses: tracked, tableEntries: table, trackedKB: trackedKB,
+        var m = MemoryResult(idleKB: idle, trackedProcesses: tracked, tableEntries: table, trackedKB: trackedKB,
                              samples: samples, drops: drops)
+        m.sessionSamples = sessionSamples
         print(String(decoding: try JSONEncoder().encode(m), as: UTF8.self))
     }
 }

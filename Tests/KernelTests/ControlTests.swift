@@ -250,6 +250,40 @@ final class ControlTests: DaemonTestCase {
         XCTAssertTrue(garbage.stderr.contains("not a session id"), garbage.stderr)
     }
 
+    /// A process the kernel cannot put in its session (tracked map full) runs unwatched:
+    /// tetherd says so to every sink, as it does for lost events.
+    func testAFullTrackedMapIsRaised() throws {
+        let pin = "/sys/fs/bpf/tether-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        pinDir = pin
+        let (_, log) = try startDaemon([], pin: pin)
+        // fill the pinned map with tgids no process has (past pid_max), 65,536 entries
+        let pidMax = Int((try? String(contentsOfFile: "/proc/sys/kernel/pid_max", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 4_194_304
+        let first = pidMax < 4_194_304 - 70_000 ? pidMax + 1 : 4_194_304 - 70_000
+        var batch = ""
+        for tgid in first..<(first + 65_536) {
+            let k = withUnsafeBytes(of: UInt32(tgid).littleEndian) { $0.map { String($0) }.joined(separator: " ") }
+            batch += "map update pinned \(pin)/tracked key \(k) value 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
+        }
+        try batch.write(toFile: dir + "/fill.batch", atomically: true, encoding: .utf8)
+        let fill = try spawnAndWait(["/usr/sbin/bpftool", "batch", "file", dir + "/fill.batch"])
+        XCTAssertEqual(fill.status, 0, String(fill.stderr.suffix(500)))
+        // the agent's exec would start a session: there is no room for it
+        let a = Process()
+        a.executableURL = URL(fileURLWithPath: agent)
+        a.arguments = ["open", "/dev/null", "r"]
+        try a.run()
+        a.waitUntilExit()
+        var found: AlertRecord?
+        XCTAssertTrue(waitFor(10) {
+            found = ((try? String(contentsOfFile: self.dir + "/alerts.jsonl", encoding: .utf8)) ?? "").split(separator: "\n")
+                .compactMap { try? AlertJSON.decode(String($0)) }.first { $0.rule == "tether.track_full" }
+            return found != nil
+        }, log())
+        XCTAssertEqual(found?.severity, .high)
+        XCTAssertTrue(found?.message.contains("run unwatched") ?? false, found?.message ?? "")
+        XCTAssertTrue(log().contains("could not be tracked (tracked-process map full)"), log())
+    }
+
     /// Hundreds of idle control connections cannot starve the daemon: past 64 at once the
     /// rest are refused, the descriptors the responder needs are left, and a violation in an
     /// enforce session is still contained and reported as such.
