@@ -24,7 +24,7 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc
 Q := $(if $(V),,@)
 
-DEB_PACKAGES := clang-14 llvm libbpf-dev libelf-dev zlib1g-dev bpftool pkg-config make gcc libc6-dev
+DEB_PACKAGES := clang-14 llvm libbpf-dev libelf-dev zlib1g-dev bpftool pkg-config make gcc libc6-dev git python3-venv
 STAMP := build/.deps-installed
 # The system tier: a real systemd (systemd-nspawn of a debootstrapped tree), a real rsyslogd.
 SYSTEM_PACKAGES := systemd-container debootstrap rsyslog zstd util-linux
@@ -87,7 +87,7 @@ $(GEN)/%.skel.h: build/%.bpf.o
 
 # The Swift side of the event schema (tether_events.def), generated like the skeletons.
 SCHEMA_SWIFT := Sources/TetherCore/Generated/EventSchema.swift
-build/tether-schemagen: tools/schemagen.c $(ABI_INC)/tether_events.def | $(STAMP)
+build/tether-schemagen: tools/schemagen.c $(ABI_INC)/tether_events.def $(ABI_INC)/tether_syscalls.h | $(STAMP)
 	$(Q)mkdir -p build
 	$(Q)$(CC) -O1 -Wall -I $(ABI_INC) -o $@ $<
 $(SCHEMA_SWIFT): build/tether-schemagen

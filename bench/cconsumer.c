@@ -54,9 +54,9 @@ int main(int argc, char **argv)
         return 70;
     }
     char *wargv[] = { argv[1], "-u", argv[2], out, "openrate", argv[3], argv[4], argc == 6 ? argv[5] : NULL, NULL };
-    int pid, release, status;
-    if ((rc = tp_spawn_held(wargv, NULL, NULL, &pid, &release, &status)) || (rc = tp_track(p, pid, 42, pid, 0, 0)) ||
-        (rc = tp_spawn_release(release, status))) {
+    int pid, release, status, stage;
+    if ((rc = tp_spawn_held(wargv, NULL, NULL, NULL, &pid, &release, &status)) || (rc = tp_track(p, pid, 42, pid, 0, 0)) ||
+        (rc = tp_spawn_release(release, status, &stage))) {
         fprintf(stderr, "tether-cconsumer: starting the workload: %s\n", strerror(-rc));
         return 70;
     }

@@ -86,6 +86,29 @@ HOOK(tgkill, 3, on_tgkill)
 HOOK(pidfd_send_signal, 4, on_pidfd_send_signal)
 HOOK(io_uring_setup, 2, on_io_uring_setup)
 
+/* Syscalls Tether reports by number only: what they do cannot be judged from their
+ * arguments here (an io_uring submission, a file handle, another process's memory). */
+static __always_inline void on_restricted(struct call *s, long nr, long ret) { numbers(s, nr, ret, TE_RESTRICTED, 0, 0, 0); }
+HOOK(io_uring_enter, 0, on_restricted)
+HOOK(io_uring_register, 0, on_restricted)
+HOOK(delete_module, 0, on_restricted)
+HOOK(kexec_load, 0, on_restricted)
+HOOK(kexec_file_load, 0, on_restricted)
+HOOK(open_by_handle_at, 0, on_restricted)
+HOOK(process_vm_readv, 0, on_restricted)
+HOOK(process_vm_writev, 0, on_restricted)
+HOOK(pidfd_getfd, 0, on_restricted)
+HOOK(userfaultfd, 0, on_restricted)
+HOOK(reboot, 0, on_restricted)
+HOOK(swapon, 0, on_restricted)
+HOOK(swapoff, 0, on_restricted)
+HOOK(acct, 0, on_restricted)
+HOOK(settimeofday, 0, on_restricted)
+HOOK(clock_settime, 0, on_restricted)
+HOOK(clock_adjtime, 0, on_restricted)
+HOOK(iopl, 0, on_restricted)
+HOOK(ioperm, 0, on_restricted)
+
 static __always_inline void on_memfd_create(struct call *s, long nr, long ret)
 {
     struct te_event *e = event_begin(TE_MEMFD, &s->m, nr, ret);

@@ -2,6 +2,7 @@
  * ABI numbers, dense ordinals, decoder layouts) from tether_events.def, so that C and
  * Swift read one table. Run by `make` before `swift build`; the output is not committed. */
 #include <stdio.h>
+#include "tether_syscalls.h"
 
 struct row { const char *name, *swift, *json, *layout, *doc; int number; };
 static const struct row rows[] = {
@@ -9,6 +10,14 @@ static const struct row rows[] = {
 #include "tether_events.def"
 };
 #define N (sizeof(rows) / sizeof(rows[0]))
+
+/* The syscalls with a handler, by this architecture's numbers (the build's own). */
+struct sys { const char *name; long nr; };
+static const struct sys syscalls[] = {
+#define TE_SYSCALL(name, kind) { #name, SYS_##name },
+#include "tether_events.def"
+};
+#define NSYS (sizeof(syscalls) / sizeof(syscalls[0]))
 
 int main(void)
 {
@@ -38,6 +47,11 @@ int main(void)
     printf("    public var layout: EventLayout {\n        switch self {\n");
     for (size_t i = 0; i < N; i++)
         printf("        case .%s: .%s\n", rows[i].swift, rows[i].layout);
-    printf("        }\n    }\n}\n");
+    printf("        }\n    }\n}\n\n");
+    printf("/// The names of the syscalls Tether reports, by this architecture's numbers.\n");
+    printf("public enum SyscallName {\n    public static func of(_ nr: Int32) -> String? {\n        switch nr {\n");
+    for (size_t i = 0; i < NSYS; i++)
+        printf("        case %ld: \"%s\"\n", syscalls[i].nr, syscalls[i].name);
+    printf("        default: nil\n        }\n    }\n}\n");
     return 0;
 }

@@ -6,7 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <dirent.h>
@@ -94,11 +99,7 @@ static int fail(int rc, char *err, size_t errlen, const char *what)
 /* Syscall numbers of the handler programs (h_NAME), from the schema and this
  * architecture's headers; -1 for a syscall this architecture lacks (its handler is not
  * loaded, and tp_hooks names it). */
-#ifndef SYS_fchmodat2
-#if defined(__x86_64__)
-#define SYS_fchmodat2 452
-#endif
-#endif
+#include "tether_syscalls.h"
 static const struct { const char *name; long nr; uint16_t kind; } syscalls[] = {
 #define TE_SYSCALL(name, kind) { #name, SYS_##name, TE_##kind },
 #ifdef SYS_open
@@ -915,7 +916,119 @@ uint64_t tp_kernel_dev(uint64_t st_dev)
 
 /* ---- held spawn ---- */
 
-int tp_spawn_held(char *const argv[], const char *cwd, const char *stdout_path, int *pid_out, int *release_fd_out, int *status_fd_out)
+/* ---- refusal: Landlock and seccomp (constants of newer ABIs defined here, since the
+ * build host's headers may predate them; their values are the kernel's stable ABI) ---- */
+
+#define TP_LL_CREATE_RULESET_VERSION (1U << 0)
+#define TP_LL_RULE_PATH_BENEATH 1
+#define TP_LL_RULE_NET_PORT 2
+#define TP_LL_FS_FILE_RIGHTS ((1ULL << 0) | (1ULL << 1) | (1ULL << 2) | (1ULL << 14) | (1ULL << 15))
+
+int tp_landlock_abi(void)
+{
+    long v = syscall(__NR_landlock_create_ruleset, NULL, 0, TP_LL_CREATE_RULESET_VERSION);
+    return v < 0 ? 0 : (int)v;
+}
+
+int tp_landlock_ruleset(uint64_t handled_fs, uint64_t handled_net, uint64_t scoped, int abi)
+{
+    struct { uint64_t fs, net, scoped; } attr = { handled_fs, handled_net, scoped };
+    /* the attribute grew with the ABI: 1-3 know handled_access_fs, 4-5 also _net, 6+ scoped */
+    size_t size = abi >= 6 ? 24 : abi >= 4 ? 16 : 8;
+    long fd = syscall(__NR_landlock_create_ruleset, &attr, size, 0);
+    return fd < 0 ? -errno : (int)fd;
+}
+
+int tp_landlock_allow_path(int ruleset_fd, const char *path, uint64_t access)
+{
+    int fd = open(path, O_PATH | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    if (fstat(fd, &st)) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    if (!S_ISDIR(st.st_mode))
+        access &= TP_LL_FS_FILE_RIGHTS;
+    struct __attribute__((packed)) { uint64_t allowed; int32_t parent_fd; } attr = { access, fd };
+    long rc = access ? syscall(__NR_landlock_add_rule, ruleset_fd, TP_LL_RULE_PATH_BENEATH, &attr, 0) : 0;
+    int e = errno;
+    close(fd);
+    return rc < 0 ? -e : 0;
+}
+
+int tp_landlock_allow_port(int ruleset_fd, uint64_t port, uint64_t access)
+{
+    struct { uint64_t allowed, port; } attr = { access, port };
+    return syscall(__NR_landlock_add_rule, ruleset_fd, TP_LL_RULE_NET_PORT, &attr, 0) < 0 ? -errno : 0;
+}
+
+#define TP_SYS(n) { #n, __NR_##n }
+static const struct { const char *name; int nr; } refusable[] = {
+    TP_SYS(io_uring_setup), TP_SYS(io_uring_enter), TP_SYS(io_uring_register),
+    TP_SYS(bpf), TP_SYS(init_module), TP_SYS(finit_module), TP_SYS(delete_module),
+    TP_SYS(kexec_load), TP_SYS(kexec_file_load), TP_SYS(open_by_handle_at),
+    TP_SYS(process_vm_writev), TP_SYS(process_vm_readv), TP_SYS(pidfd_getfd), TP_SYS(userfaultfd),
+    TP_SYS(reboot), TP_SYS(swapon), TP_SYS(swapoff), TP_SYS(acct),
+#ifdef __NR_iopl
+    TP_SYS(iopl), TP_SYS(ioperm),
+#endif
+    TP_SYS(settimeofday), TP_SYS(clock_settime), TP_SYS(clock_adjtime), TP_SYS(ptrace),
+    TP_SYS(perf_event_open), TP_SYS(keyctl), TP_SYS(add_key), TP_SYS(request_key),
+};
+
+int tp_syscall_number(const char *name)
+{
+    for (size_t i = 0; i < sizeof(refusable) / sizeof(refusable[0]); i++)
+        if (!strcmp(refusable[i].name, name))
+            return refusable[i].nr;
+    return -1;
+}
+
+int tp_seccomp_insn_size(void) { return (int)sizeof(struct sock_filter); }
+
+int tp_seccomp_build(const int *refused, int count, int err, void *out, int max)
+{
+#if defined(__x86_64__)
+    /* arch check, load nr, x32 check, one compare per refused syscall, allow, refuse */
+    int n = 5 + count + 3;
+    if (count < 0 || count > 250)
+        return -E2BIG;
+    if (n > max)
+        return -E2BIG;
+    struct sock_filter *f = out;
+    int k = 0;
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+    f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+    /* x32 syscalls share the arch and set bit 30 of the number */
+    f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, (unsigned char)(count + 2), 0);
+    for (int i = 0; i < count; i++)
+        f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)refused[i], (unsigned char)(count - i), 0);
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((uint32_t)err & SECCOMP_RET_DATA));
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+    return k;
+#else
+    (void)refused; (void)count; (void)err; (void)out; (void)max;
+    return -ENOTSUP;
+#endif
+}
+
+/* The child's report of what failed: errno in the low 16 bits, the stage above. */
+static void child_fail(int fd, int stage, int e)
+{
+    int v = (stage << 16) | (e & 0xffff);
+    while (write(fd, &v, sizeof(v)) < 0 && errno == EINTR)
+        ;
+    _exit(127);
+}
+
+int tp_spawn_held(char *const argv[], const char *cwd, const char *stdout_path, const struct tp_confine *confine,
+                  int *pid_out, int *release_fd_out, int *status_fd_out)
 {
     int go[2], status[2];
     if (pipe2(go, O_CLOEXEC))
@@ -939,21 +1052,28 @@ int tp_spawn_held(char *const argv[], const char *cwd, const char *stdout_path, 
         close(status[0]);
         while (read(go[0], &c, 1) < 0 && errno == EINTR)
             ;
-        int e = 0;
         if (cwd && chdir(cwd))
-            e = errno;
-        if (!e && stdout_path) {
+            child_fail(status[1], TP_STAGE_CWD, errno);
+        if (stdout_path) {
             int fd = open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
             if (fd < 0 || dup2(fd, 1) < 0)
-                e = errno;
+                child_fail(status[1], TP_STAGE_STDOUT, errno);
         }
-        if (!e) {
-            execvp(argv[0], argv);
-            e = errno;
+        if (confine) {
+            /* order: no_new_privs (lets an unprivileged caller restrict itself), Landlock,
+             * then seccomp, so the filter cannot refuse the Landlock call */
+            if (confine->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+                child_fail(status[1], TP_STAGE_NO_NEW_PRIVS, errno);
+            if (confine->ruleset_fd >= 0 && syscall(__NR_landlock_restrict_self, confine->ruleset_fd, 0))
+                child_fail(status[1], TP_STAGE_LANDLOCK, errno);
+            if (confine->filter_len) {
+                struct sock_fprog prog = { .len = confine->filter_len, .filter = (struct sock_filter *)confine->filter };
+                if (syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog))
+                    child_fail(status[1], TP_STAGE_SECCOMP, errno);
+            }
         }
-        while (write(status[1], &e, sizeof(e)) < 0 && errno == EINTR)
-            ;
-        _exit(127);
+        execvp(argv[0], argv);
+        child_fail(status[1], TP_STAGE_EXEC, errno);
     }
     close(go[0]);
     close(status[1]);
@@ -963,19 +1083,22 @@ int tp_spawn_held(char *const argv[], const char *cwd, const char *stdout_path, 
     return 0;
 }
 
-int tp_spawn_release(int release_fd, int status_fd)
+int tp_spawn_release(int release_fd, int status_fd, int *stage_out)
 {
     char c = 1;
     int rc = 0;
     while (write(release_fd, &c, 1) < 0 && errno == EINTR)
         ;
     close(release_fd);
-    int e = 0;
+    int v = 0;
     ssize_t n;
-    while ((n = read(status_fd, &e, sizeof(e))) < 0 && errno == EINTR)
+    while ((n = read(status_fd, &v, sizeof(v))) < 0 && errno == EINTR)
         ;
-    if (n == (ssize_t)sizeof(e))
-        rc = -e;
+    *stage_out = TP_STAGE_EXEC;
+    if (n == (ssize_t)sizeof(v)) {
+        rc = -(v & 0xffff);
+        *stage_out = v >> 16;
+    }
     close(status_fd);
     return rc;
 }

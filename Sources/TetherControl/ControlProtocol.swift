@@ -22,9 +22,13 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     public var label: String?
     /// `register`: the session's own mode ("monitor" or "enforce"; nil: its agent's).
     public var mode: String?
+    /// `register`: the launcher confined the session (Landlock, seccomp). Only what the
+    /// responder does about an attempt the kernel already refused depends on it.
+    public var confined: Bool?
     public init(command: ControlCommand, session: String? = nil, limit: Int? = nil, follow: Bool? = nil,
-                pid: Int32? = nil, label: String? = nil, mode: String? = nil) {
+                pid: Int32? = nil, label: String? = nil, mode: String? = nil, confined: Bool? = nil) {
         self.mode = mode
+        self.confined = confined
         self.command = command
         self.session = session
         self.limit = limit

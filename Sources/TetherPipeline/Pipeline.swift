@@ -101,14 +101,16 @@ public final class Pipeline: @unchecked Sendable {
     /// A session known before its first event: `tether run` forked its root, tetherd took
     /// one over from `tether run`. `agent`: a policy agent it keeps whatever its events say
     /// (`tether replay --agent`); nil: the agent the kernel chose.
+    /// `confined`: the launcher applied a kernel confinement (Landlock, seccomp) to the session.
     public func begin(session: SessionID, root: Int32, workspace: String?, agent: String? = nil, label: String? = nil,
-                      time: UInt64 = BootClock.nanoseconds()) {
+                      confined: Bool = false, time: UInt64 = BootClock.nanoseconds()) {
         lock.lock()
         if sessions[session] == nil {
             classifier.beginSession(session, rootPid: root, workspace: workspace, agent: agent, time: time, label: label)
         } else {
             sessions[session]?.label = label ?? sessions[session]?.label
         }
+        if confined { sessions[session]?.confined = true }
         lock.unlock()
     }
 
@@ -160,7 +162,14 @@ public final class Pipeline: @unchecked Sendable {
         var out: [AlertRecord] = []
         for f in found {
             let record: AlertRecord
-            if let responder {
+            lock.lock()
+            let confined = sessions[f.session]?.confined ?? false
+            lock.unlock()
+            if confined, f.enforced, let refusal = Self.kernelRefusal(f) {
+                // The kernel refused every operation of the finding: nothing landed, and the
+                // agent (told by its failed syscall) may change course; no signal follows.
+                record = AlertRecord(f, outcome: "refused by the kernel (\(refusal)); nothing landed, the session goes on", enforced: true)
+            } else if let responder {
                 lock.lock()
                 let previous = sessions[f.session]?.response
                 lock.unlock()
@@ -180,6 +189,24 @@ public final class Pipeline: @unchecked Sendable {
             out.append(record)
         }
         return out
+    }
+
+    /// What refused the finding's operations in a confined session ("EACCES: Landlock"), or
+    /// nil when any of them succeeded or failed for another reason. The errno is the kernel's
+    /// result of the syscall, read at its exit: what the confinement returns for a refusal.
+    static func kernelRefusal(_ f: Finding) -> String? {
+        guard !f.events.isEmpty else { return nil }
+        var by = Set<String>()
+        for e in f.events {
+            switch -e.result {
+            case Int64(EACCES), Int64(EXDEV): by.insert(Errno.name(Int32(-e.result)))
+            // seccomp's refusals, and Landlock's ptrace, signal and abstract-socket scoping
+            case Int64(EPERM) where [.bpf, .module, .ioUring, .restricted, .ptrace, .kill, .connect].contains(e.kind):
+                by.insert("EPERM")
+            default: return nil
+            }
+        }
+        return by.sorted().joined(separator: ", ")
     }
 
     /// A person decided: the session may run again, and its next finding acts afresh.

@@ -72,7 +72,13 @@ struct Run: ParsableCommand {
         }
         if let grace { pol.defaults.gracePeriod = grace } // the run's session uses the defaults
         try requireRoot("tether run")
-        if let status = try runViaDaemon() { throw ExitCode(status) }
+        let workspaceDir = URL(fileURLWithPath: workspace ?? FileManager.default.currentDirectoryPath).standardizedFileURL.path
+        let confinement: Confinement?
+        do { confinement = try confine(pol.defaults, workspace: workspaceDir) } catch {
+            complain("confining the session: \(error)")
+            throw ExitCode(70)
+        }
+        if let status = try runViaDaemon(confine: confinement) { throw ExitCode(status) }
         let probe: Probe
         do { probe = try Probe() } catch { complain("\(error)"); throw ExitCode(70) }
         let me = getpid()
@@ -97,13 +103,13 @@ struct Run: ParsableCommand {
                                            responder: responder, protectedPids: [me])
         } catch { complain("\(error)"); throw ExitCode(73) }
         let reader = EventReader(probe: probe, sink: { recorder.handle(&$0) })
-        let workspaceDir = URL(fileURLWithPath: workspace ?? FileManager.default.currentDirectoryPath).standardizedFileURL.path
         reader.start()
         let started: Launcher.Started
         do {
             // the pipeline learns the root before the kernel tracks it: no event of the session comes first
-            started = try Launcher.spawn(command, session: session) { pid in
-                recorder.pipeline.begin(session: session, root: pid, workspace: workspaceDir, label: "tether run: \((command[0] as NSString).lastPathComponent)")
+            started = try Launcher.spawn(command, session: session, confine: confinement) { pid in
+                recorder.pipeline.begin(session: session, root: pid, workspace: workspaceDir, label: "tether run: \((command[0] as NSString).lastPathComponent)",
+                                        confined: confinement != nil)
                 try probe.track(pid: pid, session: session, root: pid, agent: 0)
                 // The agent gets the terminal's signals; we stay to drain, judge and report.
                 // Ignored here, while the child (forked with our dispositions) is still held:
@@ -128,6 +134,22 @@ struct Run: ParsableCommand {
         reader.stop()
         _ = recorder.finish(probe: probe, reader: reader)
         throw ExitCode(status)
+    }
+
+    /// In enforce mode, the kernel refusals the session starts with (Landlock, seccomp),
+    /// compiled from `agent`'s `confine:`; said on stderr, what this kernel lacks included.
+    func confine(_ agent: AgentPolicy, workspace: String) throws -> Confinement? {
+        guard agent.mode == .enforce, agent.confine.landlock || agent.confine.seccomp else { return nil }
+        let uid = getuid()
+        var homes: [String] = []
+        if let pw = getpwuid(uid), let dir = pw.pointee.pw_dir { homes.append(String(cString: dir)) }
+        // HOME is the operator's environment here (the agent does not exist yet): the home
+        // its tools will use, when it differs from the passwd entry.
+        if let h = ProcessInfo.processInfo.environment["HOME"], h.hasPrefix("/"), h != "/", !homes.contains(h) { homes.append(h) }
+        let plan = ConfinementPlan.compile(agent, workspace: workspace, homes: homes, uid: uid)
+        let c = try Confinement(plan)
+        for line in c.statement { complain(line) }
+        return c
     }
 
     /// Members still alive after the command exited get the grace period; then the

@@ -8,7 +8,7 @@ import TetherProbe
 /// events back for --events) instead of this process loading probes of its own.
 extension Run {
     /// The command's shell-style status, or nil when no daemon answers (run standalone).
-    func runViaDaemon() throws -> Int32? {
+    func runViaDaemon(confine: Confinement?) throws -> Int32? {
         guard !standalone, access(socket, F_OK) == 0, let conn = try? ControlClient.connect(path: socket) else { return nil }
         defer { conn.close() }
         let session = SessionID.random()
@@ -18,9 +18,10 @@ extension Run {
         var refusal: String?
         let started: Launcher.Started
         do {
-            started = try Launcher.spawn(command, session: session) { pid in
+            started = try Launcher.spawn(command, session: session, confine: confine) { pid in
                 conn.send(ControlRequest(command: .register, session: session.description, follow: follow, pid: pid,
-                                         label: "tether run: \((command[0] as NSString).lastPathComponent)", mode: mode?.rawValue))
+                                         label: "tether run: \((command[0] as NSString).lastPathComponent)", mode: mode?.rawValue,
+                                         confined: confine != nil))
                 guard let line = conn.readLine(), let r = try? ControlCodec.decode(ControlResponse.self, line) else {
                     throw ControlError("\(socket): tetherd closed the connection while registering the session")
                 }

@@ -93,7 +93,7 @@ final class ControlService: @unchecked Sendable {
             if let stream { daemon.addEventStream(stream) }
             defer { if let stream { daemon.removeEventStream(stream) } }
             do {
-                try daemon.register(session: s, root: pid, label: req.label ?? "tether run", mode: mode)
+                try daemon.register(session: s, root: pid, label: req.label ?? "tether run", mode: mode, confined: req.confined ?? false)
             } catch {
                 c.send(ControlResponse.failure("register: \(error)"))
                 return

@@ -225,9 +225,9 @@ final class Daemon: @unchecked Sendable {
 
     /// A session `tether run` started and handed over, before its first instruction: it
     /// runs under the defaults (slot 0), in `mode` if the run asked for one.
-    func register(session: SessionID, root: Int32, label: String, mode: EnforcementMode?) throws {
+    func register(session: SessionID, root: Int32, label: String, mode: EnforcementMode?, confined: Bool = false) throws {
         try probe.track(pid: root, session: session, root: root, agent: 0, mode: mode)
-        pipeline.begin(session: session, root: root, workspace: ProcFS.cwd(root), label: label)
+        pipeline.begin(session: session, root: root, workspace: ProcFS.cwd(root), label: label, confined: confined)
         if let info = ProcFS.info(root, session: session) { pipeline.insert(info) }
         log("session \(session) registered by tether run: root \(root) (\(label)), agent \(pipeline.agentName(slot: 0))\(mode.map { ", mode \($0.rawValue)" } ?? "")")
     }

@@ -25,6 +25,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <stddef.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -65,6 +66,7 @@ static struct sockaddr_in in4(const char *addr, int port)
 
 int main(int argc, char **argv)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* each result line out before the next op (which may kill us) */
     for (int i = 1; i < argc; i++) {
         const char *op = argv[i];
         if (!strcmp(op, "open")) {                 /* open PATH FLAGS */
@@ -252,6 +254,57 @@ int main(int argc, char **argv)
             struct io_uring_params p = {0};
             int fd = syscall(SYS_io_uring_setup, 4, &p);
             if (fd >= 0) close(fd);
+        /* The ops below print "OP ERRNO" (0: it worked) on stdout, for tests of refusals. */
+        } else if (!strcmp(op, "exchange")) {      /* exchange A B: renameat2(RENAME_EXCHANGE) */
+            NEED(2);
+            int rc = syscall(SYS_renameat2, AT_FDCWD, A(1), AT_FDCWD, A(2), 2);
+            printf("exchange %d\n", rc ? errno : 0);
+            i += 2;
+        } else if (!strcmp(op, "tmpfile-link")) {  /* tmpfile-link DIR TEXT DEST: O_TMPFILE in DIR, write, linkat to DEST */
+            NEED(3);
+            int e = 0, fd = open(A(1), O_TMPFILE | O_WRONLY, 0644);
+            if (fd < 0) {
+                e = errno;
+            } else {
+                if (write(fd, A(2), strlen(A(2))) < 0) {}
+                char proc[64];
+                snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+                if (linkat(AT_FDCWD, proc, AT_FDCWD, A(3), AT_SYMLINK_FOLLOW)) e = errno;
+                close(fd);
+            }
+            printf("tmpfile-link %d\n", e);
+            i += 3;
+        } else if (!strcmp(op, "signal")) {        /* signal PID SIG */
+            NEED(2);
+            printf("signal %d\n", kill(atoi(A(1)), atoi(A(2))) ? errno : 0);
+            i += 2;
+        } else if (!strcmp(op, "attach")) {        /* attach PID: PTRACE_ATTACH, detach */
+            NEED(1);
+            long rc = ptrace(PTRACE_ATTACH, atoi(A(1)), 0, 0);
+            printf("attach %d\n", rc ? errno : 0);
+            if (!rc) { waitpid(atoi(A(1)), NULL, __WALL); ptrace(PTRACE_DETACH, atoi(A(1)), 0, 0); }
+            i += 1;
+        } else if (!strcmp(op, "abstract")) {      /* abstract NAME: connect to @NAME */
+            NEED(1);
+            struct sockaddr_un a = { .sun_family = AF_UNIX };
+            size_t n = strlen(A(1));
+            if (n > sizeof(a.sun_path) - 2) n = sizeof(a.sun_path) - 2;
+            memcpy(a.sun_path + 1, A(1), n);
+            int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+            int rc = connect(fd, (struct sockaddr *)&a, offsetof(struct sockaddr_un, sun_path) + 1 + n);
+            printf("abstract %d\n", rc ? errno : 0);
+            close(fd);
+            i += 1;
+        } else if (!strcmp(op, "uring")) {         /* uring: io_uring_setup */
+            struct io_uring_params p = {0};
+            int fd = syscall(SYS_io_uring_setup, 4, &p);
+            printf("uring %d\n", fd < 0 ? errno : 0);
+            if (fd >= 0) close(fd);
+        } else if (!strcmp(op, "int80")) {         /* int80: getpid through the 32-bit entry */
+            fflush(stdout);
+            long r;
+            __asm__ volatile("int $0x80" : "=a"(r) : "a"(20) : "memory");
+            printf("int80 %ld\n", r);
         } else if (!strcmp(op, "kill")) {          /* kill PID SIG */
             NEED(2); kill(atoi(A(1)), atoi(A(2))); i += 2;
         } else if (!strcmp(op, "tgkill-self")) {   /* tgkill our own thread with signal 0 */

@@ -28,8 +28,19 @@ final class LiveClassificationTests: XCTestCase {
     }
 
     /// `tether run --mode MODE --alerts FILE -- /bin/sh -c SCRIPT` in the scratch workspace.
-    func run(_ script: String, mode: String = "enforce", extra: [String] = [], timeout: TimeInterval = 60) throws -> Outcome {
+    /// `confined: false` turns Landlock and seccomp off (a policy file of its own), so that
+    /// the tracepoint guards, which adopted sessions rely on, are what acts; ConfinementTests
+    /// covers the launched sessions' refusals.
+    func run(_ script: String, mode: String = "enforce", extra: [String] = [], confined: Bool = true,
+             timeout: TimeInterval = 60) throws -> Outcome {
         let alerts = dir + "/alerts-\(UInt32.random(in: 0...UInt32.max)).jsonl"
+        var extra = extra
+        if !confined {
+            precondition(!extra.contains("--policy"))
+            let policy = dir + "/tracepoints-only.yaml"
+            try "version: 1\ndefaults:\n  confine: {landlock: false, seccomp: false}\n".write(toFile: policy, atomically: true, encoding: .utf8)
+            extra += ["--policy", policy]
+        }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CLITests.bin + "/tether")
         p.arguments = ["run", "--standalone", "--mode", mode, "--alerts", alerts, "--workspace", dir] + extra + ["--", "/bin/sh", "-c", script]
@@ -74,7 +85,7 @@ final class LiveClassificationTests: XCTestCase {
         let cron = "/etc/cron.d/tether-test-\(getpid())"
         let unit = "/etc/systemd/system/tether-test-\(getpid()).service"
         cleanup += [cron, unit]
-        let r1 = try run("echo '* * * * * root /bin/true' > \(cron); echo after")
+        let r1 = try run("echo '* * * * * root /bin/true' > \(cron); echo after", confined: false)
         XCTAssertTrue(r1.rules.contains("persist.cron"), "\(r1.rules) \(r1.stderr)")
         XCTAssertEqual((try? Data(contentsOf: URL(fileURLWithPath: cron)))?.count ?? 0, 0, "no content landed")
         XCTAssertTrue(r1.stderr.contains("kernel already killed"), r1.stderr)
@@ -84,7 +95,7 @@ final class LiveClassificationTests: XCTestCase {
         // a file written elsewhere and moved into place: killed at the rename, in the kernel
         let moved = "/etc/cron.d/tether-test-mv-\(getpid())"
         cleanup.append(moved)
-        let r3 = try run("f=$(mktemp -p .); echo '* * * * * root /bin/true' > $f; mv $f \(moved); touch after")
+        let r3 = try run("f=$(mktemp -p .); echo '* * * * * root /bin/true' > $f; mv $f \(moved); touch after", confined: false)
         XCTAssertTrue(r3.rules.contains("persist.cron"), "\(r3.rules) \(r3.stderr)")
         XCTAssertTrue(r3.stderr.contains("left behind: the rename was done: \(moved) is in place"), r3.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/after"), "the shell went on after its mv")
@@ -93,11 +104,11 @@ final class LiveClassificationTests: XCTestCase {
         // user space resolves where it landed, and the rule acts on the session
         let viaLink = "/etc/cron.d/tether-test-ln-\(getpid())"
         cleanup.append(viaLink)
-        let r4 = try run("ln -s /etc/cron.d c; f=$(mktemp -p .); echo '* * * * * root /bin/true' > $f; mv $f c/\((viaLink as NSString).lastPathComponent); sleep 5; touch after2")
+        let r4 = try run("ln -s /etc/cron.d c; f=$(mktemp -p .); echo '* * * * * root /bin/true' > $f; mv $f c/\((viaLink as NSString).lastPathComponent); sleep 5; touch after2", confined: false)
         XCTAssertTrue(r4.rules.contains("persist.cron"), "\(r4.rules) \(r4.stderr)")
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/after2"), "the session was acted on")
 
-        let r2 = try run("printf '[Service]\\nExecStart=/bin/true\\n' > \(unit)")
+        let r2 = try run("printf '[Service]\\nExecStart=/bin/true\\n' > \(unit)", confined: false)
         XCTAssertTrue(r2.rules.contains("persist.systemd"), "\(r2.rules)")
         XCTAssertEqual((try? Data(contentsOf: URL(fileURLWithPath: unit)))?.count ?? 0, 0)
     }
@@ -187,7 +198,7 @@ final class LiveClassificationTests: XCTestCase {
         XCTAssertEqual(r.status, 0, "monitor mode: the script ran to its end; tether run survived the SIGTERM")
         XCTAssertTrue(r.findings.allSatisfy { ($0["enforced"] as? Bool) == false })
 
-        let e = try run("kill -TERM $PPID; sleep 5")
+        let e = try run("kill -TERM $PPID; sleep 5", confined: false)
         XCTAssertTrue(e.rules.contains("escape.tamper"), "\(e.rules)")
         XCTAssertEqual(e.status, 128 + 9, "enforce: the kernel killed the sender on return from kill()")
     }

@@ -6,10 +6,33 @@ final class EvasionRuleTests: XCTestCase {
     func testIoUring() {
         check("evasion.io_uring", fire: [
             R("io_uring_setup", E.simple(.ioUring, result: 5) { $0.entries = 64 }),
+            R("io_uring_setup refused by seccomp (EPERM): the attempt is the finding", E.simple(.ioUring, result: -1)),
         ], quiet: [
-            R("refused io_uring_setup", E.simple(.ioUring, result: -1)),
+            R("io_uring_setup failing otherwise (EINVAL)", E.simple(.ioUring, result: -22)),
             R("ordinary reads", E.open("/home/dev/proj/a.txt")),
         ])
+    }
+
+    func testRestrictedSyscall() {
+        var sigsys = E.exit(100)
+        sigsys.exitCode = nil
+        sigsys.signal = 31
+        var killed = E.exit(100)
+        killed.exitCode = nil
+        killed.signal = 9
+        check("evasion.restricted_syscall", fire: [
+            R("open_by_handle_at, used", E.simple(.restricted, result: 3) { $0.syscall = 304 }),
+            R("process_vm_writev, refused", E.simple(.restricted, result: -1) { $0.syscall = 311 }),
+            R("kexec_load, failed otherwise", E.simple(.restricted, result: -22) { $0.syscall = 246 }),
+            R("killed by SIGSYS (a 32-bit syscall under Tether's filter)", sigsys),
+        ], quiet: [
+            R("an ordinary exit", E.exit(100)),
+            R("killed by SIGKILL", killed),
+            R("ordinary reads", E.open("/home/dev/proj/a.txt")),
+        ])
+        XCTAssertEqual(SyscallName.of(304), "open_by_handle_at")
+        XCTAssertEqual(SyscallName.of(425), "io_uring_setup")
+        XCTAssertNil(SyscallName.of(0), "read has no handler")
     }
 
     func testFileless() {

@@ -139,12 +139,42 @@ int tp_session_signal(struct tp_probe *p, int pid, uint64_t session, int sig);
 /* pidfd_open + pidfd_send_signal: a recycled pid is never hit once the fd is open. */
 int tp_pidfd_open(int pid);
 int tp_pidfd_signal(int pid, int sig);
-/* fork; the child waits until tp_spawn_release, then execvp(argv[0], argv) (in cwd and with
- * stdout to stdout_path if given). Lets the caller track the child before its first instruction. */
-int tp_spawn_held(char *const argv[], const char *cwd, const char *stdout_path, int *pid_out, int *release_fd_out, int *status_fd_out);
-/* Release a held child; returns 0 once it has exec'd, or -errno of its failed chdir/exec
- * (the child then exits 127). Closes both fds. */
-int tp_spawn_release(int release_fd, int status_fd);
+/* ---- refusal for the sessions Tether launches: Landlock and seccomp ---- */
+/* What a launched child applies to itself after it is tracked and before it execs; inherited
+ * by every descendant and never lifted. ruleset_fd < 0: no Landlock; filter_len 0: no seccomp. */
+struct tp_confine {
+    int ruleset_fd;
+    int no_new_privs;
+    unsigned short filter_len;
+    const void *filter; /* struct sock_filter[filter_len], from tp_seccomp_build */
+};
+/* The Landlock ABI version this kernel offers (0 when it has none, or it is disabled). */
+int tp_landlock_abi(void);
+/* A ruleset handling these access rights (fs, net) and scopes, sized for `abi`: fd or -errno. */
+int tp_landlock_ruleset(uint64_t handled_fs, uint64_t handled_net, uint64_t scoped, int abi);
+/* Allows `access` beneath `path` (a file gets only the file rights of `access`): 0 or -errno. */
+int tp_landlock_allow_path(int ruleset_fd, const char *path, uint64_t access);
+/* Allows `access` (bind/connect TCP) on `port`: 0 or -errno. */
+int tp_landlock_allow_port(int ruleset_fd, uint64_t port, uint64_t access);
+/* This architecture's number of a syscall Tether can refuse, by name; -1 if unknown here. */
+int tp_syscall_number(const char *name);
+/* A seccomp filter: the refused syscall numbers fail with `err`, a foreign syscall ABI (32-bit
+ * int 0x80, x32) kills the process; everything else is allowed. Writes at most `max`
+ * instructions to `out`, returns their number or -E2BIG/-ENOTSUP. */
+int tp_seccomp_build(const int *refused, int count, int err, void *out, int max);
+/* Size in bytes of one filter instruction (struct sock_filter). */
+int tp_seccomp_insn_size(void);
+
+/* fork; the child waits until tp_spawn_release, then applies `confine` (if not NULL) and
+ * execvp(argv[0], argv) (in cwd and with stdout to stdout_path if given). Lets the caller
+ * track the child before its first instruction. */
+int tp_spawn_held(char *const argv[], const char *cwd, const char *stdout_path, const struct tp_confine *confine,
+                  int *pid_out, int *release_fd_out, int *status_fd_out);
+/* What a held child failed at, in *stage_out of tp_spawn_release. */
+enum { TP_STAGE_EXEC = 0, TP_STAGE_CWD = 1, TP_STAGE_STDOUT = 2, TP_STAGE_NO_NEW_PRIVS = 3, TP_STAGE_LANDLOCK = 4, TP_STAGE_SECCOMP = 5 };
+/* Release a held child; returns 0 once it has exec'd, or -errno of what failed (the child then
+ * exits 127) with the stage in *stage_out. Closes both fds. */
+int tp_spawn_release(int release_fd, int status_fd, int *stage_out);
 /* The kernel's dev_t encoding as the BPF side sees it (MKDEV), from st_dev. */
 uint64_t tp_kernel_dev(uint64_t st_dev);
 

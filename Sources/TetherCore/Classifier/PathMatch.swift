@@ -187,15 +187,22 @@ struct RootSet: Sendable {
         for r in roots { add(r, home: home, uid: uid) }
     }
 
-    mutating func add(_ raw: String, home: String?, uid: UInt32) {
+    /// A root as written in the policy, made absolute: `~` is `home`, `$UID` is `uid`; nil
+    /// when it covers nothing (a `~` root without a home, a relative root, `/`).
+    static func expand(_ raw: String, home: String?, uid: UInt32) -> String? {
         var r = raw
         if r == "~" || r.hasPrefix("~/") {
-            guard let home, home != "/" else { return } // no home: a ~ root covers nothing
+            guard let home, home != "/" else { return nil } // no home: a ~ root covers nothing
             r = home + r.dropFirst()
         }
         if r.contains("$UID") { r = r.replacingOccurrences(of: "$UID", with: String(uid)) }
         while r.count > 1, r.hasSuffix("/") { r.removeLast() }
-        guard r.hasPrefix("/"), r != "/" else { return }
+        guard r.hasPrefix("/"), r != "/" else { return nil }
+        return r
+    }
+
+    mutating func add(_ raw: String, home: String?, uid: UInt32) {
+        guard let r = Self.expand(raw, home: home, uid: uid) else { return }
         texts.append(r)
         if let g = try? Glob(r), g.hasWildcards {
             globs.append(g)

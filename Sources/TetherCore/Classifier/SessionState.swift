@@ -21,6 +21,9 @@ public final class SessionState {
     /// The action the responder carried out on the session, if any (nil again once a person
     /// resumed it).
     public var response: Action?
+    /// Launched with a kernel confinement (Landlock, seccomp): a refused attempt is the
+    /// containment itself, and the session goes on.
+    public var confined = false
     /// The workspace `tether run` gave, or the root's working directory.
     public private(set) var workspacePath: String?
     public let startTime: UInt64

@@ -89,6 +89,8 @@ public struct AgentPolicy: Sendable, Equatable {
     public var gracePeriod: Double
     /// Seconds between SIGTERM and SIGKILL for the `term` action.
     public var termGrace: Double = 5
+    /// What the kernel refuses to the sessions Tether launches in enforce mode.
+    public var confine = ConfinementPolicy()
     /// Rule settings in file order: defaults' entries first, then the agent's. Resolve with
     /// `settings(for:)`.
     public var rules: [RuleSettings]

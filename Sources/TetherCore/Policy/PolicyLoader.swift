@@ -193,8 +193,8 @@ struct PolicyLoader {
 
     mutating func agent(_ node: Node, base: AgentPolicy, isDefaults: Bool) -> AgentPolicy? {
         let allowed = isDefaults
-            ? ["mode", "workspace", "boundary", "grace_period", "term_grace", "rules"]
-            : ["name", "match", "mode", "workspace", "boundary", "grace_period", "term_grace", "rules"]
+            ? ["mode", "workspace", "boundary", "grace_period", "term_grace", "confine", "rules"]
+            : ["name", "match", "mode", "workspace", "boundary", "grace_period", "term_grace", "confine", "rules"]
         let what = isDefaults ? "defaults" : "an agent"
         guard let f = fields(node, in: what, allowed: allowed) else { return nil }
         var a = base
@@ -228,6 +228,7 @@ struct PolicyLoader {
             a.boundary.workspace = isDefaults ? roots : base.boundary.workspace + roots
         }
         if let b = f["boundary"] { a.boundary = boundary(b.value, base: a.boundary, replace: isDefaults) }
+        if let c = f["confine"] { a.confine = confine(c.value, base: a.confine) }
         if let r = f["rules"] {
             let entries = rules(r.value)
             a.rules = isDefaults ? entries : base.rules + entries
@@ -268,6 +269,30 @@ struct PolicyLoader {
         }
         if m.isEmpty, errors.count == errorsBefore { fail(node, "agent '\(agent)' match is empty: it would select nothing") }
         return m
+    }
+
+    mutating func confine(_ node: Node, base: ConfinementPolicy) -> ConfinementPolicy {
+        var c = base
+        guard let f = fields(node, in: "confine", allowed: ["landlock", "seccomp", "scope_signals", "scope_abstract_unix", "refuse_syscalls", "allow_syscalls"]) else { return c }
+        if let v = f["landlock"], let b = bool(v.value, "landlock") { c.landlock = b }
+        if let v = f["seccomp"], let b = bool(v.value, "seccomp") { c.seccomp = b }
+        if let v = f["scope_signals"], let b = bool(v.value, "scope_signals") { c.scopeSignals = b }
+        if let v = f["scope_abstract_unix"], let b = bool(v.value, "scope_abstract_unix") { c.scopeAbstractUnix = b }
+        // refuse_syscalls replaces the list; allow_syscalls takes names out of it.
+        func names(_ key: String) -> [String] {
+            guard let v = f[key] else { return [] }
+            var out: [String] = []
+            for (s, n) in stringList(v.value, key) {
+                if ConfinementPolicy.refusable.contains(s) { out.append(s) } else {
+                    fail(n, "\(key): '\(s)' is not a syscall Tether can refuse (one of: \(ConfinementPolicy.refusable.joined(separator: ", ")))")
+                }
+            }
+            return out
+        }
+        if f["refuse_syscalls"] != nil { c.refusedSyscalls = names("refuse_syscalls") }
+        let allowed = names("allow_syscalls")
+        c.refusedSyscalls.removeAll { allowed.contains($0) }
+        return c
     }
 
     mutating func boundary(_ node: Node, base: Boundary, replace: Bool) -> Boundary {

@@ -6,7 +6,10 @@ struct EvasionIoUring: Rule {
                                     title: "io_uring use (I/O that bypasses syscall tracing)")
 
     func evaluate(_ e: Event, _ ctx: RuleContext) throws -> RuleHit? {
-        guard e.succeeded else { return nil } // a refused setup does no I/O
+        if e.result == -1 { // EPERM: refused (seccomp in a session Tether launched)
+            return RuleHit("io_uring setup refused (EPERM)", subject: "io_uring", perProcess: true)
+        }
+        guard e.succeeded else { return nil } // a setup that failed otherwise does no I/O
         let entries = e.entries.map { " (\($0) entries)" } ?? ""
         return RuleHit("io_uring instance created\(entries): its I/O is invisible to syscall tracing", subject: "io_uring", perProcess: true)
     }
