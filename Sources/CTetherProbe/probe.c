@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <poll.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -909,12 +910,45 @@ int tp_session_signal(struct tp_probe *p, int pid, uint64_t session, int sig)
     return rc;
 }
 
+int tp_session_open_fd(struct tp_probe *p, int pid, uint64_t session, int fdnum)
+{
+    int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pfd < 0)
+        return -errno;
+    struct te_tracked t;
+    int rc = tp_lookup(p, (uint32_t)pid, &t);
+    if (rc == -ENOENT || (rc == 0 && t.session != session)) {
+        close(pfd);
+        return -ESRCH;
+    }
+    if (rc) {
+        close(pfd);
+        return rc;
+    }
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fdnum);
+    /* a new open file of our own: O_NONBLOCK here never changes the member's descriptor */
+    int fd = open(path, O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    rc = fd < 0 ? -errno : 0;
+    /* still alive after the open (its pidfd not readable): the pid was not reused meanwhile */
+    struct pollfd pl = { .fd = pfd, .events = POLLIN };
+    if (rc == 0 && poll(&pl, 1, 0) != 0)
+        rc = -ESRCH;
+    struct stat st;
+    if (rc == 0 && fstat(fd, &st))
+        rc = -errno;
+    if (rc == 0 && !S_ISFIFO(st.st_mode) && !(S_ISCHR(st.st_mode) && isatty(fd)))
+        rc = -ENOTTY; /* a file, socket, /dev/null: not the agent's terminal or tool output */
+    if (rc && fd >= 0)
+        close(fd);
+    close(pfd);
+    return rc ? rc : fd;
+}
+
 uint64_t tp_kernel_dev(uint64_t st_dev)
 {
     return ((uint64_t)major(st_dev) << 20) | minor(st_dev);
 }
-
-/* ---- held spawn ---- */
 
 /* ---- refusal: Landlock and seccomp (constants of newer ABIs defined here, since the
  * build host's headers may predate them; their values are the kernel's stable ABI) ---- */
@@ -963,6 +997,26 @@ int tp_landlock_allow_port(int ruleset_fd, uint64_t port, uint64_t access)
 {
     struct { uint64_t allowed, port; } attr = { access, port };
     return syscall(__NR_landlock_add_rule, ruleset_fd, TP_LL_RULE_NET_PORT, &attr, 0) < 0 ? -errno : 0;
+}
+
+int tp_canary_probe(const char *dir, int *write_err, int *signal_err, int *seccomp_err)
+{
+    char path[4096];
+    if (snprintf(path, sizeof(path), "%s/canary", dir) >= (int)sizeof(path))
+        return -ENAMETOOLONG;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    *write_err = fd < 0 ? errno : 0;
+    if (fd >= 0) {
+        close(fd);
+        unlink(path);
+    }
+    *signal_err = kill(getppid(), 0) ? errno : 0;
+    unsigned char params[120] = { 0 }; /* struct io_uring_params */
+    long r = syscall(__NR_io_uring_setup, 1, params);
+    *seccomp_err = r < 0 ? errno : 0;
+    if (r >= 0)
+        close((int)r);
+    return 0;
 }
 
 #define TP_SYS(n) { #n, __NR_##n }
@@ -1017,6 +1071,8 @@ int tp_seccomp_build(const int *refused, int count, int err, void *out, int max)
     return -ENOTSUP;
 #endif
 }
+
+/* ---- held spawn ---- */
 
 /* The child's report of what failed: errno in the low 16 bits, the stage above. */
 static void child_fail(int fd, int stage, int e)

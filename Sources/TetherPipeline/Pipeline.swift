@@ -143,7 +143,14 @@ public final class Pipeline: @unchecked Sendable {
         if e.kind == .exec && e.sessionStart { onSessionStart?(e) }
         if rootExit { onRootExit?(e) }
         onEvent?(e)
-        return found.isEmpty ? [] : respond(found)
+        let records = found.isEmpty ? [] : respond(found)
+        // The kernel's guard matched a protected location and killed the caller after the
+        // syscall ran: what landed is undone, also when no finding of its own was raised (a
+        // rule's finding for the session's earlier attempt already stands).
+        if e.guardActions.contains(.killed), let responder, let done = responder.undo(e, rule: "kernel guard") {
+            log("session \(e.session): \(done)")
+        }
+        return records
     }
 
     /// Time-based rules (members outliving their session's root); call periodically.
@@ -187,6 +194,9 @@ public final class Pipeline: @unchecked Sendable {
             findings &+= 1
             publish(record)
             out.append(record)
+            if record.enforced, let outcome = record.outcome, outcome != "alert", let responder, policy.agent(named: f.agent).tellAgent {
+                responder.tellAgent(f, "tether: \(f.rule): \(f.message) -- \(outcome) [policy \(policy.source), agent \(f.agent), enforce]\n")
+            }
         }
         return out
     }

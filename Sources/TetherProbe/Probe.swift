@@ -261,6 +261,18 @@ public final class Probe {
         return true
     }
 
+    /// Writes `line` to member `pid`'s stderr if it is a terminal or a pipe, without ever
+    /// blocking (a full pipe drops it). False when it is not written: gone, not a member of
+    /// `session`, another kind of file, or full.
+    public func tell(pid: Int32, session: SessionID, _ line: String) -> Bool {
+        let fd = tp_session_open_fd(h, pid, session.raw, 2)
+        guard fd >= 0 else { return false }
+        defer { Glibc.close(fd) }
+        let bytes = Array(line.utf8)
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        return n == bytes.count
+    }
+
     // MARK: guards
 
     public func setGuards(_ guards: Guards) throws { try check(tp_guard_config(h, guards.rawValue), "configuring guards") }

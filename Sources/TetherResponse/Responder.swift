@@ -22,6 +22,9 @@ public final class Responder: @unchecked Sendable {
         public var enforced: Bool
     }
 
+    /// Where what still landed at a persistence location is undone (nil: nothing is undone).
+    public var quarantine: Quarantine?
+
     /// Seconds from SIGTERM to SIGKILL for a finding's `term` action (the agent's term_grace).
     public var termGrace: (Finding) -> Double = { _ in 5 }
 
@@ -30,8 +33,10 @@ public final class Responder: @unchecked Sendable {
     /// Carries out `f` on its session; `previous` is what was done to the session before.
     public func handle(_ f: Finding, previous: Action?) -> Response {
         var taken = previous
-        let outcome = carryOut(f, previous: previous, taken: &taken)
+        var outcome = carryOut(f, previous: previous, taken: &taken)
         let failed = outcome.hasPrefix("stopping the session failed") || outcome.hasPrefix("killing the session failed")
+        let undone = undoLanded(f)
+        if !undone.isEmpty { outcome += "; " + undone.joined(separator: "; ") }
         return Response(outcome: outcome, taken: taken, enforced: f.enforced && !failed)
     }
 
@@ -78,6 +83,48 @@ public final class Responder: @unchecked Sendable {
                 return "killing the session failed: \(error)"
             }
         }
+    }
+
+    /// Notices written to an agent's stderr, and those that found no terminal or pipe of a
+    /// live member to go to (or a full pipe).
+    public private(set) var noticesWritten = 0
+    public private(set) var noticesUndelivered = 0
+
+    /// Tells the agent why: `line` on the stderr of the finding's process, or of its nearest
+    /// ancestor still alive in the session (the offender is often gone: killed, or a tool that
+    /// failed and exited), so the agent's tool output shows it. Never blocks.
+    public func tellAgent(_ f: Finding, _ line: String) {
+        var tried = Set<Int32>()
+        for pid in [f.pid] + f.ancestry.map(\.pid) where pid > 0 && tried.insert(pid).inserted {
+            if control.probe.tell(pid: pid, session: f.session, line) {
+                lock.lock(); noticesWritten += 1; lock.unlock()
+                return
+            }
+            if tried.count >= 8 { break }
+        }
+        lock.lock(); noticesUndelivered += 1; lock.unlock()
+    }
+
+    /// In enforce mode, what a persistence finding's operations left at their protected
+    /// location after the kernel killed the caller (the syscall itself had run): moved to the
+    /// quarantine, the pre-image put back where one was kept.
+    private func undoLanded(_ f: Finding) -> [String] {
+        guard f.enforced, f.rule.hasPrefix("persist.") else { return [] }
+        return f.events.compactMap { undo($0, rule: f.rule) }
+    }
+
+    /// Undoes what `e` (a successful rename, link, symlink, or creating or truncating open)
+    /// put at its destination; nil when there is nothing to undo (or no quarantine). Safe to
+    /// ask twice: what was undone is not there any more.
+    public func undo(_ e: Event, rule: String) -> String? {
+        guard let quarantine, e.succeeded else { return nil }
+        let target: String?
+        switch e.kind {
+        case .rename, .link, .symlink: target = e.newPath
+        case .open where (e.flags ?? 0) & (OpenFlags.create | OpenFlags.truncate) != 0: target = e.path
+        default: target = nil
+        }
+        return target.flatMap { quarantine.undo(path: $0, session: e.session, rule: rule) }
     }
 
     private func record(_ f: Finding) {

@@ -104,7 +104,7 @@ struct Report: Codable {
 
     static let configOrder: [Config] = [
         Config(monitor: .none, role: .agent), Config(monitor: .floor, role: .agent), Config(monitor: .floor, role: .other),
-        Config(monitor: .tether, role: .other), Config(monitor: .tether, role: .agent),
+        Config(monitor: .tether, role: .other), Config(monitor: .tether, role: .agent), Config(monitor: .confined, role: .agent),
         Config(monitor: .auditd, role: .other), Config(monitor: .auditd, role: .agent),
         Config(monitor: .bpftrace, role: .other), Config(monitor: .bpftrace, role: .agent),
     ]
@@ -137,7 +137,7 @@ struct Report: Codable {
                     isNone ? "1.00" : Report.spreadText(s.ratio),
                     s.seconds.map { String(format: "%.3f", $0.median) } ?? "—",
                     recorded ? s.events.map { Report.count($0.median) } ?? "—" : "—",
-                    recorded && s.config.monitor == .tether ? s.eventsPerSec.map { Report.count($0.median) + "/s" } ?? "—" : "—",
+                    recorded && (s.config.monitor == .tether || s.config.monitor == .confined) ? s.eventsPerSec.map { Report.count($0.median) + "/s" } ?? "—" : "—",
                     recorded ? String(s.lost) : "—",
                     isNone ? "—" : s.cpuSeconds.map { String(format: "%.3f", $0.median) } ?? "—",
                     isNone ? "—" : String(format: "%.1f", s.peakMB)]
@@ -251,6 +251,11 @@ struct Report: Codable {
         for w in workloads {
             if let f = med(w.key, floorC) ?? med(w.key, Config(monitor: .floor, role: .agent)), let u = med(w.key, untracked) {
                 g.append(Goal(text: "\(w.title): untracked within 10% of the floor", measured: "\(Report.r2(u)) vs \(Report.r2(f))", met: u <= f * 1.10))
+            }
+        }
+        for w in workloads {
+            if let t = med(w.key, tracked), let c = med(w.key, Config(monitor: .confined, role: .agent)) {
+                g.append(Goal(text: "\(w.title): Landlock + seccomp within 5% of tracked alone", measured: "\(Report.r2(c)) vs \(Report.r2(t))", met: c <= t * 1.05))
             }
         }
         if let t = med("openclose", tracked) { g.append(Goal(text: "open/close loop: tracked ≤ 1.5x", measured: Report.r2(t), met: t <= 1.5)) }

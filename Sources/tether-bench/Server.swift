@@ -23,7 +23,9 @@ func benchPipeline(json: Bool = true, source: Pipeline.Source = .live) -> (pipel
 let pipelineNote = "tracked = decode + the pipeline (process table, classifier with the default policy, every rule) + JSON encode"
 
 enum ServeMode: String, ExpressibleByArgument, CaseIterable {
-    case none, floor, tether
+    /// confined: tether, and the tracked workloads start under the Landlock domain and seccomp
+    /// filter `tether run --mode enforce` gives a session (built-in policy, workspace the bench dir).
+    case none, floor, tether, confined
 }
 
 /// The monitor under test, in a process of its own so its CPU time and peak RSS are its
@@ -43,6 +45,7 @@ struct Serve: ParsableCommand {
         var probe: Probe?
         var reader: EventReader?
         var pipeline: Pipeline?
+        var confinement: Confinement?
         let session = SessionID.random()
         do {
             switch mode {
@@ -51,7 +54,12 @@ struct Serve: ParsableCommand {
                 var o = ProbeOptions()
                 o.floorOnly = true
                 probe = try Probe(options: o)
-            case .tether:
+            case .tether, .confined:
+                if mode == .confined {
+                    var agent = Policy.default.defaults
+                    agent.mode = .enforce
+                    confinement = try Confinement(ConfinementPlan.compile(agent, workspace: "/tmp/tether-bench", homes: [], uid: 0))
+                }
                 var o = ProbeOptions()
                 if ringBytes > 0 { o.ringBufferBytes = ringBytes }
                 let p = try Probe(options: o)
@@ -84,7 +92,7 @@ struct Serve: ParsableCommand {
             var status: Int32
             do {
                 if tracked, let probe {
-                    let started = try Launcher.spawn(argv, session: session, probe: probe)
+                    let started = try Launcher.spawn(argv, session: session, probe: probe, confine: confinement)
                     status = Launcher.wait(started.pid)
                 } else {
                     let pid = try Sys.spawn(argv)

@@ -1,7 +1,9 @@
 import ArgumentParser
+import CTetherProbe
 import Foundation
 import TetherControl
 import TetherCore
+import TetherExport
 import TetherPipeline
 import TetherProbe
 import TetherResponse
@@ -36,6 +38,9 @@ struct Run: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("tetherd's control socket: if a daemon answers there, it tracks the session instead of probes loaded here.", valueName: "PATH"))
     var socket: String = ProcessInfo.processInfo.environment["TETHER_CONTROL"] ?? ControlDefaults.socketPath
+
+    @Option(name: .long, help: ArgumentHelp("Tether's state directory: what is undone goes to its quarantine/ (tether quarantine).", valueName: "DIR"))
+    var stateDir: String = Quarantine.defaultStateDirectory
 
     @Flag(name: .long, help: "Load probes here even if tetherd is running.")
     var standalone = false
@@ -74,7 +79,8 @@ struct Run: ParsableCommand {
         try requireRoot("tether run")
         let workspaceDir = URL(fileURLWithPath: workspace ?? FileManager.default.currentDirectoryPath).standardizedFileURL.path
         let confinement: Confinement?
-        do { confinement = try confine(pol.defaults, workspace: workspaceDir) } catch {
+        var ineffective: [String] = []
+        do { (confinement, ineffective) = try confine(pol.defaults, workspace: workspaceDir) } catch {
             complain("confining the session: \(error)")
             throw ExitCode(70)
         }
@@ -85,11 +91,14 @@ struct Run: ParsableCommand {
         // This run's own kernel side: its session is slot 0, the policy's defaults (in the
         // mode --mode gave), and the guards are compiled for it.
         let slots: AgentSlots
+        let quarantine = Quarantine(stateDirectory: stateDir)
         do {
             try probe.protect(pid: me)
             slots = try AgentSlots.assign(pol, kernel: [:], inUse: [])
             try AgentWatch.writeSlots(slots, policy: pol, probe: probe)
-            _ = try GuardPlan.compile(pol, slots: slots).install(probe)
+            let plan = GuardPlan.compile(pol, slots: slots)
+            _ = try plan.install(probe)
+            quarantine.watch(plan.protected)
         } catch {
             complain("configuring the kernel guards: \(error)")
             throw ExitCode(70)
@@ -97,11 +106,17 @@ struct Run: ParsableCommand {
         let session = SessionID.random()
         let responder = Responder(control: SessionControl(probe: probe))
         responder.termGrace = { [pol] _ in pol.defaults.termGrace }
+        responder.quarantine = quarantine
         let recorder: SessionRecorder
         do {
             recorder = try SessionRecorder(session: session, policy: pol, slots: slots, eventsPath: events, alertsPath: alerts,
                                            responder: responder, protectedPids: [me])
         } catch { complain("\(error)"); throw ExitCode(73) }
+        if !ineffective.isEmpty {
+            recorder.raise(AlertRecord(rule: "tether.guard_ineffective", severity: .critical,
+                                       message: "kernel refusals this session was to have are not in effect: \(ineffective.joined(separator: "; ")); the tracepoint guards still act, after the fact",
+                                       action: "alert", details: ["ineffective": ineffective.joined(separator: "; ")]))
+        }
         let reader = EventReader(probe: probe, sink: { recorder.handle(&$0) })
         reader.start()
         let started: Launcher.Started
@@ -137,9 +152,11 @@ struct Run: ParsableCommand {
     }
 
     /// In enforce mode, the kernel refusals the session starts with (Landlock, seccomp),
-    /// compiled from `agent`'s `confine:`; said on stderr, what this kernel lacks included.
-    func confine(_ agent: AgentPolicy, workspace: String) throws -> Confinement? {
-        guard agent.mode == .enforce, agent.confine.landlock || agent.confine.seccomp else { return nil }
+    /// compiled from `agent`'s `confine:`; said on stderr, what this kernel lacks included,
+    /// and proven with a canary session first. Returns the claims the canary found not in
+    /// effect (said on stderr too; the caller raises them).
+    func confine(_ agent: AgentPolicy, workspace: String) throws -> (Confinement?, [String]) {
+        guard agent.mode == .enforce, agent.confine.landlock || agent.confine.seccomp else { return (nil, []) }
         let uid = getuid()
         var homes: [String] = []
         if let pw = getpwuid(uid), let dir = pw.pointee.pw_dir { homes.append(String(cString: dir)) }
@@ -149,7 +166,16 @@ struct Run: ParsableCommand {
         let plan = ConfinementPlan.compile(agent, workspace: workspace, homes: homes, uid: uid)
         let c = try Confinement(plan)
         for line in c.statement { complain(line) }
-        return c
+        // The canary is this binary's hidden `canary` command, in Tether's own runtime
+        // directory (outside every session's boundary).
+        guard let me = ProcFS.exe(getpid()) else { throw ValidationError("cannot find this program for the canary (/proc/self/exe)") }
+        mkdir("/run/tether", 0o755)
+        let proof = try c.prove(canary: [me, "canary"], scratch: "/run/tether", writable: plan.writable)
+        for line in proof.lines { complain(line) }
+        if !proof.ineffective.isEmpty {
+            complain("WARNING: this kernel did not refuse what the confinement claims: \(proof.ineffective.joined(separator: "; "))")
+        }
+        return (c, proof.ineffective)
     }
 
     /// Members still alive after the command exited get the grace period; then the
@@ -172,3 +198,15 @@ struct Run: ParsableCommand {
 }
 
 extension EnforcementMode: ExpressibleByArgument {}
+
+/// The canary `tether run` starts under a session's confinement before the agent:
+/// `tether canary DIR` tries what the confinement must refuse and prints each errno.
+struct Canary: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Internal: the confinement's canary.", shouldDisplay: false)
+    @Argument var dir: String
+    func run() throws {
+        var w: Int32 = 0, s: Int32 = 0, c: Int32 = 0
+        guard tp_canary_probe(dir, &w, &s, &c) == 0 else { throw ExitCode(2) }
+        print("write=\(w) signal=\(s) seccomp=\(c)")
+    }
+}

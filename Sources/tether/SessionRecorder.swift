@@ -32,6 +32,13 @@ final class SessionRecorder: @unchecked Sendable {
 
     func handle(_ e: inout Event) { pipeline.handle(&e) }
 
+    /// An alert of Tether's own (not a rule's): to the alerts file and stderr.
+    func raise(_ a: AlertRecord) {
+        alerts?.write(AlertJSON.encode(a))
+        alerts?.flush()
+        complain(a.summary)
+    }
+
     /// Time-based rules (a member outliving the session's root).
     func tick() { pipeline.tick() }
 

@@ -13,6 +13,8 @@ struct DaemonConfig {
     var statusInterval: Double = 60
     /// bpffs directory for the tracked map, so sessions survive a restart (nil = not pinned).
     var pinDirectory: String? = "/sys/fs/bpf/tether"
+    /// Where what is undone goes (quarantine/).
+    var stateDirectory = Quarantine.defaultStateDirectory
     var ringBufferBytes: UInt32 = ProbeOptions().ringBufferBytes
     var controlPath: String? = ControlDefaults.socketPath
     var metricsAddress: String?
@@ -77,6 +79,7 @@ final class Daemon: @unchecked Sendable {
         let hub = AlertHub(sinks: sinks)
         self.hub = hub
         responder = Responder(control: SessionControl(probe: probe))
+        responder.quarantine = Quarantine(stateDirectory: config.stateDirectory)
         let hooks = probe.hooks()
         hooksAttached = hooks.attached
         if !hooks.skipped.isEmpty { log("syscalls this architecture lacks, not watched: \(hooks.skipped.joined(separator: ", "))") }
@@ -85,6 +88,7 @@ final class Daemon: @unchecked Sendable {
         try Daemon.dropStaleProtection(probe)
         try probe.protect(pid: getpid())
         let g = try state.guards.install(probe)
+        responder.quarantine?.watch(state.guards.protected)
         log("kernel guards: \(state.guards.guards.rawValue == 0 ? "none" : "on") (\(g.inodes) protected inode(s), \(g.names) protected name(s), \(g.egressEntries) egress allow entries; \(g.absent.count) protected location(s) unguardable: neither they nor their directory exist)")
         for u in state.watch.unresolved { log("warning: \(u)") }
         for o in policy.selectorOverlaps() { log("warning: \(o)") }
@@ -312,6 +316,7 @@ final class Daemon: @unchecked Sendable {
         let installed = new.with(slots: final)
         do {
             _ = try installed.guards.install(probe)
+            responder.quarantine?.watch(installed.guards.protected)
         } catch {
             log("warning: the new policy's kernel guards could not be installed: \(error)")
         }
@@ -439,6 +444,7 @@ final class Daemon: @unchecked Sendable {
             lock.unlock()
             output?.flush() // stdio locks the FILE: safe beside the reader thread's writes
             pipeline.tick()
+            responder.quarantine?.refresh() // pre-images kept fresh (a stat per file, every 30 s)
             checkDrops()
             if config.statusInterval > 0, Date().timeIntervalSince(lastStatus) >= config.statusInterval {
                 let line = statusLine()

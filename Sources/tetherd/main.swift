@@ -4,6 +4,7 @@ import TetherControl
 import TetherCore
 import TetherExport
 import TetherProbe
+import TetherResponse
 
 /// The daemon's own log: stderr, which systemd sends to the journal.
 func log(_ message: String) {
@@ -34,6 +35,9 @@ struct Tetherd: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("bpffs directory where the tracked-process map is pinned, so sessions survive a restart ('' = do not pin).", valueName: "DIR"))
     var pinDir: String = "/sys/fs/bpf/tether"
+
+    @Option(name: .long, help: ArgumentHelp("State directory: what is undone at persistence locations goes to its quarantine/ (tether quarantine).", valueName: "DIR"))
+    var stateDir: String = "/var/lib/tether"
 
     @Option(name: .long, help: ArgumentHelp("Send alerts to syslog: unix:/dev/log, udp://HOST:PORT, tcp://HOST:PORT (octet-counted); append ,format=rfc3164 or ,format=rfc5424 to override --syslog-format for this one. Repeatable.", valueName: "DEST"))
     var syslog: [String] = []
@@ -74,6 +78,7 @@ struct Tetherd: ParsableCommand {
         c.statusInterval = statusInterval
         c.controlPath = control.isEmpty ? nil : control
         c.pinDirectory = pinDir.isEmpty ? nil : pinDir
+        c.stateDirectory = stateDir
         c.metricsAddress = metrics
         guard ringBufferMib >= 1, ringBufferMib <= 1024, ringBufferMib & (ringBufferMib - 1) == 0 else {
             throw ExportError("--ring-buffer-mib \(ringBufferMib): expected a power of two from 1 to 1024")

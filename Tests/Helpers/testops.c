@@ -25,6 +25,8 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <stddef.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -305,6 +307,17 @@ int main(int argc, char **argv)
             long r;
             __asm__ volatile("int $0x80" : "=a"(r) : "a"(20) : "memory");
             printf("int80 %ld\n", r);
+        } else if (!strcmp(op, "fake-success")) {  /* fake-success NR: syscall NR returns 0 and does nothing, from now on */
+            NEED(1);
+            struct sock_filter f[] = {
+                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)atoi(A(1)), 0, 1),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 0),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+            };
+            struct sock_fprog prog = { .len = 4, .filter = f };
+            if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog)) { perror("testops: seccomp"); return 2; }
+            i += 1;
         } else if (!strcmp(op, "kill")) {          /* kill PID SIG */
             NEED(2); kill(atoi(A(1)), atoi(A(2))); i += 2;
         } else if (!strcmp(op, "tgkill-self")) {   /* tgkill our own thread with signal 0 */

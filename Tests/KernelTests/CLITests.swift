@@ -12,7 +12,10 @@ final class CLITests: XCTestCase {
 
     struct Result { var status: Int32; var stdout: String; var stderr: String }
 
-    func tether(_ args: [String], bin: String = "tether") throws -> Result {
+    func tether(_ args: [String], bin: String = "tether") throws -> Result { try CLITests.invoke(args, bin: bin) }
+
+    /// Runs a built binary to its end: status, stdout, stderr.
+    static func invoke(_ args: [String], bin: String = "tether") throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CLITests.bin + "/" + bin)
         p.arguments = args

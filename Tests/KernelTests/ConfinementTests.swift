@@ -34,7 +34,7 @@ final class ConfinementTests: XCTestCase {
         let alerts = dir + "/alerts-\(UInt32.random(in: 0...UInt32.max)).jsonl"
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CLITests.bin + "/tether")
-        p.arguments = ["run", "--standalone", "--mode", "enforce", "--alerts", alerts, "--workspace", dir]
+        p.arguments = ["run", "--standalone", "--mode", "enforce", "--alerts", alerts, "--workspace", dir, "--state-dir", dir + "/state"]
             + (policy.map { ["--policy", $0] } ?? []) + ["--", "/bin/sh", "-c", script]
         p.currentDirectoryURL = URL(fileURLWithPath: dir)
         p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
@@ -138,6 +138,54 @@ final class ConfinementTests: XCTestCase {
         XCTAssertNotNil(r.finding("evasion.io_uring"), "the refused io_uring_setup is a finding")
         let sigsys = try XCTUnwrap(r.finding("evasion.restricted_syscall"), "\(r.findings)")
         XCTAssertTrue((sigsys["message"] as? String ?? "").contains("SIGSYS"), "\(sigsys)")
+    }
+
+    /// A refusal is explained on the agent's own stderr (here a pipe its tool output goes
+    /// through), so the agent can change course: the rule, what happened, the policy.
+    func testTheAgentIsToldWhy() throws {
+        let target = "/etc/cron.d/tether-test-tell-\(getpid())"
+        cleanup.append(target)
+        let r = try run("""
+        mkfifo notices; cat notices > notices.txt &
+        exec 2>notices
+        echo job > j; mv j \(target)
+        i=0; until grep -q 'tether: persist.cron' notices.txt || [ $i -gt 600 ]; do i=$((i + 1)); sleep 0.05; done
+        exec 2>/dev/null; wait
+        cat notices.txt; echo next-step
+        """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let told = r.stdout.split(separator: "\n").first { $0.hasPrefix("tether: persist.cron") }.map(String.init) ?? ""
+        XCTAssertTrue(told.contains(target) && told.contains("refused by the kernel") && told.contains("[policy "), "\(r.stdout)")
+        XCTAssertTrue(r.stdout.contains("Permission denied"), "mv's own message is there too: \(r.stdout)")
+        XCTAssertTrue(r.stdout.contains("next-step"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: target))
+    }
+
+    /// A refusal the kernel does not make (here landlock_restrict_self neutered by an outer
+    /// seccomp filter that returns success, as a hostile container profile could) is caught
+    /// by the canary before the agent runs, said, and raised as an alert.
+    func testTheCanaryReportsAGuardThatIsNotInEffect() throws {
+        let alerts = dir + "/alerts.jsonl"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: KernelHarness.testops)
+        // testops' exec ends at its first "--": the run's own "--" goes inside sh -c
+        p.arguments = ["fake-success", "446" /* landlock_restrict_self, x86-64 */, "exec", "/bin/sh", "-c",
+                       "exec '\(CLITests.bin)/tether' run --standalone --mode enforce --alerts '\(alerts)' --workspace '\(dir!)' -- /bin/true"]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertTrue(text.contains("canary: a file created outside the boundary: NOT REFUSED"), text)
+        XCTAssertTrue(text.contains("canary: io_uring_setup: refused"), "seccomp still works: \(text)")
+        let alert = try String(contentsOfFile: alerts, encoding: .utf8)
+        XCTAssertTrue(alert.contains("\"tether.guard_ineffective\"") && alert.contains("a file created outside the boundary"), alert)
+
+        // and with nothing neutered, every claim holds
+        let ok = try run("true")
+        XCTAssertFalse(ok.stderr.contains("NOT REFUSED"), ok.stderr)
+        XCTAssertTrue(ok.stderr.contains("canary: a file created outside the boundary: refused (EACCES)"), ok.stderr)
     }
 
     /// What ordinary work needs runs as it always does under the same confinement.

@@ -35,7 +35,7 @@ class DaemonTestCase: XCTestCase {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CLITests.bin + "/tetherd")
         p.arguments = ["--policy", policy, "--control", control, "--pin-dir", pin, "--status-interval", "0",
-                       "--events", dir + "/events.jsonl", "--alerts-json", dir + "/alerts.jsonl"] + extra
+                       "--events", dir + "/events.jsonl", "--alerts-json", dir + "/alerts.jsonl", "--state-dir", dir + "/state"] + extra
         let logPath = dir + "/tetherd-\(daemons.count).log"
         FileManager.default.createFile(atPath: logPath, contents: nil)
         p.standardError = FileHandle(forWritingAtPath: logPath)

@@ -25,7 +25,7 @@ final class DaemonTests: XCTestCase {
         p.executableURL = URL(fileURLWithPath: CLITests.bin + "/tetherd")
         // own control socket and no pinning: tests never touch a real daemon's state
         p.arguments = ["--policy", policy, "--events", events, "--status-interval", "0",
-                       "--control", "", "--pin-dir", ""] + extra
+                       "--control", "", "--pin-dir", "", "--state-dir", (events as NSString).deletingLastPathComponent + "/state"] + extra
         let err = Pipe()
         p.standardError = err
         try p.run()

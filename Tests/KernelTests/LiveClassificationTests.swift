@@ -35,6 +35,8 @@ final class LiveClassificationTests: XCTestCase {
              timeout: TimeInterval = 60) throws -> Outcome {
         let alerts = dir + "/alerts-\(UInt32.random(in: 0...UInt32.max)).jsonl"
         var extra = extra
+        // what is undone goes to the test's own quarantine, not the host's
+        if !extra.contains("--state-dir") { extra += ["--state-dir", dir + "/state"] }
         if !confined {
             precondition(!extra.contains("--policy"))
             let policy = dir + "/tracepoints-only.yaml"
@@ -111,6 +113,42 @@ final class LiveClassificationTests: XCTestCase {
         let r2 = try run("printf '[Service]\\nExecStart=/bin/true\\n' > \(unit)", confined: false)
         XCTAssertTrue(r2.rules.contains("persist.systemd"), "\(r2.rules)")
         XCTAssertEqual((try? Data(contentsOf: URL(fileURLWithPath: unit)))?.count ?? 0, 0)
+    }
+
+    /// Without Landlock (an adopted session, or confinement off) a rename has landed by the
+    /// time the kernel kills the caller: Tether undoes it (the artifact to the quarantine, an
+    /// existing file's pre-image back), and a person can put it back with `tether quarantine`.
+    func testWhatLandedIsUndoneAndCanBePutBack() throws {
+        let state = dir + "/state"
+        let fresh = "/etc/cron.d/tether-test-undo-\(getpid())", existing = "/etc/cron.d/tether-test-pre-\(getpid())"
+        cleanup += [fresh, existing]
+        let original = "# the admin's own job, to be kept as it is\n"
+        try original.write(toFile: existing, atomically: false, encoding: .utf8)
+        let job = "* * * * * root /bin/true"
+
+        let r1 = try run("echo '\(job)' > a; mv a \(fresh); touch after", extra: ["--state-dir", state], confined: false)
+        let f1 = try XCTUnwrap(r1.findings.first { $0["rule"] as? String == "persist.cron" }, "\(r1.rules) \(r1.stderr)")
+        XCTAssertTrue((f1["outcome"] as? String ?? "").contains("undone: \(fresh) removed to quarantine"), "\(f1)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: fresh), "the rename landed, and was undone")
+
+        let r2 = try run("echo '* * * * * root /bin/false' > b; mv b \(existing)", extra: ["--state-dir", state], confined: false)
+        // mv tries RENAME_NOREPLACE first (EEXIST: that attempt is the finding), then renames
+        // over the file: the kernel kills it there, and the undo is said on its own
+        XCTAssertTrue(r2.rules.contains("persist.cron"), "\(r2.rules) \(r2.stderr)")
+        XCTAssertTrue(r2.stderr.contains("undone: \(existing) put back as it was before"), r2.stderr)
+        XCTAssertEqual(try String(contentsOfFile: existing, encoding: .utf8), original, "the pre-image is back")
+
+        let list = try CLITests.invoke(["quarantine", "list", "--state-dir", state, "--json"])
+        XCTAssertEqual(list.status, 0, list.stderr)
+        let entries = list.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        XCTAssertEqual(Set(entries.compactMap { $0["path"] as? String }), [fresh, existing], list.stdout)
+        let id = try XCTUnwrap(entries.first { $0["path"] as? String == fresh }?["id"] as? String)
+        let back = try CLITests.invoke(["quarantine", "restore", "--state-dir", state, id])
+        XCTAssertEqual(back.status, 0, back.stderr)
+        XCTAssertEqual(try String(contentsOfFile: fresh, encoding: .utf8), job + "\n", "a person put the agent's file back")
+        let bad = try CLITests.invoke(["quarantine", "restore", "--state-dir", state, "no-such-id"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("no quarantined artifact no-such-id"), bad.stderr)
     }
 
     /// A daemonizing member makes enforce mode stop the session: it waits, frozen, for a

@@ -135,6 +135,11 @@ int tp_watch_set_mask(struct tp_probe *p, uint32_t mask);
  * -ESRCH if it is gone or no longer a member. */
 int tp_session_signal(struct tp_probe *p, int pid, uint64_t session, int sig);
 
+/* A descriptor of our own on member `pid`'s fd `fdnum` (reopened through /proc, non-blocking),
+ * only if pid is still tracked in `session` and is the same process after the open, and only
+ * if it is a terminal or a pipe: fd, or -ESRCH (gone, not a member), -ENOTTY (other kind). */
+int tp_session_open_fd(struct tp_probe *p, int pid, uint64_t session, int fdnum);
+
 /* ---- process helpers the Swift side cannot express ---- */
 /* pidfd_open + pidfd_send_signal: a recycled pid is never hit once the fd is open. */
 int tp_pidfd_open(int pid);
@@ -162,6 +167,9 @@ int tp_syscall_number(const char *name);
  * int 0x80, x32) kills the process; everything else is allowed. Writes at most `max`
  * instructions to `out`, returns their number or -E2BIG/-ENOTSUP. */
 int tp_seccomp_build(const int *refused, int count, int err, void *out, int max);
+/* The canary's own attempts, run inside a confinement: create a file in `dir`, signal 0 to its
+ * parent, io_uring_setup; each errno (0: it worked). */
+int tp_canary_probe(const char *dir, int *write_err, int *signal_err, int *seccomp_err);
 /* Size in bytes of one filter instruction (struct sock_filter). */
 int tp_seccomp_insn_size(void);
 

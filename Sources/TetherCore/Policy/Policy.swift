@@ -91,6 +91,10 @@ public struct AgentPolicy: Sendable, Equatable {
     public var termGrace: Double = 5
     /// What the kernel refuses to the sessions Tether launches in enforce mode.
     public var confine = ConfinementPolicy()
+    /// When Tether refuses an operation, kills a member or stops the session, one line on
+    /// the stderr (a terminal or pipe only) of the offender or its nearest live ancestor in
+    /// the session says why, so the agent's tool output shows it.
+    public var tellAgent = true
     /// Rule settings in file order: defaults' entries first, then the agent's. Resolve with
     /// `settings(for:)`.
     public var rules: [RuleSettings]

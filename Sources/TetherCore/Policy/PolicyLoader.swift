@@ -193,8 +193,8 @@ struct PolicyLoader {
 
     mutating func agent(_ node: Node, base: AgentPolicy, isDefaults: Bool) -> AgentPolicy? {
         let allowed = isDefaults
-            ? ["mode", "workspace", "boundary", "grace_period", "term_grace", "confine", "rules"]
-            : ["name", "match", "mode", "workspace", "boundary", "grace_period", "term_grace", "confine", "rules"]
+            ? ["mode", "workspace", "boundary", "grace_period", "term_grace", "confine", "tell_agent", "rules"]
+            : ["name", "match", "mode", "workspace", "boundary", "grace_period", "term_grace", "confine", "tell_agent", "rules"]
         let what = isDefaults ? "defaults" : "an agent"
         guard let f = fields(node, in: what, allowed: allowed) else { return nil }
         var a = base
@@ -229,6 +229,7 @@ struct PolicyLoader {
         }
         if let b = f["boundary"] { a.boundary = boundary(b.value, base: a.boundary, replace: isDefaults) }
         if let c = f["confine"] { a.confine = confine(c.value, base: a.confine) }
+        if let t = f["tell_agent"], let v = bool(t.value, "tell_agent") { a.tellAgent = v }
         if let r = f["rules"] {
             let entries = rules(r.value)
             a.rules = isDefaults ? entries : base.rules + entries
