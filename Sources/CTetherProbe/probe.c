@@ -893,38 +893,40 @@ int tp_watch_set_mask(struct tp_probe *p, uint32_t mask)
 
 /* ---- signals ---- */
 
-int tp_session_signal(struct tp_probe *p, int pid, uint64_t session, int sig)
+/* A pidfd of `pid` if, with the pidfd open, the kernel still has it in `session`: -ESRCH if
+ * it is gone or not a member. */
+static int member_pidfd(struct tp_probe *p, int pid, uint64_t session)
 {
     int fd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (fd < 0)
         return -errno;
     struct te_tracked t;
     int rc = tp_lookup(p, (uint32_t)pid, &t);
-    if (rc == 0 && t.session != session)
+    if (rc == -ENOENT || (rc == 0 && t.session != session))
         rc = -ESRCH;
-    else if (rc == -ENOENT)
-        rc = -ESRCH;
-    if (rc == 0)
-        rc = syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) ? -errno : 0;
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+int tp_session_signal(struct tp_probe *p, int pid, uint64_t session, int sig)
+{
+    int fd = member_pidfd(p, pid, session);
+    if (fd < 0)
+        return fd;
+    int rc = syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) ? -errno : 0;
     close(fd);
     return rc;
 }
 
 int tp_session_open_fd(struct tp_probe *p, int pid, uint64_t session, int fdnum)
 {
-    int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    int pfd = member_pidfd(p, pid, session);
     if (pfd < 0)
-        return -errno;
-    struct te_tracked t;
-    int rc = tp_lookup(p, (uint32_t)pid, &t);
-    if (rc == -ENOENT || (rc == 0 && t.session != session)) {
-        close(pfd);
-        return -ESRCH;
-    }
-    if (rc) {
-        close(pfd);
-        return rc;
-    }
+        return pfd;
+    int rc;
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fdnum);
     /* a new open file of our own: O_NONBLOCK here never changes the member's descriptor */

@@ -50,7 +50,7 @@ public final class Confinement {
         }
         var fs = Self.fsABI1
         if abi >= 2 { fs |= Self.fsRefer }
-        if abi >= 3 { fs |= Self.fsTruncate }
+        if abi >= 3, plan.refuseTruncate { fs |= Self.fsTruncate }
         var net: UInt64 = 0
         if abi >= 4, plan.connectPorts != nil { net |= Self.netConnectTCP }
         var scoped: UInt64 = 0
@@ -73,7 +73,11 @@ public final class Confinement {
         } else {
             notes.append("renames and links between directories fail with EXDEV everywhere (Landlock ABI 1 has no REFER)")
         }
-        if abi < 3 { notRefused.append("truncate(2) and O_TRUNC outside the boundary (needs Landlock ABI 3, this kernel has \(abi))") }
+        if abi < 3 {
+            notRefused.append("truncate(2) by path outside the boundary (needs Landlock ABI 3, this kernel has \(abi))")
+        } else if !plan.refuseTruncate {
+            notRefused.append("truncate(2) by path outside the boundary (refuse_truncate: false)")
+        }
         refused.append("ptrace, and reading or writing the memory or descriptors of a process outside the session (Landlock domain)")
         if let ports = plan.connectPorts {
             if abi >= 4 {

@@ -274,9 +274,10 @@ struct PolicyLoader {
 
     mutating func confine(_ node: Node, base: ConfinementPolicy) -> ConfinementPolicy {
         var c = base
-        guard let f = fields(node, in: "confine", allowed: ["landlock", "seccomp", "scope_signals", "scope_abstract_unix", "refuse_syscalls", "allow_syscalls"]) else { return c }
+        guard let f = fields(node, in: "confine", allowed: ["landlock", "seccomp", "refuse_truncate", "scope_signals", "scope_abstract_unix", "refuse_syscalls", "allow_syscalls"]) else { return c }
         if let v = f["landlock"], let b = bool(v.value, "landlock") { c.landlock = b }
         if let v = f["seccomp"], let b = bool(v.value, "seccomp") { c.seccomp = b }
+        if let v = f["refuse_truncate"], let b = bool(v.value, "refuse_truncate") { c.refuseTruncate = b }
         if let v = f["scope_signals"], let b = bool(v.value, "scope_signals") { c.scopeSignals = b }
         if let v = f["scope_abstract_unix"], let b = bool(v.value, "scope_abstract_unix") { c.scopeAbstractUnix = b }
         // refuse_syscalls replaces the list; allow_syscalls takes names out of it.
