@@ -363,6 +363,8 @@ int tp_unpin(struct tp_probe *p)
 
 int tp_unpin_links(struct tp_probe *p)
 {
+    if (!p->pin_dir[0])
+        return 0; /* nothing was pinned */
     int rc = 0;
     for (uint32_t i = 0; i < p->nlinks; i++)
         if (bpf_link__unpin(p->links[i]) && !rc)
@@ -1208,6 +1210,14 @@ int tp_protect_inode(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t fl
     struct te_watch_inode key = { .dev = dev, .ino = ino };
     uint32_t v = (flags & TE_PROTECT_MASK) | (uint32_t)p->guard_gen << TE_GUARD_GEN_SHIFT;
     return update(p->skel->maps.protected_inodes, &key, &v);
+}
+
+int tp_unprotect_inode(struct tp_probe *p, uint64_t dev, uint64_t ino)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    struct te_watch_inode key = { .dev = dev, .ino = ino };
+    return bpf_map_delete_elem(bpf_map__fd(p->skel->maps.protected_inodes), &key) && errno != ENOENT ? -errno : 0;
 }
 
 int tp_protect_name(struct tp_probe *p, uint64_t dev, uint64_t dir_ino, const char *name, uint32_t flags)

@@ -56,9 +56,13 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
     public var reloads: UInt64
     public var rejectedReloads: UInt64
     public var sinks: [SinkHealth]
+    /// What the canary sessions found of the kernel guards at start or the latest reload.
+    public var guards: String?
     public init(pid: Int32, uptimeSeconds: Double, policy: String, policyLoadedAt: Date, agents: Int, hooksAttached: Int,
                 sessions: Int, trackedProcesses: Int, events: UInt64, eventsPerSecond: Double, lostEvents: UInt64,
-                corruptRecords: UInt64, alerts: UInt64, reloads: UInt64, rejectedReloads: UInt64, sinks: [SinkHealth]) {
+                corruptRecords: UInt64, alerts: UInt64, reloads: UInt64, rejectedReloads: UInt64, sinks: [SinkHealth],
+                guards: String? = nil) {
+        self.guards = guards
         self.pid = pid
         self.uptimeSeconds = uptimeSeconds
         self.policy = policy

@@ -129,6 +129,12 @@ public final class Pipeline: @unchecked Sendable {
             e.agent = slotNames[Int(e.agentSlot) % slotNames.count]
             e.resolveUnresolvedDestination()
         }
+        if !muted.isEmpty, let i = muted.firstIndex(of: e.session) {
+            // a canary is one process: its exit is its session's last event
+            if e.kind == .exit { muted.remove(at: i) }
+            lock.unlock()
+            return []
+        }
         table.apply(&e)
         let found = classifier.process(e, table: table)
         events &+= 1
@@ -218,6 +224,16 @@ public final class Pipeline: @unchecked Sendable {
         }
         return by.sorted().joined(separator: ", ")
     }
+
+    /// Sessions whose findings and events go nowhere: Tether's own canaries (one process
+    /// each; forgotten at its exit, so the list is empty between canaries). Bounded.
+    public func mute(_ session: SessionID) {
+        lock.lock()
+        muted.append(session)
+        if muted.count > 64 { muted.removeFirst(muted.count - 64) }
+        lock.unlock()
+    }
+    private var muted: [SessionID] = []
 
     /// A person decided: the session may run again, and its next finding acts afresh.
     public func resumed(_ id: SessionID) {

@@ -312,6 +312,10 @@ public final class Probe {
         try check(tp_protect_inode(h, tp_kernel_dev(dev), inode, p.rawValue), "protecting inode \(inode)")
     }
 
+    public func unprotect(dev: UInt64, inode: UInt64) throws {
+        try check(tp_unprotect_inode(h, tp_kernel_dev(dev), inode), "unprotecting inode \(inode)")
+    }
+
     /// Names this long (bytes) or longer cannot be protected by name.
     public static let protectedNameLimit = Int(TE_PNAME_MAX)
 

@@ -52,6 +52,7 @@ struct Status: ParsableCommand {
         print("sessions    \(s.sessions) (\(s.trackedProcesses) tracked process(es))")
         print(String(format: "events      %llu (%.0f/s), %llu lost, %llu corrupt", s.events, s.eventsPerSecond, s.lostEvents, s.corruptRecords))
         print("alerts      \(s.alerts)")
+        if let g = s.guards { print("guards      \(g)") }
         if s.sinks.isEmpty { print("sinks       none (see tetherd --syslog / --alerts-json)") }
         for k in s.sinks {
             print("sink        \(k.name): \(k.state), \(k.sent) sent, \(k.queued) queued, \(k.dropped) dropped\(k.lastError.map { " (\($0))" } ?? "")")

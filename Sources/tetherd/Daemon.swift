@@ -15,6 +15,8 @@ struct DaemonConfig {
     var pinDirectory: String? = "/sys/fs/bpf/tether"
     /// Where what is undone goes (quarantine/).
     var stateDirectory = Quarantine.defaultStateDirectory
+    /// Where the guard canaries make their files (tetherd's runtime directory).
+    var canaryDirectory = "/run/tether"
     var ringBufferBytes: UInt32 = ProbeOptions().ringBufferBytes
     var controlPath: String? = ControlDefaults.socketPath
     var metricsAddress: String?
@@ -317,6 +319,7 @@ final class Daemon: @unchecked Sendable {
         do {
             _ = try installed.guards.install(probe)
             responder.quarantine?.watch(installed.guards.protected)
+            proveGuards(installed.guards, policy: policy)
         } catch {
             log("warning: the new policy's kernel guards could not be installed: \(error)")
         }
@@ -349,13 +352,14 @@ final class Daemon: @unchecked Sendable {
         lock.unlock()
         policyLock.lock()
         let agents = state.policy.agents.count, loadedAt = policyLoadedAt, r = reloads, rr = rejectedReloads
+        let proof = guardProof
         policyLock.unlock()
         return DaemonStatus(pid: getpid(), uptimeSeconds: Date().timeIntervalSince(started), policy: config.policyPath,
                             policyLoadedAt: loadedAt, agents: agents, hooksAttached: hooksAttached,
                             sessions: Set(members.map(\.session)).count, trackedProcesses: members.count,
                             events: pipeline.events, eventsPerSecond: perSecond, lostEvents: lost,
                             corruptRecords: reader.corrupt, alerts: hub.counts().total, reloads: r,
-                            rejectedReloads: rr, sinks: hub.health())
+                            rejectedReloads: rr, sinks: hub.health(), guards: proof?.summary)
     }
 
     /// The sessions the kernel tracks, each with the agent its entry names.
@@ -375,7 +379,36 @@ final class Daemon: @unchecked Sendable {
     func statusLine() -> String {
         let s = snapshot()
         return String(format: "%d session(s), %d process(es), %.0f events/s, %llu lost", s.sessions, s.trackedProcesses,
-                      s.eventsPerSecond, s.lostEvents)
+                      s.eventsPerSecond, s.lostEvents) + (s.guards.map { "; guards \($0)" } ?? "")
+    }
+
+    /// What the canary sessions found (start, latest reload); guarded by policyLock.
+    private var guardProof: GuardCanary.Proof?
+
+    /// Proves the installed guards with canary sessions (`GuardCanary`); the result goes to
+    /// the log, `tether status`, STATUS=, and an alert when a guard is not in effect.
+    func proveGuards(_ plan: GuardPlan, policy: Policy) {
+        let proof: GuardCanary.Proof
+        if !pidsMatchKernel {
+            // the kernel would track the host process that has the canary's pid here: never
+            proof = GuardCanary.Proof(notProven: "tetherd runs in a child pid namespace (a container), where it cannot track a canary by pid")
+        } else if let me = ProcFS.exe(getpid()) {
+            mkdir(config.canaryDirectory, 0o755)
+            proof = GuardCanary.prove(probe: probe, guards: plan.guards, program: [me, "--canary-op"], scratch: config.canaryDirectory,
+                                      tetherPid: getpid(), egressTo: GuardCanary.refusedDestination(policy),
+                                      mute: { [pipeline] in pipeline.mute($0) })
+        } else {
+            proof = GuardCanary.Proof(notProven: "/proc/self/exe is unreadable")
+        }
+        policyLock.lock()
+        guardProof = proof
+        policyLock.unlock()
+        log("\(proof.notProven == nil ? "" : "warning: ")kernel guards \(proof.summary)")
+        if !proof.ineffective.isEmpty {
+            alert(AlertRecord(rule: "tether.guard_ineffective", severity: .critical,
+                              message: "kernel guards not in effect, proven by a canary session: \(proof.summary.dropFirst("NOT EFFECTIVE: ".count))",
+                              action: "alert", details: ["ineffective": proof.ineffective.joined(separator: ", ")]))
+        }
     }
 
     // MARK: run
@@ -411,7 +444,12 @@ final class Daemon: @unchecked Sendable {
             log("metrics on http://\(m)/metrics")
         }
 
-        // READY only now: programs attached, policy in the maps, running agents adopted.
+        policyLock.lock()
+        let current = state
+        policyLock.unlock()
+        proveGuards(current.guards, policy: current.policy)
+        // READY only now: programs attached, policy in the maps, running agents adopted,
+        // the guards proven.
         notifier.ready(status: statusLine())
         log("ready")
         var lastStatus = Date()

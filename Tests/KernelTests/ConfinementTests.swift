@@ -42,6 +42,16 @@ final class ConfinementTests: XCTestCase {
         p.standardOutput = out
         p.standardError = err
         try p.run()
+        // A session stopped for a person would wait for ever: past the deadline, kill tether
+        // run and whatever of the session is left (every process working in this scratch dir).
+        let scratch = dir!
+        DispatchQueue.global().asyncAfter(deadline: .now() + 180) {
+            guard p.isRunning else { return }
+            kill(p.processIdentifier, SIGKILL)
+            for pid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap(Int32.init) ?? [] {
+                if let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd"), cwd.hasPrefix(scratch) { kill(pid, SIGKILL) }
+            }
+        }
         // both pipes drained at once: either may fill while the other is read
         final class Box: @unchecked Sendable { var data = Data() }
         let errBox = Box()

@@ -252,6 +252,35 @@ final class ControlTests: DaemonTestCase {
 
     /// A process the kernel cannot put in its session (tracked map full) runs unwatched:
     /// tetherd says so to every sink, as it does for lost events.
+    /// tetherd proves its guards with canary sessions at start and on each reload, and the
+    /// canaries are nobody's findings. A guard an attacker switched off (the egress hook's
+    /// link detached with bpftool) is found at the next reload: said in `tether status` and
+    /// the log, and raised as an alert.
+    func testCanariesProveTheGuardsAndCatchOneSwitchedOff() throws {
+        let pin = "/sys/fs/bpf/tether-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        pinDir = pin
+        let (daemon, log) = try startDaemon([], pin: pin)
+        let s = try tether(["status"])
+        XCTAssertTrue(s.stdout.contains("guards      proven: write guard (cut off, 0 byte(s) landed), tamper guard (cut off), egress guard (refused (EPERM))"),
+                      s.stdout + log())
+        let alerts = { (try? String(contentsOfFile: self.dir + "/alerts.jsonl", encoding: .utf8)) ?? "" }
+        XCTAssertFalse(alerts().contains("\"rule\""), "the canaries raised: \(alerts())")
+
+        let detach = Process()
+        detach.executableURL = URL(fileURLWithPath: "/usr/sbin/bpftool")
+        detach.arguments = ["link", "detach", "pinned", pin + "/link_guard_connect4"]
+        try detach.run()
+        detach.waitUntilExit()
+        XCTAssertEqual(detach.terminationStatus, 0)
+        kill(daemon.processIdentifier, SIGHUP)
+        XCTAssertTrue(waitFor(30) { log().contains("kernel guards NOT EFFECTIVE") }, log())
+        XCTAssertTrue(log().contains("NOT EFFECTIVE: egress guard"), log())
+        let s2 = try tether(["status"])
+        XCTAssertTrue(s2.stdout.contains("guards      NOT EFFECTIVE: egress guard"), s2.stdout)
+        XCTAssertFalse(s2.stdout.contains("write guard ("), "only the switched-off guard is named: \(s2.stdout)")
+        XCTAssertTrue(waitFor(10) { alerts().contains("\"tether.guard_ineffective\"") }, alerts())
+    }
+
     func testAFullTrackedMapIsRaised() throws {
         let pin = "/sys/fs/bpf/tether-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         pinDir = pin

@@ -95,6 +95,8 @@ int tp_protect_pid(struct tp_probe *p, uint32_t tgid, int on);
 int tp_protected_pids(struct tp_probe *p, uint32_t *out, uint32_t max);
 /* dev is the kernel's encoding (tp_kernel_dev) */
 int tp_protect_inode(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t flags);
+/* Removes an inode's protection (0 also when it had none). */
+int tp_unprotect_inode(struct tp_probe *p, uint64_t dev, uint64_t ino);
 /* A protected name in a directory (dev in the kernel's encoding, see tp_kernel_dev):
  * guarded even while it does not exist, and when something is renamed over it.
  * -EINVAL for a name that is empty, has a '/', or is TE_PNAME_MAX bytes or longer. */
