@@ -22,7 +22,13 @@ public final class Pipeline: @unchecked Sendable {
     public let source: Source
     public let table = ProcessTable()
     public let sessions = SessionRegistry()
-    public private(set) var policy: Policy
+    /// The policy in force (read under the lock: a reload swaps it from another thread).
+    public var policy: Policy {
+        lock.lock()
+        defer { lock.unlock() }
+        return current
+    }
+    private var current: Policy
     public private(set) var slots: AgentSlots
     /// Agent name by slot (`AgentSlots.names`).
     private var slotNames: [String]
@@ -54,7 +60,7 @@ public final class Pipeline: @unchecked Sendable {
 
     public init(policy: Policy, slots: AgentSlots? = nil, source: Source, responder: Responder?,
                 protectedPids: Set<Int32> = [], publish: @escaping (AlertRecord) -> Void) {
-        self.policy = policy
+        current = policy
         let slots = slots ?? AgentSlots([0: AgentSlots.Slot(name: policy.defaults.name)])
         self.slots = slots
         slotNames = slots.names(defaults: policy.defaults.name)
@@ -90,7 +96,7 @@ public final class Pipeline: @unchecked Sendable {
         let c = Pipeline.classifier(policy, sessions: sessions, protectedPids: protectedPids, log: log)
         lock.lock()
         c.homeDirectory = classifier.homeDirectory
-        self.policy = policy
+        current = policy
         self.slots = slots
         slotNames = slots.names(defaults: policy.defaults.name)
         earlierRuleFailures += classifier.ruleFailures
@@ -200,8 +206,11 @@ public final class Pipeline: @unchecked Sendable {
             findings &+= 1
             publish(record)
             out.append(record)
-            if record.enforced, let outcome = record.outcome, outcome != "alert", let responder, policy.agent(named: f.agent).tellAgent {
-                responder.tellAgent(f, "tether: \(f.rule): \(f.message) -- \(outcome) [policy \(policy.source), agent \(f.agent), enforce]\n")
+            if record.enforced, let outcome = record.outcome, outcome != "alert", let responder {
+                let p = policy
+                if p.agent(named: f.agent).tellAgent {
+                    responder.tellAgent(f, "tether: \(f.rule): \(f.message) -- \(outcome) [policy \(p.source), agent \(f.agent), enforce]\n")
+                }
             }
         }
         return out
