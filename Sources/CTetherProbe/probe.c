@@ -1003,23 +1003,13 @@ int tp_landlock_allow_port(int ruleset_fd, uint64_t port, uint64_t access)
     return syscall(__NR_landlock_add_rule, ruleset_fd, TP_LL_RULE_NET_PORT, &attr, 0) < 0 ? -errno : 0;
 }
 
-int tp_canary_probe(const char *dir, int *write_err, int *signal_err, int *seccomp_err)
+int tp_io_uring_probe(void)
 {
-    char path[4096];
-    if (snprintf(path, sizeof(path), "%s/canary", dir) >= (int)sizeof(path))
-        return -ENAMETOOLONG;
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    *write_err = fd < 0 ? errno : 0;
-    if (fd >= 0) {
-        close(fd);
-        unlink(path);
-    }
-    *signal_err = kill(getppid(), 0) ? errno : 0;
     unsigned char params[120] = { 0 }; /* struct io_uring_params */
     long r = syscall(__NR_io_uring_setup, 1, params);
-    *seccomp_err = r < 0 ? errno : 0;
-    if (r >= 0)
-        close((int)r);
+    if (r < 0)
+        return errno;
+    close((int)r);
     return 0;
 }
 

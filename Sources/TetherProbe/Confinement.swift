@@ -133,46 +133,32 @@ public final class Confinement {
         refused.append("the 32-bit and x32 syscall ABIs: the caller is killed (SIGSYS)")
     }
 
-    /// What a canary session under this confinement found: each claim with whether the
-    /// kernel made it good.
-    public struct Proof: Sendable {
-        public var checks: [(what: String, effective: Bool, detail: String)] = []
-        public var ineffective: [String] { checks.filter { !$0.effective }.map(\.what) }
-        public var lines: [String] {
-            checks.map { "canary: \($0.what): \($0.effective ? "refused" : "NOT REFUSED") (\($0.detail))" }
-        }
-    }
-
     /// Proves the confinement with a throwaway canary session before any agent runs under
-    /// it: `canary` (argv of a program that runs `tp_canary_probe` and prints
-    /// "write=E signal=E seccomp=E") starts under the same Landlock domain and seccomp
-    /// filter, tries a write outside the boundary, a signal outside the session and a
-    /// refused syscall, and every refusal this confinement claims must have happened.
-    public func prove(canary: [String], scratch: String, writable: [String]) throws -> Proof {
+    /// it: `canary` (the argv of a program that runs `CanaryOps`) starts under the same
+    /// Landlock domain and seccomp filter, tries a write outside the boundary, a signal to us
+    /// (outside its session) and a refused syscall, and every refusal this confinement claims
+    /// must have happened.
+    public func prove(canary: [String], scratch: String, writable: [String]) throws -> GuardProof {
         let dir = scratch + "/canary.\(getpid())"
         mkdir(dir, 0o700)
         defer { unlink(dir + "/canary"); unlink(dir + "/out"); rmdir(dir) }
         let out = dir + "/out"
-        let started = try Launcher.spawn(canary + [dir], stdout: out, session: SessionID(0), confine: self) { _ in }
+        let ops = ["write", dir + "/canary", "signal", String(getpid()), "0", "uring"]
+        let started = try Launcher.spawn(canary + ops, stdout: out, session: SessionID(0), confine: self) { _ in }
         let status = Launcher.wait(started.pid)
         guard status == 0, let text = try? String(contentsOfFile: out, encoding: .utf8) else {
             throw ProbeError("running the canary", -EIO, detail: "the canary session exited \(status) without its report", kernel: false)
         }
-        var got: [String: Int32] = [:]
-        for f in text.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
-            let kv = f.split(separator: "=")
-            if kv.count == 2, let v = Int32(kv[1]) { got[String(kv[0])] = v }
+        let got = CanaryOps.results(text)
+        func check(_ what: String, _ op: String, _ want: Int32) -> GuardProof.Check {
+            GuardProof.Check(what: what, effective: got[op] == want, detail: CanaryOps.describe(got[op]))
         }
-        func check(_ what: String, _ key: String, _ want: Int32) -> (String, Bool, String) {
-            let e = got[key] ?? -1
-            return (what, e == want, e == 0 ? "it worked" : e < 0 ? "no answer" : Errno.name(e))
-        }
-        var p = Proof()
+        var p = GuardProof()
         if landlockApplied, !writable.contains(where: { dir == $0 || dir.hasPrefix($0 + "/") }) {
             p.checks.append(check("a file created outside the boundary", "write", EACCES))
         }
         if landlockApplied, abi >= 6, scopesSignals { p.checks.append(check("a signal to a process outside the session", "signal", EPERM)) }
-        if seccompApplied, refusedSyscalls.contains("io_uring_setup") { p.checks.append(check("io_uring_setup", "seccomp", EPERM)) }
+        if seccompApplied, refusedSyscalls.contains("io_uring_setup") { p.checks.append(check("io_uring_setup", "uring", EPERM)) }
         return p
     }
 

@@ -2,9 +2,8 @@ import Glibc
 import TetherCore
 
 /// Reading processes from /proc: for processes that were running before tracking began.
-/// Plain open/read/readlink, no Foundation: the pipeline asks on a live host for every
-/// process it first sees mid-life, and Foundation's file APIs kept memory per call (RSS grew
-/// by ~0.5 KB per session started and ended, measured in `make bench`'s memory section).
+/// Plain open/read/readlink (`HostFiles`), no Foundation: the pipeline asks on a live host for
+/// every process it first sees mid-life.
 public enum ProcFS {
     public struct Stat {
         public var pid: Int32
@@ -12,22 +11,6 @@ public enum ProcFS {
         public var comm: String
         /// Start time in clock ticks after boot.
         public var startTicks: UInt64
-    }
-
-    /// A whole small file (at most `max` bytes), or nil.
-    static func read(_ path: String, max: Int = 64 << 10) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while out.count < max {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            out.append(contentsOf: chunk[0..<n])
-        }
-        return out
     }
 
     /// The target of a symbolic link (/proc/PID/exe, cwd), or nil.
@@ -39,7 +22,7 @@ public enum ProcFS {
     }
 
     public static func stat(_ pid: Int32) -> Stat? {
-        guard let b = read("/proc/\(pid)/stat", max: 4096),
+        guard let b = HostFiles.read("/proc/\(pid)/stat", max: 4096),
               let open = b.firstIndex(of: UInt8(ascii: "(")), let close = b.lastIndex(of: UInt8(ascii: ")")), open < close else { return nil }
         let comm = String(decoding: b[(open + 1)..<close], as: UTF8.self)
         guard close + 2 < b.count else { return nil }
@@ -51,17 +34,7 @@ public enum ProcFS {
     }
 
     public static func pids() -> [Int32] {
-        guard let d = opendir("/proc") else { return [] }
-        defer { closedir(d) }
-        var out: [Int32] = []
-        while let ent = readdir(d) {
-            let name = withUnsafeBytes(of: ent.pointee.d_name) { raw -> String in
-                let b = raw.bindMemory(to: UInt8.self)
-                return String(decoding: b.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if let pid = Int32(name) { out.append(pid) }
-        }
-        return out.sorted()
+        (HostFiles.entries("/proc", limit: Int(Int32.max)) ?? []).compactMap { Int32($0) }.sorted()
     }
 
     public static func exe(_ pid: Int32) -> String? { link("/proc/\(pid)/exe") }
@@ -69,14 +42,14 @@ public enum ProcFS {
     public static func cwd(_ pid: Int32) -> String? { link("/proc/\(pid)/cwd") }
 
     public static func argv(_ pid: Int32) -> [String] {
-        guard let d = read("/proc/\(pid)/cmdline"), !d.isEmpty else { return [] }
+        guard let d = HostFiles.read("/proc/\(pid)/cmdline", max: 64 << 10), !d.isEmpty else { return [] }
         var parts = d.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
         if parts.last == "" { parts.removeLast() }
         return parts
     }
 
     public static func uid(_ pid: Int32) -> UInt32? {
-        guard let b = read("/proc/\(pid)/status") else { return nil }
+        guard let b = HostFiles.read("/proc/\(pid)/status", max: 64 << 10) else { return nil }
         for line in b.split(separator: UInt8(ascii: "\n")) where line.starts(with: Array("Uid:".utf8)) {
             let fields = line.split(whereSeparator: { $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: " ") })
             return fields.dropFirst().first.flatMap { UInt32(String(decoding: $0, as: UTF8.self)) }

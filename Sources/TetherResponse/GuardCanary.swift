@@ -9,31 +9,6 @@ import TetherProbe
 /// does not switch on is not claimed; one that is on and did not act is said, loudly.
 /// A peer's most common failure is believing it enforces when it does not.
 public enum GuardCanary {
-    public struct Check: Sendable, Equatable {
-        public var what: String
-        public var effective: Bool
-        public var detail: String
-    }
-
-    public struct Proof: Sendable, Equatable {
-        public var checks: [Check] = []
-        /// Why no canary could run, if none could.
-        public var notProven: String?
-        public init(checks: [Check] = [], notProven: String? = nil) {
-            self.checks = checks
-            self.notProven = notProven
-        }
-        public var ineffective: [String] { checks.filter { !$0.effective }.map(\.what) }
-        /// One line: "proven: write guard (cut off …), …", "NOT EFFECTIVE: …", "not proven: …".
-        public var summary: String {
-            if let notProven { return "not proven: \(notProven)" }
-            if checks.isEmpty { return "no kernel guards to prove (the policy acts on nothing)" }
-            let bad = checks.filter { !$0.effective }
-            if bad.isEmpty { return "proven: " + checks.map { "\($0.what) (\($0.detail))" }.joined(separator: ", ") }
-            return "NOT EFFECTIVE: " + bad.map { "\($0.what) (\($0.detail))" }.joined(separator: ", ")
-        }
-    }
-
     /// A destination no allow-list of `policy`'s defaults lets through, for the egress check
     /// (TEST-NET-1, RFC 5737; port 9, discard), or nil when the defaults allow it.
     public static func refusedDestination(_ policy: Policy) -> (String, UInt16)? {
@@ -41,12 +16,12 @@ public enum GuardCanary {
         return policy.defaults.boundary.network.allows(a, port: 9) ? nil : ("192.0.2.1", 9)
     }
 
-    /// Runs the canaries. `program` is the argv prefix of a binary that performs one canary
-    /// operation (tetherd's `--canary-op`); `mute` is called with each canary session before it
+    /// Runs the canaries. `program` is the argv prefix of a binary that runs `CanaryOps`
+    /// (tetherd's `--canary-op`); `mute` is called with each canary session before it
     /// starts, so its events and findings stay out of the sinks.
     public static func prove(probe: Probe, guards: Guards, program: [String], scratch: String, tetherPid: Int32,
-                             egressTo destination: (String, UInt16)?, mute: (SessionID) -> Void) -> Proof {
-        var proof = Proof()
+                             egressTo destination: (String, UInt16)?, mute: (SessionID) -> Void) -> GuardProof {
+        var proof = GuardProof()
         let dir = scratch + "/guard-canary.\(getpid())"
         mkdir(dir, 0o700)
         defer {
@@ -80,56 +55,26 @@ public enum GuardCanary {
                 let (status, _) = canary(["write", target + "/job"])
                 var size = stat()
                 let landed = stat(target + "/job", &size) == 0 ? Int(size.st_size) : 0
-                proof.checks.append(Check(what: "write guard", effective: status == 128 + SIGKILL && landed == 0,
+                proof.checks.append(GuardProof.Check(what: "write guard", effective: status == 128 + SIGKILL && landed == 0,
                                           detail: status == 128 + SIGKILL ? "cut off, \(landed) byte(s) landed" : "the writer exited \(status), \(landed) byte(s) landed"))
                 try? probe.unprotect(dev: UInt64(st.st_dev), inode: UInt64(st.st_ino))
                 unlink(target + "/job")
                 rmdir(target)
             } else {
-                proof.checks.append(Check(what: "write guard", effective: false, detail: "could not protect the canary's directory"))
+                proof.checks.append(GuardProof.Check(what: "write guard", effective: false, detail: "could not protect the canary's directory"))
             }
         }
         if guards.contains(.tamper) {
             let (status, _) = canary(["signal", String(tetherPid), String(SIGCONT)])
-            proof.checks.append(Check(what: "tamper guard", effective: status == 128 + SIGKILL,
+            proof.checks.append(GuardProof.Check(what: "tamper guard", effective: status == 128 + SIGKILL,
                                       detail: status == 128 + SIGKILL ? "cut off" : "the sender exited \(status)"))
         }
         if guards.contains(.egress), let (addr, port) = destination {
             let (status, text) = canary(["connect", addr, String(port)])
-            let e = Int32(text.split(separator: " ").last.map { String($0).trimmingCharacters(in: .whitespacesAndNewlines) } ?? "") ?? -1
-            proof.checks.append(Check(what: "egress guard", effective: status == 0 && e == EPERM,
-                                      detail: e == EPERM ? "refused (EPERM)" : e == 0 ? "connected to \(addr):\(port)" : "connect: \(e < 0 ? "no answer" : Errno.name(e))"))
+            let e = CanaryOps.results(text)["connect"]
+            proof.checks.append(GuardProof.Check(what: "egress guard", effective: status == 0 && e == EPERM,
+                                                 detail: e == EPERM ? "refused (EPERM)" : e == 0 ? "connected to \(addr):\(port)" : "connect: \(CanaryOps.describe(e))"))
         }
         return proof
-    }
-
-    /// The canary's side, run as `PROGRAM OP ARGS...` inside its session; prints "OP ERRNO".
-    public static func perform(_ args: [String]) -> Int32 {
-        guard let op = args.first else { return 2 }
-        switch op {
-        case "write" where args.count == 2:
-            let fd = open(args[1], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-            if fd >= 0 { _ = write(fd, "* * * * * root /bin/true\n", 25); close(fd) }
-            print("write \(fd < 0 ? errno : 0)")
-        case "signal" where args.count == 3:
-            guard let pid = Int32(args[1]), let sig = Int32(args[2]) else { return 2 }
-            print("signal \(kill(pid, sig) == 0 ? 0 : errno)")
-        case "connect" where args.count == 3:
-            guard let port = UInt16(args[2]) else { return 2 }
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var a = sockaddr_in()
-            a.sin_family = sa_family_t(AF_INET)
-            a.sin_port = port.bigEndian
-            inet_pton(AF_INET, args[1], &a.sin_addr)
-            // non-blocking: a refusal is immediate; a connect that was let through must not hang here
-            _ = fcntl(fd, F_SETFL, O_NONBLOCK)
-            let rc = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            let e = rc == 0 || errno == EINPROGRESS ? 0 : errno
-            close(fd)
-            print("connect \(e)")
-        default:
-            return 2
-        }
-        return 0
     }
 }

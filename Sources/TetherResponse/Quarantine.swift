@@ -84,7 +84,7 @@ public final class Quarantine: @unchecked Sendable {
             var st = stat()
             guard lstat(p, &st) == 0 else { continue }
             if st.st_mode & S_IFMT == S_IFREG { files.append(p) }
-            if st.st_mode & S_IFMT == S_IFDIR, let names = try? FileManager.default.contentsOfDirectory(atPath: p) {
+            if st.st_mode & S_IFMT == S_IFDIR, let names = HostFiles.entries(p) {
                 for n in names.sorted().prefix(Self.maxFiles) { files.append(p + "/" + n) }
             }
         }
@@ -96,7 +96,7 @@ public final class Quarantine: @unchecked Sendable {
                   total + Int(st.st_size) <= Self.maxTotalBytes else { continue }
             if let old = preimages[f], old.ino == st.st_ino, old.mtime == st.st_mtim.tv_sec, old.size == Int(st.st_size) {
                 next[f] = old
-            } else if let bytes = Self.readNoFollow(f, max: Self.maxFileBytes) {
+            } else if let bytes = HostFiles.read(f, max: Self.maxFileBytes, noFollow: true) {
                 next[f] = Preimage(bytes: bytes, mode: st.st_mode & 0o7777, uid: st.st_uid, gid: st.st_gid,
                                    ino: st.st_ino, mtime: st.st_mtim.tv_sec, size: Int(st.st_size))
             }
@@ -123,7 +123,7 @@ public final class Quarantine: @unchecked Sendable {
         lock.unlock()
         // as it was: nothing landed (an open that created nothing new and wrote nothing)
         if let pre, type == "file", st.st_ino == pre.ino, Int(st.st_size) == pre.size,
-           Self.readNoFollow(path, max: Self.maxFileBytes) == pre.bytes { return nil }
+           HostFiles.read(path, max: Self.maxFileBytes, noFollow: true) == pre.bytes { return nil }
         let id = Self.newID()
         let dir = directory + "/" + id
         do {
@@ -136,7 +136,7 @@ public final class Quarantine: @unchecked Sendable {
             if type == "symlink" {
                 entry.linkTarget = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "?"
             } else {
-                let bytes = Self.readNoFollow(path, max: Self.maxQuarantinedBytes) ?? []
+                let bytes = HostFiles.read(path, max: Self.maxQuarantinedBytes, noFollow: true) ?? []
                 entry.truncated = Int(st.st_size) > bytes.count
                 guard FileManager.default.createFile(atPath: dir + "/content", contents: Data(bytes), attributes: [.posixPermissions: 0o600]) else {
                     return "undo failed: cannot write the quarantine copy in \(dir)"
@@ -200,22 +200,6 @@ public final class Quarantine: @unchecked Sendable {
         f.timeZone = TimeZone(identifier: "UTC")
         f.dateFormat = "yyyyMMdd'T'HHmmss"
         return f.string(from: Date()) + "-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
-    }
-
-    /// A file's bytes (at most `max`), never following a symlink at its last component.
-    static func readNoFollow(_ path: String, max: Int) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while out.count < max {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, Swift.min($0.count, max - out.count)) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            out.append(contentsOf: buf[0..<n])
-        }
-        return out
     }
 
     /// Writes `bytes` to `path` atomically (a temporary file in the same directory, renamed

@@ -85,24 +85,14 @@ public final class Responder: @unchecked Sendable {
         }
     }
 
-    /// Notices written to an agent's stderr, and those that found no terminal or pipe of a
-    /// live member to go to (or a full pipe).
-    public private(set) var noticesWritten = 0
-    public private(set) var noticesUndelivered = 0
-
     /// Tells the agent why: `line` on the stderr of the finding's process, or of its nearest
     /// ancestor still alive in the session (the offender is often gone: killed, or a tool that
     /// failed and exited), so the agent's tool output shows it. Never blocks.
     public func tellAgent(_ f: Finding, _ line: String) {
         var tried = Set<Int32>()
         for pid in [f.pid] + f.ancestry.map(\.pid) where pid > 0 && tried.insert(pid).inserted {
-            if control.probe.tell(pid: pid, session: f.session, line) {
-                lock.lock(); noticesWritten += 1; lock.unlock()
-                return
-            }
-            if tried.count >= 8 { break }
+            if control.probe.tell(pid: pid, session: f.session, line) || tried.count >= 8 { return }
         }
-        lock.lock(); noticesUndelivered += 1; lock.unlock()
     }
 
     /// In enforce mode, what a persistence finding's operations left at their protected

@@ -200,13 +200,12 @@ struct Run: ParsableCommand {
 extension EnforcementMode: ExpressibleByArgument {}
 
 /// The canary `tether run` starts under a session's confinement before the agent:
-/// `tether canary DIR` tries what the confinement must refuse and prints each errno.
+/// `tether canary OP ARGS...` tries what the confinement must refuse and prints each errno.
 struct Canary: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Internal: the confinement's canary.", shouldDisplay: false)
-    @Argument var dir: String
+    @Argument(parsing: .captureForPassthrough) var ops: [String] = []
     func run() throws {
-        var w: Int32 = 0, s: Int32 = 0, c: Int32 = 0
-        guard tp_canary_probe(dir, &w, &s, &c) == 0 else { throw ExitCode(2) }
-        print("write=\(w) signal=\(s) seccomp=\(c)")
+        let rc = CanaryOps.perform(ops)
+        if rc != 0 { throw ExitCode(rc) }
     }
 }

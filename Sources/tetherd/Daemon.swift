@@ -383,22 +383,22 @@ final class Daemon: @unchecked Sendable {
     }
 
     /// What the canary sessions found (start, latest reload); guarded by policyLock.
-    private var guardProof: GuardCanary.Proof?
+    private var guardProof: GuardProof?
 
     /// Proves the installed guards with canary sessions (`GuardCanary`); the result goes to
     /// the log, `tether status`, STATUS=, and an alert when a guard is not in effect.
     func proveGuards(_ plan: GuardPlan, policy: Policy) {
-        let proof: GuardCanary.Proof
+        let proof: GuardProof
         if !pidsMatchKernel {
             // the kernel would track the host process that has the canary's pid here: never
-            proof = GuardCanary.Proof(notProven: "tetherd runs in a child pid namespace (a container), where it cannot track a canary by pid")
+            proof = GuardProof(notProven: "tetherd runs in a child pid namespace (a container), where it cannot track a canary by pid")
         } else if let me = ProcFS.exe(getpid()) {
             mkdir(config.canaryDirectory, 0o755)
             proof = GuardCanary.prove(probe: probe, guards: plan.guards, program: [me, "--canary-op"], scratch: config.canaryDirectory,
                                       tetherPid: getpid(), egressTo: GuardCanary.refusedDestination(policy),
                                       mute: { [pipeline] in pipeline.mute($0) })
         } else {
-            proof = GuardCanary.Proof(notProven: "/proc/self/exe is unreadable")
+            proof = GuardProof(notProven: "/proc/self/exe is unreadable")
         }
         policyLock.lock()
         guardProof = proof

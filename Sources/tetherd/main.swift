@@ -144,6 +144,6 @@ struct Tetherd: ParsableCommand {
 // A canary operation (tetherd runs itself as the member of a throwaway session, see
 // GuardCanary): before argument parsing, since it is not an option a person uses.
 if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "--canary-op" {
-    exit(GuardCanary.perform(Array(CommandLine.arguments.dropFirst(2))))
+    exit(CanaryOps.perform(Array(CommandLine.arguments.dropFirst(2))))
 }
 Tetherd.main()

@@ -49,11 +49,6 @@ final class AgentDecisionTests: DaemonTestCase {
         return try XCTUnwrap(found)
     }
 
-    func alerts() -> [AlertRecord] {
-        ((try? String(contentsOfFile: dir + "/alerts.jsonl", encoding: .utf8)) ?? "").split(separator: "\n")
-            .compactMap { try? AlertJSON.decode(String($0)) }
-    }
-
     func events() -> [Event] {
         (try? EventJSON.decodeLines((try? String(contentsOfFile: dir + "/events.jsonl", encoding: .utf8)) ?? "")) ?? []
     }
@@ -127,8 +122,7 @@ final class AgentDecisionTests: DaemonTestCase {
     func testAReloadAndARestartKeepARunningSessionEnforced() throws {
         let relenf = try bash("relenf")
         try "agents:\n  - name: enf\n    mode: enforce\n    match: {comm: [relenf]}\n".write(toFile: policy, atomically: true, encoding: .utf8)
-        let pin = "/sys/fs/bpf/tether-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        pinDir = pin
+        let pin = newPinDir()
         var (daemon, log) = try startDaemon([], pin: pin)
         for phase in ["reload", "restart"] {
             let go = dir + "/go-\(phase)"

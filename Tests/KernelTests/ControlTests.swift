@@ -82,6 +82,19 @@ class DaemonTestCase: XCTestCase {
     }
 
     /// Runs argv to completion with output to files; returns status and output.
+    /// A bpffs directory of the test's own for tetherd's pins, removed afterwards.
+    func newPinDir() -> String {
+        let pin = "/sys/fs/bpf/tether-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        pinDir = pin
+        return pin
+    }
+
+    /// The alerts tetherd wrote so far (its --alerts-json file).
+    func alerts() -> [AlertRecord] {
+        ((try? String(contentsOfFile: dir + "/alerts.jsonl", encoding: .utf8)) ?? "").split(separator: "\n")
+            .compactMap { try? AlertJSON.decode(String($0)) }
+    }
+
     func spawnAndWait(_ argv: [String]) throws -> CLITests.Result {
         let out = dir + "/spawn.out", err = dir + "/spawn.err"
         var fa = posix_spawn_file_actions_t()
@@ -257,33 +270,26 @@ final class ControlTests: DaemonTestCase {
     /// link detached with bpftool) is found at the next reload: said in `tether status` and
     /// the log, and raised as an alert.
     func testCanariesProveTheGuardsAndCatchOneSwitchedOff() throws {
-        let pin = "/sys/fs/bpf/tether-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        pinDir = pin
+        let pin = newPinDir()
         let (daemon, log) = try startDaemon([], pin: pin)
         let s = try tether(["status"])
         XCTAssertTrue(s.stdout.contains("guards      proven: write guard (cut off, 0 byte(s) landed), tamper guard (cut off), egress guard (refused (EPERM))"),
                       s.stdout + log())
-        let alerts = { (try? String(contentsOfFile: self.dir + "/alerts.jsonl", encoding: .utf8)) ?? "" }
-        XCTAssertFalse(alerts().contains("\"rule\""), "the canaries raised: \(alerts())")
+        XCTAssertTrue(alerts().isEmpty, "the canaries raised: \(alerts())")
 
-        let detach = Process()
-        detach.executableURL = URL(fileURLWithPath: "/usr/sbin/bpftool")
-        detach.arguments = ["link", "detach", "pinned", pin + "/link_guard_connect4"]
-        try detach.run()
-        detach.waitUntilExit()
-        XCTAssertEqual(detach.terminationStatus, 0)
+        let detach = try spawnAndWait(["/usr/sbin/bpftool", "link", "detach", "pinned", pin + "/link_guard_connect4"])
+        XCTAssertEqual(detach.status, 0, detach.stderr)
         kill(daemon.processIdentifier, SIGHUP)
         XCTAssertTrue(waitFor(30) { log().contains("kernel guards NOT EFFECTIVE") }, log())
         XCTAssertTrue(log().contains("NOT EFFECTIVE: egress guard"), log())
         let s2 = try tether(["status"])
         XCTAssertTrue(s2.stdout.contains("guards      NOT EFFECTIVE: egress guard"), s2.stdout)
         XCTAssertFalse(s2.stdout.contains("write guard ("), "only the switched-off guard is named: \(s2.stdout)")
-        XCTAssertTrue(waitFor(10) { alerts().contains("\"tether.guard_ineffective\"") }, alerts())
+        XCTAssertTrue(waitFor(10) { self.alerts().contains { $0.rule == "tether.guard_ineffective" } }, "\(alerts())")
     }
 
     func testAFullTrackedMapIsRaised() throws {
-        let pin = "/sys/fs/bpf/tether-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        pinDir = pin
+        let pin = newPinDir()
         let (_, log) = try startDaemon([], pin: pin)
         // fill the pinned map with tgids no process has (past pid_max), 65,536 entries
         let pidMax = Int((try? String(contentsOfFile: "/proc/sys/kernel/pid_max", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 4_194_304
@@ -304,8 +310,7 @@ final class ControlTests: DaemonTestCase {
         a.waitUntilExit()
         var found: AlertRecord?
         XCTAssertTrue(waitFor(10) {
-            found = ((try? String(contentsOfFile: self.dir + "/alerts.jsonl", encoding: .utf8)) ?? "").split(separator: "\n")
-                .compactMap { try? AlertJSON.decode(String($0)) }.first { $0.rule == "tether.track_full" }
+            found = self.alerts().first { $0.rule == "tether.track_full" }
             return found != nil
         }, log())
         XCTAssertEqual(found?.severity, .high)
@@ -331,8 +336,7 @@ final class ControlTests: DaemonTestCase {
         defer { kill(a.processIdentifier, SIGKILL); a.waitUntilExit() }
         var found: AlertRecord?
         XCTAssertTrue(waitFor(15) {
-            found = ((try? String(contentsOfFile: self.dir + "/alerts.jsonl", encoding: .utf8)) ?? "").split(separator: "\n")
-                .compactMap { try? AlertJSON.decode(String($0)) }.first { $0.rule == "escape.credentials" }
+            found = self.alerts().first { $0.rule == "escape.credentials" }
             return found != nil
         }, log())
         XCTAssertEqual(found?.enforced, true, "\(String(describing: found))")
@@ -369,8 +373,7 @@ final class ControlTests: DaemonTestCase {
     /// A crash must not free an agent: the tracked map is pinned in bpffs, so after a restart
     /// the same session, including descendants no policy selector names, is still followed.
     func testSessionsSurviveADaemonCrashThroughThePinnedMap() throws {
-        let pin = "/sys/fs/bpf/tether-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        pinDir = pin
+        let pin = newPinDir()
         let (first, _) = try startDaemon([], pin: pin)
         // the agent leaves a detached grandchild behind and exits
         let marker = dir + "/late-open"

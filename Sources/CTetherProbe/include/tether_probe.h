@@ -169,9 +169,8 @@ int tp_syscall_number(const char *name);
  * int 0x80, x32) kills the process; everything else is allowed. Writes at most `max`
  * instructions to `out`, returns their number or -E2BIG/-ENOTSUP. */
 int tp_seccomp_build(const int *refused, int count, int err, void *out, int max);
-/* The canary's own attempts, run inside a confinement: create a file in `dir`, signal 0 to its
- * parent, io_uring_setup; each errno (0: it worked). */
-int tp_canary_probe(const char *dir, int *write_err, int *signal_err, int *seccomp_err);
+/* A canary's io_uring_setup (a ring of one entry, closed at once): 0, or its errno. */
+int tp_io_uring_probe(void);
 /* Size in bytes of one filter instruction (struct sock_filter). */
 int tp_seccomp_insn_size(void);
 

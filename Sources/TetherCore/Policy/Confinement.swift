@@ -163,7 +163,7 @@ public struct ConfinementPlan: Sendable, Equatable {
     /// budget runs out (nothing of `dir` is then allowed).
     static func carve(_ dir: String, around protected: [String], fs: FileSystemView, into rules: inout [String], budget: Int) -> Bool {
         guard let names = fs.entries(dir) else { return true } // unreadable: nothing in it is allowed
-        for name in names.sorted() where name != "." && name != ".." {
+        for name in names.sorted() {
             let path = dir == "/" ? "/" + name : dir + "/" + name
             if protected.contains(path) { continue }
             if protected.contains(where: { isBelow($0, path) }) {
@@ -189,7 +189,7 @@ public struct ConfinementPlan: Sendable, Equatable {
             for d in level {
                 let base = d == "/" ? "" : d
                 if part.contains(where: { "*?[".contains($0) }) {
-                    for name in fs.entries(d) ?? [] where name != "." && name != ".." {
+                    for name in fs.entries(d) ?? [] {
                         let p = base + "/" + name
                         if last ? g.matches(p) : (fs.kind(p) == .directory) { next.append(p) }
                     }
@@ -229,17 +229,5 @@ public struct LocalFileSystem: ConfinementPlan.FileSystemView {
         default: return .other
         }
     }
-    public func entries(_ dir: String) -> [String]? {
-        guard let d = opendir(dir) else { return nil }
-        defer { closedir(d) }
-        var out: [String] = []
-        while let ent = readdir(d) {
-            let name = withUnsafeBytes(of: ent.pointee.d_name) { raw -> String in
-                String(decoding: raw.bindMemory(to: UInt8.self).prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            out.append(name)
-            if out.count > 1 << 16 { return nil } // more than any carving could cover: treated as unreadable
-        }
-        return out
-    }
+    public func entries(_ dir: String) -> [String]? { HostFiles.entries(dir) }
 }
