@@ -1,5 +1,6 @@
 # Tether build: system packages, BPF objects and skeletons, then the Swift package.
 #   make deps      install the Debian packages the build and tests need
+#   make agent-deps  the agent tests' framework (mini-swe-agent, from PyPI, in build/agents/venv)
 #   make run       build and run tetherd on the default policy (root)
 #   make test      build and run every test tier (root: kernel tests load real BPF;
 #                  system tests boot a real systemd in a container and run a real rsyslogd)
@@ -8,7 +9,7 @@
 .DELETE_ON_ERROR:
 .SECONDARY:
 SHELL := /bin/bash
-.PHONY: all deps deps-system build bpf run test test-unit test-kernel test-system bench install install-files uninstall clean mounts
+.PHONY: all deps deps-system agent-deps build bpf run test test-unit test-kernel test-system bench install install-files uninstall clean mounts
 
 BPF_CLANG ?= clang-14
 BPFTOOL ?= bpftool
@@ -97,6 +98,21 @@ $(SCHEMA_SWIFT): build/tether-schemagen
 
 bpf: $(GEN)/tether.skel.h $(GEN)/floor.skel.h $(SCHEMA_SWIFT)
 
+# The agent tests' framework: mini-swe-agent from PyPI, in a venv of its own, on Debian's
+# python3 (python3-venv is in DEB_PACKAGES). Named by its version, so a new pin reinstalls.
+MINI_SWE_AGENT := mini-swe-agent==2.4.6
+AGENT_PYTHON ?= /usr/bin/python3
+AGENT_VENV := build/agents/venv
+AGENT_STAMP := build/agents/.installed-$(MINI_SWE_AGENT)
+agent-deps: $(AGENT_STAMP)
+$(AGENT_STAMP): | $(STAMP)
+	$(Q)mkdir -p build/agents
+	$(if $(V),,@echo "  VENV  $(AGENT_VENV): $(MINI_SWE_AGENT) from PyPI")
+	$(Q)rm -rf $(AGENT_VENV) build/agents/.installed-*; \
+	$(AGENT_PYTHON) -m venv $(AGENT_VENV) && $(AGENT_VENV)/bin/pip install --disable-pip-version-check -q $(MINI_SWE_AGENT) > build/agents/pip.log 2>&1 \
+	  || { echo "agent-deps: installing $(MINI_SWE_AGENT) from PyPI failed; see build/agents/pip.log" >&2; tail -5 build/agents/pip.log >&2; exit 1; }
+	$(Q)touch $@
+
 build/tether-testops: Tests/Helpers/testops.c | $(STAMP)
 	$(Q)mkdir -p build
 	$(Q)$(CC) -O2 -Wall -o $@ $<
@@ -115,12 +131,12 @@ test-unit: bpf build/tether-testops
 	$(Q)$(SWIFT) build --build-tests
 	$(Q)$(SWIFT) test --skip-build --disable-swift-testing --skip KernelTests --skip SystemTests
 
-test-kernel: bpf build/tether-testops mounts
+test-kernel: bpf build/tether-testops mounts $(AGENT_STAMP)
 	$(Q)$(SWIFT) build --build-tests
-	$(Q)TETHER_TESTOPS=$(CURDIR)/build/tether-testops $(SWIFT) test --skip-build --disable-swift-testing --filter KernelTests
+	$(Q)TETHER_TESTOPS=$(CURDIR)/build/tether-testops TETHER_AGENT_PYTHON=$(CURDIR)/$(AGENT_VENV)/bin/python $(SWIFT) test --skip-build --disable-swift-testing --filter KernelTests
 
 # The system tier installs the release binaries `make install` would (Swift runtime linked in).
-SYSTEM_ENV = TETHER_TESTOPS=$(CURDIR)/build/tether-testops TETHER_ROOTFS=$(CURDIR)/$(ROOTFS) \
+SYSTEM_ENV = TETHER_TESTOPS=$(CURDIR)/build/tether-testops TETHER_AGENT_PYTHON=$(CURDIR)/$(AGENT_VENV)/bin/python TETHER_ROOTFS=$(CURDIR)/$(ROOTFS) \
 	TETHER_INSTALL_BIN=$$($(SWIFT) build $(SWIFT_FLAGS) --show-bin-path)
 
 test-system: build mounts deps-system $(ROOTFS)
@@ -128,7 +144,7 @@ test-system: build mounts deps-system $(ROOTFS)
 	$(Q)$(SYSTEM_ENV) $(SWIFT) test --skip-build --disable-swift-testing --filter SystemTests
 
 # Every tier; ends with one "N passed, N failed" line (XCTest's own count).
-test: build mounts deps-system $(ROOTFS)
+test: build mounts deps-system $(ROOTFS) $(AGENT_STAMP)
 	$(Q)$(SWIFT) build --build-tests
 	$(Q)set -o pipefail; $(SYSTEM_ENV) $(SWIFT) test --skip-build --disable-swift-testing 2>&1 | tee build/test.log; \
 	rc=$$?; summary=$$(grep -E "^[[:space:]]+Executed [0-9]+ tests?, with [0-9]+ failures?" build/test.log | tail -1); \

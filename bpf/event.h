@@ -49,11 +49,11 @@ static __always_inline void event_emit(struct te_event *e)
      * writes (asking the ring buffer how much waits would pull the reader's cache line
      * to this CPU on every record). */
     __u32 zero = 0;
-    __u64 flags = BPF_RB_NO_WAKEUP;
+    __u64 flags = e->guard & TE_GUARD_HELD ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP; /* a stopped caller waits */
     struct cpu_state *cpu = bpf_map_lookup_elem(&cpu_state, &zero);
     if (cpu) {
         cpu->unwoken += size;
-        if (cpu->unwoken >= wakeup_bytes) {
+        if (cpu->unwoken >= wakeup_bytes || flags == BPF_RB_FORCE_WAKEUP) {
             cpu->unwoken = 0;
             flags = BPF_RB_FORCE_WAKEUP;
         }
@@ -62,6 +62,32 @@ static __always_inline void event_emit(struct te_event *e)
         stat_inc(TE_STAT_DROPS);
     else
         stat_inc(TE_STAT_EVENTS);
+}
+
+/* A refusal in a session under TE_MODE_HOLD (a confined session that explains itself):
+ * the caller stops on its way back from the syscall, before it can report the failure and
+ * exit, until user space has written the reason to its stderr and continued it. Without
+ * the stop, the tool that failed and the shell around it are gone (their pipe closed)
+ * long before the reason could reach the agent. Opens for reading are never held. */
+static __always_inline void hold_refused(struct te_event *e)
+{
+    if (!(e->mode & TE_MODE_HOLD))
+        return;
+    if (e->result != -1 /* EPERM */ && e->result != -13 /* EACCES */ && e->result != -18 /* EXDEV */)
+        return;
+    if (e->h.kind == TE_OPEN && !(e->a[0] & (O_ACCMODE | O_CREAT | O_TRUNC)))
+        return;
+    if (!bpf_send_signal(SIGSTOP))
+        e->guard |= TE_GUARD_HELD;
+    else
+        stat_inc(TE_STAT_GUARD_FAIL);
+}
+
+/* A syscall handler's record: held if refused (above), then emitted. */
+static __always_inline void syscall_emit(struct te_event *e)
+{
+    hold_refused(e);
+    event_emit(e);
 }
 
 #define STR_LIMIT (sizeof(struct te_event) + TE_STRAREA - TE_STR_MAX)

@@ -297,13 +297,14 @@ static __always_inline void member_of(const struct te_tracked *t, struct member 
     m->session = t->session;
     m->root = t->root_tgid;
     m->agent = t->agent;
+    __u16 hold = t->flags & TE_TRACK_HOLD ? TE_MODE_HOLD : 0;
     if (t->flags & TE_TRACK_MODE_SET) {
-        m->mode = TE_MODE_OWN | (t->flags & TE_TRACK_ENFORCE ? TE_MODE_ENFORCE : 0);
+        m->mode = hold | TE_MODE_OWN | (t->flags & TE_TRACK_ENFORCE ? TE_MODE_ENFORCE : 0);
         return;
     }
     __u32 slot = t->agent;
     struct te_agent *a = bpf_map_lookup_elem(&agents, &slot);
-    m->mode = a && (a->flags & TE_AGENT_ENFORCE) ? TE_MODE_ENFORCE : 0;
+    m->mode = hold | (a && (a->flags & TE_AGENT_ENFORCE) ? TE_MODE_ENFORCE : 0);
 }
 
 static __always_inline void stat_inc(__u32 key)

@@ -18,7 +18,7 @@ static __always_inline void open_common(struct call *s, long nr, long ret, long 
     } else if (!(n > 0 && str_first(e, 1) == '/')) {
         str_base(e, 0, dirfd);
     }
-    event_emit(e);
+    syscall_emit(e);
 }
 static __always_inline void on_open(struct call *s, long nr, long ret) { open_common(s, nr, ret, AT_FDCWD, (const char *)s->args[0], s->args[1], s->args[2]); }
 static __always_inline void on_creat(struct call *s, long nr, long ret) { open_common(s, nr, ret, AT_FDCWD, (const char *)s->args[0], O_CREAT | O_WRONLY | O_TRUNC, s->args[1]); }
@@ -46,7 +46,7 @@ static __always_inline void two_paths(struct call *s, long nr, long ret, __u16 k
     path_arg(e, 2, newdfd, new);
     if (ret == 0) /* an exchange puts something new at both names */
         entry_guard_stage(e, s, newdfd, olddfd, kind == TE_RENAME && (flags & RENAME_EXCHANGE));
-    event_emit(e);
+    syscall_emit(e);
 }
 static __always_inline void on_rename(struct call *s, long nr, long ret) { two_paths(s, nr, ret, TE_RENAME, AT_FDCWD, (const char *)s->args[0], AT_FDCWD, (const char *)s->args[1], 0); }
 static __always_inline void on_renameat(struct call *s, long nr, long ret) { two_paths(s, nr, ret, TE_RENAME, (int)s->args[0], (const char *)s->args[1], (int)s->args[2], (const char *)s->args[3], 0); }
@@ -68,7 +68,7 @@ static __always_inline void symlink_common(struct call *s, long nr, long ret, co
     path_arg(e, 2, newdfd, linkpath);
     if (ret == 0)
         entry_guard_stage(e, s, newdfd, 0, false);
-    event_emit(e);
+    syscall_emit(e);
 }
 static __always_inline void on_symlink(struct call *s, long nr, long ret) { symlink_common(s, nr, ret, (const char *)s->args[0], AT_FDCWD, (const char *)s->args[1]); }
 static __always_inline void on_symlinkat(struct call *s, long nr, long ret) { symlink_common(s, nr, ret, (const char *)s->args[0], (int)s->args[1], (const char *)s->args[2]); }
@@ -92,7 +92,7 @@ int BPF_PROG(stage_entry_guard, struct pt_regs *regs, long ret)
         cpu->slots = 2; /* again, for the other name (one copy of the code to verify) */
         bpf_tail_call(ctx, &handlers, TE_SLOT_ENTRY_GUARD);
     }
-    event_emit(e);
+    syscall_emit(e);
     return 0;
 }
 
@@ -105,7 +105,7 @@ static __always_inline void one_path(struct call *s, long nr, long ret, __u16 ki
     e->a[0] = a0;
     e->a[1] = a1;
     path_arg(e, 0, dirfd, uptr);
-    event_emit(e);
+    syscall_emit(e);
 }
 /* fd-only calls: the path of the open file. */
 static __always_inline void fd_path(struct call *s, long nr, long ret, __u16 kind, long fd, __u64 a0, __u64 a1)
@@ -116,7 +116,7 @@ static __always_inline void fd_path(struct call *s, long nr, long ret, __u16 kin
     e->a[0] = a0;
     e->a[1] = a1;
     str_fd_path(e, 0, fd, 0);
-    event_emit(e);
+    syscall_emit(e);
 }
 static __always_inline void on_unlink(struct call *s, long nr, long ret) { one_path(s, nr, ret, TE_UNLINK, AT_FDCWD, (const char *)s->args[0], 0, 0); }
 static __always_inline void on_unlinkat(struct call *s, long nr, long ret)

@@ -58,7 +58,7 @@ static __always_inline void sock_call(struct call *s, long nr, long ret, __u16 k
     sockaddr_user(e, uaddr, len);
     if (kind == TE_CONNECT || kind == TE_SENDTO)
         e->guard = take_verdict();
-    event_emit(e);
+    syscall_emit(e);
 }
 
 /* socket(): only raw and packet sockets are reported. */
@@ -74,7 +74,7 @@ static __always_inline void on_socket(struct call *s, long nr, long ret)
     e->a[1] = type;
     e->a[2] = s->args[2];
     e->guard = take_verdict();
-    event_emit(e);
+    syscall_emit(e);
 }
 HOOK(socket, 3, on_socket)
 static __always_inline void on_connect(struct call *s, long nr, long ret) { sock_call(s, nr, ret, TE_CONNECT, (void *)s->args[1], s->args[2], 0); }
@@ -121,7 +121,7 @@ static __always_inline void on_listen(struct call *s, long nr, long ret)
             BPF_CORE_READ_INTO(&e->addr, sk, __sk_common.skc_v6_rcv_saddr);
         }
     }
-    event_emit(e);
+    syscall_emit(e);
 }
 HOOK(listen, 2, on_listen)
 

@@ -13,7 +13,7 @@ static __always_inline void numbers(struct call *s, long nr, long ret, __u16 kin
     e->a[0] = a0;
     e->a[1] = a1;
     e->a[2] = a2;
-    event_emit(e);
+    syscall_emit(e);
 }
 static __always_inline void on_ptrace(struct call *s, long nr, long ret)
 {
@@ -24,7 +24,7 @@ static __always_inline void on_ptrace(struct call *s, long nr, long ret)
     e->a[1] = (int)s->args[1];
     if ((guards_enabled() & TE_GUARDS_TAMPER) && pid_protected(tgid_of((int)s->args[1])))
         guard_act(e, s, TE_GUARD_TAMPER);
-    event_emit(e);
+    syscall_emit(e);
 }
 static __always_inline void on_unshare(struct call *s, long nr, long ret) { numbers(s, nr, ret, TE_UNSHARE, s->args[0], 0, 0); }
 static __always_inline void on_setns(struct call *s, long nr, long ret) { numbers(s, nr, ret, TE_SETNS, (int)s->args[0], s->args[1], 0); }
@@ -36,7 +36,7 @@ static __always_inline void on_bpf(struct call *s, long nr, long ret)
     e->a[0] = s->args[0];
     if (guards_enabled() & TE_GUARDS_TAMPER)
         guard_act(e, s, TE_GUARD_TAMPER);
-    event_emit(e);
+    syscall_emit(e);
 }
 /* Signals: tampering when aimed at Tether (by pid, or at everyone with -1). */
 static __always_inline void signal_event(struct call *s, long nr, long ret, __s64 target, __s64 target_tgid, __u64 sig, __u64 via)
@@ -49,7 +49,7 @@ static __always_inline void signal_event(struct call *s, long nr, long ret, __s6
     e->a[2] = via;
     if (sig != 0 && (guards_enabled() & TE_GUARDS_TAMPER) && (pid_protected(target_tgid) || target_tgid == -1))
         guard_act(e, s, TE_GUARD_TAMPER);
-    event_emit(e);
+    syscall_emit(e);
 }
 static __always_inline void on_kill(struct call *s, long nr, long ret) { signal_event(s, nr, ret, (int)s->args[0], (int)s->args[0], s->args[1], TE_KILLVIA_KILL); }
 static __always_inline void on_tkill(struct call *s, long nr, long ret) { signal_event(s, nr, ret, (int)s->args[0], tgid_of((int)s->args[0]), s->args[1], TE_KILLVIA_TKILL); }
@@ -116,7 +116,7 @@ static __always_inline void on_memfd_create(struct call *s, long nr, long ret)
         return;
     e->a[0] = s->args[1];
     str_user(e, 1, (const char *)s->args[0]);
-    event_emit(e);
+    syscall_emit(e);
 }
 HOOK(memfd_create, 2, on_memfd_create)
 
@@ -131,7 +131,7 @@ static __always_inline void on_mount(struct call *s, long nr, long ret)
         str_user(e, 2, (const char *)s->args[0]);
     if (s->args[2])
         str_user(e, 3, (const char *)s->args[2]);
-    event_emit(e);
+    syscall_emit(e);
 }
 static __always_inline void on_umount(struct call *s, long nr, long ret) { one_path(s, nr, ret, TE_UMOUNT, AT_FDCWD, (const char *)s->args[0], s->args[1], 0); }
 static __always_inline void on_chroot(struct call *s, long nr, long ret) { one_path(s, nr, ret, TE_CHROOT, AT_FDCWD, (const char *)s->args[0], 0, 0); }
@@ -150,7 +150,7 @@ static __always_inline void on_fsopen(struct call *s, long nr, long ret)
     e->a[0] = TE_MAPI_FSOPEN;
     e->a[1] = s->args[1];
     str_user(e, 1, (const char *)s->args[0]);
-    event_emit(e);
+    syscall_emit(e);
 }
 static __always_inline void mapi_path(struct call *s, long nr, long ret, __u64 op, long dirfd, const char *uptr, __u64 flags)
 {
@@ -160,7 +160,7 @@ static __always_inline void mapi_path(struct call *s, long nr, long ret, __u64 o
     e->a[0] = op;
     e->a[1] = flags;
     path_arg(e, 0, dirfd, uptr);
-    event_emit(e);
+    syscall_emit(e);
 }
 static __always_inline void on_fsmount(struct call *s, long nr, long ret) { numbers(s, nr, ret, TE_MOUNT_API, TE_MAPI_FSMOUNT, s->args[1], s->args[2]); }
 static __always_inline void on_move_mount(struct call *s, long nr, long ret)
@@ -172,7 +172,7 @@ static __always_inline void on_move_mount(struct call *s, long nr, long ret)
     e->a[1] = s->args[4];
     path_arg(e, 0, (int)s->args[2], (const char *)s->args[3]);
     path_arg(e, 2, (int)s->args[0], (const char *)s->args[1]);
-    event_emit(e);
+    syscall_emit(e);
 }
 static __always_inline void on_open_tree(struct call *s, long nr, long ret) { mapi_path(s, nr, ret, TE_MAPI_OPEN_TREE, (int)s->args[0], (const char *)s->args[1], s->args[2]); }
 static __always_inline void on_fspick(struct call *s, long nr, long ret) { mapi_path(s, nr, ret, TE_MAPI_FSPICK, (int)s->args[0], (const char *)s->args[1], s->args[2]); }
@@ -195,7 +195,7 @@ static __always_inline void on_init_module(struct call *s, long nr, long ret)
     str_user(e, 1, (const char *)s->args[2]);
     if (guards_enabled() & TE_GUARDS_TAMPER)
         guard_act(e, s, TE_GUARD_TAMPER);
-    event_emit(e);
+    syscall_emit(e);
 }
 static __always_inline void on_finit_module(struct call *s, long nr, long ret)
 {
@@ -208,7 +208,7 @@ static __always_inline void on_finit_module(struct call *s, long nr, long ret)
     str_user(e, 1, (const char *)s->args[1]);
     if (guards_enabled() & TE_GUARDS_TAMPER)
         guard_act(e, s, TE_GUARD_TAMPER);
-    event_emit(e);
+    syscall_emit(e);
 }
 HOOK(init_module, 3, on_init_module)
 HOOK(finit_module, 3, on_finit_module)

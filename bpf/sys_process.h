@@ -9,7 +9,7 @@ static __always_inline void on_setsid(struct call *s, long nr, long ret)
 {
     struct te_event *e = event_begin(TE_SETSID, &s->m, nr, ret);
     if (e)
-        event_emit(e);
+        syscall_emit(e);
 }
 HOOK(setsid, 0, on_setsid)
 
@@ -22,7 +22,7 @@ static __always_inline void ids(struct call *s, long nr, long ret, __u16 kind, _
     e->a[1] = nargs > 1 ? (__u32)s->args[1] : (__u32)-1;
     e->a[2] = nargs > 2 ? (__u32)s->args[2] : (__u32)-1;
     e->a[3] = variant;
-    event_emit(e);
+    syscall_emit(e);
 }
 static __always_inline void on_setuid(struct call *s, long nr, long ret) { ids(s, nr, ret, TE_SETUID, 1, 1); }
 static __always_inline void on_setreuid(struct call *s, long nr, long ret) { ids(s, nr, ret, TE_SETUID, 2, 2); }
@@ -51,7 +51,7 @@ static __always_inline void on_capset(struct call *s, long nr, long ret)
     e->a[0] = d[0].effective | ((__u64)d[1].effective << 32);
     e->a[1] = d[0].permitted | ((__u64)d[1].permitted << 32);
     e->a[2] = d[0].inheritable | ((__u64)d[1].inheritable << 32);
-    event_emit(e);
+    syscall_emit(e);
 }
 HOOK(capset, 2, on_capset)
 
@@ -66,7 +66,7 @@ static __always_inline void exec_failed(struct call *s, long nr, long ret, long 
     long n = str_user(e, 3, uptr);
     if (!(n > 0 && str_first(e, 3) == '/'))
         str_base(e, 2, dirfd);
-    event_emit(e);
+    syscall_emit(e);
 }
 static __always_inline void on_execve(struct call *s, long nr, long ret) { exec_failed(s, nr, ret, AT_FDCWD, (const char *)s->args[0]); }
 static __always_inline void on_execveat(struct call *s, long nr, long ret) { exec_failed(s, nr, ret, (int)s->args[0], (const char *)s->args[1]); }

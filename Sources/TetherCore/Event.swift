@@ -258,11 +258,14 @@ public struct GuardActions: OptionSet, Sendable, Hashable {
     /// A rename/link/symlink whose destination the kernel could not resolve (a symlinked
     /// directory on the way, too deep): the write guard did not judge it, user space does.
     public static let unresolved = GuardActions(rawValue: 256)
+    /// Refused in a session that explains its refusals: the caller was stopped on its way back
+    /// from the syscall and waits for user space to tell it why and continue it.
+    public static let held = GuardActions(rawValue: 512)
 
     public static let names: [(GuardActions, String)] = [
         (.killed, "killed"), (.froze, "froze"), (.refused, "refused"), (.monitor, "monitor"),
         (.tamper, "tamper"), (.write, "write"), (.egress, "egress"), (.forkFrozen, "fork_frozen"),
-        (.unresolved, "unresolved"),
+        (.unresolved, "unresolved"), (.held, "held"),
     ]
     public var names: [String] { GuardActions.names.filter { contains($0.0) }.map { $0.1 } }
     public init?(names: [String]) {

@@ -139,6 +139,7 @@ public final class Pipeline: @unchecked Sendable {
             // a canary is one process: its exit is its session's last event
             if e.kind == .exit { muted.remove(at: i) }
             lock.unlock()
+            if e.guardActions.contains(.held) { responder?.release(e) }
             return []
         }
         table.apply(&e)
@@ -162,6 +163,8 @@ public final class Pipeline: @unchecked Sendable {
         if e.guardActions.contains(.killed), let responder, let done = responder.undo(e, rule: "kernel guard") {
             log("session \(e.session): \(done)")
         }
+        // The kernel stopped the caller at its refusal; whatever it was to be told, it now has.
+        if e.guardActions.contains(.held) { responder?.release(e) }
         return records
     }
 

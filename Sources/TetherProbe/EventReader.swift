@@ -69,8 +69,20 @@ public final class EventReader: @unchecked Sendable {
             if stop { return } // one last drain after the stop request
             lock.lock()
             polls &+= 1
+            let turn = polls
             lock.unlock()
+            if turn % 256 == 0 { releaseHeldAfterLoss() }
         }
+    }
+
+    /// A lost record may be a held member's (TE_GUARD_HELD), which nobody would then
+    /// continue: after any loss, every held-capable member is continued (a member that was
+    /// not stopped ignores SIGCONT; a frozen session stays frozen).
+    private var dropsSeen: UInt64 = 0
+    private func releaseHeldAfterLoss() {
+        guard let s = try? probe.stats(), s.drops > dropsSeen else { return }
+        dropsSeen = s.drops
+        for m in (try? probe.trackedMembers()) ?? [] where m.hold { probe.release(pid: m.pid, session: m.session) }
     }
 
     /// Drains what is left and stops the thread; returns once it has exited.

@@ -145,17 +145,20 @@ public final class Probe {
         return Array(v[0..<Int(n)])
     }
 
-    /// A tracked entry's flags: the session's own mode, if it has one (else its agent's).
-    static func trackFlags(_ mode: EnforcementMode?) -> UInt16 {
-        guard let mode else { return 0 }
-        return UInt16(TE_TRACK_MODE_SET) | (mode == .enforce ? UInt16(TE_TRACK_ENFORCE) : 0)
+    /// A tracked entry's flags: the session's own mode, if it has one (else its agent's), and
+    /// whether a refused syscall holds its caller (TE_TRACK_HOLD).
+    static func trackFlags(_ mode: EnforcementMode?, hold: Bool = false) -> UInt16 {
+        let h = hold ? UInt16(TE_TRACK_HOLD) : 0
+        guard let mode else { return h }
+        return h | UInt16(TE_TRACK_MODE_SET) | (mode == .enforce ? UInt16(TE_TRACK_ENFORCE) : 0)
     }
 
     /// Puts `pid` into `session` under the agent in `agent` (its slot, see `setAgent`).
     /// `mode`: the session's own mode, overriding its agent's (nil: the agent's mode, as the
-    /// kernel's `agents` map has it now).
-    public func track(pid: Int32, session: SessionID, root: Int32, agent: UInt16 = 0, mode: EnforcementMode? = nil) throws {
-        let rc = tp_track(h, UInt32(bitPattern: pid), session.raw, UInt32(bitPattern: root), Probe.trackFlags(mode), agent)
+    /// kernel's `agents` map has it now). `hold`: a member whose syscall the kernel refuses
+    /// stops until `release` (a confined session whose refusals are explained to the agent).
+    public func track(pid: Int32, session: SessionID, root: Int32, agent: UInt16 = 0, mode: EnforcementMode? = nil, hold: Bool = false) throws {
+        let rc = tp_track(h, UInt32(bitPattern: pid), session.raw, UInt32(bitPattern: root), Probe.trackFlags(mode, hold: hold), agent)
         if rc < 0 { throw ProbeError("tracking pid \(pid)", rc) }
     }
 
@@ -194,7 +197,10 @@ public final class Probe {
         public var agent: UInt16
         /// The session's own mode, if it has one (else it follows its agent's).
         public var ownMode: EnforcementMode?
+        /// A refused syscall holds the member until user space continues it (TE_TRACK_HOLD).
+        public var hold: Bool
         init(_ pid: UInt32, _ t: te_tracked) {
+            hold = t.flags & UInt16(TE_TRACK_HOLD) != 0
             self.pid = Int32(bitPattern: pid)
             session = SessionID(t.session)
             root = Int32(bitPattern: t.root_tgid)
@@ -258,6 +264,17 @@ public final class Probe {
         let rc = tp_session_signal(h, pid, session.raw, sig)
         if rc == -ESRCH { return false }
         if rc < 0 { throw ProbeError("signalling pid \(pid) with signal \(sig)", rc) }
+        return true
+    }
+
+    /// Continues member `pid`, which the kernel held after refusing one of its syscalls
+    /// (TE_GUARD_HELD), unless its session is frozen for a person to decide: a freeze that
+    /// lands between the check and the SIGCONT is put back at once. False if it is gone.
+    @discardableResult
+    public func release(pid: Int32, session: SessionID) -> Bool {
+        guard !isFrozen(session) else { return true }
+        guard (try? signal(pid: pid, session: session, signal: SIGCONT)) == true else { return false }
+        if isFrozen(session) { _ = try? signal(pid: pid, session: session, signal: SIGSTOP) }
         return true
     }
 

@@ -95,6 +95,12 @@ public final class Responder: @unchecked Sendable {
         }
     }
 
+    /// Lets a member the kernel held at a refusal go on, once whatever was to be said to it
+    /// has been said (`tellAgent` runs first, while it cannot exit and close its stderr).
+    public func release(_ e: Event) {
+        _ = control.probe.release(pid: e.pid, session: e.session) // false: gone meanwhile, nothing to continue
+    }
+
     /// In enforce mode, what a persistence finding's operations left at their protected
     /// location after the kernel killed the caller (the syscall itself had run): moved to the
     /// quarantine, the pre-image put back where one was kept.

@@ -125,7 +125,8 @@ struct Run: ParsableCommand {
             started = try Launcher.spawn(command, session: session, confine: confinement) { pid in
                 recorder.pipeline.begin(session: session, root: pid, workspace: workspaceDir, label: "tether run: \((command[0] as NSString).lastPathComponent)",
                                         confined: confinement != nil)
-                try probe.track(pid: pid, session: session, root: pid, agent: 0)
+                // held at a refusal until it has been told why (the notice must find its stderr open)
+                try probe.track(pid: pid, session: session, root: pid, agent: 0, hold: confinement != nil && pol.defaults.tellAgent)
                 // The agent gets the terminal's signals; we stay to drain, judge and report.
                 // Ignored here, while the child (forked with our dispositions) is still held:
                 // its first instruction cannot come before this, so no signal it sends us can.

@@ -232,7 +232,8 @@ final class Daemon: @unchecked Sendable {
     /// A session `tether run` started and handed over, before its first instruction: it
     /// runs under the defaults (slot 0), in `mode` if the run asked for one.
     func register(session: SessionID, root: Int32, label: String, mode: EnforcementMode?, confined: Bool = false) throws {
-        try probe.track(pid: root, session: session, root: root, agent: 0, mode: mode)
+        // held at a refusal until it has been told why (the notice must find its stderr open)
+        try probe.track(pid: root, session: session, root: root, agent: 0, mode: mode, hold: confined && currentPolicy().0.defaults.tellAgent)
         pipeline.begin(session: session, root: root, workspace: ProcFS.cwd(root), label: label, confined: confined)
         if let info = ProcFS.info(root, session: session) { pipeline.insert(info) }
         log("session \(session) registered by tether run: root \(root) (\(label)), agent \(pipeline.agentName(slot: 0))\(mode.map { ", mode \($0.rawValue)" } ?? "")")

@@ -502,4 +502,22 @@ final class ControlTests: DaemonTestCase {
         XCTAssertEqual(alone.status, 0, alone.stderr)
         XCTAssertEqual(log().components(separatedBy: "registered by tether run").count, 2)
     }
+
+    /// A confined session handed to the daemon is held at a refusal until the daemon has
+    /// told it why: the reason is on the tool's stderr (a pipe, as an agent's tool output
+    /// is; a file is never written to) before the tool's own error.
+    func testTheDaemonTellsAConfinedSessionWhyBeforeItGoesOn() throws {
+        let (_, log) = try startDaemon()
+        let target = "/etc/cron.d/tether-test-daemon-tell-\(getpid())"
+        defer { unlink(target) }
+        let r = try spawnAndWait([CLITests.bin + "/tether", "run", "--socket", control, "--mode", "enforce", "--workspace", dir, "--",
+                                  "/bin/sh", "-c", "cd \(dir!) && echo job > j && mv j \(target) 2>&1 | cat"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(log().contains("registered by tether run"), log())
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        let told = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("tether: persist.cron") && $0.contains("refused by the kernel") }, r.stdout)
+        let own = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("mv: ") }, r.stdout)
+        XCTAssertLessThan(told, own, r.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: target))
+    }
 }

@@ -108,6 +108,8 @@ struct te_event {
 #define TE_GUARD_FORK   128u   /* a child of a frozen session, stopped before its first instruction */
 #define TE_GUARD_UNRESOLVED 256u /* a rename/link/symlink whose destination the kernel could not
                                   * resolve (through a symlink, too deep): user space judges it */
+#define TE_GUARD_HELD   512u   /* refused in a session under TE_MODE_HOLD: the caller was sent SIGSTOP on
+                                * its way back from the syscall; user space tells it why, then continues it */
 
 /* Value of the tracked map (key: tgid). Inherited unchanged at fork. */
 struct te_tracked {
@@ -129,10 +131,14 @@ struct te_tracked {
  * (TE_TRACK_MODE_SET, e.g. `tether run --mode`): then TE_TRACK_ENFORCE says which. */
 #define TE_TRACK_ENFORCE 1u
 #define TE_TRACK_MODE_SET 2u
+/* A confined session whose refusals are explained to the agent: a member whose syscall
+ * the kernel refused stops until user space has written the reason to its stderr. */
+#define TE_TRACK_HOLD 4u
 
 /* te_event.mode */
 #define TE_MODE_ENFORCE 1u    /* guards act (kill, freeze, refuse); otherwise they only report */
 #define TE_MODE_OWN 2u        /* the session's own mode, not its agent's */
+#define TE_MODE_HOLD 4u       /* TE_TRACK_HOLD: a refused syscall stops its caller (TE_GUARD_HELD) */
 
 /* The agents the kernel knows: slot -> name and mode. Slot 0 is the policy's defaults
  * (sessions `tether run` starts, and those no agent matched). User space assigns the
