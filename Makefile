@@ -25,13 +25,14 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc
 Q := $(if $(V),,@)
 
-DEB_PACKAGES := clang-14 llvm libbpf-dev libelf-dev zlib1g-dev bpftool pkg-config make gcc libc6-dev git python3-venv
+DEB_PACKAGES := clang-14 llvm libbpf-dev libelf-dev zlib1g-dev libssl-dev bpftool pkg-config make gcc libc6-dev git python3-venv
 STAMP := build/.deps-installed
-# The system tier: a real systemd (systemd-nspawn of a debootstrapped tree), a real rsyslogd.
-SYSTEM_PACKAGES := systemd-container debootstrap rsyslog zstd util-linux
+# The system tier: a real systemd (systemd-nspawn of a debootstrapped tree), a real rsyslogd;
+# and a real browser (headless chromium) that renders `tether report --html`.
+SYSTEM_PACKAGES := systemd-container debootstrap rsyslog zstd util-linux chromium
 SYSTEM_STAMP := build/.deps-system-installed
 # Cached container tree (zstd tarball; unpacks in under a second). Needs the libraries tetherd links.
-ROOTFS_INCLUDE := systemd,systemd-sysv,dbus,procps,libbpf1,libelf1,zlib1g
+ROOTFS_INCLUDE := systemd,systemd-sysv,dbus,procps,libbpf1,libelf1,zlib1g,libssl3
 # named by its package list, so changing the list builds a fresh tree
 ROOTFS := build/system/bookworm-$(shell echo $(ROOTFS_INCLUDE) | md5sum | cut -c1-8).tar.zst
 
@@ -131,7 +132,7 @@ test-unit: bpf build/tether-testops
 	$(Q)$(SWIFT) build --build-tests
 	$(Q)$(SWIFT) test --skip-build --disable-swift-testing --skip KernelTests --skip SystemTests
 
-test-kernel: bpf build/tether-testops mounts $(AGENT_STAMP)
+test-kernel: bpf build/tether-testops mounts deps-system $(AGENT_STAMP)
 	$(Q)$(SWIFT) build --build-tests
 	$(Q)TETHER_TESTOPS=$(CURDIR)/build/tether-testops TETHER_AGENT_PYTHON=$(CURDIR)/$(AGENT_VENV)/bin/python $(SWIFT) test --skip-build --disable-swift-testing --filter KernelTests
 

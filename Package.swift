@@ -20,6 +20,8 @@ let package = Package(
             cSettings: [.unsafeFlags(["-Wno-unused-function"])],
             linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")]
         ),
+        // SHA-256 through OpenSSL's libcrypto (the ledger's hash chain, digests of left-behind files).
+        .target(name: "CTetherCrypto", linkerSettings: [.linkedLibrary("crypto")]),
         // Pure Swift: events, process table, policy, rules. No C, no root.
         .target(name: "TetherCore", dependencies: [.product(name: "Yams", package: "Yams")]),
         // The one Swift layer that touches the kernel: load, attach, ring buffer, maps.
@@ -28,16 +30,19 @@ let package = Package(
         .target(name: "TetherResponse", dependencies: ["CTetherProbe", "TetherProbe", "TetherCore"]),
         // Alert sinks: syslog (RFC 5424/3164 over unix/UDP/TCP), JSON lines. Pure Swift + Glibc sockets.
         .target(name: "TetherExport", dependencies: ["TetherCore"]),
+        // Session ledgers: what a session really did, hash-chained; reports and the cross-check
+        // against an agent's own record of its tool calls.
+        .target(name: "TetherLedger", dependencies: ["CTetherCrypto", "TetherCore", "TetherExport"]),
         // The one pipeline every front end runs events through: table, classifier, responder, alerts.
-        .target(name: "TetherPipeline", dependencies: ["TetherCore", "TetherProbe", "TetherResponse", "TetherExport"]),
+        .target(name: "TetherPipeline", dependencies: ["TetherCore", "TetherProbe", "TetherResponse", "TetherExport", "TetherLedger"]),
         // The control socket's protocol (newline-delimited JSON) and its client/listener.
         .target(name: "TetherControl", dependencies: ["TetherExport"]),
         .executableTarget(name: "tetherd", dependencies: [
-            "TetherCore", "TetherProbe", "TetherResponse", "TetherExport", "TetherControl", "TetherPipeline",
+            "TetherCore", "TetherProbe", "TetherResponse", "TetherExport", "TetherControl", "TetherPipeline", "TetherLedger",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "tether", dependencies: [
-            "TetherCore", "TetherProbe", "TetherResponse", "TetherExport", "TetherControl", "TetherPipeline",
+            "TetherCore", "TetherProbe", "TetherResponse", "TetherExport", "TetherControl", "TetherPipeline", "TetherLedger",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Benchmarks (`make bench`): workloads under each monitoring configuration.
@@ -47,8 +52,9 @@ let package = Package(
         ]),
         .testTarget(name: "TetherCoreTests", dependencies: ["TetherCore"]),
         .testTarget(name: "TetherProbeTests", dependencies: ["TetherProbe", "CTetherProbe", "TetherCore"]),
-        .testTarget(name: "KernelTests", dependencies: ["TetherProbe", "TetherCore", "TetherResponse", "TetherExport", "TetherControl", "TetherPipeline"]),
+        .testTarget(name: "KernelTests", dependencies: ["TetherProbe", "TetherCore", "TetherResponse", "TetherExport", "TetherControl", "TetherPipeline", "TetherLedger"]),
         .testTarget(name: "TetherExportTests", dependencies: ["TetherExport", "TetherControl"]),
+        .testTarget(name: "TetherLedgerTests", dependencies: ["TetherLedger", "TetherCore", "TetherExport"]),
         // System tier: a real systemd (systemd-nspawn boot) and a real rsyslogd. Root; `make deps-system`.
         .testTarget(name: "SystemTests", dependencies: ["TetherExport", "TetherControl", "TetherCore"]),
     ],

@@ -1,6 +1,7 @@
 import Foundation
 import TetherCore
 import TetherExport
+import TetherLedger
 import TetherProbe
 import TetherResponse
 
@@ -8,6 +9,7 @@ import TetherResponse
 /// `tether watch`, `tether replay`, the benchmark consumers):
 ///
 ///   host lookups (live events only) → agent → process table → classifier → responder → alerts
+///                                                              ↘ session ledger (if attached)
 ///
 /// It owns the session state (the registry the classifier judges with, handed on across
 /// policy reloads) and the kernel's agent slots, so every stage sees the agent the kernel
@@ -51,6 +53,9 @@ public final class Pipeline: @unchecked Sendable {
         didSet { classifier.protectedPids = protectedPids }
     }
 
+    /// Each session's ledger (nil: none is kept, e.g. replay and benchmarks); see `attach`.
+    public private(set) var ledger: LedgerBook?
+
     private let lock = NSLock()
     /// Findings of one session are carried out one at a time (the reader and the timer both
     /// produce them), so the second sees what the first did.
@@ -80,6 +85,29 @@ public final class Pipeline: @unchecked Sendable {
         c.protectedPids = protectedPids
         c.log = log
         return c
+    }
+
+    /// Keeps a ledger of every session from now on (what the pipeline knows of a session is
+    /// its first entry).
+    public func attach(ledger: LedgerBook) {
+        ledger.describe = { [weak self] id in
+            guard let self else { return nil }
+            self.lock.lock()
+            defer { self.lock.unlock() }
+            guard let s = self.sessions[id] else { return nil }
+            return LedgerBook.SessionInfo(root: s.rootPid, agent: s.agent.name, label: s.label, workspace: s.workspacePath, confined: s.confined)
+        }
+        self.ledger = ledger
+    }
+
+    /// The session is over for its ledger (`tether run` ends): settled with what is still
+    /// alive, closed, and the session-end alert (the chain's head) raised.
+    public func closeLedger(_ session: SessionID, reason: String) {
+        guard let ledger else { return }
+        lock.lock()
+        let members = table.live.values.filter { $0.session == session }
+        lock.unlock()
+        if let a = ledger.close(session, reason: reason, members: members) { publish(a) }
     }
 
     /// Test and benchmark hook: how the classifier finds a uid's home.
@@ -118,6 +146,7 @@ public final class Pipeline: @unchecked Sendable {
         }
         if confined { sessions[session]?.confined = true }
         lock.unlock()
+        ledger?.begin(session)
     }
 
     /// A process already running when it was tracked (adopted, or found after a restart).
@@ -145,14 +174,18 @@ public final class Pipeline: @unchecked Sendable {
         table.apply(&e)
         let found = classifier.process(e, table: table)
         events &+= 1
-        var rootExit = false
+        var rootExit = false, over = false
         if e.kind == .exit {
             rootExit = e.pid == e.root || (e.root == 0 && sessions[e.session]?.rootPid == e.pid)
             // Its last process is gone: nothing of the session can happen any more, and its
             // state goes (state that only grows is a leak a long-running daemon cannot have).
-            if table.liveCount(e.session) == 0 { classifier.endSession(e.session) }
+            if table.liveCount(e.session) == 0 { classifier.endSession(e.session); over = true }
         }
         lock.unlock()
+        if let ledger {
+            ledger.observe(e)
+            if over, let a = ledger.close(e.session, reason: "its last process exited") { publish(a) }
+        }
         if e.kind == .exec && e.sessionStart { onSessionStart?(e) }
         if rootExit { onRootExit?(e) }
         onEvent?(e)
@@ -174,7 +207,25 @@ public final class Pipeline: @unchecked Sendable {
         lock.lock()
         let found = classifier.tick(now: now, table: table)
         lock.unlock()
-        return found.isEmpty ? [] : respond(found)
+        let records = found.isEmpty ? [] : respond(found)
+        settleLedgers(now: now)
+        return records
+    }
+
+    /// Sessions whose root exited a grace period ago: what they left behind goes into their
+    /// ledger, and the session-end alert with the chain's head is raised.
+    private func settleLedgers(now: UInt64) {
+        guard let ledger else { return }
+        ledger.pruneIfDue(now: now)
+        lock.lock()
+        let grace = Dictionary(sessions.all.map { ($0.id, $0.agent.gracePeriod) }, uniquingKeysWith: { a, _ in a })
+        lock.unlock()
+        for id in ledger.due(now: now, grace: { grace[$0] ?? 0 }) {
+            lock.lock()
+            let members = table.live.values.filter { $0.session == id }
+            lock.unlock()
+            if let a = ledger.settle(id, members: members, time: now) { publish(a) }
+        }
     }
 
     /// Carries out each finding (in enforce mode) and raises it.
@@ -208,6 +259,7 @@ public final class Pipeline: @unchecked Sendable {
             }
             findings &+= 1
             publish(record)
+            ledger?.alert(record, session: f.session, time: f.time) // when it happened, not when it was judged
             out.append(record)
             if record.enforced, let outcome = record.outcome, outcome != "alert", let responder {
                 let p = policy

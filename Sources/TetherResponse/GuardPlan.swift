@@ -32,6 +32,14 @@ public struct GuardPlan: Sendable {
     /// Tether's own state and configuration: writing them is tampering.
     public static let tetherPaths = ["/etc/tether", "/var/lib/tether", "/run/tether"]
 
+    /// A directory of Tether's made after the plan was installed (a session's ledger): writing
+    /// in it is tampering too. Kept until the next plan's walk of Tether's paths takes it over.
+    public static func protectTetherDirectory(_ path: String, probe: Probe) {
+        var st = stat()
+        guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else { return }
+        try? probe.protect(dev: UInt64(st.st_dev), inode: UInt64(st.st_ino), [.tamper, .directory])
+    }
+
     public static func compile(_ policy: Policy, slots: AgentSlots, homes: [String] = GuardPlan.homeDirectories()) -> GuardPlan {
         var plan = GuardPlan()
         let agents = [policy.defaults] + policy.agents

@@ -117,7 +117,12 @@ public final class Responder: @unchecked Sendable {
         let target: String?
         switch e.kind {
         case .rename, .link, .symlink: target = e.newPath
-        case .open where (e.flags ?? 0) & (OpenFlags.create | OpenFlags.truncate) != 0: target = e.path
+        case .open where (e.flags ?? 0) & (OpenFlags.create | OpenFlags.truncate) != 0:
+            // Cut off on its return, an open that did not truncate wrote nothing; and a file
+            // with content right after it (the kernel's size at the open) was not made by it:
+            // nothing landed (Tether's own ledger appended to, say: it must stay where it is).
+            if (e.flags ?? 0) & OpenFlags.truncate == 0, (e.size ?? 0) > 0 { return nil }
+            target = e.path
         default: target = nil
         }
         return target.flatMap { quarantine.undo(path: $0, session: e.session, rule: rule) }

@@ -35,6 +35,7 @@ struct ThroughputStep: Codable {
     enum Consumer: String, Codable, CaseIterable {
         case swift                 // tetherd's pipeline: decode + process table + classifier
         case swiftJSON = "swift+json" // and JSON encoding of every event (`tether run --events`)
+        case swiftLedger = "swift+ledger" // tetherd's pipeline with its session ledger written
         case c                     // plain C that counts records: the consumer floor
     }
     var consumer: Consumer
@@ -105,7 +106,7 @@ struct Report: Codable {
     static let configOrder: [Config] = [
         Config(monitor: .none, role: .agent), Config(monitor: .floor, role: .agent), Config(monitor: .floor, role: .other),
         Config(monitor: .tether, role: .other), Config(monitor: .tether, role: .agent), Config(monitor: .confined, role: .agent),
-        Config(monitor: .auditd, role: .other), Config(monitor: .auditd, role: .agent),
+        Config(monitor: .ledger, role: .agent), Config(monitor: .auditd, role: .other), Config(monitor: .auditd, role: .agent),
         Config(monitor: .bpftrace, role: .other), Config(monitor: .bpftrace, role: .agent),
     ]
 
@@ -137,7 +138,7 @@ struct Report: Codable {
                     isNone ? "1.00" : Report.spreadText(s.ratio),
                     s.seconds.map { String(format: "%.3f", $0.median) } ?? "—",
                     recorded ? s.events.map { Report.count($0.median) } ?? "—" : "—",
-                    recorded && (s.config.monitor == .tether || s.config.monitor == .confined) ? s.eventsPerSec.map { Report.count($0.median) + "/s" } ?? "—" : "—",
+                    recorded && [.tether, .confined, .ledger].contains(s.config.monitor) ? s.eventsPerSec.map { Report.count($0.median) + "/s" } ?? "—" : "—",
                     recorded ? String(s.lost) : "—",
                     isNone ? "—" : s.cpuSeconds.map { String(format: "%.3f", $0.median) } ?? "—",
                     isNone ? "—" : String(format: "%.1f", s.peakMB)]
@@ -256,6 +257,11 @@ struct Report: Codable {
         for w in workloads {
             if let t = med(w.key, tracked), let c = med(w.key, Config(monitor: .confined, role: .agent)) {
                 g.append(Goal(text: "\(w.title): Landlock + seccomp within 5% of tracked alone", measured: "\(Report.r2(c)) vs \(Report.r2(t))", met: c <= t * 1.05))
+            }
+        }
+        for w in workloads {
+            if let t = med(w.key, tracked), let l = med(w.key, Config(monitor: .ledger, role: .agent)) {
+                g.append(Goal(text: "\(w.title): with the session ledger within 5% of tracked alone", measured: "\(Report.r2(l)) vs \(Report.r2(t))", met: l <= t * 1.05))
             }
         }
         if let t = med("openclose", tracked) { g.append(Goal(text: "open/close loop: tracked ≤ 1.5x", measured: Report.r2(t), met: t <= 1.5)) }

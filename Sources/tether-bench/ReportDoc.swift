@@ -83,6 +83,7 @@ extension Report {
         case .floor: return "#8da0cb"
         case .tether: return c.role == .agent ? "#1b9e77" : "#66c2a5"
         case .confined: return "#0b5d46"
+        case .ledger: return "#2c7fb8"
         case .auditd: return c.role == .agent ? "#d95f02" : "#fc8d62"
         case .bpftrace: return c.role == .agent ? "#7570b3" : "#b3b0e0"
         }

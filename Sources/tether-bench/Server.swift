@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TetherCore
+import TetherLedger
 import TetherPipeline
 import TetherProbe
 #if canImport(Glibc)
@@ -11,13 +12,35 @@ import Glibc
 /// front end uses (process table, classifier with the default policy, alerts discarded),
 /// which is tetherd's; with `json`, also JSON encoding of every event, which makes it
 /// `tether run --events`'s (the tracked configuration). The output is discarded.
-func benchPipeline(json: Bool = true, source: Pipeline.Source = .live) -> (pipeline: Pipeline, jsonBytes: () -> UInt64) {
+func benchPipeline(json: Bool = true, source: Pipeline.Source = .live, ledger: Bool = false) -> (pipeline: Pipeline, jsonBytes: () -> UInt64) {
     let pl = Pipeline(policy: Policy.default, source: source, responder: nil) { _ in }
     pl.log = { _ in }
+    if ledger, let book = try? LedgerBook(benchLedgerOptions()) { pl.attach(ledger: book) }
     final class Count: @unchecked Sendable { var bytes: UInt64 = 0 }
     let c = Count()
     if json { pl.onEvent = { c.bytes &+= UInt64(EventJSON.encode($0).utf8.count) } }
     return (pl, { c.bytes })
+}
+
+/// The ledgers of the benchmark's sessions, as tetherd keeps them, capped high enough never
+/// to be reached here (the cost measured is the writing), removed at the start of each use.
+let benchLedgerDirectory = "/tmp/tether-bench/ledgers"
+func benchLedgerOptions() -> LedgerBook.Options {
+    try? FileManager.default.removeItem(atPath: benchLedgerDirectory)
+    var o = LedgerBook.Options(directory: benchLedgerDirectory)
+    o.capBytes = 4 << 30
+    o.keepSeconds = 0
+    o.keepBytes = 0
+    return o
+}
+
+/// Bytes the benchmark's ledgers hold.
+func benchLedgerBytes() -> UInt64 {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: benchLedgerDirectory)) ?? []
+    return names.reduce(0) { sum, n in
+        var st = stat()
+        return sum + (stat(benchLedgerDirectory + "/" + n + "/ledger.jsonl", &st) == 0 ? UInt64(st.st_size) : 0)
+    }
 }
 
 let pipelineNote = "tracked = decode + the pipeline (process table, classifier with the default policy, every rule) + JSON encode"
@@ -25,7 +48,8 @@ let pipelineNote = "tracked = decode + the pipeline (process table, classifier w
 enum ServeMode: String, ExpressibleByArgument, CaseIterable {
     /// confined: tether, and the tracked workloads start under the Landlock domain and seccomp
     /// filter `tether run --mode enforce` gives a session (built-in policy, workspace the bench dir).
-    case none, floor, tether, confined
+    /// ledger: tether, with tetherd's session ledger written.
+    case none, floor, tether, confined, ledger
 }
 
 /// The monitor under test, in a process of its own so its CPU time and peak RSS are its
@@ -54,7 +78,7 @@ struct Serve: ParsableCommand {
                 var o = ProbeOptions()
                 o.floorOnly = true
                 probe = try Probe(options: o)
-            case .tether, .confined:
+            case .tether, .confined, .ledger:
                 if mode == .confined {
                     var agent = Policy.default.defaults
                     agent.mode = .enforce
@@ -63,7 +87,7 @@ struct Serve: ParsableCommand {
                 var o = ProbeOptions()
                 if ringBytes > 0 { o.ringBufferBytes = ringBytes }
                 let p = try Probe(options: o)
-                let pl = benchPipeline().pipeline
+                let pl = benchPipeline(ledger: mode == .ledger).pipeline
                 let r = EventReader(probe: p, sink: { pl.handle(&$0) })
                 r.start()
                 probe = p

@@ -14,7 +14,7 @@ struct Workload {
 
 /// Monitors, in the order they are described.
 enum Monitor: String, CaseIterable, Codable {
-    case none, floor, tether, confined, auditd, bpftrace
+    case none, floor, tether, confined, ledger, auditd, bpftrace
 }
 
 enum Role: String, Codable {
@@ -35,6 +35,8 @@ struct Config: Hashable, Codable {
         case (.tether, .agent): return "Tether, tracked"
         case (.confined, .agent): return "Tether, tracked + Landlock + seccomp"
         case (.confined, .other): return "Tether confined, other user"
+        case (.ledger, .agent): return "Tether, tracked + session ledger"
+        case (.ledger, .other): return "Tether with ledger, other user"
         case (.auditd, .agent): return "auditd, audited user"
         case (.auditd, .other): return "auditd, other user"
         case (.bpftrace, .agent): return "bpftrace, traced user"
@@ -46,6 +48,7 @@ struct Config: Hashable, Codable {
         case (.tether, .other): return "untracked"
         case (.tether, .agent): return "tracked"
         case (.confined, .agent): return "confined"
+        case (.ledger, .agent): return "ledger"
         default: return role == .agent ? monitor.rawValue : "\(monitor.rawValue)/other"
         }
     }
@@ -126,9 +129,9 @@ final class Suite {
 
     /// One monitor session: start the monitor, run the workload as each user, stop it.
     private func session(_ m: Monitor, _ w: Workload, round: Int, roles: [Role]) throws {
-        let mode: ServeMode = m == .floor ? .floor : m == .tether ? .tether : m == .confined ? .confined : .none
-        // the confined configuration differs from the tracked one only for the tracked user
-        let roles = m == .confined ? [Role.agent] : roles
+        let mode: ServeMode = m == .floor ? .floor : m == .tether ? .tether : m == .confined ? .confined : m == .ledger ? .ledger : .none
+        // the confined and ledger configurations differ from the tracked one only for the tracked user
+        let roles = m == .confined || m == .ledger ? [Role.agent] : roles
         let server = try ServerProcess(binary: o.binary, mode: mode)
         var peer: Peer?
         do {
@@ -149,7 +152,7 @@ final class Suite {
             unlink(out)
             let argv = [o.workloadBin, "-u", user, out] + w.args
             peer?.beforeRun()
-            let s = try server.run(argv, tracked: (m == .tether || m == .confined) && role == .agent)
+            let s = try server.run(argv, tracked: (m == .tether || m == .confined || m == .ledger) && role == .agent)
             let p = peer?.afterRun()
             var rec = RunRecord(workload: w.key, config: Config(monitor: m, role: role), round: round, ns: 0, ops: 0,
                                 events: s.decoded, kernelEvents: s.kernelEvents, lost: s.drops, cpuNs: s.cpuNs,

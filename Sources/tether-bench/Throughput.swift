@@ -45,7 +45,7 @@ struct Helpers {
                     let argv = consumer == .c
                         ? [cconsumer, workloadBin, agent, String(Int(rate)), secs] + (missing ? ["missing"] : [])
                         : [binary, "pipeline-run", "--workload", workloadBin, "--user", agent, "--rate", String(Int(rate)), "--seconds", secs]
-                            + (missing ? ["--missing"] : []) + (consumer == .swiftJSON ? ["--json"] : [])
+                            + (missing ? ["--missing"] : []) + (consumer == .swiftJSON ? ["--json"] : []) + (consumer == .swiftLedger ? ["--ledger"] : [])
                     guard let line = try helper(argv).first(where: { $0.hasPrefix("result ") }) else {
                         throw BenchError("\(consumer.rawValue) consumer printed no result")
                     }
@@ -84,11 +84,11 @@ final class TrackedPipeline {
     let pipeline: Pipeline
     let session = SessionID.random()
 
-    init(ringBytes: UInt32 = 0, json: Bool = true) throws {
+    init(ringBytes: UInt32 = 0, json: Bool = true, ledger: Bool = false) throws {
         var o = ProbeOptions()
         if ringBytes > 0 { o.ringBufferBytes = ringBytes }
         probe = try Probe(options: o)
-        let pl = benchPipeline(json: json).pipeline
+        let pl = benchPipeline(json: json, ledger: ledger).pipeline
         pipeline = pl
         reader = EventReader(probe: probe, sink: { pl.handle(&$0) })
         reader.start()
@@ -130,11 +130,12 @@ struct PipelineRun: ParsableCommand {
     @Option var seconds: Double
     @Flag(help: "Open a file that does not exist (one syscall per event).") var missing = false
     @Flag(help: "Encode every event as JSON too, as `tether run --events` does.") var json = false
+    @Flag(help: "Write the session's ledger, as tetherd does.") var ledger = false
 
     func run() throws {
         let out = "/tmp/tether-bench/results/pipeline.txt"
         unlink(out)
-        let t = try TrackedPipeline(json: json)
+        let t = try TrackedPipeline(json: json, ledger: ledger)
         let cpu0 = Sys.selfCPUNs()
         let st = try t.run([workload, "-u", user, out, "openrate", String(rate), String(seconds)] + (missing ? ["missing"] : []))
         let cpu = Sys.selfCPUNs() - cpu0
@@ -263,6 +264,28 @@ struct ClassifyRun: ParsableCommand {
                 if var e = try? RecordDecoder.decode($0) { sink &+= pl.pipeline.handle(&e).count }
             }
         })
+        // and tetherd's session ledger written (the recorded mix: forks, execs and exits, opens,
+        // connects): its cost per event, and its bytes per million events
+        // (each pass through the recording as a session of its own: a session's ledger is closed
+        // at its last exit, as in tetherd)
+        let withLedger = benchPipeline(json: true, source: .recorded, ledger: true)
+        var n = 0, pass: UInt64 = 0
+        let t0 = Sys.monotonicNs()
+        while n < events {
+            pass += 1
+            for r in records {
+                r.withUnsafeBytes {
+                    if var e = try? RecordDecoder.decode($0) { e.session = SessionID(e.session.raw &+ pass); sink &+= withLedger.pipeline.handle(&e).count }
+                }
+            }
+            n += records.count
+        }
+        let ledgerRate = Double(n) / (Double(Sys.monotonicNs() - t0) / 1e9)
+        withLedger.pipeline.ledger?.flush()
+        let perMillion = Double(benchLedgerBytes()) / Double(max(n, 1)) * 1e6
+        stages.append(Stage(name: String(format: "decode + pipeline + JSON encode + session ledger (%.1f MB of ledger per 1M events)", perMillion / 1e6),
+                            eventsPerSec: ledgerRate))
+        try? FileManager.default.removeItem(atPath: benchLedgerDirectory)
         // the classifier alone, on the recorded events already decoded (one core)
         let decoded = records.compactMap { r in r.withUnsafeBytes { try? RecordDecoder.decode($0) } }
         let alone = ClassifierBenchmark.run(events: decoded, policy: Policy.default, seconds: 2)

@@ -31,7 +31,7 @@ struct Bench: ParsableCommand {
     @Flag(help: "Tiny counts, two rounds, Tether configurations only: checks the harness works (CI).")
     var smoke = false
     @Option(help: "Rounds (each configuration once per round).") var rounds: Int?
-    @Option(help: "Comma-separated monitors: none,floor,tether,confined,auditd,bpftrace.") var monitors: String?
+    @Option(help: "Comma-separated monitors: none,floor,tether,confined,ledger,auditd,bpftrace.") var monitors: String?
     @Option(help: "Comma-separated workloads: openclose,forkexec,connect,dev.") var workloads: String?
     @Option(help: "Comma-separated sections: slowdown,pipeline,classify,memory.") var sections: String?
     @Option(help: "Multiply workload sizes by this.") var scale: Double = 1
@@ -73,7 +73,7 @@ struct Bench: ParsableCommand {
             let keys = w.split(separator: ",").map(String.init)
             all = all.filter { keys.contains($0.key) }
         }
-        var mons: [Monitor] = smoke ? [.none, .floor, .tether, .confined] : Monitor.allCases
+        var mons: [Monitor] = smoke ? [.none, .floor, .tether, .confined, .ledger] : Monitor.allCases
         if let m = monitors {
             mons = try m.split(separator: ",").map { s in
                 guard let v = Monitor(rawValue: String(s)) else { throw ValidationError("unknown monitor \(s)") }

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import TetherControl
 import TetherExport
+import TetherLedger
+import TetherResponse
 
 /// Options every control-socket subcommand shares.
 struct ControlOptions: ParsableArguments {
@@ -61,18 +63,35 @@ struct Status: ParsableCommand {
 }
 
 struct Sessions: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the agent sessions tetherd is tracking.")
+    static let configuration = CommandConfiguration(abstract: "List the agent sessions tetherd is tracking, then the ended ones with a ledger.")
     @OptionGroup var control: ControlOptions
 
+    @Option(name: .long, help: ArgumentHelp("Tether's state directory (ledgers under its sessions/).", valueName: "DIR"))
+    var stateDir: String = Quarantine.defaultStateDirectory
+
+    @Option(name: .long, help: ArgumentHelp("How many ended sessions to list, newest first (0 = none).", valueName: "N"))
+    var ended: Int = 20
+
     func run() throws {
-        let r = try control.call(ControlRequest(command: .sessions))
+        // With no daemon, the ended sessions are still listed (and the status says it was not reached).
+        var unreachable: ExitCode?
+        var r = ControlResponse(ok: true)
+        do { r = try control.call(ControlRequest(command: .sessions)) } catch let e as ExitCode { unreachable = e }
+        defer { if let unreachable { Foundation.exit(unreachable.rawValue) } }
         guard !control.json else { return }
         let list = r.sessions ?? []
-        if list.isEmpty { print("no sessions"); return }
-        print("SESSION           AGENT            ROOT     PROCS  COMMAND")
+        if list.isEmpty && unreachable == nil { print("no sessions") }
+        if !list.isEmpty { print("SESSION           AGENT            ROOT     PROCS  COMMAND") }
         for s in list {
             let root = s.rootAlive ? String(s.root) : "(\(s.root))"
             print("\(s.session)  \(s.agent.padding(toLength: 15, withPad: " ", startingAt: 0))  \(root.padding(toLength: 7, withPad: " ", startingAt: 0))  \(String(s.members.count).padding(toLength: 5, withPad: " ", startingAt: 0))  \(s.rootExe ?? "-")")
+        }
+        let stored = LedgerStore.list(LedgerStore.directory(state: stateDir)).filter { $0.ended != nil }.prefix(max(0, ended))
+        guard !stored.isEmpty else { return }
+        print("\nENDED SESSION     AGENT            STARTED               LEDGER")
+        for s in stored {
+            let started = s.start.map { Timestamp.rfc3339($0).prefix(19).replacingOccurrences(of: "T", with: " ") } ?? "?"
+            print("\(s.session)  \(s.agent.padding(toLength: 15, withPad: " ", startingAt: 0))  \(started.padding(toLength: 20, withPad: " ", startingAt: 0))  \(s.path) (\(s.bytes) bytes)")
         }
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 import TetherControl
 import TetherCore
 import TetherExport
+import TetherLedger
 import TetherPipeline
 import TetherProbe
 import TetherResponse
@@ -39,8 +40,11 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("tetherd's control socket: if a daemon answers there, it tracks the session instead of probes loaded here.", valueName: "PATH"))
     var socket: String = ProcessInfo.processInfo.environment["TETHER_CONTROL"] ?? ControlDefaults.socketPath
 
-    @Option(name: .long, help: ArgumentHelp("Tether's state directory: what is undone goes to its quarantine/ (tether quarantine).", valueName: "DIR"))
+    @Option(name: .long, help: ArgumentHelp("Tether's state directory: the session's ledger goes to its sessions/ (tether report), what is undone to its quarantine/ (tether quarantine).", valueName: "DIR"))
     var stateDir: String = Quarantine.defaultStateDirectory
+
+    @Flag(name: .long, help: "Keep no ledger of the session (standalone runs; tetherd keeps its own).")
+    var noLedger = false
 
     @Flag(name: .long, help: "Load probes here even if tetherd is running.")
     var standalone = false
@@ -117,6 +121,15 @@ struct Run: ParsableCommand {
                                        message: "kernel refusals this session was to have are not in effect: \(ineffective.joined(separator: "; ")); the tracepoint guards still act, after the fact",
                                        action: "alert", details: ["ineffective": ineffective.joined(separator: "; ")]))
         }
+        if !noLedger {
+            do {
+                let book = try LedgerBook(LedgerBook.Options(directory: LedgerStore.directory(state: stateDir)))
+                book.lostEvents = { (try? probe.stats())?.drops }
+                book.log = { complain($0) }
+                book.onDirectory = { GuardPlan.protectTetherDirectory($0, probe: probe) }
+                recorder.pipeline.attach(ledger: book)
+            } catch { complain("no ledger for this session: \(error)") }
+        }
         let reader = EventReader(probe: probe, sink: { recorder.handle(&$0) })
         reader.start()
         let started: Launcher.Started
@@ -148,6 +161,10 @@ struct Run: ParsableCommand {
         let status = Launcher.wait(started.pid)
         waitOutSurvivors(responder.control, session: session, recorder: recorder, grace: pol.defaults.gracePeriod)
         reader.stop()
+        if recorder.pipeline.ledger != nil {
+            recorder.pipeline.closeLedger(session, reason: "tether run ended")
+            complain("session \(session): ledger \(LedgerStore.directory(state: stateDir))/\(session)/ledger.jsonl (tether report \(session))")
+        }
         _ = recorder.finish(probe: probe, reader: reader)
         throw ExitCode(status)
     }

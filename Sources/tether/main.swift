@@ -10,7 +10,7 @@ struct TetherCLI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tether",
         abstract: "Run and watch AI agents under Tether.",
-        subcommands: [Run.self, Watch.self, Replay.self, CheckPolicy.self, Status.self, Sessions.self, Alerts.self, Resume.self, Kill.self, Reload.self, Canary.self, QuarantineCommand.self]
+        subcommands: [Run.self, Watch.self, Replay.self, CheckPolicy.self, Status.self, Sessions.self, Alerts.self, Resume.self, Kill.self, Reload.self, Canary.self, QuarantineCommand.self, Report.self]
     )
 }
 

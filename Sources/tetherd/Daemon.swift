@@ -2,6 +2,7 @@ import Foundation
 import TetherControl
 import TetherCore
 import TetherExport
+import TetherLedger
 import TetherPipeline
 import TetherProbe
 import TetherResponse
@@ -24,6 +25,8 @@ struct DaemonConfig {
     var syslogFormat = SyslogFormat()
     var syslogOptions = SyslogSink.Options()
     var alertsJSON: String?
+    /// Session ledgers (STATE/sessions/); nil: none is kept.
+    var ledger: LedgerBook.Options? = LedgerBook.Options(directory: LedgerStore.directory(state: Quarantine.defaultStateDirectory))
 }
 
 /// The daemon: probe, reader thread, the pipeline (process table, sessions, classifier,
@@ -109,6 +112,16 @@ final class Daemon: @unchecked Sendable {
         }
         pipeline.onRootExit = { e in
             log("session \(e.session) root \(e.pid) exited (code \(e.exitCode ?? 0)\(e.signal.map { ", signal \($0)" } ?? ""))")
+        }
+        if let o = config.ledger {
+            do {
+                let book = try LedgerBook(o)
+                book.lostEvents = { [probe] in (try? probe.stats())?.drops }
+                book.log = { log($0) }
+                book.onDirectory = { [probe] in GuardPlan.protectTetherDirectory($0, probe: probe) }
+                pipeline.attach(ledger: book)
+                log("session ledgers: \(o.directory) (\(o.capBytes >> 20) MiB each; ended ones kept \(Int(o.keepSeconds / 86_400)) day(s), \(o.keepBytes >> 20) MiB in all)")
+            } catch { log("warning: no session ledgers: \(error)") }
         }
         reader = EventReader(probe: probe, sink: { [pipeline] in pipeline.handle(&$0) },
                              onCorrupt: { log("corrupt record skipped: \($0)") })
@@ -483,6 +496,7 @@ final class Daemon: @unchecked Sendable {
             lock.unlock()
             output?.flush() // stdio locks the FILE: safe beside the reader thread's writes
             pipeline.tick()
+            pipeline.ledger?.flush()
             responder.quarantine?.refresh() // pre-images kept fresh (a stat per file, every 30 s)
             checkDrops()
             if config.statusInterval > 0, Date().timeIntervalSince(lastStatus) >= config.statusInterval {

@@ -3,6 +3,7 @@ import Foundation
 import TetherControl
 import TetherCore
 import TetherExport
+import TetherLedger
 import TetherProbe
 import TetherResponse
 
@@ -36,8 +37,17 @@ struct Tetherd: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("bpffs directory where the tracked-process map is pinned, so sessions survive a restart ('' = do not pin).", valueName: "DIR"))
     var pinDir: String = "/sys/fs/bpf/tether"
 
-    @Option(name: .long, help: ArgumentHelp("State directory: what is undone at persistence locations goes to its quarantine/ (tether quarantine).", valueName: "DIR"))
+    @Option(name: .long, help: ArgumentHelp("State directory: session ledgers go to its sessions/ (tether report), what is undone at persistence locations to its quarantine/ (tether quarantine).", valueName: "DIR"))
     var stateDir: String = "/var/lib/tether"
+
+    @Option(name: .long, help: ArgumentHelp("Largest ledger of one session, in MiB; past it entries are counted, not written (0 = keep no ledgers).", valueName: "MIB"))
+    var ledgerMaxMib: UInt64 = 64
+
+    @Option(name: .long, help: ArgumentHelp("Days an ended session's ledger is kept (0 = no age limit).", valueName: "DAYS"))
+    var ledgerKeepDays: Double = 30
+
+    @Option(name: .long, help: ArgumentHelp("MiB all ended sessions' ledgers may take; the oldest go first (0 = no limit).", valueName: "MIB"))
+    var ledgerKeepMib: UInt64 = 1024
 
     @Option(name: .long, help: ArgumentHelp("Send alerts to syslog: unix:/dev/log, udp://HOST:PORT, tcp://HOST:PORT (octet-counted); append ,format=rfc3164 or ,format=rfc5424 to override --syslog-format for this one. Repeatable.", valueName: "DEST"))
     var syslog: [String] = []
@@ -79,6 +89,18 @@ struct Tetherd: ParsableCommand {
         c.controlPath = control.isEmpty ? nil : control
         c.pinDirectory = pinDir.isEmpty ? nil : pinDir
         c.stateDirectory = stateDir
+        guard ledgerMaxMib <= 1 << 20, ledgerKeepMib <= 1 << 30, ledgerKeepDays.isFinite, ledgerKeepDays >= 0, ledgerKeepDays <= 36_500 else {
+            throw ExportError("--ledger-max-mib, --ledger-keep-mib, --ledger-keep-days: out of range")
+        }
+        if ledgerMaxMib == 0 {
+            c.ledger = nil
+        } else {
+            var o = LedgerBook.Options(directory: LedgerStore.directory(state: stateDir))
+            o.capBytes = ledgerMaxMib << 20
+            o.keepSeconds = ledgerKeepDays * 86_400
+            o.keepBytes = ledgerKeepMib << 20
+            c.ledger = o
+        }
         c.metricsAddress = metrics
         guard ringBufferMib >= 1, ringBufferMib <= 1024, ringBufferMib & (ringBufferMib - 1) == 0 else {
             throw ExportError("--ring-buffer-mib \(ringBufferMib): expected a power of two from 1 to 1024")

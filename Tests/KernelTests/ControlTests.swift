@@ -2,6 +2,7 @@ import Foundation
 import TetherControl
 import TetherCore
 import TetherExport
+import TetherLedger
 import XCTest
 
 /// A real tetherd with a control socket of its own, a policy naming a copy of the test
@@ -501,6 +502,46 @@ final class ControlTests: DaemonTestCase {
         let alone = try tether(["run", "--standalone", "--", "/bin/true"])
         XCTAssertEqual(alone.status, 0, alone.stderr)
         XCTAssertEqual(log().components(separatedBy: "registered by tether run").count, 2)
+    }
+
+    /// tetherd keeps a ledger of each session: the session-end alert carries its head to the
+    /// sinks, `tether report` reads it, `tether sessions` lists the session once it ended.
+    func testTheDaemonKeepsALedgerAndItsHeadGoesToTheSinks() throws {
+        let (_, log) = try startDaemon()
+        let outside = "/tmp/tether-test-daemon-ledger-\(getpid())"
+        defer { unlink(outside) }
+        let r = try spawnAndWait([CLITests.bin + "/tether", "run", "--socket", control, "--", "/bin/sh", "-c", "echo x > \(outside)"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        var ended: AlertRecord?
+        XCTAssertTrue(waitFor(20) {
+            ended = self.alerts().first { $0.rule == "tether.session_ended" }
+            return ended != nil
+        }, "no session-end alert: \(log())")
+        let head = try XCTUnwrap(ended?.details["ledger_head"])
+        let session = try XCTUnwrap(ended?.session)
+        let state = dir + "/state"
+        XCTAssertTrue(waitFor(20) { LedgerStore.list(LedgerStore.directory(state: state)).first?.ended != nil }, "the ledger was not closed")
+        let v = try CLITests.invoke(["report", "--verify", "--head", head, "--state-dir", state, session])
+        XCTAssertEqual(v.status, 0, v.stdout + v.stderr)
+        let report = try CLITests.invoke(["report", session, "--state-dir", state])
+        XCTAssertTrue(report.stdout.contains("create \(outside)") || report.stdout.contains("truncate \(outside)"), report.stdout)
+        XCTAssertTrue(report.stdout.contains("file \(outside)"), "left behind: \(report.stdout)")
+        let list = try tether(["sessions", "--state-dir", state])
+        XCTAssertTrue(list.stdout.contains("ENDED SESSION") && list.stdout.contains(session), list.stdout)
+
+        // A session that writes to the ledgers (its own among them) is cut off by the tamper
+        // guard before a byte lands: every ledger still verifies.
+        let evil = try spawnAndWait([CLITests.bin + "/tether", "run", "--socket", control, "--mode", "enforce", "--", "/bin/sh", "-c",
+                                     "for f in \(state)/sessions/*/ledger.jsonl; do echo forged >> $f; done"])
+        XCTAssertNotEqual(evil.status, 0, evil.stderr)
+        XCTAssertTrue(waitFor(20) { self.alerts().contains { $0.rule == "escape.tamper" } }, "no tamper finding: \(log())")
+        let ledgers = LedgerStore.list(LedgerStore.directory(state: state))
+        XCTAssertEqual(ledgers.count, 2, "both ledgers are where they were")
+        for s in ledgers {
+            XCTAssertTrue(try Ledger.read(s.path).verification.ok, "\(s.path) was changed")
+            // (its own ledger names the command, "forged" in its argv: no line is the forgery)
+            XCTAssertFalse(try String(contentsOfFile: s.path, encoding: .utf8).split(separator: "\n").contains("forged"), s.path)
+        }
     }
 
     /// A confined session handed to the daemon is held at a refusal until the daemon has

@@ -79,7 +79,10 @@ final class LiveClassificationTests: XCTestCase {
         """
         let r = try run(script)
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertEqual(r.findings.count, 0, "ordinary work must stay quiet: \(r.findings)")
+        // the one alert is Tether's own: the session ended, its ledger's head
+        let loud = r.findings.filter { $0["rule"] as? String != "tether.session_ended" }
+        XCTAssertEqual(loud.count, 0, "ordinary work must stay quiet: \(loud)")
+        XCTAssertEqual(r.findings.count - loud.count, 1, "the session-end alert: \(r.findings)")
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/app"))
     }
 
@@ -149,6 +152,33 @@ final class LiveClassificationTests: XCTestCase {
         let bad = try CLITests.invoke(["quarantine", "restore", "--state-dir", state, "no-such-id"])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("no quarantined artifact no-such-id"), bad.stderr)
+    }
+
+    /// The refusal issue's other ways in, in sessions without Landlock (as adopted ones
+    /// are): each lands for an instant, the kernel kills the caller, and Tether undoes it.
+    func testEveryAtomicWayInIsUndoneWithoutLandlock() throws {
+        let tag = "tether-test-atomic-\(getpid())"
+        let spelled = "/etc/cron.d/\(tag)-sp", linked = "/etc/cron.d/\(tag)-tmp", exchanged = "/etc/cron.d/\(tag)-ex"
+        let profile = "/etc/profile.d/\(tag).sh"
+        cleanup += [spelled, linked, exchanged, profile]
+        let harmless = "# placed by the test; must stay as it is\n"
+        try harmless.write(toFile: exchanged, atomically: false, encoding: .utf8)
+        try harmless.write(toFile: profile, atomically: false, encoding: .utf8)
+        let ops = KernelHarness.testops, job = "'* * * * * root /bin/true'"
+        for (what, script) in [
+            ("a rename spelled around the resolver", "echo \(job) > j; mv j //etc//./cron.d/./\(tag)-sp"),
+            ("an O_TMPFILE linked in", "\(ops) tmpfile-link . \(job) \(linked)"),
+            ("RENAME_EXCHANGE with an existing job", "echo \(job) > j; \(ops) exchange j \(exchanged)"),
+            ("sed -i of a login script", "sed -i 's/^/x/' \(profile)"),
+        ] {
+            let r = try run(script, confined: false)
+            XCTAssertTrue(r.findings.contains { ($0["rule"] as? String ?? "").hasPrefix("persist.") }, "\(what): no finding: \(r.stderr)")
+            for p in [spelled, linked] { XCTAssertFalse(FileManager.default.fileExists(atPath: p), "\(what): \(p) left in place: \(r.stderr)") }
+            XCTAssertEqual(try String(contentsOfFile: exchanged, encoding: .utf8), harmless, "\(what): \(r.stderr)")
+            XCTAssertEqual(try String(contentsOfFile: profile, encoding: .utf8), harmless, "\(what): \(r.stderr)")
+            let strays = (try FileManager.default.contentsOfDirectory(atPath: "/etc/profile.d")).filter { $0.hasPrefix("sed") }
+            XCTAssertTrue(strays.isEmpty, "\(what): sed's temporary file left: \(strays)")
+        }
     }
 
     /// A daemonizing member makes enforce mode stop the session: it waits, frozen, for a

@@ -35,7 +35,7 @@ struct EscapeTamper: Rule, LocationGated {
             return RuleHit("ptrace of Tether (pid \(t))\(e.outcomeNote)", subject: "pid:\(t)")
         default:
             guard let (path, op) = ctx.modified else { return nil }
-            if ctx.pathMask & Place.tether.mask != 0 { return RuleHit(Describe.file("Tether's own files", path, op, e), subject: path, path: path) }
+            if ctx.pathMask & Place.tether.mask != 0 || e.guardActions.contains(.tamper) { return RuleHit(Describe.file("Tether's own files", path, op, e), subject: path, path: path) }
             if let from = e.renameSource, ctx.tether.owns(from) {
                 return RuleHit("Tether's own files: \(from) renamed away\(e.outcomeNote)", subject: from, path: from)
             }
