@@ -46,18 +46,18 @@ public struct Attribution: Sendable, Equatable, Codable {
     public static func attribute(_ calls: [ToolCall], ledger: LedgerView) -> Attribution {
         var out = Attribution()
         var shellOf: [Int32: Int] = [:] // shell pid -> index into out.calls
-        var after = -1
+        var next = 0 // matches go forward through the execs, in order
         for c in calls {
             var call = Call(index: c.index, tool: c.tool, command: c.command, file: c.file)
             if let cmd = c.command {
-                let match = ledger.execs.first { e in
-                    e.seq > after && shellOf[e.pid] == nil && e.argv.count >= 3 && e.argv.contains("-c")
+                let match = ledger.execs[next...].firstIndex { e in
+                    shellOf[e.pid] == nil && e.argv.count >= 3 && e.argv.contains("-c")
                         && (e.argv.last == cmd || e.argv.joined(separator: " ").contains(cmd))
                 }
-                if let m = match {
-                    call.pid = m.pid
-                    shellOf[m.pid] = out.calls.count
-                    after = m.seq
+                if let i = match {
+                    call.pid = ledger.execs[i].pid
+                    shellOf[ledger.execs[i].pid] = out.calls.count
+                    next = i + 1
                 }
             }
             out.calls.append(call)

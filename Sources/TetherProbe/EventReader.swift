@@ -82,7 +82,7 @@ public final class EventReader: @unchecked Sendable {
     private func releaseHeldAfterLoss() {
         guard let s = try? probe.stats(), s.drops > dropsSeen else { return }
         dropsSeen = s.drops
-        for m in (try? probe.trackedMembers()) ?? [] where m.hold { probe.release(pid: m.pid, session: m.session) }
+        probe.releaseHeld()
     }
 
     /// Drains what is left and stops the thread; returns once it has exited.

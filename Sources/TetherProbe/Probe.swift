@@ -278,6 +278,16 @@ public final class Probe {
         return true
     }
 
+    /// Continues every member that may be held at a refusal (of `session`, or of all
+    /// sessions): when no record will come for it any more (lost, or nobody is reading:
+    /// `tether run` ending, tetherd starting after a stop). A member that was not stopped
+    /// ignores SIGCONT; a frozen session stays frozen.
+    public func releaseHeld(session: SessionID? = nil) {
+        for m in (try? trackedMembers()) ?? [] where m.hold && (session == nil || m.session == session) {
+            release(pid: m.pid, session: m.session)
+        }
+    }
+
     /// Writes `line` to member `pid`'s stderr if it is a terminal or a pipe, without ever
     /// blocking (a full pipe drops it). False when it is not written: gone, not a member of
     /// `session`, another kind of file, or full.

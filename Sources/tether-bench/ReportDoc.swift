@@ -31,12 +31,14 @@ extension Report {
             s += markdownTable(["consumer", "producer", "target/s", "achieved/s", "events", "delivered", "drops", "consumer CPU s"],
                                p.map { [$0.consumer == .c ? "plain C (counts records)"
                                           : $0.consumer == .swift ? "Swift: decode + table + classifier (tetherd)"
+                                          : $0.consumer == .swiftLedger ? "Swift: … + session ledger (tetherd's)"
                                           : "Swift: … + JSON encode (tether run --events)",
                                         $0.producer.rawValue,
                                         $0.target >= 1e8 ? "unpaced" : Report.count($0.target), Report.count($0.achieved),
                                         String($0.events), String($0.decoded), String($0.drops), String(format: "%.2f", $0.consumerCPU)] })
             s += "\nHighest sustained rate with zero drops: Swift \(maxRate(.swift).map { Report.count($0) + "/s" } ?? "none"), "
             s += "Swift with JSON \(maxRate(.swiftJSON).map { Report.count($0) + "/s" } ?? "none"), "
+            s += "Swift with the session ledger \(maxRate(.swiftLedger).map { Report.count($0) + "/s" } ?? "none"), "
             s += "plain C \(maxRate(.c).map { Report.count($0) + "/s" } ?? "none").\n\n"
         }
         if let c = classify {

@@ -39,8 +39,16 @@ struct Bench: ParsableCommand {
     @Option(help: "Directory of the built C helpers and the report.") var buildDir = "build/bench"
     @Option(help: "Replace the generated block of this Markdown file with the results, and put the chart next to it.")
     var updateDoc: String?
+    @Option(help: "Do not measure: render this results.json (an earlier run's) into --update-doc.") var render: String?
 
     func run() throws {
+        if let render {
+            let report = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: render)))
+            guard let doc = updateDoc else { print(report.goalsText()); return }
+            try report.updateMarkdown(doc, chartPath: "bench/slowdown.svg")
+            log("rendered \(render) into \(doc)")
+            return
+        }
         guard geteuid() == 0 else {
             log("benchmarks load BPF programs, start auditd and switch users: run as root")
             throw ExitCode(77)

@@ -161,6 +161,7 @@ struct Run: ParsableCommand {
         let status = Launcher.wait(started.pid)
         waitOutSurvivors(responder.control, session: session, recorder: recorder, grace: pol.defaults.gracePeriod)
         reader.stop()
+        probe.releaseHeld(session: session) // nobody reads their records any more
         if recorder.pipeline.ledger != nil {
             recorder.pipeline.closeLedger(session, reason: "tether run ended")
             complain("session \(session): ledger \(LedgerStore.directory(state: stateDir))/\(session)/ledger.jsonl (tether report \(session))")

@@ -443,6 +443,7 @@ final class Daemon: @unchecked Sendable {
 
     func run() throws -> Int32 {
         reader.start()
+        probe.releaseHeld() // members an earlier instance held when it stopped
         reconcilePinnedSessions()
         adoptRunning()
         if let path = config.controlPath {

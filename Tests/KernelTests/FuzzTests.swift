@@ -1,6 +1,7 @@
 import Foundation
 import TetherControl
 import TetherCore
+import TetherLedger
 import XCTest
 
 /// The fuzz tier: generated and mutated policies, event files and control requests, fed to
@@ -210,6 +211,38 @@ final class FuzzTests: XCTestCase {
         let crlf = try run([CLITests.bin + "/tether", "replay", file], "CRLF")
         XCTAssertEqual(crlf.status, 0, crlf.stderr)
         XCTAssertTrue(crlf.stderr.contains("6 events, 1 session"), crlf.stderr)
+    }
+
+    // MARK: ledgers and transcripts
+
+    /// A real session's ledger, then mutated (fields given extremes and wrong types, lines cut,
+    /// doubled, bytes flipped) through `tether report`, `--json`, `--html` and `--verify`, with
+    /// a mutated transcript too: never a crash or a hang; an altered ledger is said (exit 1).
+    func testCorruptLedgersAndTranscriptsNeverCrashOrHangTheReport() throws {
+        let state = dir + "/state", outside = dir + "-outside"
+        defer { unlink(outside) }
+        let made = try run([CLITests.bin + "/tether", "run", "--standalone", "--state-dir", state, "--workspace", dir, "--",
+                            "/bin/sh", "-c", "echo x > \(outside); mkdir -p sub; echo y > sub/f; cat /etc/shadow > /dev/null"], "a real session")
+        XCTAssertEqual(made.status, 0, made.stderr)
+        let path = try XCTUnwrap(LedgerStore.list(LedgerStore.directory(state: state)).first?.path, made.stderr)
+        let original = try String(contentsOfFile: path, encoding: .utf8)
+        let transcript = dir + "/calls.jsonl"
+        let calls = "{\"command\":\"echo x > \(outside)\",\"time\":\"2026-12-02T00:00:00Z\"}\n{\"file\":\"sub/f\",\"tool\":\"write\"}\n"
+        var rng = Rng(state: 0x1ed9e7)
+        var cases: [(String, Data)] = [("empty", Data()), ("one newline", Data("\n".utf8)), ("binary", Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 131) }))]
+        for i in 0..<60 { cases.append(("mutation \(i)", mutateEvents(original, &rng))) }
+        for (what, data) in cases {
+            try data.write(to: URL(fileURLWithPath: path))
+            try mutateEvents(calls, &rng).write(to: URL(fileURLWithPath: transcript))
+            for extra in [[], ["--json"], ["--html", dir + "/r.html"], ["--verify"], ["--transcript", transcript], ["--transcript", transcript, "--json"]] {
+                let r = try run([CLITests.bin + "/tether", "report", "--last", "--state-dir", state] + extra, "\(what) \(extra)")
+                XCTAssertNil(r.signal, "\(what) \(extra): report died of signal \(r.signal ?? 0): \(r.stderr.prefix(300))")
+                XCTAssertTrue([0, 1, 65, 66].contains(r.status), "\(what) \(extra): exit status \(r.status): \(r.stderr.prefix(300))")
+            }
+        }
+        // and the untouched ledger verifies
+        try original.write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try run([CLITests.bin + "/tether", "report", "--last", "--verify", "--state-dir", state], "intact").status, 0)
     }
 
     // MARK: control requests
