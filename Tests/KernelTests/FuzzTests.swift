@@ -222,7 +222,7 @@ final class FuzzTests: XCTestCase {
         let state = dir + "/state", outside = dir + "-outside"
         defer { unlink(outside) }
         let made = try run([CLITests.bin + "/tether", "run", "--standalone", "--state-dir", state, "--workspace", dir, "--",
-                            "/bin/sh", "-c", "echo x > \(outside); mkdir -p sub; echo y > sub/f; cat /etc/shadow > /dev/null"], "a real session")
+                            "/bin/sh", "-c", "cd \(dir!) || exit 1; echo x > \(outside); mkdir -p sub; echo y > sub/f; cat /etc/shadow > /dev/null"], "a real session")
         XCTAssertEqual(made.status, 0, made.stderr)
         let path = try XCTUnwrap(LedgerStore.list(LedgerStore.directory(state: state)).first?.path, made.stderr)
         let original = try String(contentsOfFile: path, encoding: .utf8)
