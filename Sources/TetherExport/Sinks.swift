@@ -270,9 +270,12 @@ public final class JSONLinesSink: AlertSink, @unchecked Sendable {
     private var dropped: UInt64 = 0
     private var lastError: String?
 
-    public init(path: String) throws {
+    public let format: AlertFormat
+
+    public init(path: String, format: AlertFormat = .tether) throws {
         self.path = path
-        name = "json \(path)"
+        self.format = format
+        name = format == .tether ? "json \(path)" : "json \(path) (\(format.rawValue))"
         fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
         guard fd >= 0 else {
             throw ExportError("cannot open \(path) for appending alerts: \(String(cString: strerror(errno)))")
@@ -283,7 +286,7 @@ public final class JSONLinesSink: AlertSink, @unchecked Sendable {
     /// full) is taken back, so the file never holds half a line for the next alert to be
     /// glued to; once writes succeed again the sink is up again.
     public func submit(_ alert: AlertRecord) {
-        let bytes = Array((AlertJSON.encode(alert) + "\n").utf8)
+        let bytes = Array((format.encode(alert) + "\n").utf8)
         lock.lock()
         defer { lock.unlock() }
         guard fd >= 0 else { dropped += 1; return }

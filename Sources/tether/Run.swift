@@ -22,7 +22,7 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Write every event of the session as JSON lines to FILE ('-' = stdout).", valueName: "FILE"))
     var events: String?
 
-    @Option(name: .long, help: ArgumentHelp("Write findings as JSON lines to FILE ('-' = stdout).", valueName: "FILE"))
+    @Option(name: .long, help: ArgumentHelp("Write findings as JSON lines to FILE ('-' = stdout); FILE,format=falco writes Falco's JSON.", valueName: "FILE[,format=F]"))
     var alerts: String?
 
     @Option(name: .long, help: ArgumentHelp("The session's workspace (default: the current directory).", valueName: "DIR"))
@@ -63,6 +63,9 @@ struct Run: ParsableCommand {
         guard !command.isEmpty else { throw ValidationError("missing command: tether run [options] -- CMD [ARGS]") }
         if let g = grace, !(g.isFinite && g >= 0 && g <= PolicyLimits.maxSeconds) {
             throw ValidationError("--grace \(g): expected seconds from 0 to \(Int(PolicyLimits.maxSeconds)) (7 days)")
+        }
+        if let a = alerts {
+            do { _ = try AlertFormat.parse(destination: a) } catch { throw ValidationError("--alerts \(error)") }
         }
         if let w = workspace {
             var isDir: ObjCBool = false

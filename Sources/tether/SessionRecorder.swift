@@ -12,17 +12,21 @@ final class SessionRecorder: @unchecked Sendable {
     let pipeline: Pipeline
     let output: LineWriter?
     let alerts: LineWriter?
+    let format: AlertFormat
     let session: SessionID
 
     init(session: SessionID, policy: Policy, slots: AgentSlots? = nil, eventsPath: String?, alertsPath: String? = nil,
          responder: Responder? = nil, protectedPids: Set<Int32> = []) throws {
         self.session = session
         let output = try eventsPath.map { try LineWriter(path: $0) }
-        let alerts = try alertsPath.map { try LineWriter(path: $0) }
+        let destination = try alertsPath.map { try AlertFormat.parse(destination: $0) }
+        let format = destination?.format ?? .tether
+        let alerts = try destination.map { try LineWriter(path: $0.path) }
         self.output = output
         self.alerts = alerts
+        self.format = format
         pipeline = Pipeline(policy: policy, slots: slots, source: .live, responder: responder, protectedPids: protectedPids) { a in
-            alerts?.write(AlertJSON.encode(a))
+            alerts?.write(format.encode(a))
             alerts?.flush()
             complain(a.summary)
         }
@@ -34,7 +38,7 @@ final class SessionRecorder: @unchecked Sendable {
 
     /// An alert of Tether's own (not a rule's): to the alerts file and stderr.
     func raise(_ a: AlertRecord) {
-        alerts?.write(AlertJSON.encode(a))
+        alerts?.write(format.encode(a))
         alerts?.flush()
         complain(a.summary)
     }

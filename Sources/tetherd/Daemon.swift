@@ -76,7 +76,10 @@ final class Daemon: @unchecked Sendable {
         opts.ringBufferBytes = config.ringBufferBytes
         probe = try Probe(options: opts)
         var sinks: [AlertSink] = []
-        if let j = config.alertsJSON { sinks.append(try JSONLinesSink(path: j)) }
+        if let j = config.alertsJSON {
+            let (path, format) = try AlertFormat.parse(destination: j)
+            sinks.append(try JSONLinesSink(path: path, format: format))
+        }
         for (d, style) in config.syslog {
             sinks.append(SyslogSink(destination: d, format: d.format(config.syslogFormat, style: style), options: config.syslogOptions,
                                     onStateChange: { log($0) }))

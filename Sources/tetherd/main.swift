@@ -73,7 +73,7 @@ struct Tetherd: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Longest wait between reconnection attempts, in seconds.", valueName: "SECONDS"))
     var syslogRetryMax: Double = 5
 
-    @Option(name: .long, help: ArgumentHelp("Append every alert as a JSON line to FILE (reopened on SIGHUP, for log rotation).", valueName: "FILE"))
+    @Option(name: .long, help: ArgumentHelp("Append every alert as a JSON line to FILE (reopened on SIGHUP, for log rotation); FILE,format=falco writes Falco's JSON.", valueName: "FILE[,format=F]"))
     var alertsJson: String?
 
     @Option(name: .long, help: ArgumentHelp("Serve Prometheus metrics on a loopback HOST:PORT, e.g. 127.0.0.1:9464.", valueName: "ADDR"))
@@ -106,6 +106,7 @@ struct Tetherd: ParsableCommand {
             throw ExportError("--ring-buffer-mib \(ringBufferMib): expected a power of two from 1 to 1024")
         }
         c.ringBufferBytes = ringBufferMib << 20
+        if let j = alertsJson { _ = try AlertFormat.parse(destination: j) } // a bad format is said before anything starts
         c.alertsJSON = alertsJson
         c.syslog = try syslog.map { try SyslogDestination.parse(withFormat: $0) }
         guard let style = SyslogFormat.Style(rawValue: syslogFormat.lowercased()) else {

@@ -51,6 +51,30 @@ final class CLITests: XCTestCase {
         }
     }
 
+    /// `--alerts FILE,format=falco`: a real finding in Falco's JSON (its checks in
+    /// FalcoFormatTests), the process facts under Falco's field names.
+    func testRunWritesFalcoJSONAlerts() throws {
+        let dir = try makeScratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let alerts = dir + "/falco.jsonl"
+        let r = try tether(["run", "--standalone", "--state-dir", dir + "/state", "--alerts", alerts + ",format=falco", "--",
+                            "/bin/sh", "-c", "cat /etc/shadow > /dev/null"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = try String(contentsOfFile: alerts, encoding: .utf8).split(separator: "\n")
+        let objects = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        XCTAssertEqual(objects.count, lines.count, "every line is JSON")
+        let read = try XCTUnwrap(objects.first { $0["rule"] as? String == "escape.credentials" }, "\(lines)")
+        XCTAssertEqual(read["priority"] as? String, "Error")
+        let f = try XCTUnwrap(read["output_fields"] as? [String: Any])
+        XCTAssertEqual(f["fd.name"] as? String, "/etc/shadow")
+        XCTAssertEqual(f["proc.cmdline"] as? String, "cat /etc/shadow")
+        XCTAssertEqual(f["proc.exepath"] as? String, "/usr/bin/cat")
+        XCTAssertTrue(objects.contains { $0["rule"] as? String == "tether.session_ended" }, "Tether's own alerts too")
+        let bad = try tether(["run", "--alerts", alerts + ",format=splunk", "--", "/bin/true"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("unknown format splunk"), bad.stderr)
+    }
+
     func testRunReportsSignalDeathAsShellStatus() throws {
         let r = try tether(["run", "--", "/bin/sh", "-c", "kill -TERM $$"])
         XCTAssertEqual(r.status, 128 + 15)
