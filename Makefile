@@ -57,13 +57,15 @@ $(SYSTEM_STAMP):
 	fi
 	$(Q)mkdir -p build && touch $@
 
-# The mirror is the host's own (deb822 sources first, then sources.list).
+# The mirror is the host's own (deb822 sources first, then sources.list). What an interrupted
+# debootstrap left mounted in the tree (its /proc) is unmounted before the tree is removed.
 $(ROOTFS): | $(SYSTEM_STAMP)
 	$(Q)mkdir -p build/system
 	$(Q)mirror=$$(sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\).*/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | grep -v security | head -1); \
 	[ -n "$$mirror" ] || mirror=$$(awk '$$1=="deb" && $$2 !~ /security/ {print $$2; exit}' /etc/apt/sources.list 2>/dev/null); \
 	[ -n "$$mirror" ] || { echo "rootfs: no Debian mirror found in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list" >&2; exit 1; }; \
 	echo "  ROOTFS debootstrap bookworm from $$mirror (about a minute, once)"; \
+	awk -v t="$(CURDIR)/build/system/rootfs.tmp" 'index($$2, t) == 1 {print $$2}' /proc/mounts | sort -r | xargs -r -n1 umount -l; \
 	rm -rf build/system/rootfs.tmp; \
 	debootstrap --variant=minbase --include=$(ROOTFS_INCLUDE) bookworm build/system/rootfs.tmp "$$mirror" > build/system/debootstrap.log 2>&1 \
 	  || { echo "rootfs: debootstrap failed; see build/system/debootstrap.log" >&2; tail -5 build/system/debootstrap.log >&2; exit 1; }; \
