@@ -101,19 +101,21 @@ $(SCHEMA_SWIFT): build/tether-schemagen
 
 bpf: $(GEN)/tether.skel.h $(GEN)/floor.skel.h $(SCHEMA_SWIFT)
 
-# The agent tests' framework: mini-swe-agent from PyPI, in a venv of its own, on Debian's
-# python3 (python3-venv is in DEB_PACKAGES). Named by its version, so a new pin reinstalls.
-MINI_SWE_AGENT := mini-swe-agent==2.4.6
+# The tests' Python: mini-swe-agent (the agent framework the agent tests drive) and
+# ocsf-pydantic (the OCSF validator; it imports pydantic-extra-types and email-validator
+# without declaring them), from PyPI, in a venv of its own on Debian's python3
+# (python3-venv is in DEB_PACKAGES). Named by the pins, so a new pin reinstalls.
+AGENT_PIP := mini-swe-agent==2.4.6 ocsf-pydantic==0.0.6 pydantic-extra-types==2.11.1 email-validator==2.4.0
 AGENT_PYTHON ?= /usr/bin/python3
 AGENT_VENV := build/agents/venv
-AGENT_STAMP := build/agents/.installed-$(MINI_SWE_AGENT)
+AGENT_STAMP := build/agents/.installed-$(shell echo $(AGENT_PIP) | md5sum | cut -c1-8)
 agent-deps: $(AGENT_STAMP)
 $(AGENT_STAMP): | $(STAMP)
 	$(Q)mkdir -p build/agents
-	$(if $(V),,@echo "  VENV  $(AGENT_VENV): $(MINI_SWE_AGENT) from PyPI")
+	$(if $(V),,@echo "  VENV  $(AGENT_VENV): $(AGENT_PIP) from PyPI")
 	$(Q)rm -rf $(AGENT_VENV) build/agents/.installed-*; \
-	$(AGENT_PYTHON) -m venv $(AGENT_VENV) && $(AGENT_VENV)/bin/pip install --disable-pip-version-check -q $(MINI_SWE_AGENT) > build/agents/pip.log 2>&1 \
-	  || { echo "agent-deps: installing $(MINI_SWE_AGENT) from PyPI failed; see build/agents/pip.log" >&2; tail -5 build/agents/pip.log >&2; exit 1; }
+	$(AGENT_PYTHON) -m venv $(AGENT_VENV) && $(AGENT_VENV)/bin/pip install --disable-pip-version-check -q $(AGENT_PIP) > build/agents/pip.log 2>&1 \
+	  || { echo "agent-deps: installing $(AGENT_PIP) from PyPI failed; see build/agents/pip.log" >&2; tail -5 build/agents/pip.log >&2; exit 1; }
 	$(Q)touch $@
 
 build/tether-testops: Tests/Helpers/testops.c | $(STAMP)

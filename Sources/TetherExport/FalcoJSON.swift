@@ -2,12 +2,13 @@ import Foundation
 
 /// How an alert file or stream encodes each alert: Tether's own JSON, or Falco's.
 public enum AlertFormat: String, Sendable, CaseIterable {
-    case tether, falco
+    case tether, falco, ocsf
 
     public func encode(_ a: AlertRecord) -> String {
         switch self {
         case .tether: return AlertJSON.encode(a)
         case .falco: return FalcoJSON.encode(a)
+        case .ocsf: return OCSFJSON.encode(a)
         }
     }
 
@@ -16,7 +17,7 @@ public enum AlertFormat: String, Sendable, CaseIterable {
         guard let r = destination.range(of: ",format=", options: .backwards) else { return (destination, .tether) }
         let name = String(destination[r.upperBound...])
         guard let f = AlertFormat(rawValue: name.lowercased()) else {
-            throw ExportError("\(destination): unknown format \(name) (expected \(AlertFormat.allCases.map(\.rawValue).joined(separator: " or ")))")
+            throw ExportError("\(destination): unknown format \(name) (expected \(AlertFormat.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         let path = String(destination[..<r.lowerBound])
         guard !path.isEmpty else { throw ExportError("\(destination): no file before ,format=") }

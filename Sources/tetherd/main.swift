@@ -73,7 +73,7 @@ struct Tetherd: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Longest wait between reconnection attempts, in seconds.", valueName: "SECONDS"))
     var syslogRetryMax: Double = 5
 
-    @Option(name: .long, help: ArgumentHelp("Append every alert as a JSON line to FILE (reopened on SIGHUP, for log rotation); FILE,format=falco writes Falco's JSON.", valueName: "FILE[,format=F]"))
+    @Option(name: .long, help: ArgumentHelp("Append every alert as a JSON line to FILE (reopened on SIGHUP, for log rotation); FILE,format=falco writes Falco's JSON, FILE,format=ocsf OCSF Detection Findings.", valueName: "FILE[,format=F]"))
     var alertsJson: String?
 
     @Option(name: .long, help: ArgumentHelp("Serve Prometheus metrics on a loopback HOST:PORT, e.g. 127.0.0.1:9464.", valueName: "ADDR"))

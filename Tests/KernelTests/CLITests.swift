@@ -75,6 +75,48 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("unknown format splunk"), bad.stderr)
     }
 
+    /// `--alerts FILE,format=ocsf`: real findings as OCSF Detection Findings, each valid
+    /// against ocsf-pydantic's models (offline, in the tests' venv); the same validator
+    /// refuses a record with a field of the wrong type.
+    func testRunWritesValidOCSFDetectionFindings() throws {
+        let python = try XCTUnwrap(ConfinementTests.agentPython, "the tests' venv is not installed: make agent-deps (make test does)")
+        let validator = URL(fileURLWithPath: ConfinementTests.agentDriver).deletingLastPathComponent().appendingPathComponent("validate_ocsf.py").path
+        let dir = try makeScratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let alerts = dir + "/ocsf.jsonl"
+        let r = try tether(["run", "--standalone", "--state-dir", dir + "/state", "--alerts", alerts + ",format=ocsf", "--",
+                            "/bin/sh", "-c", "cat /etc/shadow > /dev/null"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        func validate(_ file: String) throws -> CLITests.Result {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: python)
+            p.arguments = [validator, file]
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = out
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return CLITests.Result(status: p.terminationStatus, stdout: text, stderr: "")
+        }
+        let ok = try validate(alerts)
+        XCTAssertEqual(ok.status, 0, ok.stdout)
+        XCTAssertTrue(ok.stdout.contains("valid 2"), "the finding and the session-end alert: \(ok.stdout)")
+        let text = try String(contentsOfFile: alerts, encoding: .utf8)
+        let read = try XCTUnwrap(text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .first { ($0["finding_info"] as? [String: Any])?["title"] as? String == "escape.credentials" })
+        XCTAssertEqual(read["severity_id"] as? Int, 4)
+        XCTAssertEqual(read["disposition_id"] as? Int, 15, "monitor mode: detected")
+        let evidence = try XCTUnwrap((read["evidences"] as? [[String: Any]])?.first)
+        XCTAssertEqual((evidence["file"] as? [String: Any])?["path"] as? String, "/etc/shadow")
+        XCTAssertEqual((evidence["process"] as? [String: Any])?["cmd_line"] as? String, "cat /etc/shadow")
+        let broken = dir + "/broken.jsonl"
+        try text.replacingOccurrences(of: "\"severity_id\":4", with: "\"severity_id\":\"high\"").write(toFile: broken, atomically: true, encoding: .utf8)
+        let bad = try validate(broken)
+        XCTAssertEqual(bad.status, 1, "the validator refuses a wrong type: \(bad.stdout)")
+        XCTAssertTrue(bad.stdout.contains("severity_id"), bad.stdout)
+    }
+
     func testRunReportsSignalDeathAsShellStatus() throws {
         let r = try tether(["run", "--", "/bin/sh", "-c", "kill -TERM $$"])
         XCTAssertEqual(r.status, 128 + 15)
