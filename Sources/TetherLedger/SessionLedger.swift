@@ -28,7 +28,8 @@ final class SessionLedger {
     private var touchedOrder: [String] = []
     /// Persistence locations the findings named.
     private var persistence: [String] = []
-    private var counts: [String: UInt64] = [:]
+    private var fileChangesOutside: UInt64 = 0
+    private var privilegedCount: UInt64 = 0
 
     static let mapLimit = 8192
 
@@ -149,7 +150,7 @@ final class SessionLedger {
             if !ok { w.string("error", Errno.name(Int32(truncatingIfNeeded: -e.result))) }
             if !e.guardActions.isEmpty { w.strings("guard", e.guardActions.names) }
         }
-        counts["file_outside", default: 0] += 1
+        fileChangesOutside += 1
     }
 
     private func touch(_ path: String, op: String) {
@@ -189,7 +190,7 @@ final class SessionLedger {
             if e.result < 0 { w.string("error", Errno.name(Int32(truncatingIfNeeded: -e.result))) }
             if !e.guardActions.isEmpty { w.strings("guard", e.guardActions.names) }
         }
-        counts["privileged", default: 0] += 1
+        privilegedCount += 1
     }
 
     func finding(_ a: AlertRecord, time: UInt64) {
@@ -214,8 +215,8 @@ final class SessionLedger {
         file.append("summary", time: time, closing: true) { w in
             w.raw("workspace_changes", SessionLedger.object(self.workspaceChanges.sorted { $0.value > $1.value }.prefix(1000).map { ($0.key, $0.value) }))
             w.raw("destinations", SessionLedger.destinationsJSON(self.destinations))
-            w.uint("file_changes_outside", self.counts["file_outside"] ?? 0)
-            w.uint("privileged", self.counts["privileged"] ?? 0)
+            w.uint("file_changes_outside", self.fileChangesOutside)
+            w.uint("privileged", self.privilegedCount)
             if let lostNow { w.uint("events_lost_host", lostNow) }
             w.uint("entries_not_written", self.file.dropped)
         }

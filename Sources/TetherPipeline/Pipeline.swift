@@ -105,7 +105,7 @@ public final class Pipeline: @unchecked Sendable {
     public func closeLedger(_ session: SessionID, reason: String) {
         guard let ledger else { return }
         lock.lock()
-        let members = table.live.values.filter { $0.session == session }
+        let members = table.members(of: session)
         lock.unlock()
         if let a = ledger.close(session, reason: reason, members: members) { publish(a) }
     }
@@ -222,7 +222,7 @@ public final class Pipeline: @unchecked Sendable {
         lock.unlock()
         for id in ledger.due(now: now, grace: { grace[$0] ?? 0 }) {
             lock.lock()
-            let members = table.live.values.filter { $0.session == id }
+            let members = table.members(of: id)
             lock.unlock()
             if let a = ledger.settle(id, members: members, time: now) { publish(a) }
         }
