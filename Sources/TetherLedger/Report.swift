@@ -58,7 +58,8 @@ public struct SessionReport {
     var network: [Effect] { view.effects.filter { $0.type == "net" } }
     var privileged: [Effect] { view.effects.filter { $0.type == "priv" } }
     var refusals: [Effect] {
-        view.effects.filter { $0.type != "finding" && ($0.text.contains("(EACCES)") || $0.text.contains("(EPERM)") || $0.text.contains("(EXDEV)") || $0.text.contains(" refused")) }
+        // from the entries' own fields: a path the agent chose ("/tmp/x (EACCES)") is not a refusal
+        view.effects.filter { $0.type != "finding" && $0.refused }
     }
     var credentialFindings: [[String: Any]] { findings.filter { ($0["rule"] as? String ?? "") == "escape.credentials" } }
 

@@ -176,6 +176,19 @@ final class AttributionTests: XCTestCase {
         XCTAssertEqual(a.framework.map(\.text), ["write /root/.cache/agent/state"])
     }
 
+    /// The evasion: a path named like a refusal does not make an effect one, nor hide one.
+    func testARefusalIsTheEntrysErrorNotItsText() {
+        seq = 0
+        let entries: [[String: Any]] = [
+            ["seq": 0, "type": "begin", "root": 1],
+            entry("file", 1, 1, ["op": "create", "path": "/tmp/x (EACCES) refused"]),
+            entry("file", 1, 2, ["op": "rename", "path": "/w/j", "to": "/etc/cron.d/x", "error": "EACCES"]),
+            entry("net", 1, 3, ["op": "connect", "family": "inet", "addr": "203.0.113.9", "port": 80, "refused": true, "error": "EPERM"]),
+        ]
+        let v = LedgerView(entries)
+        XCTAssertEqual(v.effects.filter(\.refused).map(\.text), ["rename /w/j -> /etc/cron.d/x (EACCES)", "connect inet 203.0.113.9:80 refused (EPERM)"])
+    }
+
     func testTheSameCommandTwiceMatchesTwoShellsInOrder() {
         seq = 0
         let entries: [[String: Any]] = [
