@@ -11,6 +11,8 @@ public struct Effect: Sendable, Equatable, Codable {
     public var bootNs: UInt64
     /// The kernel refused it (its error, or a cgroup hook's refusal, as the entry records them).
     public var refused: Bool = false
+    /// The errno name the syscall failed with (nil: it succeeded).
+    public var error: String? = nil
 }
 
 /// Every process subtree and effect of a session matched to the tool call that caused it
@@ -132,10 +134,11 @@ public struct LedgerView {
             let pid = Int32(truncatingIfNeeded: (e["pid"] as? NSNumber)?.int64Value ?? 0)
             let seq = (e["seq"] as? NSNumber)?.intValue ?? i
             func effect(_ text: String) -> Effect {
-                let refused = ["EACCES", "EPERM", "EXDEV"].contains(e["error"] as? String ?? "") || e["refused"] as? Bool == true
+                let error = e["error"] as? String
+                let refused = ["EACCES", "EPERM", "EXDEV"].contains(error ?? "") || e["refused"] as? Bool == true
                     || (e["guard"] as? [String] ?? []).contains("refused")
                 return Effect(seq: seq, type: type, text: text, pid: pid, time: e["time"] as? String ?? "",
-                              bootNs: (e["boot_ns"] as? NSNumber)?.uint64Value ?? 0, refused: refused)
+                              bootNs: (e["boot_ns"] as? NSNumber)?.uint64Value ?? 0, refused: refused, error: error)
             }
             switch type {
             case "begin": root = Int32(truncatingIfNeeded: (e["root"] as? NSNumber)?.int64Value ?? 0)

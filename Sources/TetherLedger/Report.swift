@@ -128,6 +128,16 @@ public struct SessionReport {
         return o.joined(separator: "\n") + "\n"
     }
 
+    /// Each distinct text once, in first-seen order, with how often it came.
+    static func counted(_ texts: [String]) -> [(String, Int)] {
+        var order: [String] = [], n: [String: Int] = [:]
+        for t in texts {
+            if n[t] == nil { order.append(t) }
+            n[t, default: 0] += 1
+        }
+        return order.map { ($0, n[$0]!) }
+    }
+
     /// The same operation on the same path, once: how often, first and last time, by whom.
     static func grouped(_ effects: [Effect]) -> [String] {
         var order: [String] = []
@@ -171,7 +181,10 @@ public struct SessionReport {
         o.append("  (c) per tool call, outside the workspace:")
         for c in a.calls where !c.outside.isEmpty {
             o.append("      #\(c.index) \(c.command ?? c.file ?? "") (pid \(c.pid.map(String.init) ?? "-"), \(c.processes) process(es)):")
-            for e in c.outside.prefix(limit) { o.append("          \(e.text)") }
+            // the same effect from many processes (every shell's failed nscd probe) once, counted
+            let rows = SessionReport.counted(c.outside.map(\.text))
+            for (text, n) in rows.prefix(limit) { o.append("          \(text)\(n > 1 ? " ×\(n)" : "")") }
+            if rows.count > limit { o.append("          … and \(rows.count - limit) more") }
         }
         if !a.framework.isEmpty { o.append("  the agent framework's own processes, outside the workspace: \(a.framework.count) effect(s)") }
         return o

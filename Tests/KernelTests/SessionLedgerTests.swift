@@ -105,7 +105,11 @@ final class SessionLedgerTests: XCTestCase {
         XCTAssertTrue(outsideOf(1).contains { $0.contains(outside) }, "the write outside, by tool call 2: \(outsideOf(1))")
         XCTAssertTrue(outsideOf(2).contains { $0.contains("escape.credentials") && $0.contains("/etc/shadow") }, "the credential read, by tool call 3: \(outsideOf(2))")
         XCTAssertTrue(lateOf(3).contains { $0.contains(late) }, "the background write came after tool call 4 returned: \(lateOf(3))")
-        XCTAssertTrue(outsideOf(0).isEmpty, "the ordinary work touched nothing outside: \(outsideOf(0))")
+        // Ordinary work changed and reached nothing outside. What it may show there is failed
+        // lookups: with HOME unset (CI), every shell and pyenv shim asks passwd through glibc,
+        // which first tries nscd's socket (ENOENT here): an attempt the ledger keeps, not an effect.
+        let ordinary = calls[0]["outside"] as? [[String: Any]] ?? []
+        XCTAssertTrue(ordinary.allSatisfy { $0["error"] as? String == "ENOENT" }, "the ordinary work touched nothing outside: \(outsideOf(0))")
         XCTAssertTrue(lateOf(1).isEmpty && lateOf(2).isEmpty, "calls 2 and 3 were done when they returned: \(lateOf(1)) \(lateOf(2))")
         // The one command no tool call made is the framework's own: Python's platform.uname()
         // (LocalEnvironment's template variables) runs `uname -p`. The kernel saw it; the
