@@ -29,8 +29,11 @@ DEB_PACKAGES := clang-14 llvm libbpf-dev libelf-dev zlib1g-dev libssl-dev bpftoo
 STAMP := build/.deps-installed
 # The system tier: a real systemd (systemd-nspawn of a debootstrapped tree), a real rsyslogd;
 # and a real browser (headless chromium) that renders `tether report --html`.
-SYSTEM_PACKAGES := systemd-container debootstrap rsyslog zstd util-linux chromium
-SYSTEM_STAMP := build/.deps-system-installed
+# rsyslog-gnutls: the TLS receiver (RFC 5425) the TLS syslog test talks to, with
+# certificates the test makes with openssl.
+SYSTEM_PACKAGES := systemd-container debootstrap rsyslog rsyslog-gnutls openssl zstd util-linux chromium
+# named by the list, so adding a package installs it
+SYSTEM_STAMP := build/.deps-system-$(shell echo $(SYSTEM_PACKAGES) | md5sum | cut -c1-8)
 # Cached container tree (zstd tarball; unpacks in under a second). Needs the libraries tetherd links.
 ROOTFS_INCLUDE := systemd,systemd-sysv,dbus,procps,libbpf1,libelf1,zlib1g,libssl3
 # named by its package list, so changing the list builds a fresh tree

@@ -22,14 +22,16 @@ let package = Package(
         ),
         // SHA-256 through OpenSSL's libcrypto (the ledger's hash chain, digests of left-behind files).
         .target(name: "CTetherCrypto", linkerSettings: [.linkedLibrary("crypto")]),
+        // TLS clients through OpenSSL's libssl (syslog over TLS, the HTTPS webhook).
+        .target(name: "CTetherTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         // Pure Swift: events, process table, policy, rules. No C, no root.
         .target(name: "TetherCore", dependencies: [.product(name: "Yams", package: "Yams")]),
         // The one Swift layer that touches the kernel: load, attach, ring buffer, maps.
         .target(name: "TetherProbe", dependencies: ["CTetherProbe", "TetherCore"]),
         // Containment: signals to whole sessions through pidfds, kernel guard configuration.
         .target(name: "TetherResponse", dependencies: ["CTetherProbe", "TetherProbe", "TetherCore"]),
-        // Alert sinks: syslog (RFC 5424/3164 over unix/UDP/TCP), JSON lines. Pure Swift + Glibc sockets.
-        .target(name: "TetherExport", dependencies: ["TetherCore"]),
+        // Alert sinks: syslog (RFC 5424/3164 over unix/UDP/TCP/TLS), HTTP(S), journald, JSON lines.
+        .target(name: "TetherExport", dependencies: ["TetherCore", "CTetherTLS"]),
         // Session ledgers: what a session really did, hash-chained; reports and the cross-check
         // against an agent's own record of its tool calls.
         .target(name: "TetherLedger", dependencies: ["CTetherCrypto", "TetherCore", "TetherExport"]),

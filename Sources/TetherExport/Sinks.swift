@@ -36,24 +36,50 @@ extension AlertSink {
     public func reopen() {}
 }
 
-/// Syslog over a unix socket, UDP or TCP, with a bounded queue and a sender thread of
-/// its own: a receiver that is down or slow costs queue slots, then counted drops,
-/// never a blocked detection path. Once the receiver is back, the sink first sends a
-/// `tether.alerts_dropped` alert saying how many were lost.
-public final class SyslogSink: AlertSink, @unchecked Sendable {
+/// What a queued sink's transport says about one delivery.
+enum Delivery: Equatable {
+    case sent
+    /// The receiver cannot take it just now (a full datagram buffer): try again soon.
+    case busy
+    /// The connection is unusable (reconnect, with backoff); `lost` alerts of the batch are
+    /// known not to have arrived and will not be sent again (a refused datagram).
+    case failed(String, lost: Int)
+    /// The receiver answered that it will never take these (HTTP 400): dropped and counted.
+    case rejected(String)
+}
+
+/// A receiver's connection as a queued sink drives it.
+protocol SinkTransport: AnyObject {
+    /// (Re)connects; throws why not.
+    func open() throws
+    /// Drops the connection (the next delivery reconnects).
+    func drop()
+    /// Delivers `alerts` in order (as many as `batch` allows), over the open connection.
+    func deliver(_ alerts: ArraySlice<AlertRecord>) -> Delivery
+    /// How many queued alerts one delivery may carry.
+    var batch: Int { get }
+}
+
+/// A sink with a bounded queue and a sender thread of its own: a receiver that is down or
+/// slow costs queue slots, then counted drops, never a blocked detection path. Once the
+/// receiver is back, the sink first sends a `tether.alerts_dropped` alert saying how many
+/// were lost.
+public class QueuedSink: AlertSink, @unchecked Sendable {
     public struct Options: Sendable {
         public var capacity = 1024
         public var initialBackoff: TimeInterval = 0.1
         public var maxBackoff: TimeInterval = 5
         public var connectTimeout: TimeInterval = 2
+        /// A send (and, for HTTP, the wait for the answer) never takes longer.
         public var sendTimeout: TimeInterval = 2
         public init() {}
     }
 
     public let name: String
-    public let destination: SyslogDestination
-    public let format: SyslogFormat
     let options: Options
+    private let transport: SinkTransport
+    /// What the drop report says the alerts were not delivered to.
+    private let target: String
     /// Called on the sender thread when the sink goes down or comes back (for the daemon's log).
     private let onStateChange: (String) -> Void
 
@@ -71,16 +97,15 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
 
-    public init(destination: SyslogDestination, format: SyslogFormat, options: Options = Options(),
-                onStateChange: @escaping (String) -> Void = { _ in }) {
-        self.destination = destination
-        self.format = format
+    init(name: String, target: String, transport: SinkTransport, options: Options, onStateChange: @escaping (String) -> Void) {
+        self.name = name
+        self.target = target
+        self.transport = transport
         self.options = options
         self.onStateChange = onStateChange
-        name = "syslog \(destination)"
         // The thread holds the sink until close(): an alert queued is never orphaned.
         let t = Thread { [self] in self.run() }
-        t.name = "tether-syslog"
+        t.name = "tether-sink"
         thread = t
         t.start()
     }
@@ -143,14 +168,15 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
     }
 
     private func run() {
-        defer { finished.signal() }
-        var socket: SyslogSocket?
+        defer { transport.drop(); finished.signal() }
+        var connected = false
         var backoff = options.initialBackoff
         var wasUp = false
         // Connect at once, so `tether status` tells a reachable receiver from a missing one
         // before the first alert.
         do {
-            socket = try SyslogSocket.connect(destination, timeout: options.connectTimeout, sendTimeout: options.sendTimeout)
+            try transport.open()
+            connected = true
             cond.lock()
             state = "up"
             cond.unlock()
@@ -158,17 +184,26 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
         } catch {
             markDown("\(error)", announce: true)
         }
+        func retryLater(_ why: String) {
+            transport.drop()
+            connected = false
+            markDown(why, announce: wasUp)
+            wasUp = false
+            pause(backoff)
+            backoff = min(backoff * 2, options.maxBackoff)
+        }
         while true {
             cond.lock()
             while count == 0 && !stopping { cond.wait() }
             if (count == 0 && stopping) || pastDeadline() { cond.unlock(); return }
-            let next = queue[head]
+            let batch = queue[head..<min(queue.count, head + max(1, transport.batch))]
             let owed = unreported
             cond.unlock()
 
-            if socket == nil {
+            if !connected {
                 do {
-                    socket = try SyslogSocket.connect(destination, timeout: options.connectTimeout, sendTimeout: options.sendTimeout)
+                    try transport.open()
+                    connected = true
                 } catch {
                     markDown("\(error)", announce: wasUp || lastErrorIsNil())
                     wasUp = false
@@ -177,32 +212,27 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
                     continue
                 }
             }
-            guard let s = socket else { continue }
             if owed > 0 {
-                let report = dropReport(owed)
-                switch s.send(format.format(report)) {
-                case .sent:
+                switch transport.deliver([dropReport(owed)][...]) {
+                case .sent, .rejected:
                     cond.lock()
                     unreported -= owed // the report itself is not counted as a sent alert
                     cond.unlock()
                 case .busy:
                     pause(0.05)
                     continue
-                case .failed(let why, let refused):
-                    socket = nil
-                    fail(why, refused: refused, announce: wasUp)
-                    wasUp = false
-                    pause(backoff)
-                    backoff = min(backoff * 2, options.maxBackoff)
+                case .failed(let why, let lost):
+                    count(lost: lost) // an earlier datagram; the report itself is sent again
+                    retryLater(why)
                     continue
                 }
             }
-            switch s.send(format.format(next)) {
+            switch transport.deliver(batch) {
             case .sent:
                 cond.lock()
-                head += 1
+                head += batch.count
                 if head > 4096 && head * 2 > queue.count { queue.removeFirst(head); head = 0 }
-                sent += 1
+                sent += UInt64(batch.count)
                 let cameBack = state != "up"
                 state = "up"
                 lastError = nil
@@ -214,31 +244,34 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
                 backoff = options.initialBackoff
             case .busy:
                 pause(0.05)
-            case .failed(let why, let refused):
-                socket = nil
-                fail(why, refused: refused, announce: wasUp)
-                wasUp = false
-                pause(backoff)
-                backoff = min(backoff * 2, options.maxBackoff)
+            case .rejected(let why):
+                cond.lock()
+                head += batch.count
+                dropped += UInt64(batch.count)
+                unreported += UInt64(batch.count)
+                lastError = why
+                cond.unlock()
+                onStateChange("\(name): the receiver rejected \(batch.count) alert(s) (\(why)); counted as dropped")
+            case .failed(let why, let lost):
+                count(lost: lost)
+                retryLater(why)
             }
         }
+    }
+
+    /// Alerts known lost (an earlier datagram refused): counted, not sent again.
+    private func count(lost: Int) {
+        guard lost > 0 else { return }
+        cond.lock()
+        dropped += UInt64(lost)
+        unreported += UInt64(lost)
+        cond.unlock()
     }
 
     private func lastErrorIsNil() -> Bool {
         cond.lock()
         defer { cond.unlock() }
         return lastError == nil
-    }
-
-    private func fail(_ why: String, refused: Bool, announce: Bool) {
-        if refused {
-            // the ICMP error is about a datagram that already left: it was lost
-            cond.lock()
-            dropped += 1
-            unreported += 1
-            cond.unlock()
-        }
-        markDown(why, announce: announce)
     }
 
     private func markDown(_ why: String, announce: Bool) {
@@ -255,8 +288,53 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
 
     private func dropReport(_ n: UInt64) -> AlertRecord {
         AlertRecord(rule: "tether.alerts_dropped", severity: .high,
-                    message: "\(n) alert(s) were not delivered to \(destination) while it was unreachable or too slow (queue of \(options.capacity) full); see the JSON alert log for all alerts",
-                    action: "alert", details: ["dropped": String(n), "destination": destination.description])
+                    message: "\(n) alert(s) were not delivered to \(target) while it was unreachable, too slow (queue of \(options.capacity) full) or refusing them; see the JSON alert log for all alerts",
+                    action: "alert", details: ["dropped": String(n), "destination": target])
+    }
+}
+
+/// Syslog over a unix socket, UDP, TCP or TLS (RFC 5425), queued (see `QueuedSink`).
+public final class SyslogSink: QueuedSink, @unchecked Sendable {
+    public let destination: SyslogDestination
+    public let format: SyslogFormat
+
+    public init(destination: SyslogDestination, format: SyslogFormat, options: Options = Options(),
+                onStateChange: @escaping (String) -> Void = { _ in }) {
+        self.destination = destination
+        self.format = format
+        super.init(name: "syslog \(destination)", target: destination.description,
+                   transport: SyslogTransport(destination: destination, format: format, options: options),
+                   options: options, onStateChange: onStateChange)
+    }
+}
+
+final class SyslogTransport: SinkTransport {
+    let destination: SyslogDestination
+    let format: SyslogFormat
+    let options: QueuedSink.Options
+    private var socket: SyslogSocket?
+    let batch = 1
+
+    init(destination: SyslogDestination, format: SyslogFormat, options: QueuedSink.Options) {
+        self.destination = destination
+        self.format = format
+        self.options = options
+    }
+
+    func open() throws {
+        socket = try SyslogSocket.connect(destination, timeout: options.connectTimeout, sendTimeout: options.sendTimeout)
+    }
+
+    func drop() { socket = nil }
+
+    func deliver(_ alerts: ArraySlice<AlertRecord>) -> Delivery {
+        guard let s = socket, let a = alerts.first else { return .failed("not connected", lost: 0) }
+        switch s.send(format.format(a)) {
+        case .sent: return .sent
+        case .busy: return .busy
+        // the ICMP error is about a datagram that already left: it was lost
+        case .failed(let why, let refused): return .failed(why, lost: refused ? 1 : 0)
+        }
     }
 }
 

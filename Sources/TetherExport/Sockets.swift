@@ -1,11 +1,13 @@
 import Foundation
 
-/// Where a syslog sink sends: `unix:/dev/log`, `udp://HOST:PORT`, `tcp://HOST:PORT`
-/// (IPv6 as `[::1]`). The only file in TetherExport that touches socket syscalls and errno.
+/// Where a syslog sink sends: `unix:/dev/log`, `udp://HOST:PORT`, `tcp://HOST:PORT`,
+/// `tls://HOST:PORT` (RFC 5425; IPv6 as `[::1]`). The only file in TetherExport besides
+/// Stream.swift that touches socket syscalls and errno.
 public enum SyslogDestination: Sendable, Equatable, CustomStringConvertible {
     case unix(String)
     case udp(host: String, port: UInt16)
     case tcp(host: String, port: UInt16)
+    case tls(host: String, port: UInt16, TLSOptions)
 
     public init(parsing text: String) throws {
         if text.hasPrefix("unix:") {
@@ -14,31 +16,16 @@ public enum SyslogDestination: Sendable, Equatable, CustomStringConvertible {
             self = .unix(path)
             return
         }
-        let isUDP = text.hasPrefix("udp://"), isTCP = text.hasPrefix("tcp://")
-        guard isUDP || isTCP else {
-            throw ExportError("syslog destination \(text): expected unix:/PATH, udp://HOST:PORT or tcp://HOST:PORT")
+        guard let scheme = ["udp", "tcp", "tls"].first(where: { text.hasPrefix($0 + "://") }) else {
+            throw ExportError("syslog destination \(text): expected unix:/PATH, udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT")
         }
-        let rest = String(text.dropFirst(6))
-        var host: String, portText: String
-        if rest.hasPrefix("[") {
-            guard let close = rest.firstIndex(of: "]") else { throw ExportError("syslog destination \(text): unclosed [ in IPv6 address") }
-            host = String(rest[rest.index(after: rest.startIndex)..<close])
-            portText = String(rest[close...].dropFirst()) // ":PORT" or ""
-        } else if let colon = rest.lastIndex(of: ":") {
-            host = String(rest[..<colon])
-            portText = String(rest[colon...])
-        } else {
-            host = rest
-            portText = ""
+        // RFC 5426 (UDP) 514; RFC 5425 (TLS) 6514, and plain TCP receivers mostly listen there too
+        let (host, port) = try HostPort.parse(String(text.dropFirst(6)), defaultPort: scheme == "udp" ? 514 : 6514, what: "syslog destination \(text)")
+        switch scheme {
+        case "udp": self = .udp(host: host, port: port)
+        case "tcp": self = .tcp(host: host, port: port)
+        default: self = .tls(host: host, port: port, TLSOptions())
         }
-        if portText.hasPrefix(":") { portText.removeFirst() }
-        let port: UInt16
-        if portText.isEmpty { port = isUDP ? 514 : 6514 } else {
-            guard let p = UInt16(portText), p > 0 else { throw ExportError("syslog destination \(text): bad port `\(portText)`") }
-            port = p
-        }
-        guard !host.isEmpty else { throw ExportError("syslog destination \(text): no host") }
-        self = isUDP ? .udp(host: host, port: port) : .tcp(host: host, port: port)
     }
 
     public var description: String {
@@ -47,19 +34,31 @@ public enum SyslogDestination: Sendable, Equatable, CustomStringConvertible {
         case .unix(let p): return "unix:\(p)"
         case .udp(let host, let port): return "udp://\(h(host)):\(port)"
         case .tcp(let host, let port): return "tcp://\(h(host)):\(port)"
+        case .tls(let host, let port, _): return "tls://\(h(host)):\(port)"
         }
     }
 
-    var isStream: Bool { if case .tcp = self { return true } else { return false } }
-
-    /// `DEST` or `DEST,format=rfc3164|rfc5424`: a destination with its own message format.
+    /// `DEST[,format=rfc3164|rfc5424]`, and for `tls://` `[,ca=FILE][,cert=FILE,key=FILE][,name=PEER]`:
+    /// a destination with its own message format and TLS settings.
     public static func parse(withFormat text: String) throws -> (SyslogDestination, SyslogFormat.Style?) {
-        guard let r = text.range(of: ",format=", options: .backwards) else { return (try SyslogDestination(parsing: text), nil) }
-        let name = String(text[r.upperBound...])
-        guard let style = SyslogFormat.Style(rawValue: name.lowercased()) else {
-            throw ExportError("syslog destination \(text): format `\(name)` is not rfc5424 or rfc3164")
+        let (base, options) = try SinkOptions.split(text, what: "syslog destination")
+        var d = try SyslogDestination(parsing: base)
+        var style: SyslogFormat.Style?
+        var tls = TLSOptions()
+        for (k, v) in options {
+            if k == "format" {
+                guard let s = SyslogFormat.Style(rawValue: v.lowercased()) else {
+                    throw ExportError("syslog destination \(text): format `\(v)` is not rfc5424 or rfc3164")
+                }
+                style = s
+            } else if case .tls = d, tls.take(k, v) {
+                continue
+            } else {
+                throw ExportError("syslog destination \(text): unknown option `\(k)=` (format=; for tls:// also ca=, cert=, key=, name=)")
+            }
         }
-        return (try SyslogDestination(parsing: String(text[..<r.lowerBound])), style)
+        if case .tls(let h, let p, _) = d { d = .tls(host: h, port: p, tls) }
+        return (d, style)
     }
 
     /// The format for this destination: `style` if given; RFC 3164 to a local unix socket
@@ -72,21 +71,24 @@ public enum SyslogDestination: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// A connected socket to a syslog receiver.
+/// A connected socket to a syslog receiver: a datagram socket (unix, UDP) or a stream
+/// (TCP, TLS).
 final class SyslogSocket {
-    let fd: Int32
+    private let fd: Int32
+    private let stream: StreamConnection?
     let destination: SyslogDestination
 
-    private init(fd: Int32, destination: SyslogDestination) {
+    private init(fd: Int32, stream: StreamConnection?, destination: SyslogDestination) {
         self.fd = fd
+        self.stream = stream
         self.destination = destination
     }
 
-    deinit { close(fd) }
+    deinit { if stream == nil { close(fd) } }
 
-    static func errorText(_ what: String, _ e: Int32) -> String { "\(what): \(String(cString: strerror(e)))" }
+    static func errorText(_ what: String, _ e: Int32) -> String { StreamConnection.errorText(what, e) }
 
-    /// Connects (TCP within `timeout`); throws with what failed and why.
+    /// Connects (TCP and the TLS handshake within `timeout`); throws with what failed and why.
     static func connect(_ d: SyslogDestination, timeout: TimeInterval, sendTimeout: TimeInterval) throws -> SyslogSocket {
         switch d {
         case .unix(let path):
@@ -108,11 +110,18 @@ final class SyslogSocket {
                 close(fd)
                 throw ExportError(errorText("connecting to \(path)", e))
             }
-            return SyslogSocket(fd: fd, destination: d)
-        case .udp(let host, let port), .tcp(let host, let port):
-            let stream = d.isStream
+            return SyslogSocket(fd: fd, stream: nil, destination: d)
+        case .tcp(let host, let port), .tls(let host, let port, _):
+            var tls: TLSOptions?
+            if case .tls(_, _, let o) = d { tls = o }
+            // syslog never answers: a server refusing the client right after the handshake is
+            // the only sign of it, so wait for that (up to 2 s) before the first message goes
+            let s = try StreamConnection.open(host: host, port: port, tls: tls, label: d.description, connectTimeout: timeout,
+                                              ioTimeout: sendTimeout, settle: 2)
+            return SyslogSocket(fd: s.fd, stream: s, destination: d)
+        case .udp(let host, let port):
             var hints = addrinfo()
-            hints.ai_socktype = stream ? Int32(SOCK_STREAM.rawValue) : Int32(SOCK_DGRAM.rawValue)
+            hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
             hints.ai_family = AF_UNSPEC
             var res: UnsafeMutablePointer<addrinfo>?
             let g = getaddrinfo(host, String(port), &hints, &res)
@@ -124,34 +133,14 @@ final class SyslogSocket {
             var ai: UnsafeMutablePointer<addrinfo>? = first
             while let a = ai {
                 ai = a.pointee.ai_next
-                let fd = socket(a.pointee.ai_family, a.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), a.pointee.ai_protocol)
+                let fd = socket(a.pointee.ai_family, a.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), a.pointee.ai_protocol)
                 if fd < 0 { lastError = errorText("socket", errno); continue }
                 if Glibc.connect(fd, a.pointee.ai_addr, a.pointee.ai_addrlen) != 0 {
-                    var e = errno
-                    if e == EINPROGRESS {
-                        var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                        let n = poll(&p, 1, Int32(timeout * 1000))
-                        if n == 1 {
-                            var soerr: Int32 = 0
-                            var len = socklen_t(MemoryLayout<Int32>.size)
-                            getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len)
-                            e = soerr
-                        } else {
-                            e = ETIMEDOUT
-                        }
-                    }
-                    if e != 0 {
-                        lastError = errorText("connecting to \(d)", e)
-                        close(fd)
-                        continue
-                    }
+                    lastError = errorText("connecting to \(d)", errno)
+                    close(fd)
+                    continue
                 }
-                // Blocking from here on, but a send never waits longer than sendTimeout.
-                let flags = fcntl(fd, F_GETFL)
-                _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK)
-                var tv = timeval(tv_sec: Int(sendTimeout), tv_usec: Int((sendTimeout - Double(Int(sendTimeout))) * 1e6))
-                setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-                return SyslogSocket(fd: fd, destination: d)
+                return SyslogSocket(fd: fd, stream: nil, destination: d)
             }
             throw ExportError(lastError)
         }
@@ -165,46 +154,67 @@ final class SyslogSocket {
         case failed(String, refusedEarlier: Bool)
     }
 
-    /// Sends one message with the transport's framing (RFC 6587 octet counting on TCP).
+    /// Sends one message with the transport's framing (RFC 6587 / RFC 5425 octet counting on streams).
     func send(_ message: String) -> SendResult {
-        switch destination {
-        case .tcp:
-            // A receiver never talks back: anything readable means it closed (or reset) the
-            // connection, and writing now would lose this message in the void.
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            if poll(&p, 1, 0) > 0 {
-                var b: UInt8 = 0
-                let n = recv(fd, &b, 1, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT))
-                if n == 0 || p.revents & (Int16(POLLHUP) | Int16(POLLERR)) != 0 {
-                    return .failed("the receiver closed the connection", refusedEarlier: false)
-                }
-            }
+        if let s = stream {
+            // a message written to a connection the receiver closed would be lost in the void
+            if s.peerClosed { return .failed("the receiver closed the connection", refusedEarlier: false) }
             let body = Array(message.utf8)
-            let frame = Array("\(body.count) ".utf8) + body
-            var off = 0
-            while off < frame.count {
-                let n = frame.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + off, frame.count - off, Int32(MSG_NOSIGNAL)) }
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    let e = errno
-                    return .failed(e == EAGAIN ? "receiver too slow: send blocked longer than the send timeout" : SyslogSocket.errorText("sending", e), refusedEarlier: false)
-                }
-                off += n
-            }
+            if let why = s.write(Array("\(body.count) ".utf8) + body) { return .failed(why, refusedEarlier: false) }
             return .sent
-        case .unix, .udp:
-            let body = Array(message.utf8)
-            while true {
-                let n = body.withUnsafeBytes { Glibc.send(fd, $0.baseAddress!, body.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL)) }
-                if n >= 0 { return .sent }
-                let e = errno
-                if e == EINTR { continue }
-                if e == EAGAIN || e == ENOBUFS { return .busy }
-                if case .udp = destination, e == ECONNREFUSED {
-                    return .failed("receiver refused a datagram (port unreachable)", refusedEarlier: true)
-                }
-                return .failed(SyslogSocket.errorText("sending", e), refusedEarlier: false)
-            }
         }
+        let body = Array(message.utf8)
+        while true {
+            let n = body.withUnsafeBytes { Glibc.send(fd, $0.baseAddress!, body.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL)) }
+            if n >= 0 { return .sent }
+            let e = errno
+            if e == EINTR { continue }
+            if e == EAGAIN || e == ENOBUFS { return .busy }
+            if case .udp = destination, e == ECONNREFUSED {
+                return .failed("receiver refused a datagram (port unreachable)", refusedEarlier: true)
+            }
+            return .failed(SyslogSocket.errorText("sending", e), refusedEarlier: false)
+        }
+    }
+}
+
+/// `HOST`, `HOST:PORT`, `[V6]`, `[V6]:PORT`.
+enum HostPort {
+    static func parse(_ rest: String, defaultPort: UInt16, what: String) throws -> (String, UInt16) {
+        var host: String, portText: String
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]") else { throw ExportError("\(what): unclosed [ in IPv6 address") }
+            host = String(rest[rest.index(after: rest.startIndex)..<close])
+            portText = String(rest[close...].dropFirst()) // ":PORT" or ""
+        } else if let colon = rest.lastIndex(of: ":") {
+            host = String(rest[..<colon])
+            portText = String(rest[colon...])
+        } else {
+            host = rest
+            portText = ""
+        }
+        if portText.hasPrefix(":") { portText.removeFirst() }
+        var port = defaultPort
+        if !portText.isEmpty {
+            guard let p = UInt16(portText), p > 0 else { throw ExportError("\(what): bad port `\(portText)`") }
+            port = p
+        }
+        guard !host.isEmpty else { throw ExportError("\(what): no host") }
+        return (host, port)
+    }
+}
+
+/// `BASE,key=value,key=value`: a sink's destination and its options, in order.
+enum SinkOptions {
+    static func split(_ text: String, what: String) throws -> (String, [(String, String)]) {
+        var parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        let base = parts.removeFirst()
+        let options = try parts.map { p -> (String, String) in
+            guard let eq = p.firstIndex(of: "="), eq != p.startIndex else { throw ExportError("\(what) \(text): `\(p)` is not KEY=VALUE") }
+            let v = String(p[p.index(after: eq)...])
+            guard !v.isEmpty else { throw ExportError("\(what) \(text): `\(p)` has no value") }
+            return (String(p[..<eq]), v)
+        }
+        return (base, options)
     }
 }

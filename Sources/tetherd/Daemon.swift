@@ -24,6 +24,10 @@ struct DaemonConfig {
     var syslog: [(SyslogDestination, SyslogFormat.Style?)] = []
     var syslogFormat = SyslogFormat()
     var syslogOptions = SyslogSink.Options()
+    var http: [HTTPDestination] = []
+    var httpOptions = HTTPSink.Options()
+    /// Findings as native journald entries too.
+    var journal = false
     var alertsJSON: String?
     /// Session ledgers (STATE/sessions/); nil: none is kept.
     var ledger: LedgerBook.Options? = LedgerBook.Options(directory: LedgerStore.directory(state: Quarantine.defaultStateDirectory))
@@ -83,6 +87,11 @@ final class Daemon: @unchecked Sendable {
         for (d, style) in config.syslog {
             sinks.append(SyslogSink(destination: d, format: d.format(config.syslogFormat, style: style), options: config.syslogOptions,
                                     onStateChange: { log($0) }))
+        }
+        for d in config.http { sinks.append(HTTPSink(destination: d, options: config.httpOptions, onStateChange: { log($0) })) }
+        if config.journal {
+            sinks.append(JournalSink(severities: config.syslogFormat.severities))
+            Daemon.alertsInJournal = true
         }
         let hub = AlertHub(sinks: sinks)
         self.hub = hub
@@ -172,8 +181,12 @@ final class Daemon: @unchecked Sendable {
     /// `tether.*` alerts).
     func alert(_ a: AlertRecord) { Daemon.raise(a, hub) }
 
+    /// The journal sink writes each alert as a structured entry: the plain stderr line
+    /// would be the same alert twice in `journalctl -u tetherd`.
+    nonisolated(unsafe) static var alertsInJournal = false
+
     static func raise(_ a: AlertRecord, _ hub: AlertHub) {
-        log("alert \(a.rule) [\(a.severity.rawValue)]\(a.session.isEmpty ? "" : " session \(a.session)")\(a.agent.map { " agent \($0)" } ?? ""): \(a.message)\(a.outcome.map { " -> \($0)" } ?? "")")
+        if !alertsInJournal { log("alert \(a.rule) [\(a.severity.rawValue)]\(a.session.isEmpty ? "" : " session \(a.session)")\(a.agent.map { " agent \($0)" } ?? ""): \(a.message)\(a.outcome.map { " -> \($0)" } ?? "")") }
         hub.publish(a)
     }
 

@@ -49,7 +49,7 @@ struct Tetherd: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("MiB all ended sessions' ledgers may take; the oldest go first (0 = no limit).", valueName: "MIB"))
     var ledgerKeepMib: UInt64 = 1024
 
-    @Option(name: .long, help: ArgumentHelp("Send alerts to syslog: unix:/dev/log, udp://HOST:PORT, tcp://HOST:PORT (octet-counted); append ,format=rfc3164 or ,format=rfc5424 to override --syslog-format for this one. Repeatable.", valueName: "DEST"))
+    @Option(name: .long, help: ArgumentHelp("Send alerts to syslog: unix:/dev/log, udp://HOST:PORT, tcp://HOST:PORT (octet-counted), tls://HOST:PORT (RFC 5425; ,ca=FILE ,cert=FILE,key=FILE for mutual TLS ,name=PEER to pin the certificate's name); append ,format=rfc3164 or ,format=rfc5424 to override --syslog-format for this one. Repeatable.", valueName: "DEST"))
     var syslog: [String] = []
 
     @Option(name: .long, help: ArgumentHelp("Syslog message format: rfc5424 or rfc3164 (old receivers).", valueName: "FORMAT"))
@@ -72,6 +72,18 @@ struct Tetherd: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("Longest wait between reconnection attempts, in seconds.", valueName: "SECONDS"))
     var syslogRetryMax: Double = 5
+
+    @Option(name: .long, help: ArgumentHelp("POST every alert to a webhook: http://HOST[:PORT]/PATH or https://… with ,format=tether|falco|ocsf, ,batch=N (JSON lines per request), and for https ,ca= ,cert= ,key= ,name= as for tls:// syslog. Repeatable.", valueName: "URL"))
+    var http: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Alerts each webhook may queue while its receiver is down or slow; more are counted as dropped.", valueName: "N"))
+    var httpQueue: Int = 1024
+
+    @Option(name: .long, help: ArgumentHelp("Seconds a webhook request may take (send and answer) before it is retried.", valueName: "SECONDS"))
+    var httpTimeout: Double = 5
+
+    @Option(name: .long, help: ArgumentHelp("Findings as native journald entries (TETHER_RULE=, TETHER_SESSION=, MESSAGE_ID, PRIORITY): auto (when stderr is the journal, i.e. under systemd), on, off.", valueName: "WHEN"))
+    var journal: String = "auto"
 
     @Option(name: .long, help: ArgumentHelp("Append every alert as a JSON line to FILE (reopened on SIGHUP, for log rotation); FILE,format=falco writes Falco's JSON, FILE,format=ocsf OCSF Detection Findings.", valueName: "FILE[,format=F]"))
     var alertsJson: String?
@@ -109,6 +121,23 @@ struct Tetherd: ParsableCommand {
         if let j = alertsJson { _ = try AlertFormat.parse(destination: j) } // a bad format is said before anything starts
         c.alertsJSON = alertsJson
         c.syslog = try syslog.map { try SyslogDestination.parse(withFormat: $0) }
+        for case (.tls(_, _, let o), _) in c.syslog {
+            do { try o.check() } catch { throw ExportError("--syslog: \(error)") }
+        }
+        c.http = try http.map { try HTTPDestination(parsing: $0) }
+        for d in c.http where d.https {
+            do { try d.tls.check() } catch { throw ExportError("--http \(d): \(error)") }
+        }
+        guard httpQueue > 0 else { throw ExportError("--http-queue must be at least 1") }
+        guard httpTimeout > 0, httpTimeout <= 300 else { throw ExportError("--http-timeout \(httpTimeout): expected more than 0 and at most 300 seconds") }
+        c.httpOptions.capacity = httpQueue
+        c.httpOptions.sendTimeout = httpTimeout
+        switch journal.lowercased() {
+        case "on": c.journal = true
+        case "off": c.journal = false
+        case "auto": c.journal = JournalSink.stderrIsJournal()
+        default: throw ExportError("--journal \(journal): expected auto, on or off")
+        }
         guard let style = SyslogFormat.Style(rawValue: syslogFormat.lowercased()) else {
             throw ExportError("--syslog-format \(syslogFormat): expected rfc5424 or rfc3164")
         }
@@ -127,6 +156,7 @@ struct Tetherd: ParsableCommand {
         guard syslogQueue > 0 else { throw ExportError("--syslog-queue must be at least 1") }
         c.syslogOptions.capacity = syslogQueue
         c.syslogOptions.maxBackoff = max(0.1, syslogRetryMax)
+        c.httpOptions.maxBackoff = c.syslogOptions.maxBackoff
         return c
     }
 

@@ -10,13 +10,17 @@ final class Rsyslog {
     let socket: String
     let udpPort: UInt16
     let tcpPort: UInt16
+    /// A TLS input (RFC 5425, rsyslog's GnuTLS driver) and the client certificates it takes.
+    struct TLSInput { var port: UInt16; var ca, cert, key: String; var authMode = "x509/certvalid" }
+    let tls: TLSInput?
     private var pid: pid_t = 0
 
-    init(dir: String, udpPort: UInt16, tcpPort: UInt16) throws {
+    init(dir: String, udpPort: UInt16, tcpPort: UInt16, tls: TLSInput? = nil) throws {
         self.dir = dir
         socket = dir + "/log.sock"
         self.udpPort = udpPort
         self.tcpPort = tcpPort
+        self.tls = tls
         try FileManager.default.createDirectory(atPath: dir + "/work", withIntermediateDirectories: true)
         var conf = """
         global(workDirectory="\(dir)/work")
@@ -30,7 +34,16 @@ final class Rsyslog {
         input(type="imtcp" address="127.0.0.1" port="\(tcpPort)" Ruleset="tcp")
 
         """
-        for r in ["unix", "udp", "tcp"] {
+        var rulesets = ["unix", "udp", "tcp"]
+        if let t = tls {
+            conf += """
+            input(type="imtcp" address="127.0.0.1" port="\(t.port)" Ruleset="tls" StreamDriver.Name="gtls" StreamDriver.Mode="1"
+                  StreamDriver.AuthMode="\(t.authMode)" StreamDriver.CAFile="\(t.ca)" StreamDriver.CertFile="\(t.cert)" StreamDriver.KeyFile="\(t.key)")
+
+            """
+            rulesets.append("tls")
+        }
+        for r in rulesets {
             conf += "ruleset(name=\"\(r)\") { action(type=\"mmpstrucdata\") action(type=\"omfile\" file=\"\(dir)/\(r).log\" template=\"fields\") }\n"
         }
         try conf.write(toFile: dir + "/rsyslog.conf", atomically: true, encoding: .utf8)
@@ -43,7 +56,7 @@ final class Rsyslog {
         let rsyslogd = try System.require("rsyslogd", package: "rsyslog")
         pid = try System.spawn(rsyslogd, ["-n", "-f", dir + "/rsyslog.conf", "-i", dir + "/rsyslogd.pid"], log: dir + "/rsyslogd.out")
         // listening once the unix socket exists and the TCP port accepts
-        guard System.eventually(10, { access(socket, F_OK) == 0 && System.canConnect(tcpPort) }) else {
+        guard System.eventually(10, { access(socket, F_OK) == 0 && System.canConnect(tcpPort) && (tls.map { System.canConnect($0.port) } ?? true) }) else {
             throw System.Failure(description: "rsyslogd did not start listening: \((try? String(contentsOfFile: dir + "/rsyslogd.out", encoding: .utf8)) ?? "")")
         }
     }
