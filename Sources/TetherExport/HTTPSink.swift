@@ -128,21 +128,34 @@ struct HTTPResponse {
 
     static func read(from c: StreamConnection, limit: Int) throws -> HTTPResponse {
         var buf: [UInt8] = []
-        func more() throws {
-            let b = try c.read()
-            guard !b.isEmpty else { throw ExportError("the receiver closed the connection before answering in full") }
-            buf += b
-            guard buf.count <= limit else { throw ExportError("the receiver's answer is larger than \(limit) bytes") }
+        /// Reads until `buf` holds at least `n` bytes.
+        func need(_ n: Int) throws {
+            while buf.count < n {
+                let b = try c.read()
+                guard !b.isEmpty else { throw ExportError("the receiver closed the connection before answering in full") }
+                buf += b
+                guard buf.count <= limit else { throw ExportError("the receiver's answer is larger than \(limit) bytes") }
+            }
         }
-        let crlf2: [UInt8] = [13, 10, 13, 10]
-        var end: Int?
-        while end == nil {
-            try more()
-            end = buf.indices.dropLast(3).first { buf[$0] == 13 && Array(buf[$0..<$0 + 4]) == crlf2 }
+        /// The index of the next LF at or after `from`, reading as needed.
+        func lineEnd(from: Int) throws -> Int {
+            var i = from
+            while true {
+                try need(i + 1)
+                if buf[i] == 10 { return i }
+                i += 1
+            }
         }
-        let headText = String(decoding: buf[0..<end!], as: UTF8.self)
-        var rest = Array(buf[(end! + 4)...])
-        let lines = headText.components(separatedBy: "\r\n")
+        // the head: lines up to an empty one
+        var pos = 0
+        var lines: [String] = []
+        while true {
+            let end = try lineEnd(from: pos)
+            let line = String(decoding: buf[pos..<end], as: UTF8.self).trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
+            pos = end + 1
+            if line.isEmpty && !lines.isEmpty { break }
+            if !line.isEmpty { lines.append(line) }
+        }
         let first = lines[0].split(separator: " ", maxSplits: 2).map(String.init)
         guard first.count >= 2, first[0].hasPrefix("HTTP/1."), let status = Int(first[1]), (100..<600).contains(status) else {
             throw ExportError("the receiver's answer is not HTTP: \(lines[0].prefix(80))")
@@ -157,40 +170,18 @@ struct HTTPResponse {
             // no body
         } else if headers["transfer-encoding"]?.lowercased().contains("chunked") == true {
             // size line, data, CRLF; a zero size ends it (trailers are not expected from a collector)
-            var body = rest
-            var pos = 0
-            func need(_ n: Int) throws {
-                while body.count < pos + n {
-                    let b = try c.read()
-                    guard !b.isEmpty else { throw ExportError("the receiver closed the connection mid-answer") }
-                    body += b
-                    guard body.count <= limit else { throw ExportError("the receiver's answer is larger than \(limit) bytes") }
-                }
-            }
             while true {
-                var lineEnd = pos
-                while true {
-                    try need(lineEnd - pos + 1)
-                    if body[lineEnd] == 10 { break }
-                    lineEnd += 1
-                }
-                let sizeText = String(decoding: body[pos..<lineEnd], as: UTF8.self).split(separator: ";").first?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+                let end = try lineEnd(from: pos)
+                let sizeText = String(decoding: buf[pos..<end], as: UTF8.self).split(separator: ";").first?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
                 guard let size = Int(sizeText, radix: 16), size >= 0, size <= limit else { throw ExportError("the receiver's chunked answer is malformed") }
-                pos = lineEnd + 1
-                if size == 0 {
-                    try need(2) // the final CRLF
-                    break
-                }
-                try need(size + 2)
+                pos = end + 1
+                try need(pos + size + 2) // the data and its CRLF (the last chunk's: the final CRLF)
                 pos += size + 2
+                if size == 0 { break }
             }
         } else if let l = headers["content-length"] {
             guard let n = Int(l), n >= 0, n <= limit else { throw ExportError("the receiver's Content-Length \(l) is not usable") }
-            while rest.count < n {
-                let b = try c.read()
-                guard !b.isEmpty else { throw ExportError("the receiver closed the connection mid-answer") }
-                rest += b
-            }
+            try need(pos + n)
         } else {
             close = true // the body runs to the end of the connection; nothing more can follow it
         }

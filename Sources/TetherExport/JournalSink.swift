@@ -105,11 +105,7 @@ public final class JournalSink: AlertSink, @unchecked Sendable {
             fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else { fail(errno, "socket(AF_UNIX)"); return }
         }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let path = Array(socketPath.utf8)
-        guard path.count < MemoryLayout.size(ofValue: addr.sun_path) else { dropped += 1; lastError = "\(socketPath): socket path too long"; return }
-        withUnsafeMutableBytes(of: &addr.sun_path) { b in for (i, c) in path.enumerated() { b[i] = c } }
+        guard var addr = unixAddress(socketPath) else { dropped += 1; lastError = "\(socketPath): socket path too long"; return }
         // never blocks the detection path: a journald that is behind gets a few short retries
         for attempt in 0..<5 {
             let n = bytes.withUnsafeBytes { b in

@@ -222,7 +222,7 @@ public class QueuedSink: AlertSink, @unchecked Sendable {
                     pause(0.05)
                     continue
                 case .failed(let why, let lost):
-                    count(lost: lost) // an earlier datagram; the report itself is sent again
+                    countLost(lost) // an earlier datagram; the report itself is sent again
                     retryLater(why)
                     continue
                 }
@@ -253,14 +253,14 @@ public class QueuedSink: AlertSink, @unchecked Sendable {
                 cond.unlock()
                 onStateChange("\(name): the receiver rejected \(batch.count) alert(s) (\(why)); counted as dropped")
             case .failed(let why, let lost):
-                count(lost: lost)
+                countLost(lost)
                 retryLater(why)
             }
         }
     }
 
     /// Alerts known lost (an earlier datagram refused): counted, not sent again.
-    private func count(lost: Int) {
+    private func countLost(_ lost: Int) {
         guard lost > 0 else { return }
         cond.lock()
         dropped += UInt64(lost)

@@ -94,14 +94,10 @@ final class SyslogSocket {
         case .unix(let path):
             let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else { throw ExportError(errorText("socket(AF_UNIX)", errno)) }
-            var addr = sockaddr_un()
-            addr.sun_family = sa_family_t(AF_UNIX)
-            let bytes = Array(path.utf8)
-            guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+            guard var addr = unixAddress(path) else {
                 close(fd)
                 throw ExportError("\(path): socket path too long")
             }
-            withUnsafeMutableBytes(of: &addr.sun_path) { b in for (i, c) in bytes.enumerated() { b[i] = c } }
             let rc = withUnsafePointer(to: &addr) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
             }
@@ -120,29 +116,9 @@ final class SyslogSocket {
                                               ioTimeout: sendTimeout, settle: 2)
             return SyslogSocket(fd: s.fd, stream: s, destination: d)
         case .udp(let host, let port):
-            var hints = addrinfo()
-            hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
-            hints.ai_family = AF_UNSPEC
-            var res: UnsafeMutablePointer<addrinfo>?
-            let g = getaddrinfo(host, String(port), &hints, &res)
-            guard g == 0, let first = res else {
-                throw ExportError("resolving \(host): \(String(cString: gai_strerror(g)))")
-            }
-            defer { freeaddrinfo(res) }
-            var lastError = "no address for \(host)"
-            var ai: UnsafeMutablePointer<addrinfo>? = first
-            while let a = ai {
-                ai = a.pointee.ai_next
-                let fd = socket(a.pointee.ai_family, a.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), a.pointee.ai_protocol)
-                if fd < 0 { lastError = errorText("socket", errno); continue }
-                if Glibc.connect(fd, a.pointee.ai_addr, a.pointee.ai_addrlen) != 0 {
-                    lastError = errorText("connecting to \(d)", errno)
-                    close(fd)
-                    continue
-                }
-                return SyslogSocket(fd: fd, stream: nil, destination: d)
-            }
-            throw ExportError(lastError)
+            // a datagram socket connects at once; it only fixes where each send goes
+            let fd = try StreamConnection.connectInet(host: host, port: port, type: SOCK_DGRAM, label: d.description, timeout: timeout)
+            return SyslogSocket(fd: fd, stream: nil, destination: d)
         }
     }
 
@@ -176,6 +152,16 @@ final class SyslogSocket {
             return .failed(SyslogSocket.errorText("sending", e), refusedEarlier: false)
         }
     }
+}
+
+/// The address of a unix socket at `path` (nil: longer than sun_path holds).
+func unixAddress(_ path: String) -> sockaddr_un? {
+    var addr = sockaddr_un()
+    addr.sun_family = sa_family_t(AF_UNIX)
+    let bytes = Array(path.utf8)
+    guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { return nil }
+    withUnsafeMutableBytes(of: &addr.sun_path) { b in for (i, c) in bytes.enumerated() { b[i] = c } }
+    return addr
 }
 
 /// `HOST`, `HOST:PORT`, `[V6]`, `[V6]:PORT`.

@@ -90,8 +90,14 @@ final class StreamConnection {
     }
 
     private static func connectTCP(host: String, port: UInt16, label: String, timeout: TimeInterval) throws -> StreamConnection {
+        StreamConnection(fd: try connectInet(host: host, port: port, type: SOCK_STREAM, label: label, timeout: timeout))
+    }
+
+    /// A socket of `type` connected to the first address of `host` that takes it (a stream
+    /// within `timeout`), left blocking: the socket timeouts bound every later wait.
+    static func connectInet(host: String, port: UInt16, type: __socket_type, label: String, timeout: TimeInterval) throws -> Int32 {
         var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_socktype = Int32(type.rawValue)
         hints.ai_family = AF_UNSPEC
         var res: UnsafeMutablePointer<addrinfo>?
         let g = getaddrinfo(host, String(port), &hints, &res)
@@ -122,9 +128,8 @@ final class StreamConnection {
                     continue
                 }
             }
-            // blocking from here on; the socket timeouts bound every wait
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
-            return StreamConnection(fd: fd)
+            return fd
         }
         throw ExportError(lastError)
     }

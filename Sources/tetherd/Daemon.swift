@@ -89,10 +89,7 @@ final class Daemon: @unchecked Sendable {
                                     onStateChange: { log($0) }))
         }
         for d in config.http { sinks.append(HTTPSink(destination: d, options: config.httpOptions, onStateChange: { log($0) })) }
-        if config.journal {
-            sinks.append(JournalSink(severities: config.syslogFormat.severities))
-            Daemon.alertsInJournal = true
-        }
+        if config.journal { sinks.append(JournalSink(severities: config.syslogFormat.severities)) }
         let hub = AlertHub(sinks: sinks)
         self.hub = hub
         responder = Responder(control: SessionControl(probe: probe))
@@ -181,12 +178,10 @@ final class Daemon: @unchecked Sendable {
     /// `tether.*` alerts).
     func alert(_ a: AlertRecord) { Daemon.raise(a, hub) }
 
-    /// The journal sink writes each alert as a structured entry: the plain stderr line
-    /// would be the same alert twice in `journalctl -u tetherd`.
-    nonisolated(unsafe) static var alertsInJournal = false
-
     static func raise(_ a: AlertRecord, _ hub: AlertHub) {
-        if !alertsInJournal { log("alert \(a.rule) [\(a.severity.rawValue)]\(a.session.isEmpty ? "" : " session \(a.session)")\(a.agent.map { " agent \($0)" } ?? ""): \(a.message)\(a.outcome.map { " -> \($0)" } ?? "")") }
+        // with the journal sink each alert is a structured entry: the plain stderr line
+        // would be the same alert twice in `journalctl -u tetherd`
+        if !hub.sinks.contains(where: { $0 is JournalSink }) { log("alert \(a.rule) [\(a.severity.rawValue)]\(a.session.isEmpty ? "" : " session \(a.session)")\(a.agent.map { " agent \($0)" } ?? ""): \(a.message)\(a.outcome.map { " -> \($0)" } ?? "")") }
         hub.publish(a)
     }
 

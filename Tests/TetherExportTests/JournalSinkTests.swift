@@ -29,13 +29,8 @@ final class JournalSinkTests: XCTestCase {
 
     func testFieldsTheJournalCanBeQueriedBy() throws {
         let path = NSTemporaryDirectory() + "tether-journal-\(getpid()).sock"
-        unlink(path)
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        let fd = try localBindDatagram(path)
         defer { close(fd); unlink(path) }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { b in for (i, c) in path.utf8.enumerated() { b[i] = c } }
-        XCTAssertEqual(withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }, 0)
         let sink = JournalSink(socket: path)
         let long = String(repeating: "x", count: JournalSink.maxValue + 10)
         sink.submit(AlertRecord(rule: "persist.cron", severity: .high, mitre: "T1053.003", message: "cron job planted",

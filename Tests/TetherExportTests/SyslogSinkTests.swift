@@ -15,6 +15,39 @@ func localFreePort() -> UInt16 {
     return UInt16(bigEndian: a.sin_port)
 }
 
+/// A TCP socket listening on 127.0.0.1:`port`.
+func localListenTCP(_ port: UInt16, backlog: Int32 = 4) throws -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var one: Int32 = 1
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+    var a = sockaddr_in()
+    a.sin_family = sa_family_t(AF_INET)
+    a.sin_port = port.bigEndian
+    a.sin_addr.s_addr = inet_addr("127.0.0.1")
+    guard withUnsafePointer(to: &a, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }) == 0,
+          listen(fd, backlog) == 0 else {
+        let e = errno
+        close(fd)
+        throw NSError(domain: "listen", code: Int(e), userInfo: [NSLocalizedDescriptionKey: "127.0.0.1:\(port): \(String(cString: strerror(e)))"])
+    }
+    return fd
+}
+
+/// A unix datagram socket bound at `path` (a stale file there removed first), as a receiver.
+func localBindDatagram(_ path: String) throws -> Int32 {
+    unlink(path)
+    let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+    var addr = sockaddr_un()
+    addr.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &addr.sun_path) { b in for (i, c) in path.utf8.enumerated() { b[i] = c } }
+    guard withUnsafePointer(to: &addr, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }) == 0 else {
+        let e = errno
+        close(fd)
+        throw NSError(domain: "bind", code: Int(e), userInfo: [NSLocalizedDescriptionKey: "\(path): \(String(cString: strerror(e)))"])
+    }
+    return fd
+}
+
 /// The sink's delivery behaviour against receivers the test controls (no root needed):
 /// framing, a receiver that is down then comes back, a receiver that stops reading.
 final class SyslogSinkTests: XCTestCase {
@@ -34,19 +67,7 @@ final class SyslogSinkTests: XCTestCase {
 
     func freePort() -> UInt16 { localFreePort() }
 
-    func listenTCP(_ port: UInt16) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var a = sockaddr_in()
-        a.sin_family = sa_family_t(AF_INET)
-        a.sin_port = port.bigEndian
-        a.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        XCTAssertEqual(rc, 0, String(cString: strerror(errno)))
-        listen(fd, 4)
-        return fd
-    }
+    func listenTCP(_ port: UInt16) throws -> Int32 { try localListenTCP(port) }
 
     /// Reads RFC 6587 octet-counted frames until `count` arrived or `timeout`.
     func readFrames(_ fd: Int32, count: Int, timeout: TimeInterval = 5) -> [String] {
@@ -69,14 +90,8 @@ final class SyslogSinkTests: XCTestCase {
 
     func testUnixDatagramDeliversOneMessagePerAlert() throws {
         let path = NSTemporaryDirectory() + "tether-sink-\(getpid()).sock"
-        unlink(path)
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        let fd = try localBindDatagram(path)
         defer { close(fd); unlink(path) }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { b in for (i, c) in path.utf8.enumerated() { b[i] = c } }
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        XCTAssertEqual(rc, 0)
         var f = SyslogFormat()
         f.hostname = "h"
         let sink = SyslogSink(destination: .unix(path), format: f, options: fastOptions(capacity: 10))
