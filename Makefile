@@ -5,11 +5,12 @@
 #   make test      build and run every test tier (root: kernel tests load real BPF;
 #                  system tests boot a real systemd in a container and run a real rsyslogd)
 #   make install   install tetherd, tether, the systemd unit and the default policy
+#   make deb       the Debian package build/tether_VERSION_ARCH.deb (lintian-checked)
 #   make bench     benchmarks (see BENCHMARKS.md)
 .DELETE_ON_ERROR:
 .SECONDARY:
 SHELL := /bin/bash
-.PHONY: all deps deps-system agent-deps build bpf run test test-unit test-kernel test-system bench install install-files uninstall clean mounts
+.PHONY: all deps deps-system deps-deb agent-deps build bpf run test test-unit test-kernel test-system bench install install-files uninstall clean mounts deb deb-package
 
 BPF_CLANG ?= clang-14
 BPFTOOL ?= bpftool
@@ -145,14 +146,14 @@ test-kernel: bpf build/tether-testops mounts deps-system $(AGENT_STAMP)
 
 # The system tier installs the release binaries `make install` would (Swift runtime linked in).
 SYSTEM_ENV = TETHER_TESTOPS=$(CURDIR)/build/tether-testops TETHER_AGENT_PYTHON=$(CURDIR)/$(AGENT_VENV)/bin/python TETHER_ROOTFS=$(CURDIR)/$(ROOTFS) \
-	TETHER_INSTALL_BIN=$$($(SWIFT) build $(SWIFT_FLAGS) --show-bin-path)
+	TETHER_INSTALL_BIN=$$($(SWIFT) build $(SWIFT_FLAGS) --show-bin-path) TETHER_DEB=$(CURDIR)/$(DEB)
 
-test-system: build mounts deps-system $(ROOTFS)
+test-system: build mounts deps-system $(ROOTFS) deb
 	$(Q)$(SWIFT) build --build-tests
 	$(Q)$(SYSTEM_ENV) $(SWIFT) test --skip-build --disable-swift-testing --filter SystemTests
 
 # Every tier; ends with one "N passed, N failed" line (XCTest's own count).
-test: build mounts deps-system $(ROOTFS) $(AGENT_STAMP)
+test: build mounts deps-system $(ROOTFS) $(AGENT_STAMP) deb
 	$(Q)$(SWIFT) build --build-tests
 	$(Q)set -o pipefail; $(SYSTEM_ENV) $(SWIFT) test --skip-build --disable-swift-testing 2>&1 | tee build/test.log; \
 	rc=$$?; summary=$$(grep -E "^[[:space:]]+Executed [0-9]+ tests?, with [0-9]+ failures?" build/test.log | tail -1); \
@@ -186,6 +187,62 @@ uninstall:
 	$(Q)rm -rf "$(DESTDIR)$(PREFIX)/share/doc/tether"
 	$(Q)if [ -z "$(DESTDIR)" ]; then rm -rf /sys/fs/bpf/tether; [ -d /run/systemd/system ] && systemctl daemon-reload || true; fi
 	$(Q)echo "uninstalled; kept $(SYSCONFDIR)/tether/policy.yaml and $(SYSCONFDIR)/default/tetherd"
+
+# ==== the Debian package ==================================================================
+# `make deb`: the release binaries (stripped), the unit in /lib/systemd/system, the default
+# policy and /etc/default/tetherd as conffiles, man pages from --help (help2man), the
+# maintainer scripts of debian/. Depends comes from the binaries' libraries
+# (dpkg-shlibdeps), the control file from debian/control (dpkg-gencontrol). lintian must
+# report no error or warning beyond the explained overrides in debian/lintian-overrides.
+# DEB_VERSION overrides debian/changelog's (the system tier builds a "rebuilt" package).
+DEB_TOOLS := dpkg-dev lintian help2man binutils
+DEB_STAMP := build/.deps-deb-$(shell echo $(DEB_TOOLS) | md5sum | cut -c1-8)
+DEB_VERSION ?= ${shell sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p' debian/changelog}
+DEB_ARCH := $(shell dpkg --print-architecture)
+DEB := build/tether_$(DEB_VERSION)_$(DEB_ARCH).deb
+DEB_WORK := build/deb-$(DEB_VERSION)
+DEB_ROOT := $(DEB_WORK)/root
+# xz at level 1: within 15% of level 6's size in a sixth of the time; a release may set -z9
+DEB_COMPRESS ?= -Zxz -z1
+
+deps-deb: $(DEB_STAMP)
+$(DEB_STAMP): | $(STAMP)
+	$(Q)missing=""; for p in $(DEB_TOOLS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps-deb: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || { echo "deps-deb: apt-get install failed for:$$missing" >&2; exit 1; }; \
+	fi
+	$(Q)mkdir -p build && touch $@
+
+deb: build $(DEB_STAMP)
+	$(Q)$(MAKE) --no-print-directory deb-package DEB_BIN="$$($(SWIFT) build $(SWIFT_FLAGS) --show-bin-path)"
+
+# Packages the binaries in DEB_BIN as they are (no swift build: the system tier calls it
+# while `swift test` holds the build directory's lock).
+deb-package: $(DEB_STAMP)
+	$(Q)test -n "$(DEB_VERSION)" || { echo "deb: no version: debian/changelog unreadable and DEB_VERSION unset" >&2; exit 1; }
+	$(Q)test -n "$(DEB_BIN)" && test -x "$(DEB_BIN)/tetherd" && test -x "$(DEB_BIN)/tether" || { echo "deb: no tetherd/tether in DEB_BIN=$(DEB_BIN)" >&2; exit 1; }
+	$(if $(V),,@echo "  DEB   $(DEB)")
+	$(Q)rm -rf $(DEB_WORK) && mkdir -p $(DEB_ROOT)/DEBIAN
+	$(Q)$(MAKE) --no-print-directory install-files DESTDIR=$(CURDIR)/$(DEB_ROOT) PREFIX=/usr UNITDIR=/lib/systemd/system SYSCONFDIR=/etc BIN="$(DEB_BIN)"
+	$(Q)strip --strip-unneeded --remove-section=.comment --remove-section=.note $(DEB_ROOT)/usr/bin/tetherd $(DEB_ROOT)/usr/bin/tether
+	$(Q)install -d $(DEB_ROOT)/usr/share/man/man1 $(DEB_ROOT)/usr/share/man/man8 $(DEB_ROOT)/usr/share/lintian/overrides
+	$(Q)help2man -N --no-discard-stderr -s 8 --version-string=$(DEB_VERSION) -n "follow every process of every watched AI agent and report what it does" \
+	  $(DEB_ROOT)/usr/bin/tetherd | gzip -9n > $(DEB_ROOT)/usr/share/man/man8/tetherd.8.gz
+	$(Q)help2man -N --no-discard-stderr -s 1 --version-string=$(DEB_VERSION) -n "run and watch AI agents under Tether" \
+	  $(DEB_ROOT)/usr/bin/tether | gzip -9n > $(DEB_ROOT)/usr/share/man/man1/tether.1.gz
+	$(Q)gzip -9n < debian/changelog > $(DEB_ROOT)/usr/share/doc/tether/changelog.gz
+	$(Q)install -m 0644 debian/copyright $(DEB_ROOT)/usr/share/doc/tether/copyright
+	$(Q)install -m 0644 debian/lintian-overrides $(DEB_ROOT)/usr/share/lintian/overrides/tether
+	$(Q)install -m 0755 debian/postinst debian/prerm debian/postrm $(DEB_ROOT)/DEBIAN/
+	$(Q)install -m 0644 debian/conffiles $(DEB_ROOT)/DEBIAN/conffiles
+	$(Q)cd $(DEB_ROOT) && find . -path ./DEBIAN -prune -o -path ./etc -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum > DEBIAN/md5sums
+	$(Q)dpkg-shlibdeps -T$(DEB_WORK)/substvars -e$(DEB_ROOT)/usr/bin/tetherd -e$(DEB_ROOT)/usr/bin/tether
+	$(Q)dpkg-gencontrol -ptether -v$(DEB_VERSION) -T$(DEB_WORK)/substvars -f$(DEB_WORK)/files -P$(DEB_ROOT)
+	$(Q)dpkg-deb --root-owner-group $(DEB_COMPRESS) --build $(DEB_ROOT) $(DEB).tmp >/dev/null && mv $(DEB).tmp $(DEB)
+	$(Q)lintian --fail-on error,warning --color never $(DEB) > $(DEB_WORK)/lintian.log 2>&1 \
+	  || { echo "deb: lintian found errors or warnings in $(DEB):" >&2; cat $(DEB_WORK)/lintian.log >&2; exit 1; }
+	$(Q)echo "  built $(DEB) ($$(du -h $(DEB) | cut -f1)); lintian: no error or warning beyond debian/lintian-overrides"
 
 clean:
 	rm -rf build $(GEN) $(dir $(SCHEMA_SWIFT)) bpf/vmlinux.h .build

@@ -18,7 +18,7 @@ let package = Package(
             name: "CTetherProbe",
             exclude: ["generated"],
             cSettings: [.unsafeFlags(["-Wno-unused-function"])],
-            linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")]
+            linkerSettings: [.linkedLibrary("bpf")]
         ),
         // SHA-256 through OpenSSL's libcrypto (the ledger's hash chain, digests of left-behind files).
         .target(name: "CTetherCrypto", linkerSettings: [.linkedLibrary("crypto")]),

@@ -128,15 +128,16 @@ final class Container {
     private var log: String { dir + "/nspawn.log" }
 
     /// Unpacks the cached tree, installs Tether into it with the real Makefile target, lets
-    /// `prepare` add files, enables tetherd.service, and boots.
-    init(test: String, prepare: (String) throws -> Void) throws {
+    /// `prepare` add files, enables tetherd.service, and boots. With `install: false` the
+    /// tree boots without Tether (the package test installs it with dpkg, inside).
+    init(test: String, install: Bool = true, prepare: (String) throws -> Void) throws {
         let nspawnBin = try System.require("systemd-nspawn", package: "systemd-container")
         _ = try System.require("nsenter", package: "util-linux")
         _ = try System.require("zstd", package: "zstd")
         guard access(System.rootfs, R_OK) == 0 else {
             throw System.Failure(description: "\(System.rootfs) is missing: `make test` (or `make test-system`) builds it (debootstrap, once)")
         }
-        for b in ["tetherd", "tether"] where access(System.installBinDir + "/" + b, X_OK) != 0 {
+        for b in ["tetherd", "tether"] where install && access(System.installBinDir + "/" + b, X_OK) != 0 {
             throw System.Failure(description: "\(System.installBinDir)/\(b) is missing: run `make build` (or `swift build`)")
         }
         dir = try System.scratch(test)
@@ -146,11 +147,15 @@ final class Container {
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: bpffs, withIntermediateDirectories: true)
         try check(System.run("/bin/tar", ["-C", root, "--zstd", "-xf", System.rootfs]), "unpacking \(System.rootfs)")
-        try check(System.run("/usr/bin/make", ["-s", "-C", System.repo, "install-files", "DESTDIR=\(root)", "BIN=\(System.installBinDir)"]),
-                  "make install-files into the container")
-        try check(System.run("/usr/bin/install", ["-m", "0755", System.testops, root + "/usr/local/bin/tether-agent"]), "installing the test agent")
+        if install {
+            try check(System.run("/usr/bin/make", ["-s", "-C", System.repo, "install-files", "DESTDIR=\(root)", "BIN=\(System.installBinDir)"]),
+                      "make install-files into the container")
+        }
+        try check(System.run("/usr/bin/install", ["-D", "-m", "0755", System.testops, root + "/usr/local/bin/tether-agent"]), "installing the test agent")
         try prepare(root)
-        try check(System.run("/bin/systemctl", ["--root=\(root)", "enable", "tetherd.service"]), "systemctl --root enable tetherd")
+        if install {
+            try check(System.run("/bin/systemctl", ["--root=\(root)", "enable", "tetherd.service"]), "systemctl --root enable tetherd")
+        }
         // A bpffs of its own for the pinned map, so nothing is shared with the host.
         try check(System.run("/bin/mount", ["-t", "bpf", "bpf", bpffs]), "mounting a bpffs")
 

@@ -123,6 +123,46 @@ final class SystemdServiceTests: XCTestCase {
         XCTAssertTrue(cli.err.contains("/etc/tether/policy.yaml:4:"), cli.both)
     }
 
+    /// Under systemd tetherd writes findings to the journal natively (`--journal auto`: its
+    /// stderr is the journal), so journalctl's field match finds them by rule and session.
+    func testFindingsAreJournalEntriesWithTetherFields() throws {
+        try boot()
+        try c.exec("mkdir -p /etc/cron.d && /usr/local/bin/tether-agent write /etc/cron.d/tether-journal '* * * * * root true\n'")
+        var session = ""
+        XCTAssertTrue(System.eventually(10) {
+            session = events().first { $0.kind == .exec && $0.sessionStart }?.session.description ?? ""
+            return !session.isEmpty && alerts().contains { $0.rule == "persist.cron" }
+        }, "no persist.cron alert: \(c.read("/var/log/tether/alerts.jsonl"))")
+        var entries: [[String: Any]] = []
+        XCTAssertTrue(System.eventually(10) {
+            let out = (try? c.exec("journalctl -u tetherd TETHER_RULE=persist.cron -o json --no-pager").out) ?? ""
+            entries = out.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            return !entries.isEmpty
+        }, "journalctl TETHER_RULE=persist.cron found nothing: \(c.journal().suffix(2000))")
+        let e = try XCTUnwrap(entries.first)
+        XCTAssertEqual(e["_SYSTEMD_UNIT"] as? String, "tetherd.service", "\(e)")
+        XCTAssertEqual(e["MESSAGE_ID"] as? String, JournalSink.messageID(rule: "persist.cron"))
+        XCTAssertEqual(e["TETHER_SESSION"] as? String, session)
+        XCTAssertEqual(e["TETHER_PATH"] as? String, "/etc/cron.d/tether-journal")
+        XCTAssertEqual(e["TETHER_EXE"] as? String, "/usr/local/bin/tether-agent")
+        let severity = try XCTUnwrap(e["TETHER_SEVERITY"] as? String)
+        let priority = try XCTUnwrap((e["PRIORITY"] as? String).flatMap(Int.init))
+        XCTAssertEqual(priority, Int(SeverityMap()[try XCTUnwrap(AlertSeverity(rawValue: severity))].rawValue), "\(e)")
+        XCTAssertTrue((e["MESSAGE"] as? String ?? "").contains("persist.cron"), "\(e)")
+        // The family's MESSAGE_ID selects it as well, and the session's field selects only its own.
+        let byID = try c.exec("journalctl -u tetherd MESSAGE_ID=\(JournalSink.messageID(rule: "persist.cron")) -o cat --no-pager")
+        XCTAssertTrue(byID.out.contains("persist.cron"), byID.both)
+        let other = try c.exec("journalctl -u tetherd TETHER_SESSION=no-such-session -o cat --no-pager")
+        XCTAssertFalse(other.out.contains("persist.cron"), other.both)
+        // Once in the journal: the structured entry replaces tetherd's stderr line for it
+        // (the RFC 3164 line through /dev/log is the syslog sink's, installed by default).
+        XCTAssertEqual(entries.count, 1, "\(entries)")
+        XCTAssertEqual(e["_TRANSPORT"] as? String, "journal")
+        let stderr = try c.exec("journalctl -u tetherd _TRANSPORT=stdout -o cat --no-pager").out
+        XCTAssertTrue(stderr.contains("tetherd: ready"), stderr)
+        XCTAssertFalse(stderr.contains("persist.cron"), stderr)
+    }
+
     func testCrashRestartsAndTheRunningAgentIsStillTracked() throws {
         try boot()
         // A long-running agent whose shell keeps starting children.
