@@ -320,6 +320,14 @@ public struct JSONObjectWriter {
     }
     public mutating func string(_ k: StaticString, _ v: String) { key(k); JSONObjectWriter.appendEscaped(v, to: b) }
     public mutating func optString(_ k: StaticString, _ v: String?) { if let v { string(k, v) } }
+    /// A key that is data (an alert detail's name), not a literal: escaped like a value.
+    public mutating func string(dataKey k: String, _ v: String) {
+        if !first { b.append(UInt8(ascii: ",")) }
+        first = false
+        JSONObjectWriter.appendEscaped(k, to: b)
+        b.append(UInt8(ascii: ":"))
+        JSONObjectWriter.appendEscaped(v, to: b)
+    }
     public mutating func int(_ k: StaticString, _ v: Int64) { key(k); number(v) }
     public mutating func uint(_ k: StaticString, _ v: UInt64) { key(k); number(v) }
     /// A 64-bit value as 16 lowercase hex digits, quoted (session ids).

@@ -1,8 +1,31 @@
 import Foundation
 
-/// How an alert file or stream encodes each alert: Tether's own JSON, or Falco's.
-public enum AlertFormat: String, Sendable, CaseIterable {
+/// A format a file option takes as `FILE,format=NAME` (`--alerts`, `--alerts-json`,
+/// `--events`): one parser for all of them, so they split and refuse the same way.
+public protocol FileFormat: RawRepresentable, CaseIterable where RawValue == String {
+    /// The format of a plain `FILE`.
+    static var plain: Self { get }
+}
+
+extension FileFormat {
+    /// "FILE" or "FILE,format=NAME". The last `,format=` counts: a file's name may hold commas.
+    public static func parse(destination: String) throws -> (path: String, format: Self) {
+        guard let r = destination.range(of: ",format=", options: .backwards) else { return (destination, plain) }
+        let name = String(destination[r.upperBound...])
+        guard let f = Self(rawValue: name.lowercased()) else {
+            throw ExportError("\(destination): unknown format \(name) (expected \(allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        let path = String(destination[..<r.lowerBound])
+        guard !path.isEmpty else { throw ExportError("\(destination): no file before ,format=") }
+        return (path, f)
+    }
+}
+
+/// How an alert file or stream encodes each alert: Tether's own JSON, Falco's, or OCSF's.
+public enum AlertFormat: String, Sendable, FileFormat {
     case tether, falco, ocsf
+
+    public static var plain: AlertFormat { .tether }
 
     public func encode(_ a: AlertRecord) -> String {
         switch self {
@@ -10,18 +33,6 @@ public enum AlertFormat: String, Sendable, CaseIterable {
         case .falco: return FalcoJSON.encode(a)
         case .ocsf: return OCSFJSON.encode(a)
         }
-    }
-
-    /// "FILE" or "FILE,format=NAME" (the form `--alerts-json` and `tether run --alerts` take).
-    public static func parse(destination: String) throws -> (path: String, format: AlertFormat) {
-        guard let r = destination.range(of: ",format=", options: .backwards) else { return (destination, .tether) }
-        let name = String(destination[r.upperBound...])
-        guard let f = AlertFormat(rawValue: name.lowercased()) else {
-            throw ExportError("\(destination): unknown format \(name) (expected \(AlertFormat.allCases.map(\.rawValue).joined(separator: ", ")))")
-        }
-        let path = String(destination[..<r.lowerBound])
-        guard !path.isEmpty else { throw ExportError("\(destination): no file before ,format=") }
-        return (path, f)
     }
 }
 

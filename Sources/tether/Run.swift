@@ -9,6 +9,17 @@ import TetherPipeline
 import TetherProbe
 import TetherResponse
 
+/// `--events FILE[,format=F]` and `--alerts FILE[,format=F]` checked before anything
+/// starts: a bad format is a usage error (64), not a run without its record.
+func validateOutputs(events: String?, alerts: String?) throws {
+    if let e = events {
+        do { _ = try EventFormat.parse(destination: e) } catch { throw ValidationError("--events \(error)") }
+    }
+    if let a = alerts {
+        do { _ = try AlertFormat.parse(destination: a) } catch { throw ValidationError("--alerts \(error)") }
+    }
+}
+
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a command as a new agent session, tracked from its first instruction.",
@@ -19,7 +30,7 @@ struct Run: ParsableCommand {
         guards act before the offender runs another instruction.
         """)
 
-    @Option(name: .long, help: ArgumentHelp("Write every event of the session as JSON lines to FILE ('-' = stdout).", valueName: "FILE"))
+    @Option(name: .long, help: ArgumentHelp("Write every event of the session as JSON lines to FILE ('-' = stdout); FILE,format=ocsf writes OCSF Process, File System and Network Activity records.", valueName: "FILE[,format=F]"))
     var events: String?
 
     @Option(name: .long, help: ArgumentHelp("Write findings as JSON lines to FILE ('-' = stdout); FILE,format=falco writes Falco's JSON, FILE,format=ocsf OCSF Detection Findings.", valueName: "FILE[,format=F]"))
@@ -64,9 +75,7 @@ struct Run: ParsableCommand {
         if let g = grace, !(g.isFinite && g >= 0 && g <= PolicyLimits.maxSeconds) {
             throw ValidationError("--grace \(g): expected seconds from 0 to \(Int(PolicyLimits.maxSeconds)) (7 days)")
         }
-        if let a = alerts {
-            do { _ = try AlertFormat.parse(destination: a) } catch { throw ValidationError("--alerts \(error)") }
-        }
+        try validateOutputs(events: events, alerts: alerts)
         if let w = workspace {
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: w, isDirectory: &isDir), isDir.boolValue else {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TetherControl
 import TetherCore
+import TetherExport
 import TetherProbe
 
 /// `tether run` with a tetherd running: the daemon tracks the session (and streams its
@@ -13,7 +14,12 @@ extension Run {
         defer { conn.close() }
         let session = SessionID.random()
         let output: LineWriter?
-        do { output = try events.map { try LineWriter(path: $0) } } catch { complain("\(error)"); throw ExitCode(73) }
+        let format: EventFormat
+        do {
+            let destination = try events.map { try EventFormat.parse(destination: $0) }
+            format = destination?.format ?? .tether
+            output = try destination.map { try LineWriter(path: $0.path) }
+        } catch { complain("\(error)"); throw ExitCode(73) }
         let follow = events != nil
         var refusal: String?
         let started: Launcher.Started
@@ -48,6 +54,7 @@ extension Run {
             let lock = NSLock()
             var rootExited = false
             var problems: [String] = []
+            var undecodable = 0
             let done = DispatchSemaphore(value: 0)
         }
         let st = Stream()
@@ -58,8 +65,16 @@ extension Run {
                 while let line = conn.readLine() {
                     guard let r = try? ControlCodec.decode(ControlResponse.self, line) else { continue }
                     if let ev = r.event {
-                        output?.write(ev)
-                        if let e = try? EventJSON.decodeLines(ev).first, e.kind == .exit, e.pid == root {
+                        // tetherd streams its own lines: written as they came, or re-encoded
+                        let e = try? EventJSON.decodeLines(ev).first
+                        if format == .tether {
+                            output?.write(ev)
+                        } else if let e {
+                            output?.write(format.encode(e))
+                        } else {
+                            st.lock.lock(); st.undecodable += 1; st.lock.unlock()
+                        }
+                        if let e, e.kind == .exit, e.pid == root {
                             st.lock.lock(); st.rootExited = true; st.lock.unlock()
                         }
                     } else if !r.ok, let err = r.error {
@@ -85,6 +100,7 @@ extension Run {
         if let f = output?.failure { complain(f) }
         st.lock.lock()
         for p in st.problems { complain(p) }
+        if st.undecodable > 0 { complain("\(st.undecodable) event(s) from tetherd did not decode and are not in \(output?.path ?? "the events file") as \(format.rawValue)") }
         if follow && !st.rootExited { complain("the session's last events did not arrive from tetherd in time") }
         st.lock.unlock()
         if let r = try? ControlClient.call(ControlRequest(command: .sessions), path: socket),

@@ -6,8 +6,8 @@ import TetherProbe
 import TetherResponse
 
 /// A session `tether run` or `tether watch` follows with probes of its own: the one
-/// pipeline, with the session's events as JSON lines and its alerts (the same records
-/// tetherd's sinks write) to files, each alert also as a line on stderr.
+/// pipeline, with the session's events as JSON lines (Tether's or OCSF's) and its alerts
+/// (the same records tetherd's sinks write) to files, each alert also as a line on stderr.
 final class SessionRecorder: @unchecked Sendable {
     let pipeline: Pipeline
     let output: LineWriter?
@@ -18,7 +18,9 @@ final class SessionRecorder: @unchecked Sendable {
     init(session: SessionID, policy: Policy, slots: AgentSlots? = nil, eventsPath: String?, alertsPath: String? = nil,
          responder: Responder? = nil, protectedPids: Set<Int32> = []) throws {
         self.session = session
-        let output = try eventsPath.map { try LineWriter(path: $0) }
+        let events = try eventsPath.map { try EventFormat.parse(destination: $0) }
+        let eventFormat = events?.format ?? .tether
+        let output = try events.map { try LineWriter(path: $0.path) }
         let destination = try alertsPath.map { try AlertFormat.parse(destination: $0) }
         let format = destination?.format ?? .tether
         let alerts = try destination.map { try LineWriter(path: $0.path) }
@@ -31,7 +33,7 @@ final class SessionRecorder: @unchecked Sendable {
             complain(a.summary)
         }
         pipeline.log = { complain($0) }
-        if let output { pipeline.onEvent = { output.write(EventJSON.encode($0)) } }
+        if let output { pipeline.onEvent = { output.write(eventFormat.encode($0)) } }
     }
 
     func handle(_ e: inout Event) { pipeline.handle(&e) }

@@ -34,10 +34,10 @@ struct Watch: ParsableCommand {
         session is watched in monitor mode: nothing is acted on.
         """)
 
-    @Option(name: .long, help: ArgumentHelp("Write the session's events as JSON lines to FILE ('-' = stdout).", valueName: "FILE"))
+    @Option(name: .long, help: ArgumentHelp("Write the session's events as JSON lines to FILE ('-' = stdout); FILE,format=ocsf writes OCSF records.", valueName: "FILE[,format=F]"))
     var events: String = "-"
 
-    @Option(name: .long, help: ArgumentHelp("Write findings as JSON lines to FILE ('-' = stdout).", valueName: "FILE"))
+    @Option(name: .long, help: ArgumentHelp("Write findings as JSON lines to FILE ('-' = stdout); FILE,format=falco or FILE,format=ocsf as for tether run.", valueName: "FILE[,format=F]"))
     var alerts: String?
 
     @Option(name: .long, help: ArgumentHelp("Policy file (default: /etc/tether/policy.yaml if present, else the built-in policy).", valueName: "FILE"))
@@ -45,6 +45,8 @@ struct Watch: ParsableCommand {
 
     @Argument(help: "The process id to watch.")
     var pid: Int32
+
+    func validate() throws { try validateOutputs(events: events, alerts: alerts) }
 
     func run() throws {
         guard pid > 0, kill(pid, 0) == 0 || errno == EPERM else {

@@ -42,6 +42,7 @@ final class Daemon: @unchecked Sendable {
     let probe: Probe
     let pipeline: Pipeline
     let output: LineWriter?
+    let eventFormat: EventFormat
     let hub: AlertHub
     let notifier = ServiceNotifier()
     private var reader: EventReader!
@@ -74,7 +75,9 @@ final class Daemon: @unchecked Sendable {
 
     init(config: DaemonConfig, policy: Policy) throws {
         self.config = config
-        output = try config.eventsPath.map { try LineWriter(path: $0) }
+        let events = try config.eventsPath.map { try EventFormat.parse(destination: $0) }
+        eventFormat = events?.format ?? .tether
+        output = try events.map { try LineWriter(path: $0.path) }
         var opts = ProbeOptions()
         opts.pinDirectory = config.pinDirectory
         opts.ringBufferBytes = config.ringBufferBytes
@@ -149,14 +152,20 @@ final class Daemon: @unchecked Sendable {
         }
     }
 
-    /// Every event as a JSON line, to the events file and to the streams of its session.
+    /// Every event as a JSON line, to the events file (in its format) and to the streams of
+    /// its session (always Tether's own: `tether run` decodes them).
     private func emit(_ e: Event) {
         lock.lock()
         let mine = eventStreams.filter { $0.session == e.session }
         lock.unlock()
-        guard output != nil || !mine.isEmpty else { return }
-        let line = EventJSON.encode(e)
-        output?.write(line)
+        var own: String?
+        if let output {
+            let line = eventFormat.encode(e)
+            output.write(line)
+            if eventFormat == .tether { own = line }
+        }
+        guard !mine.isEmpty else { return }
+        let line = own ?? EventJSON.encode(e)
         for s in mine { s.offer(line) }
     }
 

@@ -25,7 +25,7 @@ struct Tetherd: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Policy file naming the agents to watch.", valueName: "FILE"))
     var policy: String = "/etc/tether/policy.yaml"
 
-    @Option(name: .long, help: ArgumentHelp("Also write every event as JSON lines to FILE ('-' = stdout).", valueName: "FILE"))
+    @Option(name: .long, help: ArgumentHelp("Also write every event as JSON lines to FILE ('-' = stdout); FILE,format=ocsf writes OCSF Process, File System and Network Activity records.", valueName: "FILE[,format=F]"))
     var events: String?
 
     @Option(name: .long, help: ArgumentHelp("Seconds between status lines on stderr (0 = none).", valueName: "SECONDS"))
@@ -96,6 +96,9 @@ struct Tetherd: ParsableCommand {
 
     func makeConfig() throws -> DaemonConfig {
         var c = DaemonConfig(policyPath: policy)
+        if let e = events {
+            do { _ = try EventFormat.parse(destination: e) } catch { throw ExportError("--events \(error)") } // a bad format is said before anything starts
+        }
         c.eventsPath = events
         c.statusInterval = statusInterval
         c.controlPath = control.isEmpty ? nil : control
@@ -118,7 +121,9 @@ struct Tetherd: ParsableCommand {
             throw ExportError("--ring-buffer-mib \(ringBufferMib): expected a power of two from 1 to 1024")
         }
         c.ringBufferBytes = ringBufferMib << 20
-        if let j = alertsJson { _ = try AlertFormat.parse(destination: j) } // a bad format is said before anything starts
+        if let j = alertsJson {
+            do { _ = try AlertFormat.parse(destination: j) } catch { throw ExportError("--alerts-json \(error)") }
+        }
         c.alertsJSON = alertsJson
         c.syslog = try syslog.map { try SyslogDestination.parse(withFormat: $0) }
         for case (.tls(_, _, let o), _) in c.syslog {

@@ -1,5 +1,6 @@
 import Foundation
 import TetherCore
+import TetherExport
 import XCTest
 
 /// The `tether` binary as a user runs it.
@@ -75,31 +76,40 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("unknown format splunk"), bad.stderr)
     }
 
+    /// Tests/Agents/validate_ocsf.py on `file`: ocsf-pydantic's models, offline, in the
+    /// tests' venv (missing is a failure, not a skip). Its verdict is on stdout.
+    static func validateOCSF(_ file: String) throws -> CLITests.Result {
+        let python = try XCTUnwrap(ConfinementTests.agentPython, "the tests' venv is not installed: make agent-deps (make test does)")
+        let validator = URL(fileURLWithPath: ConfinementTests.agentDriver).deletingLastPathComponent().appendingPathComponent("validate_ocsf.py").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = [validator, file]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return CLITests.Result(status: p.terminationStatus, stdout: text, stderr: "")
+    }
+
+    /// The N of the validator's "valid N" (nil if it did not say it).
+    static func validCount(_ r: CLITests.Result) -> Int? {
+        guard r.status == 0, let line = r.stdout.split(separator: "\n").last(where: { $0.hasPrefix("valid ") }) else { return nil }
+        return Int(line.dropFirst("valid ".count))
+    }
+
     /// `--alerts FILE,format=ocsf`: real findings as OCSF Detection Findings, each valid
     /// against ocsf-pydantic's models (offline, in the tests' venv); the same validator
     /// refuses a record with a field of the wrong type.
     func testRunWritesValidOCSFDetectionFindings() throws {
-        let python = try XCTUnwrap(ConfinementTests.agentPython, "the tests' venv is not installed: make agent-deps (make test does)")
-        let validator = URL(fileURLWithPath: ConfinementTests.agentDriver).deletingLastPathComponent().appendingPathComponent("validate_ocsf.py").path
         let dir = try makeScratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let alerts = dir + "/ocsf.jsonl"
         let r = try tether(["run", "--standalone", "--state-dir", dir + "/state", "--alerts", alerts + ",format=ocsf", "--",
                             "/bin/sh", "-c", "cat /etc/shadow > /dev/null"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        func validate(_ file: String) throws -> CLITests.Result {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: python)
-            p.arguments = [validator, file]
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = out
-            try p.run()
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            return CLITests.Result(status: p.terminationStatus, stdout: text, stderr: "")
-        }
-        let ok = try validate(alerts)
+        let ok = try CLITests.validateOCSF(alerts)
         XCTAssertEqual(ok.status, 0, ok.stdout)
         XCTAssertTrue(ok.stdout.contains("valid 2"), "the finding and the session-end alert: \(ok.stdout)")
         let text = try String(contentsOfFile: alerts, encoding: .utf8)
@@ -112,9 +122,95 @@ final class CLITests: XCTestCase {
         XCTAssertEqual((evidence["process"] as? [String: Any])?["cmd_line"] as? String, "cat /etc/shadow")
         let broken = dir + "/broken.jsonl"
         try text.replacingOccurrences(of: "\"severity_id\":4", with: "\"severity_id\":\"high\"").write(toFile: broken, atomically: true, encoding: .utf8)
-        let bad = try validate(broken)
+        let bad = try CLITests.validateOCSF(broken)
         XCTAssertEqual(bad.status, 1, "the validator refuses a wrong type: \(bad.stdout)")
         XCTAssertTrue(bad.stdout.contains("severity_id"), bad.stdout)
+    }
+
+    /// `--events FILE,format=ocsf`: a real session (sh runs testops, which writes a file and
+    /// connects to a listener here) as OCSF Process, File System and Network Activity, each
+    /// record valid against ocsf-pydantic's models, and holding what the session did.
+    func testRunWritesValidOCSFSessionEvents() throws {
+        let dir = try makeScratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &a) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, len) == 0 && getsockname(listener, $0, &len) == 0 }
+        }
+        XCTAssertTrue(bound && listen(listener, 4) == 0, String(cString: strerror(errno)))
+        let port = Int(UInt16(bigEndian: a.sin_port))
+        let events = dir + "/events.ocsf.jsonl", written = dir + "/out.txt"
+        let ops = URL(fileURLWithPath: KernelHarness.testops).resolvingSymlinksInPath().path
+        let r = try tether(["run", "--standalone", "--no-ledger", "--events", events + ",format=ocsf", "--",
+                            "/bin/sh", "-c", "\(ops) write \(written) hello connect4 127.0.0.1 \(port); exit 0"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let ok = try CLITests.validateOCSF(events)
+        let text = try String(contentsOfFile: events, encoding: .utf8)
+        let lines = text.split(separator: "\n")
+        XCTAssertEqual(CLITests.validCount(ok), lines.count, "every line valid: \(ok.stdout)")
+        XCTAssertGreaterThan(lines.count, 0)
+        let records = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        XCTAssertEqual(records.count, lines.count, "every line is JSON")
+        func object(_ o: [String: Any], _ key: String) -> [String: Any] { o[key] as? [String: Any] ?? [:] }
+        let launch = records.first {
+            $0["type_uid"] as? Int == 100701 && object(object($0, "process"), "file")["path"] as? String == ops
+        }
+        XCTAssertNotNil(launch, "a Process Activity: Launch for the exec of testops: \(text)")
+        XCTAssertTrue((launch.map { object($0, "process")["cmd_line"] as? String ?? "" } ?? "").contains("write \(written) hello"), "\(launch ?? [:])")
+        let file = records.first { $0["class_uid"] as? Int == 1001 && object($0, "file")["path"] as? String == written }
+        XCTAssertNotNil(file, "a File System Activity naming \(written): \(text)")
+        XCTAssertEqual(file?["activity_name"] as? String, "Create")
+        XCTAssertEqual(object(object(file ?? [:], "actor"), "process")["pid"] as? Int, launch.flatMap { object($0, "process")["pid"] as? Int })
+        let net = records.first { $0["class_uid"] as? Int == 4001 && object($0, "dst_endpoint")["port"] as? Int == port }
+        XCTAssertNotNil(net, "a Network Activity to port \(port): \(text)")
+        XCTAssertEqual(object(net ?? [:], "dst_endpoint")["ip"] as? String, "127.0.0.1")
+        XCTAssertEqual(net?["status"] as? String, "Success")
+        let sessions = Set(records.compactMap { object(object($0, "unmapped"), "tether")["session"] as? String })
+        XCTAssertEqual(sessions.count, 1, "one session, in Tether's own event under unmapped.tether")
+        XCTAssertEqual(Set(records.compactMap { object($0, "metadata")["correlation_uid"] as? String }), sessions)
+
+        // every kind, failed calls and unusual endpoints included, passes the same models
+        var synthetic: [String] = []
+        for kind in EventKind.allCases {
+            for result: Int64 in [0, -13, -115] {
+                var e = Event(kind: kind, time: 1_000_000_000, pid: 100, ppid: 1, uid: 1000, session: SessionID(0x5eed), syscall: 1, result: result, comm: "agent")
+                e.exe = "/usr/bin/agent"
+                e.path = "/tmp/x"
+                e.newPath = "/tmp/y"
+                e.argv = kind == .exec ? ["agent", "-v"] : nil
+                e.target = kind == .fork || kind == .kill || kind == .ptrace ? 101 : nil
+                (e.family, e.addr, e.port) = result == 0 ? (.inet6, "::1", 443) : (.unix, "@abstract", nil)
+                e.op = kind == .device ? "read" : kind == .mountAPI ? "move_mount" : nil
+                synthetic.append(OCSFEvents.encode(e))
+            }
+        }
+        let every = dir + "/every.jsonl"
+        try (synthetic.joined(separator: "\n") + "\n").write(toFile: every, atomically: true, encoding: .utf8)
+        let all = try CLITests.validateOCSF(every)
+        XCTAssertEqual(CLITests.validCount(all), synthetic.count, all.stdout)
+
+        // the validator refuses another class, another version, and a type_uid its class and activity do not make
+        let create = try XCTUnwrap(lines.first { $0.contains("\"class_uid\":1001") && $0.contains("\"type_uid\":100101") })
+        for (what, from, to) in [("class", "\"class_uid\":1001", "\"class_uid\":1002"), ("version", "\"version\":\"1.2.0\"", "\"version\":\"1.1.0\""),
+                                 ("type_uid", "\"type_uid\":100101", "\"type_uid\":100102")] {
+            let bad = dir + "/bad-\(what).jsonl"
+            try create.replacingOccurrences(of: from, with: to).write(toFile: bad, atomically: true, encoding: .utf8)
+            let v = try CLITests.validateOCSF(bad)
+            XCTAssertEqual(v.status, 1, "\(what): \(v.stdout)")
+        }
+
+        // an unknown format is a usage error naming the option, before anything runs
+        let unknown = try tether(["run", "--events", events + ",format=splunk", "--", "/bin/true"])
+        XCTAssertEqual(unknown.status, 64, unknown.stderr)
+        XCTAssertTrue(unknown.stderr.contains("--events") && unknown.stderr.contains("unknown format splunk"), unknown.stderr)
+        let daemon = try tether(["--events", events + ",format=splunk"], bin: "tetherd")
+        XCTAssertEqual(daemon.status, 64, daemon.stderr)
+        XCTAssertTrue(daemon.stderr.contains("--events") && daemon.stderr.contains("unknown format splunk"), daemon.stderr)
     }
 
     func testRunReportsSignalDeathAsShellStatus() throws {

@@ -32,11 +32,12 @@ class DaemonTestCase: XCTestCase {
     }
 
     @discardableResult
-    func startDaemon(_ extra: [String] = [], pin: String = "") throws -> (Process, () -> String) {
+    func startDaemon(_ extra: [String] = [], pin: String = "", events: String? = nil) throws -> (Process, () -> String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CLITests.bin + "/tetherd")
+        let eventsFile: String = events ?? dir + "/events.jsonl"
         p.arguments = ["--policy", policy, "--control", control, "--pin-dir", pin, "--status-interval", "0",
-                       "--events", dir + "/events.jsonl", "--alerts-json", dir + "/alerts.jsonl", "--state-dir", dir + "/state"] + extra
+                       "--events", eventsFile, "--alerts-json", dir + "/alerts.jsonl", "--state-dir", dir + "/state"] + extra
         let logPath = dir + "/tetherd-\(daemons.count).log"
         FileManager.default.createFile(atPath: logPath, contents: nil)
         p.standardError = FileHandle(forWritingAtPath: logPath)
@@ -502,6 +503,30 @@ final class ControlTests: DaemonTestCase {
         let alone = try tether(["run", "--standalone", "--", "/bin/true"])
         XCTAssertEqual(alone.status, 0, alone.stderr)
         XCTAssertEqual(log().components(separatedBy: "registered by tether run").count, 2)
+    }
+
+    /// `tetherd --events FILE,format=ocsf`, and `tether run --events FILE,format=ocsf` through
+    /// the daemon (whose stream is Tether's own lines, re-encoded by the client): both files
+    /// valid OCSF, each naming the file the session wrote.
+    func testTheDaemonAndARunThroughItWriteOCSFEvents() throws {
+        let daemonEvents = dir + "/daemon.ocsf.jsonl", runEvents = dir + "/run.ocsf.jsonl", written = dir + "/out"
+        let (_, log) = try startDaemon(events: daemonEvents + ",format=ocsf")
+        let r = try spawnAndWait([CLITests.bin + "/tether", "run", "--socket", control, "--events", runEvents + ",format=ocsf", "--",
+                                  "/bin/sh", "-c", "echo hi > \(written)"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(log().contains("registered by tether run"), log())
+        func names(_ file: String) -> Bool {
+            ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n").contains {
+                $0.contains("\"class_uid\":1001") && $0.contains("\"path\":\"\(written)\"")
+            }
+        }
+        XCTAssertTrue(names(runEvents), (try? String(contentsOfFile: runEvents, encoding: .utf8)) ?? "no \(runEvents)")
+        XCTAssertTrue(waitFor(10) { names(daemonEvents) }, "the daemon's events file (flushed by its loop): \(log())")
+        for file in [runEvents, daemonEvents] {
+            let v = try CLITests.validateOCSF(file)
+            XCTAssertGreaterThan(CLITests.validCount(v) ?? 0, 0, "\(file): \(v.stdout)")
+        }
+        XCTAssertFalse(r.stderr.contains("did not decode"), r.stderr)
     }
 
     /// tetherd keeps a ledger of each session: the session-end alert carries its head to the
