@@ -58,10 +58,41 @@ static __always_inline void event_emit(struct te_event *e)
             flags = BPF_RB_FORCE_WAKEUP;
         }
     }
-    if (bpf_ringbuf_output(&events, e, size, flags))
-        stat_inc(TE_STAT_DROPS);
-    else
+    if (!bpf_ringbuf_output(&events, e, size, flags)) {
         stat_inc(TE_STAT_EVENTS);
+        return;
+    }
+    /* Full (a flood, or a reader that fell behind). A record a guard matched is what a
+     * rule needs most: it goes on the urgent ring. Anything else is lost for good, and the
+     * loss itself is a record there, naming the session whose record it was. */
+    if (e->guard && !bpf_ringbuf_output(&urgent, e, size, BPF_RB_FORCE_WAKEUP)) {
+        stat_inc(TE_STAT_RESCUED);
+        stat_inc(TE_STAT_EVENTS);
+        return;
+    }
+    stat_inc(e->guard ? TE_STAT_URGENT_DROPS : TE_STAT_DROPS);
+    if (!cpu)
+        return;
+    cpu->lost++;
+    __u64 now = bpf_ktime_get_boot_ns();
+    if (cpu->loss_ns && now - cpu->loss_ns < 10000000ull) /* one loss record per CPU per 10 ms */
+        return;
+    /* The lost record's header stays (its session, pid, syscall); its strings go. */
+    __u64 kind = e->h.kind;
+    e->h.kind = TE_LOSS;
+    e->h.size = sizeof(struct te_event);
+    e->h.time_ns = now;
+    e->a[0] = cpu->lost;
+    e->a[1] = kind;
+    e->a[2] = e->a[3] = 0;
+    __builtin_memset(e->s, 0, sizeof(e->s));
+    if (bpf_ringbuf_output(&urgent, e, sizeof(struct te_event), BPF_RB_FORCE_WAKEUP)) {
+        stat_inc(TE_STAT_URGENT_DROPS); /* the count stays: the next loss record carries it */
+        return;
+    }
+    stat_inc(TE_STAT_EVENTS);
+    cpu->lost = 0;
+    cpu->loss_ns = now;
 }
 
 /* A refusal in a session under TE_MODE_HOLD (a confined session that explains itself):

@@ -74,6 +74,8 @@ struct cpu_state {
     __u64 unwoken;
     __s64 dirfd[2];  /* for the entry guard stage: base of string slot 3, of slot 1 */
     __u32 slots;     /* for the entry guard stage: 1 = judge slot 3, 2 = slot 1 too */
+    __u64 lost;      /* records this CPU lost for good since its last loss record */
+    __u64 loss_ns;   /* when this CPU last wrote a loss record */
 };
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -87,6 +89,14 @@ struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
     __uint(max_entries, 16 << 20);
 } events SEC(".maps");
+
+/* What must not be lost with a flood: records a guard matched, when `events` is full, and
+ * the loss records that say what was lost, in which session. Ordinary records never go
+ * here, so filling `events` with cheap ones cannot fill this one. */
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 256 << 10);
+} urgent SEC(".maps");
 
 /* One record under construction per CPU. */
 struct scratch {

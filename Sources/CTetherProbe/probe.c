@@ -33,6 +33,7 @@ struct tp_probe {
     struct floor *floor;
     struct bpf_object *obj;
     struct ring *rb;
+    struct ring *urgent; /* guard-matched records and loss records, when rb is full */
     struct bpf_link *links[MAX_LINKS];
     uint32_t nlinks;
     uint32_t nskipped;
@@ -611,6 +612,13 @@ int tp_open(const struct tp_options *opts, tp_record_fn fn, void *ctx,
             rc = fail(rc, err, errlen, "mapping the ring buffer");
             goto out_destroy;
         }
+        int ufd = bpf_map__fd(p->skel->maps.urgent);
+        p->urgent = ring_new(ufd, bpf_map__max_entries(p->skel->maps.urgent), &rc);
+        struct epoll_event ev = { .events = EPOLLIN };
+        if (!p->urgent || epoll_ctl(p->rb->epoll_fd, EPOLL_CTL_ADD, ufd, &ev)) {
+            rc = fail(p->urgent ? -errno : rc, err, errlen, "mapping the urgent ring buffer");
+            goto out_destroy;
+        }
     }
     log_buf = NULL;
     *out = p;
@@ -631,6 +639,7 @@ void tp_close(struct tp_probe *p)
     if (p->bits)
         munmap(p->bits, (TE_TRACKED_WORDS + 1) * sizeof(uint64_t));
     ring_free(p->rb);
+    ring_free(p->urgent);
     for (uint32_t i = 0; i < p->nlinks; i++)
         bpf_link__destroy(p->links[i]);
     if (p->skel)
@@ -656,8 +665,14 @@ int tp_poll(struct tp_probe *p, int timeout_ms)
     struct epoll_event ev;
     if (timeout_ms != 0 && epoll_wait(p->rb->epoll_fd, &ev, 1, timeout_ms) < 0 && errno != EINTR)
         return -errno;
-    /* woken or timed out: records below the wakeup threshold do not wake us */
-    return ring_consume(p->rb, p);
+    /* woken or timed out: records below the wakeup threshold do not wake us. The urgent
+     * ring first: it is small and bounded, while a flood can keep the main one busy; so a
+     * rescued record may come before older ordinary ones still in the main ring. */
+    int n = p->urgent ? ring_consume(p->urgent, p) : 0;
+    if (n < 0)
+        return n;
+    int m = ring_consume(p->rb, p);
+    return m < 0 ? m : n + m;
 }
 
 int tp_stat_per_cpu(struct tp_probe *p, uint32_t key, uint64_t *out, uint32_t max)

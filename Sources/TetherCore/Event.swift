@@ -11,6 +11,7 @@ public enum EventLayout: Sendable {
     case open, twoPaths, pathPair, symlink, path, modePath, ownerPath, lengthPath, devicePath, flagsPath
     case address, listen, sendto, socket
     case ptrace, mount, mountAPI, namespaceFlags, setns, module, command, memfd, ioUring, signal, sysctl, device
+    case loss
 }
 
 public enum AddressFamily: String, Sendable, Codable {
@@ -100,6 +101,9 @@ public struct Event: Sendable, Equatable {
     public var name: String?
     public var params: String?
     public var entries: UInt32?
+    /// A loss record: how many records the kernel lost for good on this CPU since its last
+    /// one (the lost record's kind is `op`).
+    public var lost: UInt64?
     /// socket(): domain, type and protocol numbers (raw and packet sockets only).
     public var socketDomain: Int32?
     public var socketType: Int32?

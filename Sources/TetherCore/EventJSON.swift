@@ -69,6 +69,7 @@ public enum EventJSON {
         w.optString("name", e.name)
         w.optString("params", e.params)
         if let v = e.entries { w.uint("entries", UInt64(v)) }
+        if let v = e.lost { w.uint("lost", v) }
         if let v = e.socketDomain { w.int("socket_domain", Int64(v)) }
         if let v = e.socketType { w.int("socket_type", Int64(v)) }
         if let v = e.socketProtocol { w.int("socket_protocol", Int64(v)) }
@@ -167,6 +168,7 @@ public enum EventJSON {
         e.name = try opt("name", str)
         e.params = try opt("params", str)
         e.entries = try opt("entries", u32)
+        e.lost = try opt("lost", u64)
         e.socketDomain = try opt("socket_domain", i32)
         e.socketType = try opt("socket_type", i32)
         e.socketProtocol = try opt("socket_protocol", i32)

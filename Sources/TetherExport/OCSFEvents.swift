@@ -60,7 +60,7 @@ public enum OCSFEvents {
         case .kill: return e.signal == SIGKILL || e.signal == SIGTERM ? process(2, "Terminate") : process(99, other)
         case .ptrace: return ptraceWrites.contains(e.request ?? -1) ? process(4, "Inject") : process(3, "Open")
         case .setuid: return process(5, "Set User ID")
-        case .setgid, .capset, .setsid, .unshare, .setns, .module, .bpf, .ioUring, .restricted: return process(99, other)
+        case .setgid, .capset, .setsid, .unshare, .setns, .module, .bpf, .ioUring, .restricted, .loss: return process(99, other)
         case .open:
             let f = e.flags ?? 0
             if f & OpenFlags.path != 0 { return file(14, "Open") } // a handle, no access to the content

@@ -203,6 +203,9 @@ public enum RecordDecoder {
         case .ioUring:
             e.entries = UInt32(truncatingIfNeeded: a[0])
             e.flags = a[1]
+        case .loss:
+            e.lost = a[0]
+            e.op = UInt16(exactly: a[1]).flatMap { EventKind(abiNumber: $0) }?.rawValue ?? "kind \(a[1])"
         case .signal:
             e.target = Int32(truncatingIfNeeded: a[0])
             e.signal = Int32(truncatingIfNeeded: a[1])

@@ -80,8 +80,8 @@ public final class EventReader: @unchecked Sendable {
     /// not stopped ignores SIGCONT; a frozen session stays frozen).
     private var dropsSeen: UInt64 = 0
     private func releaseHeldAfterLoss() {
-        guard let s = try? probe.stats(), s.drops > dropsSeen else { return }
-        dropsSeen = s.drops
+        guard let s = try? probe.stats(), s.lost > dropsSeen else { return }
+        dropsSeen = s.lost
         probe.releaseHeld()
     }
 

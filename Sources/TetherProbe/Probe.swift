@@ -45,8 +45,12 @@ public struct ProbeStats: Sendable, Equatable {
     public var events: UInt64 = 0
     public var drops: UInt64 = 0
     public var trackFull: UInt64 = 0
+    /// Guard-matched records the full ring buffer could not take, delivered on the urgent ring.
+    public var rescued: UInt64 = 0
+    /// Guard-matched or loss records the urgent ring could not take either.
+    public var urgentDrops: UInt64 = 0
     /// Every event the kernel could not deliver.
-    public var lost: UInt64 { drops }
+    public var lost: UInt64 { drops + urgentDrops }
 }
 
 /// The loaded BPF programs. The only Swift type that calls into CTetherProbe.
@@ -134,7 +138,8 @@ public final class Probe {
         let rc = tp_stats(h, &v)
         if rc < 0 { throw ProbeError("reading stats", rc) }
         return ProbeStats(events: v[Int(TE_STAT_EVENTS.rawValue)], drops: v[Int(TE_STAT_DROPS.rawValue)],
-                          trackFull: v[Int(TE_STAT_TRACK_FULL.rawValue)])
+                          trackFull: v[Int(TE_STAT_TRACK_FULL.rawValue)], rescued: v[Int(TE_STAT_RESCUED.rawValue)],
+                          urgentDrops: v[Int(TE_STAT_URGENT_DROPS.rawValue)])
     }
 
     /// Ring buffer drops per CPU.

@@ -136,7 +136,7 @@ struct Run: ParsableCommand {
         if !noLedger {
             do {
                 let book = try LedgerBook(LedgerBook.Options(directory: LedgerStore.directory(state: stateDir)))
-                book.lostEvents = { (try? probe.stats())?.drops }
+                book.lostEvents = { (try? probe.stats())?.lost }
                 book.log = { complain($0) }
                 book.onDirectory = { GuardPlan.protectTetherDirectory($0, probe: probe) }
                 recorder.pipeline.attach(ledger: book)

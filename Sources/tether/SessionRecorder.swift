@@ -55,9 +55,9 @@ final class SessionRecorder: @unchecked Sendable {
         var ok = true
         for w in [output, alerts] { if let f = w?.failure { complain(f); ok = false } }
         if let stats = try? probe.stats() {
-            if stats.drops > 0 {
+            if stats.lost > 0 {
                 let perCPU = (try? probe.dropsPerCPU()) ?? []
-                complain("\(stats.drops) events lost: ring buffer full (per CPU: \(perCPU.map(String.init).joined(separator: " ")))")
+                complain("\(stats.lost) events lost: ring buffer full (per CPU: \(perCPU.map(String.init).joined(separator: " ")))")
                 ok = false
             }
             if stats.trackFull > 0 {

@@ -128,7 +128,7 @@ final class Daemon: @unchecked Sendable {
         if let o = config.ledger {
             do {
                 let book = try LedgerBook(o)
-                book.lostEvents = { [probe] in (try? probe.stats())?.drops }
+                book.lostEvents = { [probe] in (try? probe.stats())?.lost }
                 book.log = { log($0) }
                 book.onDirectory = { [probe] in GuardPlan.protectTetherDirectory($0, probe: probe) }
                 pipeline.attach(ledger: book)
@@ -379,7 +379,7 @@ final class Daemon: @unchecked Sendable {
     // MARK: status
 
     func snapshot() -> DaemonStatus {
-        let lost = (try? probe.stats())?.drops ?? lastDrops
+        let lost = (try? probe.stats())?.lost ?? lastDrops
         let members = (try? probe.tracked()) ?? []
         lock.lock()
         let perSecond = rate.perSecond
@@ -549,14 +549,14 @@ final class Daemon: @unchecked Sendable {
     /// Lost events are never silent: each increase is logged with the per-CPU split and raised.
     private func checkDrops() {
         guard let s = try? probe.stats() else { return }
-        if s.drops > lastDrops {
+        if s.lost > lastDrops {
             let perCPU = (try? probe.dropsPerCPU()) ?? []
-            let n = s.drops - lastDrops
-            log("warning: \(n) events lost (ring buffer full); total \(s.drops), per CPU: \(perCPU.map(String.init).joined(separator: " "))")
+            let n = s.lost - lastDrops
+            log("warning: \(n) events lost (ring buffer full); total \(s.lost), per CPU: \(perCPU.map(String.init).joined(separator: " "))")
             alert(AlertRecord(rule: "tether.events_lost", severity: .high,
-                                    message: "\(n) kernel events lost (ring buffer full); \(s.drops) in total",
-                                    action: "alert", details: ["lost": String(n), "lost_total": String(s.drops)]))
-            lastDrops = s.drops
+                                    message: "\(n) kernel events lost (ring buffer full); \(s.lost) in total",
+                                    action: "alert", details: ["lost": String(n), "lost_total": String(s.lost)]))
+            lastDrops = s.lost
         }
         // A child the kernel could not put in its session (tracked map full) runs unwatched:
         // as serious as a lost event, and raised the same way.

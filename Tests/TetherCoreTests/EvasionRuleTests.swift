@@ -35,6 +35,18 @@ final class EvasionRuleTests: XCTestCase {
         XCTAssertNil(SyscallName.of(0), "read has no handler")
     }
 
+    func testEventLoss() {
+        check("evasion.event_loss", fire: [
+            R("the kernel lost this session's open records", E.simple(.loss, result: 0) { $0.lost = 812; $0.op = "open" }),
+            R("a count the decoder could not name the kind of", E.simple(.loss, result: 0) { $0.lost = 1; $0.op = "kind 999" }),
+        ], quiet: [
+            R("ordinary reads", E.open("/home/dev/proj/a.txt")),
+            R("an ordinary exit", E.exit(100)),
+        ])
+        XCTAssertEqual(EvasionEventLoss.definition.severity, .high)
+        XCTAssertEqual(EvasionEventLoss.definition.action, .stop, "fail closed: a blinded session waits for a person")
+    }
+
     func testFileless() {
         var deleted = E.exec("/tmp/x (deleted)", ["x"])
         deleted.pathDeleted = true

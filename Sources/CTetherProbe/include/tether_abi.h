@@ -198,7 +198,9 @@ enum te_stat {
     TE_STAT_EVENTS = 1,      /* records written */
     TE_STAT_TRACK_FULL = 2,  /* tracked map full: a child could not be tracked */
     TE_STAT_GUARD_FAIL = 3,  /* a guard could not signal a task (bpf_send_signal failed) */
-    TE_STAT_MAX = 4,
+    TE_STAT_RESCUED = 4,     /* ring buffer full: a guard-matched record went on the urgent ring instead */
+    TE_STAT_URGENT_DROPS = 5, /* the urgent ring was full too: a guard-matched record or a loss record lost */
+    TE_STAT_MAX = 6,
 };
 
 /* Keys of the watch maps, filled from policy: a process whose exec matches starts a session. */

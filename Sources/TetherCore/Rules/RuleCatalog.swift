@@ -13,7 +13,7 @@ public enum RuleCatalog {
         EscapePtrace(), EscapeBPF(), EscapeKernelModule(), EscapeKernelTunables(), EscapeRawDevice(), EscapePrivilege(),
         EscapeWrite(), EscapeNetwork(),
         // Evasion
-        EvasionIoUring(), EvasionRestrictedSyscall(), EvasionFileless(), EvasionDownloadExec(),
+        EvasionIoUring(), EvasionRestrictedSyscall(), EvasionEventLoss(), EvasionFileless(), EvasionDownloadExec(),
     ]
 
     public static let all: [RuleInfo] = rules.map(\.info)
