@@ -134,18 +134,97 @@ static __always_inline void str_base(struct te_event *e, int slot, long dirfd)
     }
 }
 
+#define TE_PROC_ROOT (-1000) /* proc_link: the rest is absolute, from the caller's root */
+
+/* The caller's own cwd, root or open file spelled as a path through procfs's magic links
+ * ("/proc/self/cwd/x", "/proc/thread-self/cwd/x", "/proc/self/root/x", "/proc/self/fd/N/x",
+ * "/proc/self/fd/N"), which the dentry resolver cannot follow and user space could only
+ * guess at later (the caller may be gone, and /proc/self would be Tether's). Returns the
+ * prefix's length and in *dirfd what the rest is relative to: AT_FDCWD, the fd, or
+ * TE_PROC_ROOT; 0 for any other path. */
+static __always_inline __u32 proc_link(struct te_event *e, int slot, long *dirfd)
+{
+    struct te_str *str = &e->s[slot & (TE_NSTR - 1)];
+    __u32 off = str->off, len = str->len;
+    if (off > STR_LIMIT || len < 14 || len >= TE_STR_MAX)
+        return 0;
+    /* the prefix on the stack: constant offsets into it need no bounds proof */
+    char p[32] = {};
+    if (bpf_probe_read_kernel(p, sizeof(p), (const char *)e + off))
+        return 0;
+    if (p[0] != '/' || p[1] != 'p' || p[2] != 'r' || p[3] != 'o' || p[4] != 'c' || p[5] != '/')
+        return 0;
+    __u32 i;
+    if (p[6] == 's' && p[7] == 'e' && p[8] == 'l' && p[9] == 'f' && p[10] == '/')
+        i = 11;
+    else if (len >= 21 && p[6] == 't' && p[7] == 'h' && p[8] == 'r' && p[9] == 'e' && p[10] == 'a' && p[11] == 'd' &&
+             p[12] == '-' && p[13] == 's' && p[14] == 'e' && p[15] == 'l' && p[16] == 'f' && p[17] == '/')
+        i = 18;
+    else
+        return 0;
+    /* compared only up to len: beyond the string p holds what follows it in the record */
+    if (p[i] == 'c' && p[i + 1] == 'w' && p[i + 2] == 'd' && (i + 3 == len || p[i + 3] == '/')) {
+        *dirfd = AT_FDCWD;
+        return i + 3 == len ? len : i + 4;
+    }
+    if (len >= i + 5 && p[i] == 'r' && p[i + 1] == 'o' && p[i + 2] == 'o' && p[i + 3] == 't' && p[i + 4] == '/') {
+        *dirfd = TE_PROC_ROOT;
+        return i + 4; /* keep the slash: the rest is absolute */
+    }
+    if (len >= i + 4 && p[i] == 'f' && p[i + 1] == 'd' && p[i + 2] == '/') {
+        long fd = 0;
+        __u32 j = i + 3, digits = 0;
+        for (int k = 0; k < 7; k++) {
+            if (j >= len)
+                break;
+            char c = p[j & (sizeof(p) - 1)];
+            if (c < '0' || c > '9')
+                break;
+            fd = fd * 10 + (c - '0');
+            j++;
+            digits++;
+        }
+        if (!digits)
+            return 0;
+        if (j == len) {
+            *dirfd = fd;
+            return len;
+        }
+        if (p[j & (sizeof(p) - 1)] != '/')
+            return 0;
+        *dirfd = fd;
+        return j + 1;
+    }
+    return 0;
+}
+
 /* A path argument: the requested string into `slot + 1`, and what it is relative to
- * into `slot` (nothing for an absolute path; the dirfd itself for an empty one). */
-static __always_inline void path_arg(struct te_event *e, int slot, long dirfd, const char *uptr)
+ * into `slot` (nothing for an absolute path; the dirfd itself for an empty one). Returns
+ * the directory the path is relative to, which for a /proc/self magic-link spelling is
+ * the one it names (see proc_link). */
+static __always_inline long path_arg(struct te_event *e, int slot, long dirfd, const char *uptr)
 {
     long n = str_user(e, slot + 1, uptr);
-    if (n > 0 && str_first(e, slot + 1) == '/')
-        return;
+    if (n > 0 && str_first(e, slot + 1) == '/') {
+        long d = AT_FDCWD;
+        __u32 skip = proc_link(e, slot + 1, &d);
+        if (!skip)
+            return dirfd;
+        e->s[(slot + 1) & (TE_NSTR - 1)].skip = skip;
+        if (d == TE_PROC_ROOT)
+            return AT_FDCWD; /* absolute: from the root, as any absolute path */
+        if (skip == e->s[(slot + 1) & (TE_NSTR - 1)].len && d != AT_FDCWD)
+            str_fd_path(e, slot, d, 0); /* "/proc/self/fd/N": the open file itself */
+        else
+            str_base(e, slot, d);
+        return d;
+    }
     if (n == 0 && dirfd != AT_FDCWD) {
         str_fd_path(e, slot, dirfd, 0);
-        return;
+        return dirfd;
     }
     str_base(e, slot, dirfd);
+    return dirfd;
 }
 
 #endif

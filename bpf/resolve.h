@@ -156,8 +156,8 @@ static __always_inline bool resolve_parent(struct te_event *e, int slot, long di
     struct te_str *str = &e->s[slot & (TE_NSTR - 1)];
     if (str->flags & (TE_STRF_TRUNCATED | TE_STRF_FAULT) || str->len == 0)
         return false;
-    __u32 off = str->off, end = off + str->len;
-    if (off >= sizeof(struct scratch) || end > sizeof(struct scratch))
+    __u32 end = str->off + str->len, off = str->off + str->skip; /* skip: see proc_link */
+    if (str->skip > str->len || off >= sizeof(struct scratch) || end > sizeof(struct scratch) || off >= end)
         return false;
     struct task_struct *task = current_task();
     const struct path *base;

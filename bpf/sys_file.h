@@ -42,10 +42,10 @@ static __always_inline void two_paths(struct call *s, long nr, long ret, __u16 k
     if (!e)
         return;
     e->a[0] = flags;
-    path_arg(e, 0, olddfd, old);
-    path_arg(e, 2, newdfd, new);
+    long od = path_arg(e, 0, olddfd, old);
+    long nd = path_arg(e, 2, newdfd, new);
     if (ret == 0) /* an exchange puts something new at both names */
-        entry_guard_stage(e, s, newdfd, olddfd, kind == TE_RENAME && (flags & RENAME_EXCHANGE));
+        entry_guard_stage(e, s, nd, od, kind == TE_RENAME && (flags & RENAME_EXCHANGE));
     syscall_emit(e);
 }
 static __always_inline void on_rename(struct call *s, long nr, long ret) { two_paths(s, nr, ret, TE_RENAME, AT_FDCWD, (const char *)s->args[0], AT_FDCWD, (const char *)s->args[1], 0); }
@@ -65,9 +65,9 @@ static __always_inline void symlink_common(struct call *s, long nr, long ret, co
     if (!e)
         return;
     str_user(e, 1, target);
-    path_arg(e, 2, newdfd, linkpath);
+    long nd = path_arg(e, 2, newdfd, linkpath);
     if (ret == 0)
-        entry_guard_stage(e, s, newdfd, 0, false);
+        entry_guard_stage(e, s, nd, 0, false);
     syscall_emit(e);
 }
 static __always_inline void on_symlink(struct call *s, long nr, long ret) { symlink_common(s, nr, ret, (const char *)s->args[0], AT_FDCWD, (const char *)s->args[1]); }

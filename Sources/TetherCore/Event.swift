@@ -61,6 +61,10 @@ public struct Event: Sendable, Equatable {
     public var newRequested: String?
     /// The path could not be resolved completely (too deep, unreadable, or dirfd not open).
     public var pathIncomplete: Bool = false
+    /// A path spelled through another process's /proc magic link (`/proc/PID/cwd/…`) that
+    /// could no longer be resolved when Tether looked (the process had exited): where the
+    /// change landed is unknown.
+    public var pathUnresolved: Bool = false
     /// The file had no links left when seen (deleted, or a memfd).
     public var pathDeleted: Bool = false
 

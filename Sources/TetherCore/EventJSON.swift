@@ -28,6 +28,7 @@ public enum EventJSON {
         w.optString("new_path", e.newPath)
         w.optString("new_requested", e.newRequested)
         if e.pathIncomplete { w.bool("path_incomplete", true) }
+        if e.pathUnresolved { w.bool("path_unresolved", true) }
         if e.pathDeleted { w.bool("path_deleted", true) }
         if let f = e.flags {
             switch e.kind {
@@ -128,6 +129,7 @@ public enum EventJSON {
         e.newPath = try opt("new_path", str)
         e.newRequested = try opt("new_requested", str)
         e.pathIncomplete = try opt("path_incomplete", bool) ?? false
+        e.pathUnresolved = try opt("path_unresolved", bool) ?? false
         e.pathDeleted = try opt("path_deleted", bool) ?? false
         e.flags = try opt("raw_flags", u64)
         if let m: String = try opt("mode", str) {

@@ -9,6 +9,7 @@ extension Event {
     /// so that rules see where it landed. The caller's string stays in `requested`.
     mutating func resolveUnresolvedDestination() {
         guard guardActions.contains(.unresolved), succeeded else { return }
+        if let p = newPath, p.utf8.starts(with: HostPaths.proc) { return } // resolveProcMagicLinks' case
         if kind == .symlink {
             guard let p = path, let r = HostPaths.resolvingDirectory(p), r != p else { return }
             if requested == nil { requested = p }
@@ -21,7 +22,66 @@ extension Event {
     }
 }
 
+extension Event {
+    /// A path the kernel did not resolve that goes through a /proc magic link
+    /// (`/proc/self/cwd/x`, `/proc/thread-self/root/x`, `/proc/PID/fd/N`): spelled so, it
+    /// names the *caller's* cwd, root or open file, not ours, so it is resolved through the
+    /// caller's /proc entry, now, while the caller lives. Once the caller is gone nobody can
+    /// say where it led: the event says so (`pathUnresolved`), and that is a finding.
+    mutating func resolveProcMagicLinks() {
+        if let p = path, let r = HostPaths.throughProc(p, pid: pid, tid: tid) {
+            if requested == nil { requested = p }
+            if let real = r { path = real } else { pathUnresolved = true }
+        }
+        if let p = newPath, let r = HostPaths.throughProc(p, pid: pid, tid: tid) {
+            if newRequested == nil { newRequested = p }
+            if let real = r { newPath = real } else { pathUnresolved = true }
+        }
+    }
+}
+
 enum HostPaths {
+    static let proc = Array("/proc/".utf8)
+
+    /// nil: `path` is no magic-link spelling (the common case, decided on its first bytes).
+    /// .some(nil): it is one, and the link no longer resolves (the process is gone).
+    /// .some(real): where it leads for process `pid` (thread `tid` for thread-self).
+    static func throughProc(_ path: String, pid: Int32, tid: Int32) -> String?? {
+        guard path.utf8.count > proc.count, path.utf8.starts(with: proc) else { return nil }
+        var parts = path.utf8.dropFirst(proc.count).split(separator: UInt8(ascii: "/"), maxSplits: 3, omittingEmptySubsequences: false)
+            .map { String(decoding: $0, as: UTF8.self) }
+        guard parts.count >= 2 else { return nil }
+        let owner: String
+        switch parts[0] {
+        case "self": owner = String(pid)
+        case "thread-self": owner = "\(pid)/task/\(tid)"
+        default:
+            guard !parts[0].isEmpty, parts[0].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+            owner = parts[0]
+        }
+        let link: String
+        switch parts[1] {
+        case "cwd", "root":
+            link = "/proc/\(owner)/\(parts[1])"
+            parts.removeFirst(2)
+        case "fd":
+            guard parts.count >= 3, !parts[2].isEmpty, parts[2].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+            link = "/proc/\(owner)/fd/\(parts[2])"
+            parts.removeFirst(3)
+        default:
+            return nil // an ordinary /proc file (status, environ, …): not a link to elsewhere
+        }
+        let rest = parts.joined(separator: "/")
+        if rest.isEmpty {
+            // the link itself (chmod /proc/self/fd/5): what it points at
+            guard let real = realpath(link, nil) else { return .some(nil) }
+            defer { free(real) }
+            return .some(String(cString: real))
+        }
+        // realpath follows the magic link as the kernel does for that process
+        return .some(resolvingDirectory(link + "/" + rest))
+    }
+
     /// `path` with its directory resolved on this host now (symlinks followed), its last
     /// component kept as is; nil if the directory cannot be resolved.
     static func resolvingDirectory(_ path: String) -> String? {

@@ -162,6 +162,7 @@ public final class Pipeline: @unchecked Sendable {
         lock.lock()
         if source == .live {
             e.agent = slotNames[Int(e.agentSlot) % slotNames.count]
+            e.resolveProcMagicLinks()
             e.resolveUnresolvedDestination()
         }
         if !muted.isEmpty, let i = muted.firstIndex(of: e.session) {

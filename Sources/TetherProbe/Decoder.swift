@@ -49,11 +49,15 @@ public enum RecordDecoder {
             let kernel = try text(k)
             let kf = flags(k)
             let incomplete = kf & UInt8(TE_STRF_TRUNCATED | TE_STRF_FAULT) != 0 || flags(k + 1) & UInt8(TE_STRF_TRUNCATED | TE_STRF_FAULT) != 0
+            // a path through the caller's own /proc magic link: read without the prefix the
+            // kernel measured, against the base it put in the kernel slot (or from the root)
+            let skip = Int(slots[k + 1].skip)
+            let rest = skip > 0 ? requested.map { String(decoding: $0.utf8.dropFirst(skip), as: UTF8.self) } : requested
             var path: String?
             if let kernel, kf & UInt8(TE_STRF_FAULT) == 0 {
-                path = kf & UInt8(TE_STRF_BASE) != 0 ? Paths.join(kernel, requested ?? "") : kernel
-            } else if let requested, requested.hasPrefix("/") {
-                path = Paths.normalize(requested)
+                path = kf & UInt8(TE_STRF_BASE) != 0 ? Paths.join(kernel, rest ?? "") : kernel
+            } else if let rest, rest.hasPrefix("/") {
+                path = Paths.normalize(rest)
             }
             return (path, requested == path ? nil : requested, incomplete, kf & UInt8(TE_STRF_DELETED) != 0)
         }

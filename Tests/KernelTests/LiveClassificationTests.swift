@@ -6,63 +6,7 @@ import XCTest
 /// enforce mode, contained), and ordinary development work stays quiet and untouched.
 /// The dangerous ones run in enforce mode, where the kernel guard stops them before any
 /// content lands; every file they touch is removed afterwards.
-final class LiveClassificationTests: XCTestCase {
-    var dir: String!
-    var cleanup: [String] = []
-
-    override func setUpWithError() throws {
-        _ = try KernelHarness.shared()
-        dir = try makeScratch(name)
-    }
-
-    override func tearDownWithError() throws {
-        for p in cleanup { try? FileManager.default.removeItem(atPath: p) }
-        if let d = dir { try? FileManager.default.removeItem(atPath: d) }
-    }
-
-    struct Outcome {
-        var status: Int32
-        var findings: [[String: Any]]
-        var stderr: String
-        var rules: Set<String> { Set(findings.compactMap { $0["rule"] as? String }) }
-    }
-
-    /// `tether run --mode MODE --alerts FILE -- /bin/sh -c SCRIPT` in the scratch workspace.
-    /// `confined: false` turns Landlock and seccomp off (a policy file of its own), so that
-    /// the tracepoint guards, which adopted sessions rely on, are what acts; ConfinementTests
-    /// covers the launched sessions' refusals.
-    func run(_ script: String, mode: String = "enforce", extra: [String] = [], confined: Bool = true,
-             timeout: TimeInterval = 60) throws -> Outcome {
-        let alerts = dir + "/alerts-\(UInt32.random(in: 0...UInt32.max)).jsonl"
-        var extra = extra
-        // what is undone goes to the test's own quarantine, not the host's
-        if !extra.contains("--state-dir") { extra += ["--state-dir", dir + "/state"] }
-        if !confined {
-            precondition(!extra.contains("--policy"))
-            let policy = dir + "/tracepoints-only.yaml"
-            try "version: 1\ndefaults:\n  confine: {landlock: false, seccomp: false}\n".write(toFile: policy, atomically: true, encoding: .utf8)
-            extra += ["--policy", policy]
-        }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CLITests.bin + "/tether")
-        p.arguments = ["run", "--standalone", "--mode", mode, "--alerts", alerts, "--workspace", dir] + extra + ["--", "/bin/sh", "-c", script]
-        p.currentDirectoryURL = URL(fileURLWithPath: dir)
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        var errText = Data()
-        // a stopped session waits for a person: kill it if the test's budget runs out
-        while p.isRunning && Date() < deadline { usleep(20_000) }
-        if p.isRunning { p.interrupt(); kill(p.processIdentifier, SIGKILL) }
-        errText = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let lines = ((try? String(contentsOfFile: alerts, encoding: .utf8)) ?? "").split(separator: "\n")
-        let findings = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-        return Outcome(status: p.terminationStatus, findings: findings, stderr: String(decoding: errText, as: UTF8.self))
-    }
-
+final class LiveClassificationTests: TetherRunTestCase {
     func testOrdinaryDevelopmentWorkIsQuietAndUntouchedInEnforceMode() throws {
         let script = """
         set -e
@@ -134,9 +78,10 @@ final class LiveClassificationTests: XCTestCase {
         XCTAssertTrue((f1["outcome"] as? String ?? "").contains("undone: \(fresh) removed to quarantine"), "\(f1)")
         XCTAssertFalse(FileManager.default.fileExists(atPath: fresh), "the rename landed, and was undone")
 
-        let r2 = try run("echo '* * * * * root /bin/false' > b; mv b \(existing)", extra: ["--state-dir", state], confined: false)
-        // mv tries RENAME_NOREPLACE first (EEXIST: that attempt is the finding), then renames
-        // over the file: the kernel kills it there, and the undo is said on its own
+        // one rename(2) over the file (not mv: mv tries RENAME_NOREPLACE first, and that
+        // failed attempt's finding may kill it before it renames over the file, or not): the
+        // kernel kills the caller once it has landed, and the undo is said on its own
+        let r2 = try run("echo '* * * * * root /bin/false' > b; \(KernelHarness.testops) rename b \(existing)", extra: ["--state-dir", state], confined: false)
         XCTAssertTrue(r2.rules.contains("persist.cron"), "\(r2.rules) \(r2.stderr)")
         XCTAssertTrue(r2.stderr.contains("undone: \(existing) put back as it was before"), r2.stderr)
         XCTAssertEqual(try String(contentsOfFile: existing, encoding: .utf8), original, "the pre-image is back")

@@ -47,6 +47,23 @@ final class EvasionRuleTests: XCTestCase {
         XCTAssertEqual(EvasionEventLoss.definition.action, .stop, "fail closed: a blinded session waits for a person")
     }
 
+    func testUnresolvedPath() {
+        var gone = E.rename("/home/dev/proj/job", "/proc/4242/cwd/job")
+        gone.newRequested = "/proc/4242/cwd/job"
+        gone.pathUnresolved = true
+        var failed = gone
+        failed.result = -2
+        var resolved = E.rename("/home/dev/proj/job", "/home/dev/proj/job2")
+        resolved.newRequested = "/proc/self/cwd/job2"
+        check("evasion.unresolved_path", fire: [
+            R("a rename through a /proc link of a process that is gone", gone),
+        ], quiet: [
+            R("the same, failed (nothing landed)", failed),
+            R("a /proc/self spelling the kernel resolved", resolved),
+            R("ordinary reads", E.open("/home/dev/proj/a.txt")),
+        ])
+    }
+
     func testFileless() {
         var deleted = E.exec("/tmp/x (deleted)", ["x"])
         deleted.pathDeleted = true

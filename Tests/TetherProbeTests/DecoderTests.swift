@@ -28,7 +28,7 @@ final class DecoderTests: XCTestCase {
         var slots = [te_str](repeating: te_str(), count: 4)
         for (slot, bytes, enc, flags) in strings {
             slots[slot] = te_str(off: UInt16(MemoryLayout<te_event>.size + area.count), len: UInt16(bytes.count),
-                                 enc: UInt8(enc.rawValue), flags: UInt8(flags), pad: 0)
+                                 enc: UInt8(enc.rawValue), flags: UInt8(flags), skip: 0)
             area += bytes + [0]
         }
         e.s = (slots[0], slots[1], slots[2], slots[3])

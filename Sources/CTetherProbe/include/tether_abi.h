@@ -60,7 +60,9 @@ struct te_str {
     __u16 len;   /* bytes, no trailing NUL for PLAIN, all terminators for DPATH */
     __u8 enc;
     __u8 flags;
-    __u16 pad;
+    __u16 skip;  /* a requested path through the caller's own /proc magic link
+                  * (/proc/self/cwd/…, /proc/self/fd/N/…, /proc/self/root/…): the prefix's
+                  * bytes; the rest is read against the base slot as a relative path is */
 };
 
 struct te_header {

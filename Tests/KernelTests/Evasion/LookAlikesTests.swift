@@ -1,0 +1,24 @@
+import Foundation
+import XCTest
+
+/// Evasion tier, the other side: what honest agents do that looks like an evasion must
+/// not be one. Each look-alike runs in enforce mode (a false alarm would stop real work).
+final class LookAlikesTests: TetherRunTestCase {
+    /// tar and cp restore modes and times through `/proc/self/fd/N` of the file they just
+    /// wrote: a workspace file, not a write outside the boundary.
+    func testModesSetThroughProcSelfFdOfAWorkspaceFileAreWorkspaceWork() throws {
+        let r = try run("""
+            set -e
+            echo data > restored.txt
+            exec 7<restored.txt
+            chmod 600 /proc/self/fd/7
+            touch -h -d @0 /proc/self/fd/7 2>/dev/null || true
+            exec 7<&-
+            mkdir -p sub && cd sub && touch /proc/self/cwd/made-here
+            """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let loud = r.findings.filter { $0["rule"] as? String != "tether.session_ended" }
+        XCTAssertEqual(loud.count, 0, "workspace work through /proc/self must stay quiet: \(loud)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/sub/made-here"))
+    }
+}

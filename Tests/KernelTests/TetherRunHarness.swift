@@ -1,0 +1,80 @@
+import Foundation
+import XCTest
+
+/// Real scripts under `tether run` (the CLI, its own probes) in a scratch workspace, with
+/// the findings it wrote: the live classification tests and the evasion tier use it.
+class TetherRunTestCase: XCTestCase {
+    var dir: String!
+    var cleanup: [String] = []
+
+    override func setUpWithError() throws {
+        _ = try KernelHarness.shared()
+        dir = try makeScratch(name)
+    }
+
+    override func tearDownWithError() throws {
+        for p in cleanup { try? FileManager.default.removeItem(atPath: p) }
+        if let d = dir { try? FileManager.default.removeItem(atPath: d) }
+    }
+
+    struct Outcome {
+        var status: Int32
+        var findings: [[String: Any]]
+        var stderr: String
+        var rules: Set<String> { Set(findings.compactMap { $0["rule"] as? String }) }
+    }
+
+    /// `tether run --mode MODE --alerts FILE -- /bin/sh -c SCRIPT` in the scratch workspace.
+    /// `confined: false` turns Landlock and seccomp off (a policy file of its own), so that
+    /// the tracepoint guards, which adopted sessions rely on, are what acts; ConfinementTests
+    /// covers the launched sessions' refusals.
+    func run(_ script: String, mode: String = "enforce", extra: [String] = [], confined: Bool = true,
+             timeout: TimeInterval = 60) throws -> Outcome {
+        let alerts = dir + "/alerts-\(UInt32.random(in: 0...UInt32.max)).jsonl"
+        var extra = extra
+        // what is undone goes to the test's own quarantine, not the host's
+        if !extra.contains("--state-dir") { extra += ["--state-dir", dir + "/state"] }
+        if !confined {
+            precondition(!extra.contains("--policy"))
+            let policy = dir + "/tracepoints-only.yaml"
+            try "version: 1\ndefaults:\n  confine: {landlock: false, seccomp: false}\n".write(toFile: policy, atomically: true, encoding: .utf8)
+            extra += ["--policy", policy]
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLITests.bin + "/tether")
+        p.arguments = ["run", "--standalone", "--mode", mode, "--alerts", alerts, "--workspace", dir] + extra + ["--", "/bin/sh", "-c", script]
+        p.currentDirectoryURL = URL(fileURLWithPath: dir)
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        var errText = Data()
+        // a stopped session waits for a person: kill it if the test's budget runs out
+        while p.isRunning && Date() < deadline { usleep(20_000) }
+        if p.isRunning { p.interrupt(); kill(p.processIdentifier, SIGKILL) }
+        errText = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let lines = ((try? String(contentsOfFile: alerts, encoding: .utf8)) ?? "").split(separator: "\n")
+        let findings = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        return Outcome(status: p.terminationStatus, findings: findings, stderr: String(decoding: errText, as: UTF8.self))
+    }
+
+    /// An evasion-tier check of one technique that plants `path`: in monitor mode the
+    /// finding `rule` (medium or higher) names `path`, the real effect; in enforce mode,
+    /// with only the tracepoint guards (no Landlock), `path` is not there afterwards
+    /// (killed at the act and undone). `script` runs in the workspace; `path` is removed
+    /// after either run.
+    func assertCaught(_ script: String, rule: String, path: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        cleanup.append(path)
+        let watched = try run(script, mode: "monitor", confined: false)
+        let f = watched.findings.first { $0["rule"] as? String == rule }
+        XCTAssertNotNil(f, "monitor: no \(rule) in \(watched.rules): \(watched.stderr)", file: file, line: line)
+        XCTAssertEqual(f?["path"] as? String, path, "monitor: the finding must name where it landed: \(f ?? [:])", file: file, line: line)
+        XCTAssertTrue(["medium", "high", "critical"].contains(f?["severity"] as? String ?? ""), "\(f ?? [:])", file: file, line: line)
+        try? FileManager.default.removeItem(atPath: path)
+        let enforced = try run(script, mode: "enforce", confined: false)
+        XCTAssertTrue(enforced.rules.contains(rule), "enforce: no \(rule) in \(enforced.rules): \(enforced.stderr)", file: file, line: line)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path), "enforce: \(path) is in place: \(enforced.stderr)", file: file, line: line)
+    }
+}
