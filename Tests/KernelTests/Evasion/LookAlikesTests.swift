@@ -21,4 +21,16 @@ final class LookAlikesTests: TetherRunTestCase {
         XCTAssertEqual(loud.count, 0, "workspace work through /proc/self must stay quiet: \(loud)")
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/sub/made-here"))
     }
+
+    /// `systemd-analyze verify` (like systemd-detect-virt) reads init's environment for
+    /// "container=": the kernel refuses it here, nothing is read, and it is no credential theft.
+    func testSystemdAnalyzeVerifyIsNotACredentialRead() throws {
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze"), "systemd-analyze is missing (Debian's systemd)")
+        let r = try run("""
+            printf '[Unit]\\nDescription=a unit the agent wrote\\n[Service]\\nExecStart=/bin/true\\n' > app.service
+            systemd-analyze verify ./app.service || true
+            """)
+        let loud = r.findings.filter { $0["rule"] as? String != "tether.session_ended" }
+        XCTAssertEqual(loud.count, 0, "systemd-analyze verify must stay quiet: \(loud) \(r.stderr)")
+    }
 }
