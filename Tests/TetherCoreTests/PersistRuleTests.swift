@@ -6,6 +6,7 @@ final class PersistRuleTests: XCTestCase {
     func testCron() {
         check("persist.cron", fire: [
             R("drop a file in /etc/cron.d", E.write("/etc/cron.d/backdoor")),
+            R("a logrotate script (postrotate runs as root)", E.write("/etc/logrotate.d/app")),
             R("append to /etc/crontab", E.open("/etc/crontab", "wa")),
             R("refused write is still an attempt", E.write("/etc/cron.d/x", result: -13)),
             R("user spool (Debian)", E.write("/var/spool/cron/crontabs/dev")),
@@ -72,6 +73,9 @@ final class PersistRuleTests: XCTestCase {
             R("root's .profile", E.write("/root/.profile")),
             R("profile.d", E.write("/etc/profile.d/zz.sh")),
             R("fish conf.d", E.write("/home/dev/.config/fish/conf.d/x.fish")),
+            R("a file .bashrc sources", E.write("/home/dev/.bash_aliases")),
+            R("cargo's env, sourced by .profile", E.write("/home/dev/.cargo/env")),
+            R("nvm's init, sourced by .bashrc", E.write("/home/dev/.nvm/nvm.sh")),
             R("/etc/environment", E.write("/etc/environment")),
             R("rename over .bash_profile", E.rename("/home/dev/.bash_profile.tmp", "/home/dev/.bash_profile")),
             R("attempt refused", E.write("/etc/bash.bashrc", result: -13)),
@@ -114,6 +118,25 @@ final class PersistRuleTests: XCTestCase {
         ], quiet: [
             R("a .desktop file in the workspace", E.write("/home/dev/proj/x.desktop")),
             R("reading autostart", E.open("/etc/xdg/autostart/x.desktop")),
+        ])
+    }
+
+    func testAgentConfig() {
+        check("persist.agent_config", fire: [
+            R("Claude Code hooks in the user's settings", E.write("/home/dev/.claude/settings.json")),
+            R("settings moved into place", E.rename("/tmp/s", "/home/dev/.claude/settings.local.json")),
+            R("a hook script", E.write("/home/dev/.claude/hooks/on-stop.sh")),
+            R("Codex's notify command / MCP servers", E.write("/home/dev/.codex/config.toml")),
+            R("Gemini CLI's MCP servers", E.write("/home/dev/.gemini/settings.json")),
+            R("Cursor's MCP servers", E.write("/home/dev/.cursor/mcp.json")),
+            R("aider's lint/test commands", E.write("/home/dev/.aider.conf.yml")),
+            R("managed settings for every user", E.write("/etc/claude-code/managed-settings.json")),
+        ], quiet: [
+            R("the project's own settings, in the workspace", E.write("/home/dev/proj/.claude/settings.json")),
+            R("Claude Code's session history", E.write("/home/dev/.claude/projects/proj/1234.jsonl")),
+            R("Claude Code's state file (rewritten at every start)", E.write("/home/dev/.claude.json")),
+            R("reading the settings", E.open("/home/dev/.claude/settings.json")),
+            R("Codex's session log", E.write("/home/dev/.codex/sessions/2026/x.jsonl")),
         ])
     }
 

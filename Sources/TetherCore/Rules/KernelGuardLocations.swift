@@ -28,6 +28,7 @@ public enum KernelGuardLocations {
             (PersistSudoers.definition, PersistSudoers.locations),
             (PersistPAM.definition, PersistPAM.locations),
             (PersistKernelModules.definition, PersistKernelModules.locations),
+            (PersistAgentConfig.definition, PersistAgentConfig.locations),
         ]
     }
 

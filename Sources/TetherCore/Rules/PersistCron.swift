@@ -5,10 +5,10 @@ struct PersistCron: Rule, LocationGated, ExecGated {
     var info: RuleInfo { Self.definition }
     static let definition = RuleInfo(id: "persist.cron", severity: .high, action: .kill, mitre: "T1053.003",
                                     kinds: EventKind.modifying + [.exec],
-                                    title: "cron jobs: /etc/crontab, /etc/cron.*, the cron spool, crontab(1)")
+                                    title: "cron jobs: /etc/crontab, /etc/cron.*, the cron spool, crontab(1); logrotate scripts (run by root from cron or its timer)")
 
     static let locations = Locations(.cron, system: [
-        "/etc/crontab", "/etc/anacrontab", "/etc/cron.d/", "/etc/cron.hourly/", "/etc/cron.daily/",
+        "/etc/crontab", "/etc/logrotate.conf", "/etc/logrotate.d/", "/etc/anacrontab", "/etc/cron.d/", "/etc/cron.hourly/", "/etc/cron.daily/",
         "/etc/cron.weekly/", "/etc/cron.monthly/", "/etc/cron.yearly/",
         "/var/spool/cron/", // Debian crontabs/, SUSE tabs/, RHEL files directly (at's dirs excluded below)
         "/var/spool/anacron/", "/etc/cron.allow", "/etc/cron.deny",

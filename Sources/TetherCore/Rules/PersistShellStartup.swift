@@ -17,6 +17,9 @@ struct PersistShellStartup: Rule, LocationGated {
         ".zlogin", ".zlogout", ".kshrc", ".cshrc", ".tcshrc", ".login", ".logout", ".config/fish/",
         ".config/environment.d/", ".pam_environment", ".xprofile", ".xsession", ".xsessionrc", ".xinitrc",
         ".bashrc.d/", ".zshrc.d/", ".oh-my-zsh/custom/",
+        // what the startup files source: code that runs in every shell as surely as they do
+        ".bash_aliases", ".cargo/env", ".local/bin/env", ".nvm/nvm.sh", ".sdkman/bin/sdkman-init.sh", ".ghcup/env",
+        ".asdf/asdf.sh", ".rye/env", ".pyenv/.pyenvrc",
     ])
 
     func evaluate(_ e: Event, _ ctx: RuleContext) throws -> RuleHit? {

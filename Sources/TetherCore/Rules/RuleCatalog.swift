@@ -6,7 +6,7 @@ public enum RuleCatalog {
         PersistCron(), PersistAt(), PersistSystemd(), PersistInitScripts(), PersistShellStartup(), PersistSSH(),
         PersistDynamicLinker(), PersistAutostart(), PersistUdev(), PersistMotd(), PersistPackageHooks(),
         PersistPythonStartup(), PersistAccounts(), PersistSudoers(), PersistPAM(), PersistKernelModules(),
-        PersistPathBinary(), PersistGitHooks(), PersistDaemonize(), OutlivedSession(),
+        PersistPathBinary(), PersistGitHooks(), PersistAgentConfig(), PersistDaemonize(), OutlivedSession(),
         // Boundary escape
         EscapeTamper(), EscapeTamperServices(), EscapeTamperLogs(), EscapeTamperHistory(), EscapeTamperASLR(),
         EscapeCredentials(), EscapeMetadata(), EscapeContainerSocket(), EscapeRawSocket(), EscapeNamespace(), EscapeMount(),

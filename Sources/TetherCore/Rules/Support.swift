@@ -43,7 +43,7 @@ enum Place: Int, CaseIterable, Sendable {
     case accounts, sudoers, pam, kernelModules, gitTemplates, kernelTunables, kernelTunablesExcluded, memoryDevices
     case systemLogs, shellHistory, containerSockets
     case secretPasswords, secretHost, secretCloud, secretCluster, secretRegistry, secretGit, secretNetrc, secretPackages, secretKeyStores
-    case pathDirs
+    case pathDirs, agentConfig
     /// Tether's own files (from the classifier's `TetherIdentity`, not from a rule).
     case tether
 }
@@ -72,7 +72,7 @@ final class PlaceIndex: @unchecked Sendable {
         PersistUdev.locations, PersistMotd.locations, PersistPackageHooks.locations, PersistAccounts.locations,
         PersistSudoers.locations, PersistPAM.locations, PersistKernelModules.locations, PersistGitHooks.templates,
         EscapeKernelTunables.locations, EscapeKernelTunables.excluded, EscapeRawDevice.memory, EscapeTamperLogs.logs,
-        EscapeTamperHistory.histories, EscapeContainerSocket.lxd, PersistPathBinary.dirs,
+        EscapeTamperHistory.histories, EscapeContainerSocket.lxd, PersistPathBinary.dirs, PersistAgentConfig.locations,
     ] + EscapeCredentials.secrets.map(\.locations)
 
     let system: PrefixTable
