@@ -1113,6 +1113,9 @@ int tp_spawn_held(char *const argv[], const char *cwd, const char *stdout_path, 
     if (pid == 0) {
         /* child: only async-signal-safe calls from here */
         char c;
+        /* A process group of its own: kill(0, …) or a terminal's signals to the agent's
+         * group never reach the launcher that watches it (it would die of a SIGKILL). */
+        setpgid(0, 0);
         close(go[1]);
         close(status[0]);
         while (read(go[0], &c, 1) < 0 && errno == EINTR)
@@ -1140,6 +1143,7 @@ int tp_spawn_held(char *const argv[], const char *cwd, const char *stdout_path, 
         execvp(argv[0], argv);
         child_fail(status[1], TP_STAGE_EXEC, errno);
     }
+    setpgid(pid, pid); /* also from here, so that it holds whichever side runs first */
     close(go[0]);
     close(status[1]);
     *pid_out = pid;

@@ -145,6 +145,7 @@ struct Run: ParsableCommand {
         let reader = EventReader(probe: probe, sink: { recorder.handle(&$0) })
         reader.start()
         let started: Launcher.Started
+        var terminal: Terminal?
         do {
             // the pipeline learns the root before the kernel tracks it: no event of the session comes first
             started = try Launcher.spawn(command, session: session, confine: confinement) { pid in
@@ -156,6 +157,10 @@ struct Run: ParsableCommand {
                 // Ignored here, while the child (forked with our dispositions) is still held:
                 // its first instruction cannot come before this, so no signal it sends us can.
                 for sig in [SIGINT, SIGQUIT, SIGTERM, SIGHUP] { signal(sig, SIG_IGN) }
+                // The agent runs in a process group of its own (kill(0) must not reach us);
+                // on a terminal we are in the foreground of, its group takes the foreground,
+                // so it reads the terminal and gets Ctrl-C as if run directly.
+                terminal = Terminal.handOver(to: pid)
             }
         } catch let e as ProbeError {
             reader.stop()
@@ -171,6 +176,7 @@ struct Run: ParsableCommand {
         }
         defer { runControl?.stop() }
         let status = Launcher.wait(started.pid)
+        terminal?.takeBack()
         waitOutSurvivors(responder.control, session: session, recorder: recorder, grace: pol.defaults.gracePeriod)
         reader.stop()
         probe.releaseHeld(session: session) // nobody reads their records any more
@@ -239,4 +245,21 @@ struct Canary: ParsableCommand {
         let rc = CanaryOps.perform(ops)
         if rc != 0 { throw ExitCode(rc) }
     }
+}
+
+/// The controlling terminal handed to the agent's process group and taken back after.
+struct Terminal {
+    let fd: Int32
+    let ours: pid_t
+
+    /// nil when stdin is no terminal, or one whose foreground is not our group.
+    static func handOver(to child: pid_t) -> Terminal? {
+        guard isatty(0) == 1, tcgetpgrp(0) == getpgrp() else { return nil }
+        // a background group that changes the foreground gets SIGTTOU: not for this
+        signal(SIGTTOU, SIG_IGN)
+        guard tcsetpgrp(0, child) == 0 else { return nil }
+        return Terminal(fd: 0, ours: getpgrp())
+    }
+
+    func takeBack() { _ = tcsetpgrp(fd, ours) }
 }
