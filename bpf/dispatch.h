@@ -9,7 +9,14 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
     __u64 nr = regs->orig_ax;
-    if (nr >= TE_SYSCALL_SLOTS || !(reported_syscalls[nr / 64] & (1ull << (nr & 63))))
+    /* The 32-bit entry (int 0x80, sysenter) numbers syscalls its own way: a 64-bit
+     * handler would misread the call (32-bit 2 is fork, 64-bit 2 is open), and one with
+     * none would pass unseen. One load from the current task tells. */
+    bool compat = false;
+#ifdef __TARGET_ARCH_x86
+    compat = bpf_get_current_task_btf()->thread_info.status & 0x0002 /* TS_COMPAT */;
+#endif
+    if (!compat && (nr >= TE_SYSCALL_SLOTS || !(reported_syscalls[nr / 64] & (1ull << (nr & 63)))))
         return 0; /* a syscall we do not report */
     __u32 tgid = bpf_get_current_pid_tgid() >> 32, zero = 0, genkey = TE_TRACKED_GEN;
     if (!maybe_tracked(tgid))
@@ -27,6 +34,21 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
         member_of(t, &cpu->member);
         cpu->call_tgid = tgid;
         cpu->call_gen = g;
+    }
+    if (compat) {
+        /* A member's 32-bit syscall: reported as one (TE_SYSCALL_COMPAT in the number); in
+         * enforce mode the caller dies on its return, so at most this one call lands. */
+        struct te_event *e = event_begin(TE_RESTRICTED, &cpu->member, (nr & 0xffff) | TE_SYSCALL_COMPAT, ret);
+        if (!e)
+            return 0;
+        if (cpu->member.mode & TE_MODE_ENFORCE) {
+            if (bpf_send_signal(SIGKILL))
+                stat_inc(TE_STAT_GUARD_FAIL);
+            else
+                e->guard |= TE_GUARD_KILLED;
+        }
+        event_emit(e);
+        return 0;
     }
     bpf_tail_call(ctx, &handlers, nr);
     return 0;

@@ -41,9 +41,12 @@ public final class Responder: @unchecked Sendable {
     }
 
     private func carryOut(_ f: Finding, previous: Action?, taken: inout Action?) -> String {
-        let guarded = f.events.contains { $0.guardActions.contains(.killed) || $0.guardActions.contains(.froze) }
+        let killed = f.events.contains { $0.guardActions.contains(.killed) }
+        let froze = f.events.contains { $0.guardActions.contains(.froze) }
         let aftermath = f.events.compactMap(\.guardAftermath)
-        let kernelNote = !guarded ? "" : "; the kernel already killed the offender and froze its session"
+        // only what the kernel says it did (the 32-bit entry's kill freezes nothing)
+        let did = [killed ? "killed the offender" : nil, froze ? "froze its session" : nil].compactMap { $0 }.joined(separator: " and ")
+        let kernelNote = did.isEmpty ? "" : "; the kernel already \(did)"
             + (aftermath.isEmpty ? "" : " (left behind: " + aftermath.joined(separator: "; ") + ")")
         guard f.enforced else {
             let verb = [Action.stop: "stopped", .term: "terminated", .kill: "killed"][f.action] ?? "acted on"

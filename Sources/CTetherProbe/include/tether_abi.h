@@ -28,6 +28,10 @@ enum te_kind {
 #include "tether_events.def"
 };
 
+/* te_event.syscall of a TE_RESTRICTED record for a syscall made through the 32-bit entry
+ * (int 0x80, sysenter): the 32-bit number with this bit set */
+#define TE_SYSCALL_COMPAT 0x80000000u
+
 /* TE_EXEC a1 flags */
 #define TE_EXEC_ARGV_TRUNCATED 1u
 #define TE_EXEC_SESSION_START 2u   /* this exec matched the watch policy and began a session */

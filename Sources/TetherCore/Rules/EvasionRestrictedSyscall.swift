@@ -16,6 +16,12 @@ struct EvasionRestrictedSyscall: Rule {
             return RuleHit("killed by SIGSYS: a seccomp filter refused a syscall (Tether's kills the 32-bit and x32 syscall ABIs, which it cannot trace)",
                            subject: "SIGSYS", perProcess: true)
         }
+        if e.syscall < 0 { // TE_SYSCALL_COMPAT: the 32-bit entry
+            let nr = Int64(e.syscall) & 0x7fff_ffff
+            let done = e.guardActions.contains(.killed) ? "; the kernel killed the caller on its return" : ""
+            return RuleHit("32-bit syscall \(nr) through int 0x80 or sysenter: Tether does not decode the 32-bit entry, so what it did is not visible\(done)",
+                           subject: "32-bit entry", perProcess: true)
+        }
         let name = SyscallName.of(e.syscall) ?? "syscall \(e.syscall)"
         if e.result == -1 { // EPERM: refused
             return RuleHit("\(name) refused (EPERM): a syscall no agent needs", subject: name, perProcess: true)
