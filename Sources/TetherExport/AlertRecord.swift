@@ -165,7 +165,7 @@ extension AlertRecord {
         }
         self.init(rule: f.rule, severity: AlertSeverity(rawValue: f.severity.rawValue) ?? .high, mitre: f.mitre,
                   message: f.message, session: f.session.description, pid: f.pid,
-                  exe: f.ancestry.first?.exe ?? e?.exe, path: e?.newPath ?? e?.path, address: address,
+                  exe: f.ancestry.first?.exe ?? e?.exe, path: f.path ?? e?.newPath ?? e?.path, address: address,
                   action: f.action.rawValue, enforced: enforced, time: AlertRecord.wallClock(bootNanos: f.time))
         agent = f.agent
         self.outcome = outcome

@@ -40,6 +40,17 @@ extension Event {
     }
 }
 
+extension Event {
+    /// A hard link's existing name, with its directory resolved on this host (symlinks
+    /// followed): the path was read as a string, and `ln /tmp/to-etc/shadow x` with
+    /// /tmp/to-etc a symlink to /etc names /etc/shadow. Links are rare: the lookup is cheap.
+    mutating func resolveLinkSource() {
+        guard kind == .link, let p = path, !p.utf8.starts(with: HostPaths.proc), let r = HostPaths.resolvingDirectory(p), r != p else { return }
+        if requested == nil { requested = p }
+        path = r
+    }
+}
+
 enum HostPaths {
     static let proc = Array("/proc/".utf8)
 

@@ -163,6 +163,7 @@ public final class Pipeline: @unchecked Sendable {
         if source == .live {
             e.agent = slotNames[Int(e.agentSlot) % slotNames.count]
             e.resolveProcMagicLinks()
+            e.resolveLinkSource()
             e.resolveUnresolvedDestination()
         }
         if !muted.isEmpty, let i = muted.firstIndex(of: e.session) {

@@ -106,6 +106,22 @@ final class EscapeRuleTests: XCTestCase {
         ])
     }
 
+    func testHardLink() {
+        var refused = E.link("/etc/shadow", "/home/dev/proj/s")
+        refused.result = -1 // EPERM: fs.protected_hardlinks
+        check("escape.hard_link", fire: [
+            R("password hashes given a workspace name", E.link("/etc/shadow", "/home/dev/proj/s")),
+            R("an SSH private key", E.link("/home/dev/.ssh/id_ed25519", "/tmp/k")),
+            R("a cron job, to write it under another name", E.link("/etc/cron.d/backup", "/home/dev/proj/job")),
+            R("a shell startup file", E.link("/home/dev/.bashrc", "/home/dev/proj/rc")),
+            R("refused by protected_hardlinks: an attempt", refused),
+        ], quiet: [
+            R("the workspace's own files (git objects, cp -al)", E.link("/home/dev/proj/a.txt", "/home/dev/proj/b.txt")),
+            R("a public key", E.link("/home/dev/.ssh/id_ed25519.pub", "/home/dev/proj/k.pub")),
+            R("an ordinary file outside", E.link("/usr/share/dict/words", "/home/dev/proj/words")),
+        ])
+    }
+
     func testContainerSocket() {
         check("escape.container_socket", fire: [
             R("docker.sock", E.connectUnix("/var/run/docker.sock")),

@@ -278,9 +278,11 @@ public final class Classifier {
         s.findingCount += 1
         let severity: Severity = hit.inWorkspace ? .low : r.settings.severity
         let action: Action = hit.inWorkspace ? .alert : r.settings.action
-        return Finding(rule: r.info.id, severity: severity, mitre: r.info.mitre, message: hit.message,
-                       session: s.id, pid: pid, ancestry: table.ancestry(pid), events: hit.related + [e],
-                       action: action, enforced: s.mode == .enforce, time: time ?? e.time, agent: agent.policy.name)
+        var f = Finding(rule: r.info.id, severity: severity, mitre: r.info.mitre, message: hit.message,
+                        session: s.id, pid: pid, ancestry: table.ancestry(pid), events: hit.related + [e],
+                        action: action, enforced: s.mode == .enforce, time: time ?? e.time, agent: agent.policy.name)
+        if let p = hit.path, p != e.newPath ?? e.path { f.path = p }
+        return f
     }
 
     /// getpwuid_r: the passwd database's home for a uid.

@@ -23,6 +23,9 @@ public struct Finding: Sendable, Equatable {
     public var time: UInt64
     /// The agent policy the session runs under.
     public var agent: String
+    /// The file the finding is about when it is not the event's own (a hard link's
+    /// existing name): what the alert's `path` names.
+    public var path: String?
 
     public init(rule: String, severity: Severity, mitre: String, message: String, session: SessionID, pid: Int32,
                 ancestry: [ProcessRecord], events: [Event], action: Action, enforced: Bool, time: UInt64, agent: String) {

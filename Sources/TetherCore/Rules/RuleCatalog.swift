@@ -9,7 +9,7 @@ public enum RuleCatalog {
         PersistPathBinary(), PersistGitHooks(), PersistAgentConfig(), PersistDaemonize(), OutlivedSession(),
         // Boundary escape
         EscapeTamper(), EscapeTamperServices(), EscapeTamperLogs(), EscapeTamperHistory(), EscapeTamperASLR(),
-        EscapeCredentials(), EscapeMetadata(), EscapeContainerSocket(), EscapeRawSocket(), EscapeNamespace(), EscapeMount(),
+        EscapeCredentials(), EscapeHardLink(), EscapeMetadata(), EscapeContainerSocket(), EscapeRawSocket(), EscapeNamespace(), EscapeMount(),
         EscapePtrace(), EscapeBPF(), EscapeKernelModule(), EscapeKernelTunables(), EscapeRawDevice(), EscapePrivilege(),
         EscapeWrite(), EscapeNetwork(),
         // Evasion
