@@ -32,6 +32,10 @@ static __always_inline void sockaddr_user(struct te_event *e, const void *uaddr,
             e->s[1].flags |= TE_STRF_ABSTRACT;
         } else {
             str_user(e, 1, path);
+            /* a relative socket path names a file in the caller's cwd: its kernel path, as
+             * for any relative path (user space could only guess it once the caller is gone) */
+            if (first != '/')
+                str_base(e, 0, AT_FDCWD);
         }
     }
 }

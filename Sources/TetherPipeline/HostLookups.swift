@@ -51,6 +51,26 @@ extension Event {
     }
 }
 
+extension Event {
+    /// A unix socket's path as the caller gave it is a claim: a symlink (`d` → the
+    /// container runtime's socket) or a relative name says nothing of what it reached. The
+    /// path the kernel followed is resolved now: symlinks followed, a relative one against
+    /// the caller's cwd (its /proc entry, while it lives). The given path stays in
+    /// `requested`. Abstract sockets have no path.
+    mutating func resolveUnixSocketPath() {
+        guard kind == .connect || kind == .sendto, family == .unix, let a = addr, !a.isEmpty, !a.hasPrefix("@") else { return }
+        // a socket that is not there (glibc's nscd probe, ENOENT) reached nothing: no lookup
+        guard succeeded || result == -Int64(ECONNREFUSED) || result == -Int64(EACCES) || result == -Int64(EPERM) else { return }
+        let spelled = a.hasPrefix("/") ? a : "/proc/\(pid)/cwd/" + a
+        guard let real = realpath(spelled, nil) else { return }
+        defer { free(real) }
+        let r = String(cString: real)
+        guard r != a else { return }
+        if requested == nil { requested = a }
+        addr = r
+    }
+}
+
 enum HostPaths {
     static let proc = Array("/proc/".utf8)
 

@@ -164,6 +164,7 @@ public final class Pipeline: @unchecked Sendable {
             e.agent = slotNames[Int(e.agentSlot) % slotNames.count]
             e.resolveProcMagicLinks()
             e.resolveLinkSource()
+            e.resolveUnixSocketPath()
             e.resolveUnresolvedDestination()
         }
         if !muted.isEmpty, let i = muted.firstIndex(of: e.session) {

@@ -162,6 +162,11 @@ public enum RecordDecoder {
             if kind.layout == .sendto { e.bytes = Int64(bitPattern: a[1]) }
             if kind.layout == .listen { e.request = Int64(Int32(truncatingIfNeeded: a[1])) }
             decodeAddress(&e, r, try text(1), flags(1))
+            // a relative unix socket path, against the cwd the kernel put beside it
+            if e.family == .unix, let a = e.addr, !a.hasPrefix("/"), !a.hasPrefix("@"), flags(0) & UInt8(TE_STRF_BASE) != 0,
+               flags(0) & UInt8(TE_STRF_FAULT) == 0, let base = try text(0) {
+                e.addr = Paths.join(base, a)
+            }
         case .socket:
             e.socketDomain = Int32(truncatingIfNeeded: a[0])
             e.socketType = Int32(truncatingIfNeeded: a[1])
