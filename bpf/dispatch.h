@@ -41,7 +41,13 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
         struct te_event *e = event_begin(TE_RESTRICTED, &cpu->member, (nr & 0xffff) | TE_SYSCALL_COMPAT, ret);
         if (!e)
             return 0;
-        if (cpu->member.mode & TE_MODE_ENFORCE) {
+        /* seccomp's kill of the 32-bit ABI (sessions Tether launches confined) has already
+         * skipped the call and forced a SIGSYS: that is the kill, and says why */
+        struct task_struct *task = bpf_get_current_task_btf();
+        bool sigsys = task->pending.signal.sig[0] & (1ul << (31 /* SIGSYS */ - 1));
+        if (sigsys)
+            e->guard |= TE_GUARD_REFUSED; /* never ran */
+        else if (cpu->member.mode & TE_MODE_ENFORCE) {
             if (bpf_send_signal(SIGKILL))
                 stat_inc(TE_STAT_GUARD_FAIL);
             else

@@ -141,7 +141,7 @@ static __always_inline void entry_guard(struct te_event *e, struct call *s, int 
 
 /* Hands a finished rename/link/symlink record to the entry guard stage, which judges its
  * destination and emits it; returns only if there is no such stage, marking the record. */
-static __always_inline void entry_guard_stage(struct te_event *e, struct call *s, long dirfd, long olddirfd, bool both)
+static __always_inline void entry_guard_slots(struct te_event *e, struct call *s, long dirfd, long olddirfd, __u32 slots)
 {
     if (!(guards_enabled() & (TE_GUARDS_WRITE | TE_GUARDS_TAMPER)))
         return;
@@ -150,10 +150,17 @@ static __always_inline void entry_guard_stage(struct te_event *e, struct call *s
     if (cpu) {
         cpu->dirfd[0] = dirfd;
         cpu->dirfd[1] = olddirfd;
-        cpu->slots = both ? 3 : 1;
+        cpu->slots = slots;
         bpf_tail_call(s->ctx, &handlers, TE_SLOT_ENTRY_GUARD);
     }
     e->guard |= TE_GUARD_UNRESOLVED;
+}
+
+/* The new name is in slot 3 (a rename's, link's or symlink's destination); an exchange
+ * makes something new at slot 1 too. */
+static __always_inline void entry_guard_stage(struct te_event *e, struct call *s, long dirfd, long olddirfd, bool both)
+{
+    entry_guard_slots(e, s, dirfd, olddirfd, both ? 3 : 1);
 }
 
 /* An open that can change content succeeded: is the file, or the directory it is in,

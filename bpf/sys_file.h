@@ -125,8 +125,22 @@ static __always_inline void on_unlinkat(struct call *s, long nr, long ret)
     one_path(s, nr, ret, kind, (int)s->args[0], (const char *)s->args[1], 0, 0);
 }
 static __always_inline void on_rmdir(struct call *s, long nr, long ret) { one_path(s, nr, ret, TE_RMDIR, AT_FDCWD, (const char *)s->args[0], 0, 0); }
-static __always_inline void on_mkdir(struct call *s, long nr, long ret) { one_path(s, nr, ret, TE_MKDIR, AT_FDCWD, (const char *)s->args[0], s->args[1], 0); }
-static __always_inline void on_mkdirat(struct call *s, long nr, long ret) { one_path(s, nr, ret, TE_MKDIR, (int)s->args[0], (const char *)s->args[1], s->args[2], 0); }
+/* mkdir makes something new at a name, as a symlink does: a protected name (Tether's
+ * configuration directory before it exists, a persistence directory) is judged by the
+ * entry guard, on slot 1 (the stage's second pass: slots = 2). */
+static __always_inline void mkdir_common(struct call *s, long nr, long ret, long dirfd, const char *uptr, __u64 mode)
+{
+    struct te_event *e = event_begin(TE_MKDIR, &s->m, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = mode;
+    long d = path_arg(e, 0, dirfd, uptr);
+    if (ret == 0)
+        entry_guard_slots(e, s, 0, d, 2);
+    syscall_emit(e);
+}
+static __always_inline void on_mkdir(struct call *s, long nr, long ret) { mkdir_common(s, nr, ret, AT_FDCWD, (const char *)s->args[0], s->args[1]); }
+static __always_inline void on_mkdirat(struct call *s, long nr, long ret) { mkdir_common(s, nr, ret, (int)s->args[0], (const char *)s->args[1], s->args[2]); }
 static __always_inline void on_chmod(struct call *s, long nr, long ret) { one_path(s, nr, ret, TE_CHMOD, AT_FDCWD, (const char *)s->args[0], s->args[1], 0); }
 static __always_inline void on_fchmodat(struct call *s, long nr, long ret) { one_path(s, nr, ret, TE_CHMOD, (int)s->args[0], (const char *)s->args[1], s->args[2], 0); }
 static __always_inline void on_fchmod(struct call *s, long nr, long ret) { fd_path(s, nr, ret, TE_CHMOD, (int)s->args[0], s->args[1], 0); }

@@ -18,6 +18,10 @@ struct EvasionRestrictedSyscall: Rule {
         }
         if e.syscall < 0 { // TE_SYSCALL_COMPAT: the 32-bit entry
             let nr = Int64(e.syscall) & 0x7fff_ffff
+            if e.guardActions.contains(.refused) {
+                return RuleHit("32-bit syscall \(nr) through int 0x80 or sysenter refused: seccomp killed the caller (SIGSYS) before it ran",
+                               subject: "32-bit entry", perProcess: true)
+            }
             let done = e.guardActions.contains(.killed) ? "; the kernel killed the caller on its return" : ""
             return RuleHit("32-bit syscall \(nr) through int 0x80 or sysenter: Tether does not decode the 32-bit entry, so what it did is not visible\(done)",
                            subject: "32-bit entry", perProcess: true)
