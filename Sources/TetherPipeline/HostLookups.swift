@@ -29,6 +29,8 @@ extension Event {
     /// caller's /proc entry, now, while the caller lives. Once the caller is gone nobody can
     /// say where it led: the event says so (`pathUnresolved`), and that is a finding.
     mutating func resolveProcMagicLinks() {
+        // a successful open's path is the opened file's own, from the kernel: never a link's spelling
+        guard !(kind == .open && succeeded), kind != .exec || !succeeded else { return }
         if let p = path, let r = HostPaths.throughProc(p, pid: pid, tid: tid) {
             if requested == nil { requested = p }
             if let real = r { path = real } else { pathUnresolved = true }

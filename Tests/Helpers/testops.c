@@ -25,6 +25,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <sys/uio.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
@@ -296,6 +297,33 @@ int main(int argc, char **argv)
             int rc = connect(fd, (struct sockaddr *)&a, offsetof(struct sockaddr_un, sun_path) + 1 + n);
             printf("abstract %d\n", rc ? errno : 0);
             close(fd);
+            i += 1;
+        } else if (!strcmp(op, "vm-read")) {       /* vm-read PID: process_vm_readv of 8 bytes at PID's stack-ish address; prints "vm-read ERRNO" */
+            NEED(1);
+            char buf[8];
+            struct iovec local = { buf, sizeof(buf) }, remote = { (void *)0x1000, sizeof(buf) };
+            long r = syscall(SYS_process_vm_readv, (pid_t)atoi(A(1)), &local, 1, &remote, 1, 0);
+            printf("vm-read %d\n", r < 0 ? errno : 0);
+            i += 1;
+        } else if (!strcmp(op, "getfd")) {         /* getfd PID FD: pidfd_open + pidfd_getfd; prints "getfd ERRNO" */
+            NEED(2);
+            int pfd = syscall(SYS_pidfd_open, (pid_t)atoi(A(1)), 0);
+            int r = pfd < 0 ? -1 : syscall(SYS_pidfd_getfd, pfd, atoi(A(2)), 0);
+            printf("getfd %d\n", r < 0 ? errno : 0);
+            if (r >= 0) close(r);
+            if (pfd >= 0) close(pfd);
+            i += 2;
+        } else if (!strcmp(op, "by-handle")) {     /* by-handle PATH: name_to_handle_at, then open_by_handle_at; prints "by-handle ERRNO" */
+            NEED(1);
+            struct { struct file_handle h; unsigned char b[128]; } fh = { .h.handle_bytes = 128 };
+            int mount_id, r = -1;
+            if (name_to_handle_at(AT_FDCWD, A(1), &fh.h, &mount_id, 0) == 0) {
+                int mfd = open("/", O_RDONLY | O_DIRECTORY);
+                r = syscall(SYS_open_by_handle_at, mfd, &fh.h, O_RDONLY);
+                if (r >= 0) close(r);
+                close(mfd);
+            }
+            printf("by-handle %d\n", r < 0 ? errno : 0);
             i += 1;
         } else if (!strcmp(op, "uring")) {         /* uring: io_uring_setup */
             struct io_uring_params p = {0};
