@@ -5,6 +5,27 @@
 
 /* ---- the syscall exit hook and its handlers ---- */
 
+/* A member's 32-bit syscall: reported as one (TE_SYSCALL_COMPAT in the number); in
+ * enforce mode the caller dies on its return, so at most this one call lands. seccomp's
+ * kill of the 32-bit ABI (sessions Tether launches confined) has already skipped the call
+ * and forced a SIGSYS: that is the kill, and says why. */
+static __always_inline void compat_call(struct cpu_state *cpu, __u64 nr, long ret)
+{
+    struct te_event *e = event_begin(TE_RESTRICTED, &cpu->member, (nr & 0xffff) | TE_SYSCALL_COMPAT, ret);
+    if (!e)
+        return;
+    struct task_struct *task = bpf_get_current_task_btf();
+    if (task->pending.signal.sig[0] & (1ul << (31 /* SIGSYS */ - 1)))
+        e->guard |= TE_GUARD_REFUSED; /* never ran */
+    else if (cpu->member.mode & TE_MODE_ENFORCE) {
+        if (bpf_send_signal(SIGKILL))
+            stat_inc(TE_STAT_GUARD_FAIL);
+        else
+            e->guard |= TE_GUARD_KILLED;
+    }
+    event_emit(e);
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
@@ -36,24 +57,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
         cpu->call_gen = g;
     }
     if (compat) {
-        /* A member's 32-bit syscall: reported as one (TE_SYSCALL_COMPAT in the number); in
-         * enforce mode the caller dies on its return, so at most this one call lands. */
-        struct te_event *e = event_begin(TE_RESTRICTED, &cpu->member, (nr & 0xffff) | TE_SYSCALL_COMPAT, ret);
-        if (!e)
-            return 0;
-        /* seccomp's kill of the 32-bit ABI (sessions Tether launches confined) has already
-         * skipped the call and forced a SIGSYS: that is the kill, and says why */
-        struct task_struct *task = bpf_get_current_task_btf();
-        bool sigsys = task->pending.signal.sig[0] & (1ul << (31 /* SIGSYS */ - 1));
-        if (sigsys)
-            e->guard |= TE_GUARD_REFUSED; /* never ran */
-        else if (cpu->member.mode & TE_MODE_ENFORCE) {
-            if (bpf_send_signal(SIGKILL))
-                stat_inc(TE_STAT_GUARD_FAIL);
-            else
-                e->guard |= TE_GUARD_KILLED;
-        }
-        event_emit(e);
+        compat_call(cpu, nr, ret);
         return 0;
     }
     bpf_tail_call(ctx, &handlers, nr);

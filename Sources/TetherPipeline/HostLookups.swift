@@ -9,7 +9,6 @@ extension Event {
     /// so that rules see where it landed. The caller's string stays in `requested`.
     mutating func resolveUnresolvedDestination() {
         guard guardActions.contains(.unresolved), succeeded else { return }
-        if let p = newPath, p.utf8.starts(with: HostPaths.proc) { return } // resolveProcMagicLinks' case
         if kind == .symlink {
             guard let p = path, let r = HostPaths.resolvingDirectory(p), r != p else { return }
             if requested == nil { requested = p }
@@ -47,7 +46,7 @@ extension Event {
     /// followed): the path was read as a string, and `ln /tmp/to-etc/shadow x` with
     /// /tmp/to-etc a symlink to /etc names /etc/shadow. Links are rare: the lookup is cheap.
     mutating func resolveLinkSource() {
-        guard kind == .link, let p = path, !p.utf8.starts(with: HostPaths.proc), let r = HostPaths.resolvingDirectory(p), r != p else { return }
+        guard kind == .link, let p = path, let r = HostPaths.resolvingDirectory(p), r != p else { return }
         if requested == nil { requested = p }
         path = r
     }
@@ -55,16 +54,14 @@ extension Event {
 
 extension Event {
     /// A unix socket's path as the caller gave it is a claim: a symlink (`d` → the
-    /// container runtime's socket) or a relative name says nothing of what it reached. The
-    /// path the kernel followed is resolved now: symlinks followed, a relative one against
-    /// the caller's cwd (its /proc entry, while it lives). The given path stays in
-    /// `requested`. Abstract sockets have no path.
+    /// container runtime's socket) says nothing of what it reached. The path is resolved
+    /// now, symlinks followed (a relative one the decoder already joined to the cwd the
+    /// kernel read). The given path stays in `requested`. Abstract sockets have no path.
     mutating func resolveUnixSocketPath() {
-        guard kind == .connect || kind == .sendto, family == .unix, let a = addr, !a.isEmpty, !a.hasPrefix("@") else { return }
+        guard kind == .connect || kind == .sendto, family == .unix, let a = addr, a.hasPrefix("/") else { return }
         // a socket that is not there (glibc's nscd probe, ENOENT) reached nothing: no lookup
         guard succeeded || result == -Int64(ECONNREFUSED) || result == -Int64(EACCES) || result == -Int64(EPERM) else { return }
-        let spelled = a.hasPrefix("/") ? a : "/proc/\(pid)/cwd/" + a
-        guard let real = realpath(spelled, nil) else { return }
+        guard !HostPaths.namesOurOwnProcess(a), let real = realpath(a, nil) else { return }
         defer { free(real) }
         let r = String(cString: real)
         guard r != a else { return }
@@ -75,6 +72,13 @@ extension Event {
 
 enum HostPaths {
     static let proc = Array("/proc/".utf8)
+    static let procSelf = Array("/proc/self/".utf8), procThreadSelf = Array("/proc/thread-self/".utf8)
+
+    /// `/proc/self/…` resolved here would be Tether's own process, never the caller's:
+    /// such a spelling is only ever resolved by `throughProc`, for the caller's pid.
+    static func namesOurOwnProcess(_ path: String) -> Bool {
+        path.utf8.starts(with: procSelf) || path.utf8.starts(with: procThreadSelf)
+    }
 
     /// nil: `path` is no magic-link spelling (the common case, decided on its first bytes).
     /// .some(nil): it is one, and the link no longer resolves (the process is gone).
@@ -118,6 +122,7 @@ enum HostPaths {
     /// `path` with its directory resolved on this host now (symlinks followed), its last
     /// component kept as is; nil if the directory cannot be resolved.
     static func resolvingDirectory(_ path: String) -> String? {
+        guard !namesOurOwnProcess(path) else { return nil }
         guard let slash = path.lastIndex(of: "/") else { return nil }
         let dir = slash == path.startIndex ? "/" : String(path[..<slash])
         let name = path[path.index(after: slash)...]
