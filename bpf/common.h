@@ -18,6 +18,7 @@
 #define SOCK_RAW 3
 #define AF_PACKET 17
 #define BPF_FS_MAGIC 0xcafe4a11
+#define PROC_SUPER_MAGIC 0x9fa0
 #define PTRACE_ATTACH 16
 #define PTRACE_SEIZE 0x4206
 #define RENAME_EXCHANGE 2

@@ -189,4 +189,32 @@ static __always_inline void open_guard(struct te_event *e, struct call *s, long 
         guard_act(e, s, TE_GUARD_WRITE);
 }
 
+/* An open under /proc/PID/ of one of Tether's processes: its memory (`mem`), or anything
+ * there opened for writing (`oom_score_adj`, `attr/…`), is a way into Tether without a
+ * signal or ptrace. Matched on the proc inode's pid, not on the path's digits. (Its fds
+ * and mappings, `fd/N` and `map_files/…`, resolve to the files themselves; the kernel
+ * refuses to reopen a BPF map or ring buffer that way, ENXIO.) */
+static __always_inline void proc_guard(struct te_event *e, struct call *s, long fd, bool write)
+{
+    struct file *f = fd_file(current_task(), fd);
+    if (!f)
+        return;
+    struct inode *inode = f->f_inode;
+    if (inode->i_sb->s_magic != PROC_SUPER_MAGIC)
+        return;
+    struct proc_inode *pi = KPTR(struct proc_inode, (void *)inode - bpf_core_field_offset(struct proc_inode, vfs_inode));
+    struct pid *pid = pi->pid;
+    if (!pid || !pid_protected(tgid_of(pid->numbers[0].nr)))
+        return;
+    if (!write) {
+        struct dentry *d = f->f_path.dentry;
+        char c[4] = {};
+        bpf_probe_read_kernel(c, sizeof(c), d->d_name.name);
+        if (!(d->d_name.len == 3 && c[0] == 'm' && c[1] == 'e' && c[2] == 'm'))
+            return; /* stat, status, cmdline: what ps and top read */
+    }
+    if (guards_enabled() & TE_GUARDS_TAMPER)
+        guard_act(e, s, TE_GUARD_TAMPER);
+}
+
 #endif

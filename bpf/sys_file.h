@@ -13,8 +13,11 @@ static __always_inline void open_common(struct call *s, long nr, long ret, long 
     long n = str_user(e, 1, uptr);
     if (ret >= 0) {
         str_fd_path(e, 0, ret, 0);
-        if (flags & (O_ACCMODE | O_CREAT | O_TRUNC))
+        bool write = flags & (O_ACCMODE | O_CREAT | O_TRUNC);
+        if (write)
             open_guard(e, s, ret);
+        if (!(e->guard & TE_GUARD_KILLED))
+            proc_guard(e, s, ret, write);
     } else if (!(n > 0 && str_first(e, 1) == '/')) {
         str_base(e, 0, dirfd);
     }

@@ -38,8 +38,74 @@ static __always_inline void on_bpf(struct call *s, long nr, long ret)
         guard_act(e, s, TE_GUARD_TAMPER);
     syscall_emit(e);
 }
-/* Signals: tampering when aimed at Tether (by pid, or at everyone with -1). */
-static __always_inline void signal_event(struct call *s, long nr, long ret, __s64 target, __s64 target_tgid, __u64 sig, __u64 via)
+/* ---- reaching Tether's processes: signals, their routes, memory, descriptors ---- */
+
+/* The pid behind a pidfd (or a /proc/PID directory fd, which pidfd_send_signal also
+ * takes), read from the kernel's file; 0 if `fd` is neither. */
+static __always_inline __s64 pidfd_target(long fd)
+{
+    struct file *f = fd_file(current_task(), fd);
+    if (!f)
+        return 0;
+    struct inode *inode = f->f_inode;
+    struct pid *p;
+    if (inode->i_sb->s_magic == PROC_SUPER_MAGIC)
+        p = KPTR(struct proc_inode, (void *)inode - bpf_core_field_offset(struct proc_inode, vfs_inode))->pid;
+    else /* pidfs keeps the struct pid in the inode; older kernels in private_data */
+        p = inode->i_private ? inode->i_private : f->private_data;
+    return p ? KPTR(struct pid, p)->numbers[0].nr : 0;
+}
+
+/* The process group of process `tgid` (the caller's own for 0); -1 if it is gone. */
+static __always_inline __s64 pgrp_of(__s64 tgid)
+{
+    if (tgid == 0) {
+        struct pid *p = current_task()->signal->pids[PIDTYPE_PGID];
+        return p ? p->numbers[0].nr : -1;
+    }
+    if (!bpf_ksym_exists(bpf_task_from_pid))
+        return -1;
+    struct task_struct *t = bpf_task_from_pid(tgid);
+    if (!t)
+        return -1;
+    struct pid *p = KPTR(struct task_struct, t)->signal->pids[PIDTYPE_PGID];
+    __s64 g = p ? KPTR(struct pid, p)->numbers[0].nr : -1;
+    bpf_task_release(t);
+    return g;
+}
+
+struct pgrp_scan { __s64 pgrp; __u8 found; };
+static long pgrp_holds(struct bpf_map *map, __u32 *tgid, __u8 *v, struct pgrp_scan *c)
+{
+    if (pgrp_of(*tgid) == c->pgrp)
+        c->found = 1;
+    return c->found; /* 1 ends the walk */
+}
+
+/* Is one of Tether's processes in process group `pgrp`? A signal, or an I/O signal's
+ * owner, aimed at a group reaches every process in it, whatever pid the caller named. */
+static __always_inline bool pgrp_protected(__s64 pgrp)
+{
+    struct pgrp_scan c = { .pgrp = pgrp };
+    if (pgrp <= 0)
+        return false;
+    bpf_for_each_map_elem(&protected_pids, pgrp_holds, &c, 0);
+    return c.found;
+}
+
+/* kill(2)'s target: a pid, 0 (the caller's group), -1 (everyone) or -PGRP. Does it
+ * reach Tether? */
+static __always_inline bool target_protected(__s64 target)
+{
+    if (target > 0)
+        return pid_protected(target);
+    if (target == -1)
+        return true;
+    return pgrp_protected(target == 0 ? pgrp_of(0) : -target);
+}
+
+/* Signals: tampering when they reach Tether (by pid, by its process group, or everyone). */
+static __always_inline void signal_event(struct call *s, long nr, long ret, __s64 target, bool tether, __u64 sig, __u64 via)
 {
     struct te_event *e = event_begin(TE_KILL, &s->m, nr, ret);
     if (!e)
@@ -47,28 +113,61 @@ static __always_inline void signal_event(struct call *s, long nr, long ret, __s6
     e->a[0] = target;
     e->a[1] = sig;
     e->a[2] = via;
-    if (sig != 0 && (guards_enabled() & TE_GUARDS_TAMPER) && (pid_protected(target_tgid) || target_tgid == -1))
+    if (sig != 0 && tether && (guards_enabled() & TE_GUARDS_TAMPER))
         guard_act(e, s, TE_GUARD_TAMPER);
     syscall_emit(e);
 }
-static __always_inline void on_kill(struct call *s, long nr, long ret) { signal_event(s, nr, ret, (int)s->args[0], (int)s->args[0], s->args[1], TE_KILLVIA_KILL); }
-static __always_inline void on_tkill(struct call *s, long nr, long ret) { signal_event(s, nr, ret, (int)s->args[0], tgid_of((int)s->args[0]), s->args[1], TE_KILLVIA_TKILL); }
-static __always_inline void on_tgkill(struct call *s, long nr, long ret) { signal_event(s, nr, ret, (int)s->args[1], (int)s->args[0], s->args[2], TE_KILLVIA_TGKILL); }
+static __always_inline void on_kill(struct call *s, long nr, long ret) { signal_event(s, nr, ret, (int)s->args[0], target_protected((int)s->args[0]), s->args[1], TE_KILLVIA_KILL); }
+static __always_inline void on_tkill(struct call *s, long nr, long ret) { signal_event(s, nr, ret, (int)s->args[0], pid_protected(tgid_of((int)s->args[0])), s->args[1], TE_KILLVIA_TKILL); }
+static __always_inline void on_tgkill(struct call *s, long nr, long ret) { signal_event(s, nr, ret, (int)s->args[1], pid_protected((int)s->args[0]), s->args[2], TE_KILLVIA_TGKILL); }
+/* rt_sigqueueinfo(tgid, sig, info) and rt_tgsigqueueinfo(tgid, tid, sig, info): a signal
+ * with a payload, sent as kill(2) and tgkill(2) send theirs. */
+static __always_inline void on_rt_sigqueueinfo(struct call *s, long nr, long ret) { signal_event(s, nr, ret, (int)s->args[0], target_protected((int)s->args[0]), s->args[1], TE_KILLVIA_SIGQUEUE); }
+static __always_inline void on_rt_tgsigqueueinfo(struct call *s, long nr, long ret) { signal_event(s, nr, ret, (int)s->args[1], pid_protected((int)s->args[0]), s->args[2], TE_KILLVIA_TGSIGQUEUE); }
 static __always_inline void on_pidfd_send_signal(struct call *s, long nr, long ret)
 {
-    /* The target is the pid behind the pidfd, read from the kernel's file. */
-    __s64 target = -1;
-    struct task_struct *task = current_task();
-    struct file *f = fd_file(task, (int)s->args[0]);
-    if (f) {
-        /* pidfs keeps the struct pid in the inode; older kernels in private_data */
-        struct pid *p = BPF_CORE_READ(f, f_inode, i_private);
-        if (!p)
-            p = BPF_CORE_READ(f, private_data);
-        if (p)
-            target = BPF_CORE_READ(p, numbers[0].nr);
+    __s64 target = pidfd_target((int)s->args[0]);
+    /* PIDFD_SIGNAL_PROCESS_GROUP: the signal goes to the whole group of that process */
+    bool tether = target > 0 && ((s->args[3] & 4) ? pgrp_protected(pgrp_of(target)) : pid_protected(target));
+    signal_event(s, nr, ret, target, tether, s->args[1], TE_KILLVIA_PIDFD);
+}
+
+/* fcntl(F_SETOWN, F_SETOWN_EX) and ioctl(FIOSETOWN, SIOCSPGRP) name who gets a file's I/O
+ * signals (SIGIO, or any signal F_SETSIG picks): a route for a signal with no kill(2) at
+ * all. Reported (as a signal `via` TE_KILLVIA_SETOWN) only when the owner is Tether. */
+static __always_inline void owner_event(struct call *s, long nr, long ret, __s64 owner)
+{
+    /* a positive owner is a process, a negative one a process group */
+    if (ret < 0 || owner == 0 || !(owner > 0 ? pid_protected(tgid_of(owner)) : pgrp_protected(-owner)))
+        return;
+    struct te_event *e = event_begin(TE_KILL, &s->m, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = owner;
+    e->a[1] = 29; /* SIGIO, unless F_SETSIG chose another */
+    e->a[2] = TE_KILLVIA_SETOWN;
+    if (guards_enabled() & TE_GUARDS_TAMPER)
+        guard_act(e, s, TE_GUARD_TAMPER);
+    syscall_emit(e);
+}
+static __always_inline void on_fcntl(struct call *s, long nr, long ret)
+{
+    if (s->args[1] == 8 /* F_SETOWN */) {
+        owner_event(s, nr, ret, (int)s->args[2]);
+    } else if (s->args[1] == 15 /* F_SETOWN_EX */) {
+        struct { int type; int pid; } own = {};
+        bpf_probe_read_user(&own, sizeof(own), (void *)s->args[2]);
+        /* F_OWNER_TID 0, F_OWNER_PID 1, F_OWNER_PGRP 2 */
+        owner_event(s, nr, ret, own.type == 2 ? -(__s64)own.pid : own.pid);
     }
-    signal_event(s, nr, ret, target, target, s->args[1], TE_KILLVIA_PIDFD);
+}
+static __always_inline void on_ioctl(struct call *s, long nr, long ret)
+{
+    if (s->args[1] != 0x8901 /* FIOSETOWN */ && s->args[1] != 0x8902 /* SIOCSPGRP */)
+        return;
+    int owner = 0;
+    bpf_probe_read_user(&owner, sizeof(owner), (void *)s->args[2]);
+    owner_event(s, nr, ret, owner);
 }
 static __always_inline void on_io_uring_setup(struct call *s, long nr, long ret)
 {
@@ -84,20 +183,51 @@ HOOK(kill, 2, on_kill)
 HOOK(tkill, 2, on_tkill)
 HOOK(tgkill, 3, on_tgkill)
 HOOK(pidfd_send_signal, 4, on_pidfd_send_signal)
+HOOK(rt_sigqueueinfo, 3, on_rt_sigqueueinfo)
+HOOK(rt_tgsigqueueinfo, 4, on_rt_tgsigqueueinfo)
+HOOK(fcntl, 3, on_fcntl)
+HOOK(ioctl, 3, on_ioctl)
 HOOK(io_uring_setup, 2, on_io_uring_setup)
 
 /* Syscalls Tether reports by number only: what they do cannot be judged from their
  * arguments here (an io_uring submission, a file handle, another process's memory). */
 static __always_inline void on_restricted(struct call *s, long nr, long ret) { numbers(s, nr, ret, TE_RESTRICTED, 0, 0, 0); }
+
+/* Another process's memory or descriptors (process_vm_readv/writev, pidfd_getfd), and a
+ * handle on a process (pidfd_open, reported only when it names Tether): a0 = the target.
+ * Reaching Tether this way is tampering: Tether's maps (the tracked set, the guard
+ * switches) are a stolen fd or a memory write away. A call the kernel refused (seccomp,
+ * Landlock) reached nothing: reported, not killed. */
+static __always_inline void reach_event(struct call *s, long nr, long ret, __s64 target, bool always)
+{
+    bool tether = pid_protected(tgid_of(target));
+    if (!always && !tether)
+        return;
+    struct te_event *e = event_begin(TE_RESTRICTED, &s->m, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = target > 0 ? target : 0;
+    if (tether && (guards_enabled() & TE_GUARDS_TAMPER)) {
+        if (ret >= 0)
+            guard_act(e, s, TE_GUARD_TAMPER);
+        else
+            e->guard |= TE_GUARD_TAMPER; /* refused: it reached nothing, nothing to end */
+    }
+    syscall_emit(e);
+}
+static __always_inline void on_process_vm(struct call *s, long nr, long ret) { reach_event(s, nr, ret, (int)s->args[0], true); }
+static __always_inline void on_pidfd_getfd(struct call *s, long nr, long ret) { reach_event(s, nr, ret, pidfd_target((int)s->args[0]), true); }
+static __always_inline void on_pidfd_open(struct call *s, long nr, long ret) { reach_event(s, nr, ret, (int)s->args[0], false); }
 HOOK(io_uring_enter, 0, on_restricted)
 HOOK(io_uring_register, 0, on_restricted)
 HOOK(delete_module, 0, on_restricted)
 HOOK(kexec_load, 0, on_restricted)
 HOOK(kexec_file_load, 0, on_restricted)
 HOOK(open_by_handle_at, 0, on_restricted)
-HOOK(process_vm_readv, 0, on_restricted)
-HOOK(process_vm_writev, 0, on_restricted)
-HOOK(pidfd_getfd, 0, on_restricted)
+HOOK(process_vm_readv, 1, on_process_vm)
+HOOK(process_vm_writev, 1, on_process_vm)
+HOOK(pidfd_getfd, 1, on_pidfd_getfd)
+HOOK(pidfd_open, 1, on_pidfd_open)
 HOOK(userfaultfd, 0, on_restricted)
 HOOK(reboot, 0, on_restricted)
 HOOK(swapon, 0, on_restricted)

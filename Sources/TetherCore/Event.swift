@@ -11,6 +11,8 @@ public enum EventLayout: Sendable {
     case open, twoPaths, pathPair, symlink, path, modePath, ownerPath, lengthPath, devicePath, flagsPath
     case address, listen, sendto, socket
     case ptrace, mount, mountAPI, namespaceFlags, setns, module, command, memfd, ioUring, signal, sysctl, device
+    /// a0 = the process the call reaches (0: none)
+    case target
     case loss
 }
 

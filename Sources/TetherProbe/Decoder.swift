@@ -118,6 +118,8 @@ public enum RecordDecoder {
             e.signal = sig == 0 ? nil : sig
         case .bare:
             break
+        case .target:
+            e.target = a[0] == 0 ? nil : Int32(truncatingIfNeeded: a[0])
         case .ids:
             e.ids = (0..<3).map { Int64(Int32(bitPattern: UInt32(truncatingIfNeeded: a[$0]))) }
             e.idCall = idCallName(kind, a[3])
@@ -218,10 +220,13 @@ public enum RecordDecoder {
         case .signal:
             e.target = Int32(truncatingIfNeeded: a[0])
             e.signal = Int32(truncatingIfNeeded: a[1])
-            e.via = ["", "kill", "tkill", "tgkill", "pidfd_send_signal"][Int(min(a[2], 4))]
+            e.via = RecordDecoder.signalVia[Int(min(a[2], UInt64(RecordDecoder.signalVia.count - 1)))]
         }
         return e
     }
+
+    /// te_kill_via, by number (an unknown one reads as "").
+    static let signalVia = ["", "kill", "tkill", "tgkill", "pidfd_send_signal", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "setown", ""]
 
     /// Leaf-first NUL-terminated dentry names -> "/a/b/c", built in one pass from the end.
     static func dpath(_ b: UnsafeRawBufferPointer) -> String {

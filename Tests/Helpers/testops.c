@@ -305,6 +305,44 @@ int main(int argc, char **argv)
             long r = syscall(SYS_process_vm_readv, (pid_t)atoi(A(1)), &local, 1, &remote, 1, 0);
             printf("vm-read %d\n", r < 0 ? errno : 0);
             i += 1;
+        } else if (!strcmp(op, "vm-write")) {      /* vm-write PID: process_vm_writev of nothing (an empty iovec) into PID; prints "vm-write ERRNO" */
+            NEED(1);
+            char buf[1];
+            struct iovec local = { buf, 0 }, remote = { (void *)0x1000, 0 };
+            long r = syscall(SYS_process_vm_writev, (pid_t)atoi(A(1)), &local, 1, &remote, 1, 0);
+            printf("vm-write %d\n", r < 0 ? errno : 0);
+            i += 1;
+        } else if (!strcmp(op, "pidfd-open")) {    /* pidfd-open PID: a pidfd on PID, closed; prints "pidfd-open ERRNO" */
+            NEED(1);
+            int pfd = syscall(SYS_pidfd_open, (pid_t)atoi(A(1)), 0);
+            printf("pidfd-open %d\n", pfd < 0 ? errno : 0);
+            if (pfd >= 0) close(pfd);
+            i += 1;
+        } else if (!strcmp(op, "sigqueue")) {      /* sigqueue PID SIG: rt_sigqueueinfo */
+            NEED(2);
+            siginfo_t si = { .si_signo = atoi(A(2)), .si_code = SI_QUEUE, .si_pid = getpid(), .si_uid = getuid() };
+            long r = syscall(SYS_rt_sigqueueinfo, (pid_t)atoi(A(1)), atoi(A(2)), &si);
+            printf("sigqueue %d\n", r < 0 ? errno : 0);
+            i += 2;
+        } else if (!strcmp(op, "tgsigqueue")) {    /* tgsigqueue PID SIG: rt_tgsigqueueinfo to PID's main thread */
+            NEED(2);
+            siginfo_t si = { .si_signo = atoi(A(2)), .si_code = SI_QUEUE, .si_pid = getpid(), .si_uid = getuid() };
+            long r = syscall(SYS_rt_tgsigqueueinfo, (pid_t)atoi(A(1)), (pid_t)atoi(A(1)), atoi(A(2)), &si);
+            printf("tgsigqueue %d\n", r < 0 ? errno : 0);
+            i += 2;
+        } else if (!strcmp(op, "setown")) {        /* setown OWNER SIG: a pipe whose I/O signal (F_SETSIG SIG) goes to OWNER (a pid, or -PGRP), then made ready; prints "setown ERRNO" */
+            NEED(2);
+            int p[2];
+            if (pipe(p)) { perror("testops: pipe"); return 2; }
+            int r = fcntl(p[0], F_SETSIG, atoi(A(2)));
+            if (!r) r = fcntl(p[0], F_SETOWN, atoi(A(1)));
+            if (!r) r = fcntl(p[0], F_SETFL, O_ASYNC | O_NONBLOCK);
+            printf("setown %d\n", r < 0 ? errno : 0);
+            fflush(stdout);
+            if (!r) r = write(p[1], "x", 1) == 1 ? 0 : -1; /* the read end is ready: the signal goes out */
+            close(p[0]);
+            close(p[1]);
+            i += 2;
         } else if (!strcmp(op, "getfd")) {         /* getfd PID FD: pidfd_open + pidfd_getfd; prints "getfd ERRNO" */
             NEED(2);
             int pfd = syscall(SYS_pidfd_open, (pid_t)atoi(A(1)), 0);

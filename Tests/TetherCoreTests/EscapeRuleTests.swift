@@ -254,11 +254,22 @@ final class EscapeRuleTests: XCTestCase {
             R("pinned BPF maps", E.unlink("/sys/fs/bpf/tether/tracked")),
             R("replace tetherd", E.rename("/tmp/x", "/usr/local/bin/tetherd")),
             R("refused write to the unit", E.write("/etc/systemd/system/tetherd.service", result: -13)),
+            Row("rt_sigqueueinfo to tetherd", [E.kill(77, signal: 18, via: "rt_sigqueueinfo")], protected: [77]),
+            R("a signal to a process group the kernel found Tether in", E.kill(-500, signal: 18, guard: [.tamper, .monitor])),
+            Row("tetherd made the owner of a file's I/O signals", [E.kill(77, signal: 29, via: "setown")], protected: [77]),
+            Row("process_vm_writev into tetherd", [E.reach(77, syscall: "process_vm_writev")], protected: [77]),
+            R("pidfd_getfd on Tether, refused (the kernel's guard matched)", E.reach(77, syscall: "pidfd_getfd", result: -1, guard: [.tamper])),
+            Row("tetherd's memory through /proc", [E.open("/proc/77/mem")], protected: [77]),
+            R("tetherd's oom_score_adj written (the kernel's guard matched)", E.open("/proc/77/oom_score_adj", "w", guard: [.tamper, .monitor])),
         ], quiet: [
             R("signal to its own child", E.fork(100, 200), E.kill(200, signal: 15)),
             R("kill(pid, 0) probes", E.kill(1, signal: 0)),
             Row("signal to the user's own editor", [E.kill(300, signal: 15)], external: [300: editor]),
             R("reading tether's policy", E.open("/etc/tether/policy.yaml")),
+            R("a signal to a process group without Tether", E.kill(-500, signal: 15)),
+            Row("ps reads tetherd's stat", [E.open("/proc/77/stat"), E.open("/proc/77/cmdline")], protected: [77]),
+            R("process_vm_readv of its own child", E.fork(100, 200), E.reach(200, syscall: "process_vm_readv")),
+            Row("another process's memory is a credential read, not tampering", [E.open("/proc/4242/mem")], protected: [77]),
         ])
         check("escape.tamper_services", fire: [
             R("systemctl stop", E.exec("/usr/bin/systemctl", ["systemctl", "stop", "auditd"])),

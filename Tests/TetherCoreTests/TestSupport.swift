@@ -59,8 +59,10 @@ enum E {
               session: Scenario.session, result: result, comm: "test")
     }
 
-    static func open(_ path: String, _ how: String = "r", pid: Int32 = 100, result: Int64 = 3, mode: UInt32? = nil, uid: UInt32 = 1000) -> Event {
+    static func open(_ path: String, _ how: String = "r", pid: Int32 = 100, result: Int64 = 3, mode: UInt32? = nil, uid: UInt32 = 1000,
+                     guard actions: GuardActions = []) -> Event {
         var e = base(.open, pid: pid, uid: uid, result: result)
+        e.guardActions = actions
         var f: UInt64 = 0
         if how.contains("w") { f |= how.contains("r") ? OpenFlags.readWrite : OpenFlags.writeOnly }
         if how.contains("c") { f |= OpenFlags.create }
@@ -143,10 +145,21 @@ enum E {
         return e
     }
     static func setsid(_ pid: Int32) -> Event { base(.setsid, pid: pid, result: Int64(pid)) }
-    static func kill(_ target: Int32, signal: Int32 = 15, pid: Int32 = 100, result: Int64 = 0) -> Event {
+    static func kill(_ target: Int32, signal: Int32 = 15, pid: Int32 = 100, result: Int64 = 0, via: String = "kill",
+                     guard actions: GuardActions = []) -> Event {
         var e = base(.kill, pid: pid, result: result)
         e.target = target
         e.signal = signal
+        e.via = via
+        e.guardActions = actions
+        return e
+    }
+    /// A restricted syscall that reaches process `target` (process_vm_readv/writev, pidfd_getfd, pidfd_open).
+    static func reach(_ target: Int32, syscall name: String, pid: Int32 = 100, result: Int64 = 0, guard actions: GuardActions = []) -> Event {
+        var e = base(.restricted, pid: pid, result: result)
+        e.syscall = Int32((0..<512).first { SyscallName.of(Int32($0)) == name } ?? -1)
+        e.target = target
+        e.guardActions = actions
         return e
     }
     static func ptrace(_ target: Int32, request: Int64 = 16, pid: Int32 = 100, result: Int64 = 0) -> Event {

@@ -36,6 +36,7 @@ enum te_kind {
 #define TE_EXEC_ARGV_TRUNCATED 1u
 #define TE_EXEC_SESSION_START 2u   /* this exec matched the watch policy and began a session */
 
+
 /* TE_MOUNT_API a0 values */
 enum te_mount_api {
     TE_MAPI_FSOPEN = 1, TE_MAPI_FSMOUNT = 2, TE_MAPI_MOVE_MOUNT = 3, TE_MAPI_OPEN_TREE = 4,
@@ -43,7 +44,12 @@ enum te_mount_api {
 };
 
 /* TE_KILL a2 values */
-enum te_kill_via { TE_KILLVIA_KILL = 1, TE_KILLVIA_TKILL = 2, TE_KILLVIA_TGKILL = 3, TE_KILLVIA_PIDFD = 4 };
+enum te_kill_via {
+    TE_KILLVIA_KILL = 1, TE_KILLVIA_TKILL = 2, TE_KILLVIA_TGKILL = 3, TE_KILLVIA_PIDFD = 4,
+    TE_KILLVIA_SIGQUEUE = 5,   /* rt_sigqueueinfo */
+    TE_KILLVIA_TGSIGQUEUE = 6, /* rt_tgsigqueueinfo */
+    TE_KILLVIA_SETOWN = 7,     /* fcntl F_SETOWN(_EX) / ioctl FIOSETOWN, SIOCSPGRP: the file's I/O signals go to a0 */
+};
 
 /* String slot encodings (te_str.enc). */
 enum te_str_enc {

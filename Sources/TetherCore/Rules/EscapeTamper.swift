@@ -1,13 +1,14 @@
 /// Tampering with Tether and the host's defenses.
 
-/// Signals or ptrace aimed at Tether or at system daemons, and changes to Tether's
-/// configuration, state, binaries, unit or pinned BPF objects (/sys/fs/bpf).
+/// Signals (by any route) or ptrace aimed at Tether or at system daemons; reaching into
+/// Tether's memory or descriptors; changes to Tether's configuration, state, binaries,
+/// unit or pinned BPF objects (/sys/fs/bpf).
 struct EscapeTamper: Rule, LocationGated {
     static let gate: [Place] = [.tether]
     var info: RuleInfo { Self.definition }
     static let definition = RuleInfo(id: "escape.tamper", severity: .critical, action: .kill, mitre: "T1562.001",
-                                    kinds: EventKind.modifying + [.kill, .ptrace],
-                                    title: "signals/ptrace at Tether or system daemons; writes to Tether's config, state, binaries, /sys/fs/bpf")
+                                    kinds: EventKind.modifying + [.kill, .ptrace, .restricted], opens: .all,
+                                    title: "signals/ptrace at Tether or system daemons; Tether's memory or fds; writes to Tether's config, state, binaries, /sys/fs/bpf")
 
     /// System daemons by executable name: signalling them disables logging, auditing, access.
     static let daemons: Set<Substring> = ["systemd", "init", "systemd-journald", "systemd-logind", "systemd-udevd", "systemd-resolved",
@@ -20,9 +21,15 @@ struct EscapeTamper: Rule, LocationGated {
         case .kill:
             guard let t = e.target, (e.signal ?? 0) != 0 else { return nil } // signal 0 only asks "are you there?"
             let sig = e.signal.map { " (signal \($0))" } ?? ""
-            // the kernel's tamper guard knew the target was Tether's (maybe an instance since restarted)
+            if e.via == "setown" { // reported only when the owner is Tether
+                return RuleHit("I/O signals of a file routed to Tether (\(t < 0 ? "process group \(-t)" : "pid \(t)"), F_SETOWN)\(e.outcomeNote)",
+                               subject: "pid:\(t)")
+            }
+            // the kernel's tamper guard knew the target was Tether's (maybe an instance since
+            // restarted), or that the process group it named holds Tether
             if ctx.protectedPids.contains(t) || e.guardActions.contains(.tamper) {
-                return RuleHit("signal to Tether (pid \(t))\(sig)\(e.outcomeNote)", subject: "pid:\(t)")
+                let whom = t > 0 ? "Tether (pid \(t))" : "a process group holding Tether (\(t == 0 ? "the caller's own" : "\(-t)"))"
+                return RuleHit("signal to \(whom)\(sig)\(viaNote(e))\(e.outcomeNote)", subject: "pid:\(t)")
             }
             if t == -1 { return RuleHit("signal to every process (kill -1)\(sig)\(e.outcomeNote)", subject: "pid:-1") }
             if t == 1 { return RuleHit("signal to init (pid 1)\(sig)\(e.outcomeNote)", subject: "pid:1") }
@@ -33,14 +40,39 @@ struct EscapeTamper: Rule, LocationGated {
         case .ptrace:
             guard let t = e.target, ctx.protectedPids.contains(t) || e.guardActions.contains(.tamper) else { return nil }
             return RuleHit("ptrace of Tether (pid \(t))\(e.outcomeNote)", subject: "pid:\(t)")
+        case .restricted:
+            // another process's memory or descriptors, a pidfd: aimed at Tether's?
+            guard let t = e.target, ctx.protectedPids.contains(t) || e.guardActions.contains(.tamper) else { return nil }
+            let call = SyscallName.of(e.syscall) ?? "syscall \(e.syscall)"
+            return RuleHit("\(call) on Tether (pid \(t)): its memory or descriptors (the tracked set, the guard switches)\(e.outcomeNote)",
+                           subject: "pid:\(t):\(call)")
+        case .open where !e.isWriteOpen:
+            // /proc/PID/mem of Tether's: the kernel's guard matched the proc inode's pid;
+            // without the guard, the path's pid against Tether's own
+            guard let p = e.path, PathBytes.hasPrefix(p, PathBytes.procPrefix) else { return nil }
+            if !e.guardActions.contains(.tamper) {
+                guard let (pid, rest) = PathBytes.procPid(p), ctx.protectedPids.contains(pid), rest == "mem" else { return nil }
+            }
+            return RuleHit("Tether's process opened through /proc: \(p)\(e.outcomeNote)", subject: p, path: p)
         default:
             guard let (path, op) = ctx.modified else { return nil }
+            if e.guardActions.contains(.tamper), let (pid, _) = PathBytes.procPid(path) {
+                return RuleHit("Tether's process (pid \(pid)) opened for writing through /proc: \(path)\(e.outcomeNote)", subject: path, path: path)
+            }
             if ctx.pathMask & Place.tether.mask != 0 || e.guardActions.contains(.tamper) { return RuleHit(Describe.file("Tether's own files", path, op, e), subject: path, path: path) }
             if let from = e.renameSource, ctx.tether.owns(from) {
                 return RuleHit("Tether's own files: \(from) renamed away\(e.outcomeNote)", subject: from, path: from)
             }
             return nil
         }
+    }
+}
+
+extension EscapeTamper {
+    /// " by rt_sigqueueinfo": the route when it is not plain kill(2).
+    func viaNote(_ e: Event) -> String {
+        guard let v = e.via, v != "kill", !v.isEmpty else { return "" }
+        return " by \(v)"
     }
 }
 
