@@ -109,6 +109,17 @@ struct {
     __type(value, struct scratch);
 } scratch SEC(".maps");
 
+/* One environment string at a time, read at exec (see env_scan in sched.h). */
+struct env_buf {
+    char s[TE_STR_MAX];
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct env_buf);
+} env_buf SEC(".maps");
+
 /* Counters (enum te_stat), per CPU so they cost no atomics. */
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -68,6 +68,113 @@ static __always_inline __s64 watched(struct task_struct *task, struct linux_binp
     return -1;
 }
 
+/* ---- the environment an exec starts with ----
+ * A home is where a program looks for ~/.bashrc, ~/.config/systemd/user, ~/.aws: the
+ * passwd database's, unless the process's HOME (or XDG_CONFIG_HOME, XDG_DATA_HOME,
+ * ZDOTDIR) says otherwise. And LD_PRELOAD, PYTHONPATH, NODE_OPTIONS... make a trusted
+ * program run the caller's code. Both are read here, from the strings the exec laid out
+ * on the new stack, before the program runs a single instruction that could change them;
+ * /proc/PID/environ later would show whatever the process wrote there since. */
+struct env_scan {
+    __u64 pos, end;   /* next string, end of the area (user addresses) */
+    __u32 keep_off;   /* where the kept strings start in the record */
+    __u32 flags;      /* TE_ENV_* */
+    __u32 left;       /* strings still to read (bprm->envc) */
+    __u8 mid;         /* pos is inside a string longer than env_buf */
+};
+
+#define W8(a, b, c, d, e, f, g, h) ((__u64)(a) | (__u64)(b) << 8 | (__u64)(c) << 16 | (__u64)(d) << 24 | \
+                                    (__u64)(e) << 32 | (__u64)(f) << 40 | (__u64)(g) << 48 | (__u64)(h) << 56)
+static __always_inline __u64 low_bytes(__u64 w, int n) { return n >= 8 ? w : w & ((1ull << (n * 8)) - 1); }
+/* Does the string (first 16 bytes in w0, w1; n bytes with its NUL) start with the `len`-byte
+ * name (its bytes in x0, x1, '=' included)? */
+static __always_inline bool env_is(__u64 w0, __u64 w1, long n, int len, __u64 x0, __u64 x1)
+{
+    return n > len && low_bytes(w0, len) == x0 && (len <= 8 || low_bytes(w1, len - 8) == x1);
+}
+
+/* Which TE_ENV_* the variable in w0, w1 is, or 0 to skip it. */
+static __always_inline __u32 env_kind(__u64 w0, __u64 w1, long n)
+{
+    if (env_is(w0, w1, n, 5, W8('H','O','M','E','=',0,0,0), 0) ||
+        env_is(w0, w1, n, 8, W8('Z','D','O','T','D','I','R','='), 0) ||
+        env_is(w0, w1, n, 16, W8('X','D','G','_','C','O','N','F'), W8('I','G','_','H','O','M','E','=')) ||
+        env_is(w0, w1, n, 14, W8('X','D','G','_','D','A','T','A'), W8('_','H','O','M','E','=',0,0)))
+        return TE_ENV_HOME;
+    if (env_is(w0, w1, n, 11, W8('L','D','_','P','R','E','L','O'), W8('A','D','=',0,0,0,0,0)) ||
+        env_is(w0, w1, n, 9, W8('L','D','_','A','U','D','I','T'), W8('=',0,0,0,0,0,0,0)) ||
+        env_is(w0, w1, n, 16, W8('L','D','_','L','I','B','R','A'), W8('R','Y','_','P','A','T','H','=')))
+        return TE_ENV_LOADER;
+    if (env_is(w0, w1, n, 11, W8('P','Y','T','H','O','N','P','A'), W8('T','H','=',0,0,0,0,0)) ||
+        env_is(w0, w1, n, 11, W8('P','Y','T','H','O','N','H','O'), W8('M','E','=',0,0,0,0,0)) ||
+        env_is(w0, w1, n, 14, W8('P','Y','T','H','O','N','S','T'), W8('A','R','T','U','P','=',0,0)) ||
+        env_is(w0, w1, n, 14, W8('P','Y','T','H','O','N','I','N'), W8('S','P','E','C','T','=',0,0)) ||
+        env_is(w0, w1, n, 13, W8('N','O','D','E','_','O','P','T'), W8('I','O','N','S','=',0,0,0)) ||
+        env_is(w0, w1, n, 10, W8('N','O','D','E','_','P','A','T'), W8('H','=',0,0,0,0,0,0)) ||
+        env_is(w0, w1, n, 9, W8('P','E','R','L','5','O','P','T'), W8('=',0,0,0,0,0,0,0)) ||
+        env_is(w0, w1, n, 9, W8('P','E','R','L','5','L','I','B'), W8('=',0,0,0,0,0,0,0)) ||
+        env_is(w0, w1, n, 8, W8('R','U','B','Y','O','P','T','='), 0) ||
+        env_is(w0, w1, n, 8, W8('R','U','B','Y','L','I','B','='), 0) ||
+        env_is(w0, w1, n, 9, W8('B','A','S','H','_','E','N','V'), W8('=',0,0,0,0,0,0,0)))
+        return TE_ENV_INTERPRETER;
+    return 0;
+}
+
+static long env_step(__u64 index, struct env_scan *c)
+{
+    __u32 zero = 0;
+    struct env_buf *b = bpf_map_lookup_elem(&env_buf, &zero);
+    struct te_event *e = bpf_map_lookup_elem(&scratch, &zero);
+    if (!b || !e)
+        return 1;
+    if (c->left == 0 || c->pos >= c->end)
+        return 1;
+    long n = bpf_probe_read_user_str(b->s, sizeof(b->s), (void *)c->pos);
+    if (n <= 0) {
+        c->flags |= TE_ENV_INCOMPLETE;
+        return 1;
+    }
+    bool mid = c->mid;
+    /* a string longer than the buffer comes back cut (n == size): the rest is read next,
+     * and is no variable's start */
+    c->mid = n == sizeof(b->s);
+    c->pos += c->mid ? n - 1 : n;
+    if (!c->mid)
+        c->left--;
+    if (mid)
+        return 0;
+    __u64 w0 = *(__u64 *)&b->s[0], w1 = *(__u64 *)&b->s[8];
+    __u32 kind = env_kind(w0, w1, n);
+    if (!kind)
+        return 0;
+    c->flags |= kind;
+    /* kept whole, with its NUL, while the record has room */
+    __u32 off = e->h.size;
+    if (c->mid || n > TE_STR_MAX || off - c->keep_off + n > TE_ENV_KEEP || off > sizeof(struct scratch) - TE_STR_MAX) {
+        c->flags |= TE_ENV_CUT;
+        return 0;
+    }
+    if (bpf_probe_read_kernel((char *)e + off, n & (TE_STR_MAX - 1), b->s) == 0)
+        e->h.size = off + (n & (TE_STR_MAX - 1));
+    return 0;
+}
+
+/* Reads the new environment into the record (see TE_ENV_* in tether_abi.h); returns a2. */
+static __always_inline __u64 env_scan(struct te_event *e, struct mm_struct *mm, struct linux_binprm *bprm)
+{
+    struct env_scan c = {
+        .pos = BPF_CORE_READ(mm, env_start), .end = BPF_CORE_READ(mm, env_end),
+        .keep_off = e->h.size, .left = BPF_CORE_READ(bprm, envc),
+    };
+    if (c.keep_off > sizeof(struct scratch) - TE_STR_MAX)
+        return (__u64)(TE_ENV_INCOMPLETE | TE_ENV_CUT) << 32; /* no room in this record */
+    bpf_loop(TE_ENV_STRINGS, env_step, &c, 0);
+    if (c.left)
+        c.flags |= TE_ENV_INCOMPLETE;
+    __u32 len = e->h.size - c.keep_off;
+    return (c.keep_off & 0xffff) | (__u64)(len & 0xffff) << 16 | (__u64)c.flags << 32;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -140,7 +247,13 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
             e->h.size = off3 + n;
         }
     }
+    /* a #! script: binfmt_script gave the exec a new interpreter name (a new string) */
+    if (BPF_CORE_READ(bprm, interp) != BPF_CORE_READ(bprm, filename))
+        flags |= TE_EXEC_SCRIPT;
     e->a[1] = flags;
+    e->a[2] = env_scan(e, mm, bprm);
+    struct inode *exe = KPTR(struct inode, BPF_CORE_READ(bprm, file, f_inode));
+    e->a[3] = exe->i_mode | (__u64)exe->i_uid.val << 32;
     event_emit(e);
     return 0;
 }

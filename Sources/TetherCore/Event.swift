@@ -76,6 +76,20 @@ public struct Event: Sendable, Equatable {
     public var argv: [String]?
     public var argvTruncated: Bool = false
     public var cwd: String?
+    /// exec: the variables of the new environment that decide where the process's homes are
+    /// and whether a program runs the caller's code ("HOME=/x", "LD_PRELOAD=/y.so", as the
+    /// kernel read them at the exec; `ExecEnvironment` names them). Nothing else of the
+    /// environment is read.
+    public var env: [String]?
+    /// exec: not every environment string could be read, or one kept did not fit: a
+    /// variable above may be missing.
+    public var envIncomplete: Bool = false
+    /// exec: the executable's owner and mode, from the inode the kernel opened.
+    public var exeOwner: UInt32?
+    public var exeMode: UInt32?
+    /// exec: the file exec'd was a script that its #! interpreter (`path`) runs; `requested`
+    /// is the script, as the caller named it (against `cwd`).
+    public var script: Bool = false
     public var sessionStart: Bool = false
     public var exitCode: Int32?
     public var signal: Int32?

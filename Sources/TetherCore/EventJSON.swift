@@ -42,6 +42,11 @@ public enum EventJSON {
         if let a = e.argv { w.strings("argv", a) }
         if e.argvTruncated { w.bool("argv_truncated", true) }
         w.optString("cwd", e.cwd)
+        if let v = e.env { w.strings("env", v) }
+        if e.envIncomplete { w.bool("env_incomplete", true) }
+        if let v = e.exeOwner { w.uint("exe_owner", UInt64(v)) }
+        if let v = e.exeMode { w.string("exe_mode", String(v, radix: 8)) }
+        if e.script { w.bool("script", true) }
         if e.sessionStart { w.bool("session_start", true) }
         if let v = e.exitCode { w.int("exit_code", Int64(v)) }
         if let v = e.signal { w.int("signal", Int64(v)) }
@@ -139,6 +144,14 @@ public enum EventJSON {
         e.argv = try opt("argv", strs)
         e.argvTruncated = try opt("argv_truncated", bool) ?? false
         e.cwd = try opt("cwd", str)
+        e.env = try opt("env", strs)
+        e.envIncomplete = try opt("env_incomplete", bool) ?? false
+        e.exeOwner = try opt("exe_owner", u32)
+        e.script = try opt("script", bool) ?? false
+        if let m: String = try opt("exe_mode", str) {
+            guard let v = UInt32(m, radix: 8) else { throw DecodeError(line: line, message: "exe_mode \"\(m)\" is not octal") }
+            e.exeMode = v
+        }
         e.sessionStart = try opt("session_start", bool) ?? false
         e.exitCode = try opt("exit_code", i32)
         e.signal = try opt("signal", i32)

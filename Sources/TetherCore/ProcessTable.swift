@@ -7,6 +7,15 @@ public struct ProcessRecord: Sendable, Equatable {
     public var argv: [String]
     public var cwd: String
     public var comm: String
+    /// What the kernel said of the executable at the exec (nil: an exec Tether did not see).
+    public var exeOwner: UInt32?
+    public var exeMode: UInt32?
+    /// A #! script the kernel exec'd (its interpreter is `exe`), as the caller named it,
+    /// made absolute against the cwd of the exec.
+    public var script: String?
+    /// Variables of the exec's environment that put code of the caller's choosing into the
+    /// program: the loader's (LD_PRELOAD, …) and interpreters' (PYTHONPATH, …). Set, non-empty.
+    public var injected: [String] = []
     /// Boot-time ns of the fork (or of the first sighting).
     public var startTime: UInt64
     public var exited: Bool = false
@@ -77,8 +86,13 @@ public final class ProcessTable {
         case .fork:
             guard let child = e.target, e.succeeded else { break }
             let parent = known(e.pid, e)
-            var info = ProcessRecord(pid: child, ppid: e.pid, session: e.session, exe: parent.exe,
-                                   argv: parent.argv, cwd: parent.cwd, comm: parent.comm, startTime: e.time)
+            // the child runs the parent's image: its executable, script and environment's facts
+            var info = parent
+            info.pid = child
+            info.ppid = e.pid
+            info.session = e.session
+            info.startTime = e.time
+            info.exitTime = nil
             info.exited = false
             exited[child] = nil // pid reuse: the new process replaces the old record
             setLive(info)
@@ -91,6 +105,10 @@ public final class ProcessTable {
             info.comm = e.comm
             info.ppid = e.ppid
             info.session = e.session
+            info.exeOwner = e.exeOwner
+            info.exeMode = e.exeMode
+            info.script = e.script ? e.requested.map { $0.hasPrefix("/") ? Paths.normalize($0) : Paths.join(e.cwd ?? "/", $0) } : nil
+            info.injected = ExecEnvironment.injected(e.env ?? [])
             setLive(info)
             e.exe = info.exe
         case .exit:

@@ -132,3 +132,59 @@ enum HostPaths {
         return (resolved == "/" ? "" : resolved) + "/" + name
     }
 }
+
+/// Whether a configuration file on this host holds a credential: a key that names a token,
+/// a password, a secret or an auth value (`_authToken=`, `password =`), or a URL with a
+/// password in it (`https://user:pass@host`). pip.conf and .npmrc usually hold an index URL
+/// and nothing secret: read by any pip or npm (a venv's copy the agent can change too), they
+/// are a credential read only when they hold one. Read at most 64 KiB (a bigger file counts
+/// as holding one), cached by inode, size and change time.
+final class CredentialContent: @unchecked Sendable {
+    static let shared = CredentialContent()
+    private let lock = NSLock()
+    private var cache: [String: (stamp: [Int], holds: Bool)] = [:]
+    static let limit = 1 << 16
+
+    func holds(_ path: String) -> Bool? {
+        var st = stat()
+        guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return nil }
+        let stamp = [Int(st.st_dev), Int(st.st_ino), Int(st.st_size), Int(st.st_ctim.tv_sec), Int(st.st_ctim.tv_nsec)]
+        lock.lock()
+        if let c = cache[path], c.stamp == stamp { lock.unlock(); return c.holds }
+        lock.unlock()
+        guard st.st_size <= CredentialContent.limit else { return true }
+        guard let bytes = HostFiles.read(path, max: CredentialContent.limit) else { return nil }
+        let holds = CredentialContent.scan(bytes)
+        lock.lock()
+        if cache.count >= 256 { cache.removeAll() }
+        cache[path] = (stamp, holds)
+        lock.unlock()
+        return holds
+    }
+
+    /// Key words that name a secret, lowercased.
+    static let keys = ["token", "password", "passwd", "secret", "_auth", "apikey", "api_key", "api-key", "credential"]
+
+    static func scan(_ bytes: [UInt8]) -> Bool {
+        let text = String(decoding: bytes, as: UTF8.self).lowercased()
+        for raw in text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+            let line = raw.drop { $0 == " " || $0 == "\t" }
+            if line.hasPrefix("#") || line.hasPrefix(";") || line.hasPrefix("//") { continue }
+            if keys.contains(where: { line.contains($0) }) { return true }
+            if urlWithPassword(line) { return true }
+        }
+        return false
+    }
+
+    /// "scheme://user:pass@host": a password in a URL's user info.
+    static func urlWithPassword(_ line: Substring) -> Bool {
+        var rest = line[...]
+        while let r = rest.range(of: "://") {
+            let after = rest[r.upperBound...]
+            let userinfo = after.prefix { $0 != "/" && $0 != " " && $0 != "\t" && $0 != "\"" && $0 != "'" }
+            if let at = userinfo.lastIndex(of: "@"), userinfo[..<at].contains(":") { return true }
+            rest = after
+        }
+        return false
+    }
+}

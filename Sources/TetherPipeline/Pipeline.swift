@@ -75,15 +75,17 @@ public final class Pipeline: @unchecked Sendable {
         self.protectedPids = protectedPids
         let log: (String) -> Void = { msg in FileHandle.standardError.write(Data("tether classifier: \(msg)\n".utf8)) }
         self.log = log
-        classifier = Pipeline.classifier(policy, sessions: sessions, protectedPids: protectedPids, log: log)
+        classifier = Pipeline.classifier(policy, sessions: sessions, protectedPids: protectedPids, log: log, source: source)
         if source == .live { table.resolver = { pid in ProcFS.info(pid, session: SessionID(0)) } }
     }
 
     private static func classifier(_ policy: Policy, sessions: SessionRegistry, protectedPids: Set<Int32>,
-                                   log: @escaping (String) -> Void) -> Classifier {
+                                   log: @escaping (String) -> Void, source: Source) -> Classifier {
         let c = Classifier(policy: policy, sessions: sessions)
         c.protectedPids = protectedPids
         c.log = log
+        // what a file holds is this host's fact: never for a recording
+        if source == .live { c.credentialContent = CredentialContent.shared.holds }
         return c
     }
 
@@ -121,7 +123,7 @@ public final class Pipeline: @unchecked Sendable {
     /// judged under its agent as compiled by the new policy from its next event on (or
     /// under the defaults, if the kernel retired its agent).
     public func swap(policy: Policy, slots: AgentSlots) {
-        let c = Pipeline.classifier(policy, sessions: sessions, protectedPids: protectedPids, log: log)
+        let c = Pipeline.classifier(policy, sessions: sessions, protectedPids: protectedPids, log: log, source: source)
         lock.lock()
         c.homeDirectory = classifier.homeDirectory
         current = policy

@@ -10,6 +10,7 @@ public enum RecordDecoder {
         case size(declared: UInt32, actual: Int)
         case kind(UInt16)
         case string(slot: Int)
+        case environment
         public var description: String {
             switch self {
             case .short(let n): return "record of \(n) bytes is shorter than the \(MemoryLayout<te_event>.size)-byte header"
@@ -17,6 +18,7 @@ public enum RecordDecoder {
             case .size(let d, let a): return "record declares \(d) bytes but has \(a)"
             case .kind(let k): return "unknown event kind \(k)"
             case .string(let s): return "string slot \(s) points outside the record"
+            case .environment: return "the exec's environment strings point outside the record"
             }
         }
     }
@@ -102,9 +104,22 @@ public enum RecordDecoder {
                 }
                 e.argvTruncated = a[1] & UInt64(TE_EXEC_ARGV_TRUNCATED) != 0
                 e.sessionStart = a[1] & UInt64(TE_EXEC_SESSION_START) != 0
+                e.script = a[1] & UInt64(TE_EXEC_SCRIPT) != 0
                 e.cwd = try text(2)
                 let req = try text(3)
                 e.requested = req == e.path ? nil : req
+                let envFlags = UInt32(truncatingIfNeeded: a[2] >> 32)
+                let envOff = Int(a[2] & 0xffff), envLen = Int((a[2] >> 16) & 0xffff)
+                if envLen > 0 {
+                    guard envOff >= fixed, envOff + envLen <= Int(r.h.size) else { throw Failure.environment }
+                    e.env = UnsafeRawBufferPointer(rebasing: buf[envOff..<envOff + envLen])
+                        .split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+                } else if envFlags & (UInt32(TE_ENV_HOME) | UInt32(TE_ENV_LOADER) | UInt32(TE_ENV_INTERPRETER)) != 0 {
+                    e.env = []
+                }
+                e.envIncomplete = envFlags & (UInt32(TE_ENV_INCOMPLETE) | UInt32(TE_ENV_CUT)) != 0
+                e.exeMode = UInt32(truncatingIfNeeded: a[3] & 0xffff)
+                e.exeOwner = UInt32(truncatingIfNeeded: a[3] >> 32)
             } else {
                 // a failed execve/execveat: requested name, resolved against cwd/dirfd
                 let p = try pathPair(2)

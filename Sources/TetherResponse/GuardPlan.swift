@@ -40,7 +40,11 @@ public struct GuardPlan: Sendable {
         try? probe.protect(dev: UInt64(st.st_dev), inode: UInt64(st.st_ino), [.tamper, .directory])
     }
 
-    public static func compile(_ policy: Policy, slots: AgentSlots, homes: [String] = GuardPlan.homeDirectories()) -> GuardPlan {
+    /// `homes`: the login users' home directories; `learned`: homes the sessions' processes
+    /// have beyond them (`HomeRoots.learned`: a HOME, ZDOTDIR, or an XDG directory that
+    /// stands for `under` below a home), whose persistence locations are guarded too.
+    public static func compile(_ policy: Policy, slots: AgentSlots, homes: [String] = GuardPlan.homeDirectories(),
+                               learned: [(path: String, under: String)] = []) -> GuardPlan {
         var plan = GuardPlan()
         let agents = [policy.defaults] + policy.agents
         func acts(_ id: String) -> Bool {
@@ -56,7 +60,10 @@ public struct GuardPlan: Sendable {
         var seen = Set<String>()
         for agent in agents {
             for loc in KernelGuardLocations.persistence(for: agent) {
-                let paths = loc.inHome ? homes.map { $0 + "/" + loc.path } : [loc.path]
+                let paths = loc.inHome ? homes.map { $0 + "/" + loc.path } + learned.compactMap { h in
+                    // XDG_CONFIG_HOME/x is ~/.config/x: only the locations below what it stands for
+                    loc.path.hasPrefix(h.under) ? h.path + "/" + loc.path.dropFirst(h.under.count) : nil
+                } : [loc.path]
                 for p in paths where seen.insert(p).inserted {
                     let prot: Protection = loc.directory ? [.write, .directory] : [.write]
                     plan.protected.append(Protected(path: p, protection: prot.rawValue, rule: loc.rule))

@@ -112,7 +112,11 @@ struct Run: ParsableCommand {
             try probe.protect(pid: me)
             slots = try AgentSlots.assign(pol, kernel: [:], inUse: [])
             try AgentWatch.writeSlots(slots, policy: pol, probe: probe)
-            let plan = GuardPlan.compile(pol, slots: slots)
+            // The homes the agent starts with (HOME, XDG_CONFIG_HOME, ZDOTDIR… of this
+            // environment, which it inherits) are guarded from its first instruction too.
+            let launchHomes = HomeRoots(passwd: nil)
+            launchHomes.learn(ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" })
+            let plan = GuardPlan.compile(pol, slots: slots, learned: launchHomes.learned)
             _ = try plan.install(probe)
             quarantine.watch(plan.protected)
         } catch {

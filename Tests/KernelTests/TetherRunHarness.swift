@@ -28,8 +28,10 @@ class TetherRunTestCase: XCTestCase {
     /// `confined: false` turns Landlock and seccomp off (a policy file of its own), so that
     /// the tracepoint guards, which adopted sessions rely on, are what acts; ConfinementTests
     /// covers the launched sessions' refusals.
+    /// `env`: variables to set for `tether run` (and so for the agent it launches);
+    /// `rules`: YAML lines under the policy's `rules:` (with `confined: false` only).
     func run(_ script: String, mode: String = "enforce", extra: [String] = [], confined: Bool = true,
-             timeout: TimeInterval = 60) throws -> Outcome {
+             env: [String: String] = [:], rules: String = "", timeout: TimeInterval = 60) throws -> Outcome {
         let alerts = dir + "/alerts-\(UInt32.random(in: 0...UInt32.max)).jsonl"
         var extra = extra
         // what is undone goes to the test's own quarantine, not the host's
@@ -37,13 +39,15 @@ class TetherRunTestCase: XCTestCase {
         if !confined {
             precondition(!extra.contains("--policy"))
             let policy = dir + "/tracepoints-only.yaml"
-            try "version: 1\ndefaults:\n  confine: {landlock: false, seccomp: false}\n".write(toFile: policy, atomically: true, encoding: .utf8)
+            let ruleLines = rules.isEmpty ? "" : "  rules:\n" + rules.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n") + "\n"
+            try ("version: 1\ndefaults:\n  confine: {landlock: false, seccomp: false}\n" + ruleLines).write(toFile: policy, atomically: true, encoding: .utf8)
             extra += ["--policy", policy]
         }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CLITests.bin + "/tether")
         p.arguments = ["run", "--standalone", "--mode", mode, "--alerts", alerts, "--workspace", dir] + extra + ["--", "/bin/sh", "-c", script]
         p.currentDirectoryURL = URL(fileURLWithPath: dir)
+        if !env.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 } }
         let err = Pipe()
         p.standardError = err
         p.standardOutput = FileHandle.nullDevice
@@ -65,15 +69,16 @@ class TetherRunTestCase: XCTestCase {
     /// with only the tracepoint guards (no Landlock), `path` is not there afterwards
     /// (killed at the act and undone). `script` runs in the workspace; `path` is removed
     /// after either run.
-    func assertCaught(_ script: String, rule: String, path: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertCaught(_ script: String, rule: String, path: String, env: [String: String] = [:],
+                      file: StaticString = #filePath, line: UInt = #line) throws {
         cleanup.append(path)
-        let watched = try run(script, mode: "monitor", confined: false)
+        let watched = try run(script, mode: "monitor", confined: false, env: env)
         let f = watched.findings.first { $0["rule"] as? String == rule }
         XCTAssertNotNil(f, "monitor: no \(rule) in \(watched.rules): \(watched.stderr)", file: file, line: line)
         XCTAssertEqual(f?["path"] as? String, path, "monitor: the finding must name where it landed: \(f ?? [:])", file: file, line: line)
         XCTAssertTrue(["medium", "high", "critical"].contains(f?["severity"] as? String ?? ""), "\(f ?? [:])", file: file, line: line)
         try? FileManager.default.removeItem(atPath: path)
-        let enforced = try run(script, mode: "enforce", confined: false)
+        let enforced = try run(script, mode: "enforce", confined: false, env: env)
         XCTAssertTrue(enforced.rules.contains(rule), "enforce: no \(rule) in \(enforced.rules): \(enforced.stderr)", file: file, line: line)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path), "enforce: \(path) is in place: \(enforced.stderr)", file: file, line: line)
     }

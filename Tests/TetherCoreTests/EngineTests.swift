@@ -225,7 +225,7 @@ final class PlaceIndexTests: XCTestCase {
     /// The fast index and the plain comparison agree on every spec and on near misses.
     func testIndexAgreesWithPlainMatching() {
         let index = PlaceIndex(identity: TetherIdentity())
-        let home = Array("/home/dev".utf8)
+        let homes = HomeRoots(passwd: "/home/dev")
         for l in PlaceIndex.registry {
             var probes: [String] = []
             for s in l.systemSpecs {
@@ -238,12 +238,12 @@ final class PlaceIndexTests: XCTestCase {
                 probes.append("/home/dev/proj/" + base)
             }
             for p in probes {
-                let fast = index.mask(p, sessionHome: home) & l.mask != 0
-                XCTAssertEqual(fast, l.contains(p, home: "/home/dev"), "\(l.place): \(p)")
+                let fast = index.mask(p, homes: homes) & l.mask != 0
+                XCTAssertEqual(fast, l.contains(p, homes: homes), "\(l.place): \(p)")
             }
         }
-        XCTAssertNotEqual(index.mask("/etc/tether/policy.yaml", sessionHome: nil) & Place.tether.mask, 0)
-        XCTAssertNotEqual(index.mask("/usr/local/bin/tetherd", sessionHome: nil) & Place.tether.mask, 0)
-        XCTAssertEqual(index.mask("/usr/local/bin/tetherdx", sessionHome: nil) & Place.tether.mask, 0)
+        XCTAssertNotEqual(index.mask("/etc/tether/policy.yaml", homes: HomeRoots(passwd: nil)) & Place.tether.mask, 0)
+        XCTAssertNotEqual(index.mask("/usr/local/bin/tetherd", homes: HomeRoots(passwd: nil)) & Place.tether.mask, 0)
+        XCTAssertEqual(index.mask("/usr/local/bin/tetherdx", homes: HomeRoots(passwd: nil)) & Place.tether.mask, 0)
     }
 }

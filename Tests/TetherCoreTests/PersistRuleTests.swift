@@ -45,7 +45,13 @@ final class PersistRuleTests: XCTestCase {
             R("systemctl --user link", E.exec("/usr/bin/systemctl", ["systemctl", "--user", "link", "/tmp/x.service"])),
             R("systemd-run", E.exec("/usr/bin/systemd-run", ["systemd-run", "--user", "--on-calendar=hourly", "/tmp/x"])),
             R("loginctl enable-linger", E.exec("/usr/bin/loginctl", ["loginctl", "enable-linger", "dev"])),
+            R("a user unit under the agent's HOME elsewhere", E.exec("/usr/bin/bash", ["bash"], env: ["HOME=/srv/agent"]),
+              E.write("/srv/agent/.config/systemd/user/agent.service")),
+            R("a user unit under XDG_CONFIG_HOME", E.exec("/usr/bin/bash", ["bash"], env: ["HOME=/srv/agent", "XDG_CONFIG_HOME=/srv/cfg"]),
+              E.write("/srv/cfg/systemd/user/agent.service")),
         ], quiet: [
+            R("a unit file in a directory only named like XDG_CONFIG_HOME's", E.exec("/usr/bin/bash", ["bash"], env: ["XDG_CONFIG_HOME=/srv/cfg"]),
+              E.write("/srv/cfgx/systemd/user/agent.service")),
             R("systemctl status", E.exec("/usr/bin/systemctl", ["systemctl", "status", "nginx"])),
             R("systemctl list-units", E.exec("/usr/bin/systemctl", ["systemctl", "list-units"])),
             R("reading a unit", E.open("/lib/systemd/system/ssh.service")),
@@ -74,6 +80,11 @@ final class PersistRuleTests: XCTestCase {
             R("profile.d", E.write("/etc/profile.d/zz.sh")),
             R("fish conf.d", E.write("/home/dev/.config/fish/conf.d/x.fish")),
             R("a file .bashrc sources", E.write("/home/dev/.bash_aliases")),
+            R(".bashrc under the agent's HOME elsewhere (a sandbox, a CI runner)", E.exec("/usr/bin/bash", ["bash"], env: ["HOME=/srv/agent"]),
+              E.open("/srv/agent/.bashrc", "wa")),
+            R(".zshrc under ZDOTDIR", E.exec("/usr/bin/bash", ["bash"], env: ["ZDOTDIR=/srv/zsh"]), E.write("/srv/zsh/.zshrc")),
+            R("HOME learned from any member, not only the root", E.fork(100, 300),
+              E.exec("/usr/bin/sh", ["sh", "-c", "x"], pid: 300, env: ["HOME=/tmp/h"]), E.write("/tmp/h/.profile", pid: 300)),
             R("cargo's env, sourced by .profile", E.write("/home/dev/.cargo/env")),
             R("nvm's init, sourced by .bashrc", E.write("/home/dev/.nvm/nvm.sh")),
             R("/etc/environment", E.write("/etc/environment")),
@@ -115,6 +126,8 @@ final class PersistRuleTests: XCTestCase {
         check("persist.xdg_autostart", fire: [
             R("user autostart", E.write("/home/dev/.config/autostart/x.desktop")),
             R("system autostart", E.write("/etc/xdg/autostart/x.desktop")),
+            R("autostart under XDG_CONFIG_HOME", E.exec("/usr/bin/bash", ["bash"], env: ["XDG_CONFIG_HOME=/srv/cfg"]),
+              E.write("/srv/cfg/autostart/x.desktop")),
         ], quiet: [
             R("a .desktop file in the workspace", E.write("/home/dev/proj/x.desktop")),
             R("reading autostart", E.open("/etc/xdg/autostart/x.desktop")),
@@ -171,6 +184,8 @@ final class PersistRuleTests: XCTestCase {
             R(".pth in system dist-packages", E.write("/usr/lib/python3/dist-packages/zz.pth")),
             R("sitecustomize in /usr/local", E.write("/usr/local/lib/python3.11/sitecustomize.py")),
             R("usercustomize", E.write("/home/dev/.local/lib/python3.11/site-packages/usercustomize.py")),
+            R("usercustomize in the user site of a HOME inside a writable root", E.exec("/usr/bin/bash", ["bash"], env: ["HOME=/tmp/agent"]),
+              E.write("/tmp/agent/.local/lib/python3.11/site-packages/usercustomize.py")),
         ], quiet: [
             R("venv in the workspace", E.write("/home/dev/proj/.venv/lib/python3.11/site-packages/_virtualenv.pth")),
             R("poetry venv in the cache", E.write("/home/dev/.cache/pypoetry/virtualenvs/p-1/lib/python3.11/site-packages/p.pth")),

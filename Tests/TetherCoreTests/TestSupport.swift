@@ -79,13 +79,21 @@ enum E {
     static func write(_ path: String, pid: Int32 = 100, result: Int64 = 3, mode: UInt32 = 0o644) -> Event {
         open(path, "wct", pid: pid, result: result, mode: mode)
     }
+    /// `env`: the variables the kernel kept of the new environment; `script`: the #! script
+    /// the kernel exec'd (then `path` is its interpreter); `owner`/`mode`: the executable's inode.
     static func exec(_ path: String, _ argv: [String], pid: Int32 = 100, uid: UInt32 = 1000, euid: UInt32? = nil,
-                     cwd: String = Scenario.workspace, result: Int64 = 0) -> Event {
+                     cwd: String = Scenario.workspace, result: Int64 = 0, env: [String]? = nil, script: String? = nil,
+                     owner: UInt32? = nil, mode: UInt32? = nil) -> Event {
         var e = base(.exec, pid: pid, uid: uid, result: result)
         e.euid = euid ?? uid
         e.path = path
         e.argv = argv
         e.cwd = cwd
+        e.env = env
+        e.requested = script
+        e.script = script != nil
+        e.exeOwner = owner
+        e.exeMode = mode
         return e
     }
     static func pathOp(_ kind: EventKind, _ path: String, pid: Int32 = 100, result: Int64 = 0, mode: UInt32? = nil) -> Event {
@@ -202,9 +210,11 @@ struct Row {
     var workspace: String? = Scenario.workspace
     var external: [Int32: ExternalProcess] = [:]
     var protected: Set<Int32> = []
+    /// Files that hold a credential (true) or not (false), as the live host would say.
+    var content: [String: Bool] = [:]
 
     init(_ name: String, _ events: [Event], policy: Policy = .default, uid: UInt32 = 1000, workspace: String? = Scenario.workspace,
-         external: [Int32: ExternalProcess] = [:], protected: Set<Int32> = []) {
+         external: [Int32: ExternalProcess] = [:], protected: Set<Int32> = [], content: [String: Bool] = [:]) {
         self.name = name
         self.events = events
         self.policy = policy
@@ -212,10 +222,13 @@ struct Row {
         self.workspace = workspace
         self.external = external
         self.protected = protected
+        self.content = content
     }
 
     func run() -> Scenario {
         let s = Scenario(policy: policy, uid: uid, workspace: workspace, external: external, protected: protected)
+        let content = self.content
+        if !content.isEmpty { s.classifier.credentialContent = { content[$0] } }
         s.feed(events)
         return s
     }

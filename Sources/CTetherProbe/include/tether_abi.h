@@ -35,7 +35,20 @@ enum te_kind {
 /* TE_EXEC a1 flags */
 #define TE_EXEC_ARGV_TRUNCATED 1u
 #define TE_EXEC_SESSION_START 2u   /* this exec matched the watch policy and began a session */
+#define TE_EXEC_SCRIPT 4u          /* the file exec'd was a script its #! interpreter runs: s3 is the script */
 
+/* TE_EXEC a2: what the kernel read of the new environment (mm->env_start..env_end, as the
+ * exec laid it out): the variables that say where the process's homes are and the ones that
+ * load code of the caller's choosing into it, kept whole ("NAME=value", NUL separated) in
+ * the string area: bits 0-15 their offset, 16-31 their length, 32-47 TE_ENV_* flags.
+ * a3: the executable's inode as the kernel opened it: bits 0-15 i_mode, 32-63 i_uid. */
+#define TE_ENV_HOME        1u   /* HOME, XDG_CONFIG_HOME, XDG_DATA_HOME or ZDOTDIR is set */
+#define TE_ENV_LOADER      2u   /* LD_PRELOAD, LD_AUDIT or LD_LIBRARY_PATH: the dynamic loader runs the caller's code */
+#define TE_ENV_INTERPRETER 4u   /* PYTHONPATH, NODE_OPTIONS, PERL5OPT, BASH_ENV, ...: an interpreter runs it */
+#define TE_ENV_INCOMPLETE  8u   /* not every string was read (unreadable, or past TE_ENV_STRINGS): a variable may be hidden */
+#define TE_ENV_CUT        16u   /* a kept variable did not fit in the record whole */
+#define TE_ENV_STRINGS 65536    /* environment strings read at most */
+#define TE_ENV_KEEP 2048        /* bytes of kept variables at most */
 
 /* TE_MOUNT_API a0 values */
 enum te_mount_api {

@@ -93,6 +93,8 @@ public final class Classifier {
     public var homeDirectory: (UInt32) -> String? = Classifier.passwdHome
     /// How the daemon sees a process outside every session (default: it does not).
     public var externalProcess: ((Int32) -> ExternalProcess?)?
+    /// Whether a file on this host holds a credential (default: nobody can tell).
+    public var credentialContent: ((String) -> Bool?)?
     /// Where a rule's failure is reported (default: stderr). The rule is skipped, not the event.
     public var log: (String) -> Void = { msg in
         var line = "tether classifier: \(msg)\n"
@@ -172,21 +174,23 @@ public final class Classifier {
             s.prepare(uid: e.uid, home: home(of: e.uid), fallbackWorkspace: fallback, rules: agent.rules)
         }
         let roots = s.roots
+        // the homes this member was exec'd with count from its exec on (its own rules included)
+        if e.kind == .exec, let env = e.env, !env.isEmpty { s.learnHomes(env) }
         let modified = e.modification
         let path = modified?.path ?? e.openedPath
         let inWorkspace = modified.map { roots.workspace.contains($0.path) } ?? false
         let execName: String? = e.kind == .exec ? e.execName.map(String.init) : nil
         let ctx = RuleContext(session: s, table: table, protectedPids: protectedPids, roots: roots, tether: tether,
-                              external: externalProcess, modified: modified, path: path,
-                              pathMask: path.map { places.mask($0, sessionHome: roots.homeBytes) } ?? 0, execName: execName,
+                              external: externalProcess, credentialContent: credentialContent, modified: modified, path: path,
+                              pathMask: path.map { places.mask($0, homes: s.homes) } ?? 0, execName: execName,
                               modifiedInWorkspace: inWorkspace,
-                              modifiedMayWrite: inWorkspace || (modified.map { roots.writable.contains($0.path) } ?? false))
+                              modifiedMayWrite: inWorkspace || (modified.map { roots.writable.contains($0.path) || s.homeWritable.contains($0.path) } ?? false))
         var out: [Finding] = []
         var explained = false
         let slot = CompiledAgent.slot(e)
         let isChange = CompiledAgent.changeSlots[slot]
         var gateMask = ctx.pathMask
-        if isChange, let from = e.renameSource { gateMask |= places.mask(from, sessionHome: roots.homeBytes) }
+        if isChange, let from = e.renameSource { gateMask |= places.mask(from, homes: s.homes) }
         // the kernel's tamper guard matched Tether's own file by its inode (a session's ledger
         // wherever the state directory is): the kernel decided, the path list need not agree
         if e.guardActions.contains(.tamper) { gateMask |= Place.tether.mask }
@@ -228,7 +232,7 @@ public final class Classifier {
             let agent = s.compiled
             guard let i = outlivedIndex, agent.rules[i].settings.enabled else { continue }
             let ctx = RuleContext(session: s, table: table, protectedPids: protectedPids, roots: s.roots, tether: tether,
-                                  external: externalProcess, modified: nil, path: nil, pathMask: 0, execName: nil,
+                                  external: externalProcess, credentialContent: credentialContent, modified: nil, path: nil, pathMask: 0, execName: nil,
                                   modifiedInWorkspace: false, modifiedMayWrite: false)
             // Dedupe (rule, pid) in finding() keeps a member the rule already reported from a second finding.
             for m in table.members(of: id) where m.pid != s.rootPid {

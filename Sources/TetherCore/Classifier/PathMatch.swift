@@ -146,28 +146,29 @@ enum Homes {
     static let rootPrefix = Array("/root/".utf8)
 
     /// For "/home/u/.bashrc": (home "/home/u", rel ".bashrc"). Also "/root/..." and the
-    /// session user's home when it lies elsewhere.
-    static func relative(_ path: String, sessionHome: String?) -> (home: Substring, rel: Substring)? {
-        relative(path, homeBytes: sessionHome.map { Array($0.utf8) })
-    }
-
-    static func relative(_ path: String, homeBytes: [UInt8]?) -> (home: Substring, rel: Substring)? {
-        let start = PathBytes.with(path) { p in PathBytes.homeRelativeStart(p, sessionHome: homeBytes) }
-        guard let start else { return nil }
+    /// session's own homes elsewhere (`HomeRoots`, the deepest that holds the path first): a
+    /// path below XDG_CONFIG_HOME reads as ".config/…".
+    static func relative(_ path: String, homes: HomeRoots?) -> (home: Substring, rel: Substring)? {
+        let found: (start: Int, under: [UInt8])? = PathBytes.with(path) { p in
+            if let homes, let (r, start) = homes.relative(p) { return (start, r.under) }
+            return PathBytes.homeRelativeStart(p).map { ($0, []) }
+        }
+        guard let found else { return nil }
         let u = path.utf8
-        let relStart = u.index(u.startIndex, offsetBy: start)
+        let relStart = u.index(u.startIndex, offsetBy: found.start)
         let homeEnd = u.index(before: relStart)
-        return (Substring(path)[..<homeEnd], Substring(path)[relStart...])
+        let rel = Substring(path)[relStart...]
+        return (Substring(path)[..<homeEnd], found.under.isEmpty ? rel : Substring(String(decoding: found.under, as: UTF8.self) + rel))
     }
 
     /// The home directory `path` is in or is ("/home/u" for "/home/u" and "/home/u/x").
-    static func home(of path: String, sessionHome: String?) -> Substring? {
-        if let r = relative(path, sessionHome: sessionHome) { return r.home }
+    static func home(of path: String, homes: HomeRoots?) -> Substring? {
+        if let r = relative(path, homes: homes) { return r.home }
         let u = path.utf8
         if u.count > homePrefix.count, PathBytes.hasPrefix(path, homePrefix), !path.utf8.dropFirst(homePrefix.count).contains(PathBytes.slash) {
             return Substring(path)
         }
-        if path == "/root" || (sessionHome != nil && path == sessionHome!) { return Substring(path) }
+        if path == "/root" || homes?.holds(Substring(path)) == true { return Substring(path) }
         return nil
     }
 }
@@ -332,9 +333,9 @@ extension PathBytes {
         return Array(s.utf8).withUnsafeBufferPointer(body)
     }
 
-    /// Where the home-relative part of `p` starts ("/home/u/" + rel, "/root/" + rel, or the
-    /// session home + "/" + rel), or nil if `p` is not below a home.
-    static func homeRelativeStart(_ p: UnsafeBufferPointer<UInt8>, sessionHome: [UInt8]?) -> Int? {
+    /// Where the home-relative part of `p` starts ("/home/u/" + rel, "/root/" + rel), or nil
+    /// if `p` is not below one of those homes (for the session's others, see `HomeRoots`).
+    static func homeRelativeStart(_ p: UnsafeBufferPointer<UInt8>) -> Int? {
         func starts(_ prefix: [UInt8]) -> Bool {
             prefix.count <= p.count && prefix.withUnsafeBufferPointer { memcmp($0.baseAddress!, p.baseAddress!, prefix.count) == 0 }
         }
@@ -344,7 +345,6 @@ extension PathBytes {
             return i + 1 < p.count && i > Homes.homePrefix.count ? i + 1 : nil
         }
         if starts(Homes.rootPrefix) { return Homes.rootPrefix.count < p.count ? Homes.rootPrefix.count : nil }
-        if let h = sessionHome, h.count > 1, h.count + 1 < p.count, starts(h), p[h.count] == slash { return h.count + 1 }
         return nil
     }
 }

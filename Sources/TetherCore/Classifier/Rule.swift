@@ -115,6 +115,7 @@ public struct RuleContext {
     let roots: SessionRoots
     let tether: CompiledTetherIdentity
     let external: ((Int32) -> ExternalProcess?)?
+    let credentialContent: ((String) -> Bool?)?
     /// What the event changes (`Event.modification`).
     public let modified: (path: String, op: FileOp)?
     /// The event's primary path: the modified path, else the path an open opened.
@@ -130,6 +131,8 @@ public struct RuleContext {
 
     /// The session user's home directory, if known.
     public var home: String? { roots.home }
+    /// Every home of the session beyond /home and /root (`HomeRoots`).
+    public var homes: HomeRoots { session.homes }
     /// The session user.
     public var uid: UInt32 { roots.uid }
 
@@ -142,14 +145,22 @@ public struct RuleContext {
     public func inWorkspace(_ path: String) -> Bool { roots.workspace.contains(path) }
 
     /// Workspace or an extra writable root.
-    public func mayWrite(_ path: String) -> Bool { roots.workspace.contains(path) || roots.writable.contains(path) }
+    public func mayWrite(_ path: String) -> Bool {
+        roots.workspace.contains(path) || roots.writable.contains(path) || session.homeWritable.contains(path)
+    }
 
     /// Inside the workspace (when the workspace is not a home or above one) or a read-only root:
     /// a place the operator sanctioned reading, even for files that look like credentials.
-    public func sanctionedRead(_ path: String) -> Bool { roots.ownTree.contains(path) || roots.readOnly.contains(path) }
+    public func sanctionedRead(_ path: String) -> Bool {
+        roots.ownTree.contains(path) || roots.readOnly.contains(path) || session.homeReadOnly.contains(path)
+    }
 
     /// A process outside the session, as far as the daemon can tell.
     public func externalProcess(_ pid: Int32) -> ExternalProcess? { external?(pid) }
+
+    /// Does the file at `path` hold a credential (a token, a password, a URL with one)?
+    /// nil when nobody can tell (a recording replayed elsewhere; the file is gone).
+    public func holdsCredential(_ path: String) -> Bool? { credentialContent?(path) ?? nil }
 }
 
 final class CompiledTetherIdentity: Sendable {

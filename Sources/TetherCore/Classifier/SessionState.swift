@@ -32,6 +32,13 @@ public final class SessionState {
     public var prepared: Bool { roots.prepared }
     public var uid: UInt32 { roots.uid }
     public var home: String? { roots.home }
+    /// The session's homes beyond /home and /root: its user's passwd home, and those its
+    /// members were exec'd with (`HomeRoots`).
+    public private(set) var homes = HomeRoots(passwd: nil)
+    /// The agent's writable and read-only roots written `~/…`, as they read in the homes
+    /// learned from its members' execs (their caches are theirs, wherever HOME is).
+    private(set) var homeWritable = RootSet()
+    private(set) var homeReadOnly = RootSet()
 
     /// When the root exited (boot ns), nil while it lives.
     public internal(set) var rootExitTime: UInt64?
@@ -124,6 +131,18 @@ public final class SessionState {
         // "/" as a workspace would make the whole host the workspace: it counts as none.
         if let w = workspacePath, w != "/" { ws.insert(w, at: 0) }
         roots = SessionRoots(uid: uid, home: home, workspace: ws, agent: agent, rules: rules)
+        homes.include(home) // learned homes stay across a reload: they are the members' own
+        expandHomeRoots()
+    }
+
+    /// The homes an exec's environment names (`Event.env`), from that exec on.
+    func learnHomes(_ env: [String]) {
+        if !homes.learn(env).isEmpty { expandHomeRoots() }
+    }
+
+    private func expandHomeRoots() {
+        homeWritable = RootSet(agent.boundary.writable.flatMap(homes.expand), home: nil, uid: roots.uid)
+        homeReadOnly = RootSet(agent.boundary.readOnly.flatMap(homes.expand), home: nil, uid: roots.uid)
     }
 
     /// Updates the relations rules depend on. Runs after the rules saw `e`.
@@ -177,7 +196,6 @@ final class SessionRoots {
     let prepared: Bool
     let uid: UInt32
     let home: String?
-    let homeBytes: [UInt8]?
     let workspace: RootSet
     /// Workspace roots that are not a home directory or above one (see `RuleContext.sanctionedRead`).
     let ownTree: RootSet
@@ -191,7 +209,6 @@ final class SessionRoots {
         prepared = false
         uid = 0
         home = nil
-        homeBytes = nil
         workspace = RootSet()
         ownTree = RootSet()
         writable = RootSet()
@@ -204,7 +221,6 @@ final class SessionRoots {
         prepared = true
         self.uid = uid
         self.home = home
-        homeBytes = home.map { Array($0.utf8) }
         let workspace = RootSet(ws, home: home, uid: uid)
         self.workspace = workspace
         var own = RootSet()
@@ -227,7 +243,7 @@ final class SessionRoots {
     /// Is `root` a home directory, or above one (/home, /)?
     private static func coversAHome(_ root: String, home: String?) -> Bool {
         if root == "/home" || root == "/root" || (home != nil && Paths.isWithin(home!, root)) { return true }
-        return Homes.home(of: root, sessionHome: home).map { $0.utf8.count == root.utf8.count } ?? false
+        return Homes.home(of: root, homes: HomeRoots(passwd: home)).map { $0.utf8.count == root.utf8.count } ?? false
     }
 }
 

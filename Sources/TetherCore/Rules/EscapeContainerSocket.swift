@@ -26,7 +26,7 @@ struct EscapeContainerSocket: Rule {
         default:
             return nil
         }
-        guard EscapeContainerSocket.names.contains(PathBytes.basename(path)) || EscapeContainerSocket.lxd.contains(path, home: nil) else { return nil }
+        guard EscapeContainerSocket.names.contains(PathBytes.basename(path)) || EscapeContainerSocket.lxd.contains(path, homes: nil) else { return nil }
         return RuleHit("container runtime socket: \(path)\(e.outcomeNote)", subject: path, path: path)
     }
 }

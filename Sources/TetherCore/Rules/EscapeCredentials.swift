@@ -15,11 +15,16 @@ struct EscapeCredentials: Rule {
         let locations: Locations
         let consumers: Set<Substring>
         let consumerPrefixes: [String]
-        init(_ what: String, _ place: Place, system: [String] = [], home: [String] = [], consumers: Set<Substring> = [], prefixes: [String] = []) {
+        /// A configuration file that holds a secret only sometimes (pip.conf, .npmrc): read,
+        /// it is a credential read when it holds one (`RuleContext.holdsCredential`).
+        let byContent: Bool
+        init(_ what: String, _ place: Place, system: [String] = [], home: [String] = [], consumers: Set<Substring> = [], prefixes: [String] = [],
+             byContent: Bool = false) {
             self.what = what
             locations = Locations(place, system: system, home: home)
             self.consumers = consumers
             consumerPrefixes = prefixes
+            self.byContent = byContent
         }
     }
 
@@ -50,16 +55,23 @@ struct EscapeCredentials: Rule {
         Secret(".netrc", .secretNetrc, home: [".netrc", "_netrc"],
                consumers: ["curl", "wget", "ftp", "lftp", "git"], prefixes: ["git-remote-", "git-credential-"]),
         Secret("package registry token", .secretPackages, home: [
-            ".npmrc", ".pypirc", ".cargo/credentials", ".cargo/credentials.toml", ".gem/credentials", ".nuget/NuGet/NuGet.Config",
-            ".m2/settings-security.xml", ".gradle/gradle.properties", ".config/pip/pip.conf", ".composer/auth.json",
-            ".config/composer/auth.json", ".yarnrc.yml",
-        ], consumers: ["npm", "npx", "node", "yarn", "pnpm", "bun", "corepack", "twine", "cargo", "gem", "dotnet", "nuget",
-                       "mvn", "gradle", "java", "pip", "pip3", "composer", "uv", "poetry"]),
+            ".pypirc", ".cargo/credentials", ".cargo/credentials.toml", ".gem/credentials",
+            ".m2/settings-security.xml", ".composer/auth.json", ".config/composer/auth.json",
+        ], consumers: EscapeCredentials.packageTools),
+        // Every pip and npm reads these, a venv's or a project's own copy too (code the agent
+        // can change): a secret only where one is written in them.
+        Secret("package manager configuration holding a token", .secretPackageConfigs, home: [
+            ".npmrc", ".config/pip/pip.conf", ".pip/pip.conf", ".yarnrc.yml", ".gradle/gradle.properties", ".nuget/NuGet/NuGet.Config",
+            ".m2/settings.xml",
+        ], consumers: EscapeCredentials.packageTools, byContent: true),
         Secret("private key store", .secretKeyStores, home: [".gnupg/private-keys-v1.d/", ".gnupg/secring.gpg", ".password-store/", ".local/share/keyrings/",
                                            ".pgpass", ".my.cnf", ".mylogin.cnf"],
                consumers: ["gpg", "gpg2", "gpg-agent", "gpgsm", "pass", "gnome-keyring-daemon", "psql", "pg_dump", "pg_restore",
                            "pg_dumpall", "mysql", "mysqldump", "mariadb", "mariadb-dump"]),
     ]
+
+    static let packageTools: Set<Substring> = ["npm", "npx", "node", "yarn", "pnpm", "bun", "corepack", "twine", "cargo", "gem", "dotnet",
+                                               "nuget", "mvn", "gradle", "java", "pip", "pip3", "composer", "uv", "poetry"]
 
     static let sshKeyConsumers: Set<Substring> = ["ssh", "ssh-add", "ssh-keygen", "ssh-agent", "scp", "sftp", "sshd", "ssh-keysign", "autossh"]
     /// Files under ~/.ssh that are not private keys.
@@ -81,20 +93,20 @@ struct EscapeCredentials: Rule {
             return hit("another process's \(what): \(path)", path, e)
         }
 
-        let home = ctx.home
-        if let (homeDir, rel) = Homes.relative(path, homeBytes: ctx.roots.homeBytes) {
+        if let (homeDir, rel) = Homes.relative(path, homes: ctx.homes) {
             if rel.hasPrefix(".ssh/"), isSSHPrivateKey(rel) {
                 if consumer(e, ctx, EscapeCredentials.sshKeyConsumers, []) { return nil }
                 return hit("SSH private key: \(path)", path, e)
             }
             for s in EscapeCredentials.secrets where s.locations.holdsEventPath(ctx) {
                 if consumer(e, ctx, s.consumers, s.consumerPrefixes) { return nil }
+                if s.byContent, ctx.holdsCredential(path) == false { return nil }
                 return hit("\(s.what): \(path)", path, e)
             }
             if isOtherHome(homeDir, ctx, e) { return hit("another user's home: \(path)", path, e) }
             return nil
         }
-        if let dir = Homes.home(of: path, sessionHome: home), isOtherHome(dir, ctx, e) {
+        if let dir = Homes.home(of: path, homes: ctx.homes), isOtherHome(dir, ctx, e) {
             return hit("another user's home: \(path)", path, e)
         }
         if PathBytes.hasPrefix(path, EscapeCredentials.sshHostKeyPrefix), !path.hasSuffix(".pub") {
@@ -121,17 +133,17 @@ struct EscapeCredentials: Rule {
         return true
     }
 
-    /// A home that is not the session user's. Unknown home: only /root counts, for non-root.
+    /// A home that is not the session user's (passwd, or one its members were exec'd with).
+    /// Unknown home: only /root counts, for non-root.
     private func isOtherHome(_ dir: Substring, _ ctx: RuleContext, _ e: Event) -> Bool {
+        if ctx.homes.holds(dir) { return false }
         if let h = ctx.home { return dir != h }
         return dir == "/root" && ctx.uid != 0
     }
 
+    /// The credential's own tool, by the identity the kernel gave it (`trustedName`).
     private func consumer(_ e: Event, _ ctx: RuleContext, _ names: Set<Substring>, _ prefixes: [String]) -> Bool {
-        for n in ctx.programNames(e) {
-            if names.contains(n) { return true }
-            for p in prefixes where n.hasPrefix(p) { return true }
-        }
-        return false
+        guard let n = ctx.trustedName(e) else { return false }
+        return names.contains(n) || prefixes.contains { n.hasPrefix($0) }
     }
 }

@@ -21,10 +21,10 @@ struct EscapeHardLink: Rule {
         if !e.succeeded, e.failedNotFound { return nil }
         if ctx.inWorkspace(source) { return nil } // the workspace's own files (git, cp -al)
         var what: String?
-        if let (_, rel) = Homes.relative(source, homeBytes: ctx.roots.homeBytes), rel.hasPrefix(".ssh/id_"), !rel.hasSuffix(".pub") {
+        if let (_, rel) = Homes.relative(source, homes: ctx.homes), rel.hasPrefix(".ssh/id_"), !rel.hasSuffix(".pub") {
             what = "SSH private key"
         }
-        for p in EscapeHardLink.protected where what == nil && p.locations.contains(source, home: ctx.home) { what = p.what }
+        for p in EscapeHardLink.protected where what == nil && p.locations.contains(source, homes: ctx.homes) { what = p.what }
         guard let what else { return nil }
         return RuleHit("hard link: \(source) (\(what)) given a second name, \(target)\(e.outcomeNote)", subject: source, path: source)
     }

@@ -147,7 +147,7 @@ struct EscapeTamperLogs: Rule, LocationGated, ExecGated {
                   Exec.args(e).contains(where: { $0.hasPrefix("--vacuum") }) else { return nil }
             return RuleHit("system journal vacuumed: \(Describe.command(e))\(e.outcomeNote)", subject: "exec:journalctl", perProcess: true)
         }
-        if let from = e.renameSource, EscapeTamperLogs.logs.contains(from, home: nil) {
+        if let from = e.renameSource, EscapeTamperLogs.logs.contains(from, homes: nil) {
             return RuleHit("system log moved away: \(from) -> \(e.newPath ?? "?")\(e.outcomeNote)", subject: from, path: from)
         }
         guard let (path, op) = ctx.modified, EscapeTamperLogs.logs.holdsEventPath(ctx) else { return nil }
@@ -183,7 +183,7 @@ struct EscapeTamperHistory: Rule, LocationGated {
     ])
 
     func evaluate(_ e: Event, _ ctx: RuleContext) throws -> RuleHit? {
-        if let from = e.renameSource, EscapeTamperHistory.histories.contains(from, home: ctx.home) {
+        if let from = e.renameSource, EscapeTamperHistory.histories.contains(from, homes: ctx.homes) {
             return RuleHit("shell history moved away: \(from)\(e.outcomeNote)", subject: from, path: from)
         }
         guard let (path, op) = ctx.modified, EscapeTamperHistory.histories.holdsEventPath(ctx) else { return nil }

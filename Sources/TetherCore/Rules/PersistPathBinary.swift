@@ -17,7 +17,7 @@ struct PersistPathBinary: Rule, LocationGated {
         if op == .chmod, !e.addsExecBits { return nil }
         let dir = PathBytes.dirname(path)
         var inPath = PersistPathBinary.systemDirs.contains { dir.utf8.count == $0.count && dir.utf8.elementsEqual($0) }
-        if !inPath, let rel = Homes.relative(path, homeBytes: ctx.roots.homeBytes)?.rel,
+        if !inPath, let rel = Homes.relative(path, homes: ctx.homes)?.rel,
            let slash = rel.utf8.lastIndex(of: PathBytes.slash) {
             inPath = PersistPathBinary.homeDirs.contains(rel[..<slash])
         }

@@ -24,7 +24,14 @@ struct PersistPythonStartup: Rule {
         } else {
             return nil
         }
-        guard !ctx.modifiedMayWrite else { return nil }
+        // a home's user site (~/.local/lib/pythonX.Y/site-packages) runs in every Python
+        // its user starts, even where the home lies in a writable root (HOME=/tmp/agent)
+        guard !ctx.modifiedMayWrite || PersistPythonStartup.inUserSite(path, ctx) else { return nil }
         return RuleHit(Describe.file(what, path, op, e), subject: path, path: path)
+    }
+
+    static let userSite = ".local/lib/python"
+    static func inUserSite(_ path: String, _ ctx: RuleContext) -> Bool {
+        Homes.relative(path, homes: ctx.homes)?.rel.hasPrefix(userSite) ?? false
     }
 }

@@ -21,9 +21,9 @@ struct Locations: Sendable {
     var mask: UInt64 { place.mask }
 
     /// Slow path, for paths other than the event's primary one (a rename's source, a socket).
-    func contains(_ path: String, home sessionHome: String?) -> Bool {
+    func contains(_ path: String, homes: HomeRoots?) -> Bool {
         if system.contains(path) { return true }
-        if let rel = Homes.relative(path, sessionHome: sessionHome)?.rel, home.contains(rel) { return true }
+        if let rel = Homes.relative(path, homes: homes)?.rel, home.contains(rel) { return true }
         return false
     }
 
@@ -43,6 +43,7 @@ enum Place: Int, CaseIterable, Sendable {
     case accounts, sudoers, pam, kernelModules, gitTemplates, kernelTunables, kernelTunablesExcluded, memoryDevices
     case systemLogs, shellHistory, containerSockets
     case secretPasswords, secretHost, secretCloud, secretCluster, secretRegistry, secretGit, secretNetrc, secretPackages, secretKeyStores
+    case secretPackageConfigs
     case pathDirs, agentConfig
     /// Tether's own files (from the classifier's `TetherIdentity`, not from a rule).
     case tether
@@ -91,11 +92,20 @@ final class PlaceIndex: @unchecked Sendable {
         home = h
     }
 
-    /// Bits of every family holding `path` (as itself or below one of its directories).
-    func mask(_ path: String, sessionHome: [UInt8]?) -> UInt64 {
+    /// Bits of every family holding `path` (as itself or below one of its directories), in
+    /// the system and in every home: /home/*, /root, and the session's own (`homes`).
+    func mask(_ path: String, homes: HomeRoots) -> UInt64 {
         PathBytes.with(path) { p in
             var m = system.match(p)
-            if let rel = PathBytes.homeRelativeStart(p, sessionHome: sessionHome) { m |= home.match(p, from: rel) }
+            if let rel = PathBytes.homeRelativeStart(p) { m |= home.match(p, from: rel) }
+            if let (r, start) = homes.relative(p) {
+                if r.under.isEmpty {
+                    m |= home.match(p, from: start)
+                } else { // below XDG_CONFIG_HOME: the home-relative ".config/…" it stands for
+                    let rel = r.under + p[start...]
+                    m |= rel.withUnsafeBufferPointer { home.match($0) }
+                }
+            }
             return m
         }
     }
@@ -164,17 +174,54 @@ extension RuleContext {
     /// The exe of a process (the event's own, or from the table).
     func exe(of e: Event) -> String? { e.exe ?? table.lookup(e.pid)?.exe }
 
-    /// Basename of the process's exe and the basenames of its first argv words: interpreted
-    /// tools (gcloud is `python3 .../gcloud.py`) are known by their script.
-    func programNames(_ e: Event) -> [Substring] {
-        var out: [Substring] = []
-        if let x = exe(of: e) { out.append(PathBytes.basename(x)) }
-        let argv = e.kind == .exec ? (e.argv ?? []) : (table.lookup(e.pid)?.argv ?? [])
-        for a in argv.prefix(3) where !a.hasPrefix("-") {
-            var b = PathBytes.basename(a)
-            if b.hasSuffix(".py") || b.hasSuffix(".js") { b = b.dropLast(3) }
-            out.append(b)
+    /// The name a process can be trusted to go by, for a credential's own-tool exemption
+    /// (ssh may read SSH keys): the basename of its executable, when the kernel opened it from
+    /// a system directory (owned by root and writable by no one else, where the kernel said
+    /// so) and no loader variable put the caller's code into it; for an interpreter, its
+    /// script's (the #! script the kernel exec'd, or an absolute first argument after harmless
+    /// flags: gcloud is `python3 -S …/gcloud.py`), from a system directory, with no
+    /// interpreter variable either. nil: none. argv[0], comm and a copy's own name are the
+    /// caller's words, never the program's identity (`exec -a ssh cat`, `cp /bin/cat ssh`).
+    func trustedName(_ e: Event) -> Substring? {
+        guard let p = table.lookup(e.pid), !p.exe.isEmpty, Identity.systemProgram(p.exe) else { return nil }
+        if let owner = p.exeOwner, owner != 0 { return nil }
+        if let mode = p.exeMode, mode & 0o022 != 0 { return nil }
+        if p.injected.contains(where: { ExecEnvironment.loader.contains(Substring($0)) }) { return nil }
+        let name = PathBytes.basename(p.exe)
+        guard Exec.isInterpreter(String(name)) else { return name }
+        guard p.injected.isEmpty, let script = p.script ?? Identity.scriptArgument(p.argv, interpreter: name),
+              Identity.systemProgram(script) else { return nil }
+        var b = PathBytes.basename(script)
+        if b.hasSuffix(".py") || b.hasSuffix(".js") { b = b.dropLast(3) }
+        return b
+    }
+}
+
+/// Where a program's identity can be trusted from.
+enum Identity {
+    /// Directories only root writes to; a session writing there is itself a finding
+    /// (persist.path_binary, escape.write), so what runs from them is the system's.
+    static let systemDirectories = ["/usr/bin/", "/bin/", "/usr/sbin/", "/sbin/", "/usr/libexec/", "/usr/lib/", "/usr/lib64/",
+                                    "/lib/", "/usr/local/bin/", "/usr/local/sbin/", "/usr/local/lib/", "/usr/share/", "/opt/", "/snap/"]
+
+    static func systemProgram(_ path: String) -> Bool {
+        systemDirectories.contains { path.hasPrefix($0) } && !path.contains("/../")
+    }
+
+    /// Flags before the script that only change how Python runs it, never what: -S, -E, -I,
+    /// -s, -B, -u, -O, … (not -c, -m, -i, -X, -W, which run other code or take a value).
+    static let harmlessPythonFlags = Set("BEIOPqsSubdv")
+
+    /// The script an interpreter's argv names as its first argument: an absolute path after
+    /// harmless flags only (python), or right away (any other interpreter).
+    static func scriptArgument(_ argv: [String], interpreter: Substring) -> String? {
+        for a in argv.dropFirst() {
+            if a.hasPrefix("-") {
+                guard interpreter.hasPrefix("python"), a.count > 1, a.dropFirst().allSatisfy({ harmlessPythonFlags.contains($0) }) else { return nil }
+                continue
+            }
+            return a.hasPrefix("/") ? Paths.normalize(a) : nil
         }
-        return out
+        return nil
     }
 }

@@ -22,6 +22,22 @@ final class LookAlikesTests: TetherRunTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/sub/made-here"))
     }
 
+    /// An agent whose HOME is elsewhere works in its own home's caches, reads its own files
+    /// there, and runs a venv's pip, which reads the home's pip.conf (an index, no secret):
+    /// its own work, not another user's home, not a credential read.
+    func testWorkInTheAgentsOwnHomeElsewhereIsQuiet() throws {
+        let home = try makeHome("lookalike", files: [".config/pip/pip.conf": "[global]\nindex-url = https://pypi.org/simple\n",
+                                                    "notes.txt": "mine\n"])
+        let r = try run("""
+            set -e
+            mkdir -p ~/.cache/tool && echo data > ~/.cache/tool/x && cat ~/.cache/tool/x ~/notes.txt > /dev/null
+            python3 -m venv .venv && .venv/bin/pip --version > /dev/null
+            """, env: ["HOME": home])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let loud = r.findings.filter { $0["rule"] as? String != "tether.session_ended" }
+        XCTAssertEqual(loud.count, 0, "work in the agent's own home must stay quiet: \(loud)")
+    }
+
     /// `systemd-analyze verify` (like systemd-detect-virt) reads init's environment for
     /// "container=": the kernel refuses it here, nothing is read, and it is no credential theft.
     func testSystemdAnalyzeVerifyIsNotACredentialRead() throws {
