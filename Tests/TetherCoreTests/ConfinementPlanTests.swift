@@ -56,14 +56,14 @@ final class ConfinementPlanTests: XCTestCase {
     /// persistence locations, which get no rule (and the home no right to make new entries).
     func testARootHoldingPersistenceLocationsIsCarvedAroundThem() {
         let fs = FakeFS(["/home/u/.bashrc", "/home/u/notes.txt", "/home/u/src/main.c", "/home/u/.ssh/authorized_keys",
-                         "/home/u/.ssh/config", "/home/u/.config/systemd/user/x.service", "/home/u/.config/git/config"])
+                         "/home/u/.ssh/known_hosts", "/home/u/.ssh/config", "/home/u/.config/systemd/user/x.service", "/home/u/.config/git/config"])
         let plan = ConfinementPlan.compile(agent(writable: []), workspace: "/home/u", homes: ["/home/u"], uid: 1000, fs: fs)
         XCTAssertEqual(plan.carved, ["/home/u"])
         XCTAssertTrue(plan.writable.contains("/home/u/notes.txt"))
         XCTAssertTrue(plan.writable.contains("/home/u/src"))
-        XCTAssertTrue(plan.writable.contains("/home/u/.ssh/config"))
+        XCTAssertTrue(plan.writable.contains("/home/u/.ssh/known_hosts"))
         XCTAssertTrue(plan.writable.contains("/home/u/.config/git"))
-        for p in ["/home/u", "/home/u/.bashrc", "/home/u/.ssh", "/home/u/.ssh/authorized_keys", "/home/u/.config",
+        for p in ["/home/u", "/home/u/.bashrc", "/home/u/.ssh", "/home/u/.ssh/authorized_keys", "/home/u/.ssh/config", "/home/u/.config",
                   "/home/u/.config/systemd", "/home/u/.config/systemd/user"] {
             XCTAssertFalse(plan.writable.contains(p), "\(p) must not be writable")
         }

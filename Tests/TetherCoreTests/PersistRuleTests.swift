@@ -66,9 +66,27 @@ final class PersistRuleTests: XCTestCase {
             R("rc.local", E.open("/etc/rc.local", "wa")),
             R("runlevel link", E.symlink("/etc/rc2.d/S99evil", to: "../init.d/evil")),
             R("update-rc.d defaults", E.exec("/usr/sbin/update-rc.d", ["update-rc.d", "evil", "defaults"])),
+            R("NetworkManager dispatcher script", E.write("/etc/NetworkManager/dispatcher.d/99-evil")),
+            R("ifupdown hook", E.write("/etc/network/if-up.d/evil")),
+            R("dhclient exit hook", E.write("/etc/dhcp/dhclient-exit-hooks.d/evil")),
         ], quiet: [
+            R("NetworkManager connection read", E.open("/etc/NetworkManager/NetworkManager.conf")),
             R("reading an init script", E.open("/etc/init.d/ssh")),
             R("update-rc.d remove is not persistence", E.exec("/usr/sbin/update-rc.d", ["update-rc.d", "evil", "remove"])),
+        ])
+    }
+
+    func testEditorStartup() {
+        check("persist.editor_startup", fire: [
+            R(".vimrc", E.open("/home/dev/.vimrc", "wca")),
+            R("a vim plugin", E.write("/home/dev/.vim/plugin/evil.vim")),
+            R("neovim init", E.write("/home/dev/.config/nvim/init.lua")),
+            R("emacs init", E.write("/home/dev/.emacs.d/init.el")),
+            R("system vimrc.local", E.write("/etc/vim/vimrc.local")),
+        ], quiet: [
+            R("viminfo is vim's state", E.write("/home/dev/.viminfo")),
+            R("reading .vimrc", E.open("/home/dev/.vimrc")),
+            R("a project's .vimrc in the workspace", E.write("/home/dev/proj/.vimrc")),
         ])
     }
 
@@ -105,7 +123,10 @@ final class PersistRuleTests: XCTestCase {
             R("another user's authorized_keys2", E.write("/home/bob/.ssh/authorized_keys2")),
             R("sshd_config", E.write("/etc/ssh/sshd_config")),
             R("sshd drop-in", E.write("/etc/ssh/sshd_config.d/10-evil.conf")),
+            R("ssh client config (ProxyCommand)", E.open("/home/dev/.ssh/config", "wca")),
+            R("system-wide ssh client config", E.write("/etc/ssh/ssh_config.d/90-proxy.conf")),
         ], quiet: [
+            R("reading the ssh client config", E.open("/home/dev/.ssh/config")),
             R("known_hosts from ssh-keyscan", E.open("/home/dev/.ssh/known_hosts", "wca")),
             R("reading authorized_keys", E.open("/home/dev/.ssh/authorized_keys")),
             R("test fixture in the workspace", E.write("/home/dev/proj/tests/authorized_keys")),
@@ -184,9 +205,14 @@ final class PersistRuleTests: XCTestCase {
             R(".pth in system dist-packages", E.write("/usr/lib/python3/dist-packages/zz.pth")),
             R("sitecustomize in /usr/local", E.write("/usr/local/lib/python3.11/sitecustomize.py")),
             R("usercustomize", E.write("/home/dev/.local/lib/python3.11/site-packages/usercustomize.py")),
+            R("IPython startup script", E.write("/home/dev/.ipython/profile_default/startup/00-evil.py")),
+            R("IPython config", E.write("/home/dev/.ipython/profile_default/ipython_config.py")),
+            R("Jupyter server config", E.write("/home/dev/.jupyter/jupyter_server_config.py")),
             R("usercustomize in the user site of a HOME inside a writable root", E.exec("/usr/bin/bash", ["bash"], env: ["HOME=/tmp/agent"]),
               E.write("/tmp/agent/.local/lib/python3.11/site-packages/usercustomize.py")),
         ], quiet: [
+            R("IPython history is no startup file", E.write("/home/dev/.ipython/profile_default/history.sqlite")),
+            R("a notebook's own .py in the workspace", E.write("/home/dev/proj/.ipython/profile_default/startup/x.py")),
             R("venv in the workspace", E.write("/home/dev/proj/.venv/lib/python3.11/site-packages/_virtualenv.pth")),
             R("poetry venv in the cache", E.write("/home/dev/.cache/pypoetry/virtualenvs/p-1/lib/python3.11/site-packages/p.pth")),
             R("venv in /tmp", E.write("/tmp/v/lib/python3.11/site-packages/distutils-precedence.pth")),

@@ -18,6 +18,7 @@ public enum KernelGuardLocations {
             (PersistSystemd.definition, PersistSystemd.unitDirs),
             (PersistInitScripts.definition, PersistInitScripts.locations),
             (PersistShellStartup.definition, PersistShellStartup.locations),
+            (PersistEditorStartup.definition, PersistEditorStartup.locations),
             (PersistSSH.definition, PersistSSH.locations),
             (PersistDynamicLinker.definition, PersistDynamicLinker.locations),
             (PersistAutostart.definition, PersistAutostart.locations),

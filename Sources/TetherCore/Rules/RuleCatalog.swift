@@ -3,7 +3,7 @@
 public enum RuleCatalog {
     public static let rules: [any Rule] = [
         // Persistence
-        PersistCron(), PersistAt(), PersistSystemd(), PersistInitScripts(), PersistShellStartup(), PersistSSH(),
+        PersistCron(), PersistAt(), PersistSystemd(), PersistInitScripts(), PersistShellStartup(), PersistEditorStartup(), PersistSSH(),
         PersistDynamicLinker(), PersistAutostart(), PersistUdev(), PersistMotd(), PersistPackageHooks(),
         PersistPythonStartup(), PersistAccounts(), PersistSudoers(), PersistPAM(), PersistKernelModules(),
         PersistPathBinary(), PersistGitHooks(), PersistAgentConfig(), PersistDaemonize(), OutlivedSession(),

@@ -44,7 +44,7 @@ enum Place: Int, CaseIterable, Sendable {
     case systemLogs, shellHistory, containerSockets
     case secretPasswords, secretHost, secretCloud, secretCluster, secretRegistry, secretGit, secretNetrc, secretPackages, secretKeyStores
     case secretPackageConfigs
-    case pathDirs, agentConfig
+    case pathDirs, agentConfig, editorStartup
     /// Tether's own files (from the classifier's `TetherIdentity`, not from a rule).
     case tether
 }
@@ -69,7 +69,7 @@ protocol LocationGated {
 final class PlaceIndex: @unchecked Sendable {
     static let registry: [Locations] = [
         PersistCron.locations, PersistAt.locations, PersistSystemd.unitDirs, PersistInitScripts.locations,
-        PersistShellStartup.locations, PersistSSH.locations, PersistDynamicLinker.locations, PersistAutostart.locations,
+        PersistShellStartup.locations, PersistEditorStartup.locations, PersistSSH.locations, PersistDynamicLinker.locations, PersistAutostart.locations,
         PersistUdev.locations, PersistMotd.locations, PersistPackageHooks.locations, PersistAccounts.locations,
         PersistSudoers.locations, PersistPAM.locations, PersistKernelModules.locations, PersistGitHooks.templates,
         EscapeKernelTunables.locations, EscapeKernelTunables.excluded, EscapeRawDevice.memory, EscapeTamperLogs.logs,
