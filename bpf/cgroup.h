@@ -26,6 +26,18 @@ static __always_inline void set_verdict(__u32 g)
     bpf_map_update_elem(&verdicts, &tid, &g, BPF_ANY);
 }
 
+/* Does an entry's port list hold `port`? No range listed: any port. */
+static __always_inline bool ports_hold(const struct te_net_ports *ports, __u16 port)
+{
+    if (ports->hi[0] == 0)
+        return true;
+    for (int i = 0; i < TE_NET_PORTS; i++) {
+        if (ports->hi[i] != 0 && ports->lo[i] <= port && port <= ports->hi[i])
+            return true;
+    }
+    return false;
+}
+
 /* 1 = allow, 0 = refuse. `addr` is the destination as ::ffff:a.b.c.d or IPv6, network order. */
 static __always_inline int egress_verdict(__u8 addr[16], __u16 port)
 {
@@ -35,22 +47,12 @@ static __always_inline int egress_verdict(__u8 addr[16], __u16 port)
         return 1;
     struct te_net_key key = { .prefixlen = 16 + 128, .agent = 0 };
     __builtin_memcpy(key.addr, addr, 16);
-    bool denied = bpf_map_lookup_elem(&egress_deny, &key) != NULL;
+    struct te_net_ports *deny = bpf_map_lookup_elem(&egress_deny, &key);
+    bool denied = deny && ports_hold(deny, port);
     if (!denied) {
         key.agent = m.agent;
         struct te_net_ports *ports = bpf_map_lookup_elem(&egress_allow, &key);
-        denied = true;
-        if (ports) {
-            /* no range listed: any port; otherwise one of the ranges */
-            if (ports->hi[0] == 0)
-                denied = false;
-            for (int i = 0; i < TE_NET_PORTS; i++) {
-                if (ports->hi[i] != 0 && ports->lo[i] <= port && port <= ports->hi[i]) {
-                    denied = false;
-                    break;
-                }
-            }
-        }
+        denied = !ports || !ports_hold(ports, port);
     }
     if (!denied)
         return 1;

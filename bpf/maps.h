@@ -238,12 +238,15 @@ struct {
     __type(key, struct te_net_key);
     __type(value, struct te_net_ports);
 } egress_allow SEC(".maps");
+/* Refused whatever an allow-list says: cloud metadata (every port), and the ports of
+ * services that run commands for whoever reaches them (a container runtime's API). Key:
+ * agent 0, value: the ports refused (none listed: every port), and the plan that wrote it. */
 struct {
     __uint(type, BPF_MAP_TYPE_LPM_TRIE);
     __uint(max_entries, 256);
     __uint(map_flags, BPF_F_NO_PREALLOC);
     __type(key, struct te_net_key);
-    __type(value, __u16); /* the plan that wrote it */
+    __type(value, struct te_net_ports);
 } egress_deny SEC(".maps");
 
 /* A cgroup hook's verdict for the thread, picked up by that syscall's exit handler. */

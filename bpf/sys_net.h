@@ -97,10 +97,23 @@ static __always_inline void on_sendmsg(struct call *s, long nr, long ret)
         return;
     sock_call(s, nr, ret, TE_SENDTO, msg.msg_name, msg.msg_namelen, ret > 0 ? ret : 0);
 }
+/* sendmmsg: many datagrams in one call, each to its own destination. The cgroup hooks
+ * judge every one of them; the record names the first (a0 fd, a1 datagrams sent). */
+static __always_inline void on_sendmmsg(struct call *s, long nr, long ret)
+{
+    struct mmsghdr first = {};
+    bpf_probe_read_user(&first, sizeof(first), (void *)s->args[1]);
+    if (!first.msg_hdr.msg_name) {
+        take_verdict(); /* a connected socket: its connect was reported; a verdict would go stale */
+        return;
+    }
+    sock_call(s, nr, ret, TE_SENDTO, first.msg_hdr.msg_name, first.msg_hdr.msg_namelen, ret > 0 ? ret : 0);
+}
 HOOK(connect, 3, on_connect)
 HOOK(bind, 3, on_bind)
 HOOK(sendto, 6, on_sendto)
 HOOK(sendmsg, 3, on_sendmsg)
+HOOK(sendmmsg, 4, on_sendmmsg)
 
 /* listen: the local address comes from the kernel's socket. */
 static __always_inline void on_listen(struct call *s, long nr, long ret)

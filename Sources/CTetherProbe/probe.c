@@ -1300,16 +1300,23 @@ int tp_egress_allow(struct tp_probe *p, uint16_t agent, const uint8_t addr[16], 
     return bpf_map_update_elem(fd, &k, &v, BPF_ANY) ? -errno : 0;
 }
 
-int tp_egress_deny(struct tp_probe *p, const uint8_t addr[16], uint32_t bits)
+int tp_egress_deny(struct tp_probe *p, const uint8_t addr[16], uint32_t bits,
+                   const uint16_t *lo, const uint16_t *hi, uint32_t nranges)
 {
     if (!p->skel)
         return -ENOTSUP;
-    if (bits > 128)
+    if (bits > 128 || nranges > TE_NET_PORTS)
         return -EINVAL;
     struct te_net_key k;
     net_key(&k, 0, addr, bits);
-    uint16_t gen = p->guard_gen;
-    return update(p->skel->maps.egress_deny, &k, &gen);
+    struct te_net_ports v = { .gen = p->guard_gen };
+    for (uint32_t i = 0; i < nranges; i++) {
+        if (hi[i] == 0 || lo[i] > hi[i])
+            return -EINVAL;
+        v.lo[i] = lo[i];
+        v.hi[i] = hi[i];
+    }
+    return update(p->skel->maps.egress_deny, &k, &v);
 }
 
 int tp_egress_clear(struct tp_probe *p)
@@ -1333,8 +1340,7 @@ static uint16_t entry_gen(int which, const void *value)
 {
     switch (which) {
     case 0: case 1: return (uint16_t)(*(const uint32_t *)value >> TE_GUARD_GEN_SHIFT);
-    case 2: return ((const struct te_net_ports *)value)->gen;
-    default: return *(const uint16_t *)value;
+    default: return ((const struct te_net_ports *)value)->gen;
     }
 }
 

@@ -368,9 +368,11 @@ public final class Probe {
         try check(tp_egress_allow(h, agent, address, UInt32(bits), lo, hi, UInt32(ports.count)), "allowing egress")
     }
 
-    public func denyEgress(address: [UInt8], bits: Int) throws {
+    /// `ports`: the ranges refused to that prefix; none: every port.
+    public func denyEgress(address: [UInt8], bits: Int, ports: [ClosedRange<UInt16>] = []) throws {
         precondition(address.count == 16)
-        try check(tp_egress_deny(h, address, UInt32(bits)), "denying egress")
+        let lo = ports.map(\.lowerBound), hi = ports.map(\.upperBound)
+        try check(tp_egress_deny(h, address, UInt32(bits), lo, hi, UInt32(ports.count)), "denying egress")
     }
 
     public func clearEgress() throws { try check(tp_egress_clear(h), "clearing egress lists") }

@@ -25,7 +25,13 @@ public struct GuardPlan: Sendable {
     public var guards: Guards = []
     public var protected: [Protected] = []
     public var egress: [Egress] = []
-    public var deny: [IPAddress] = []
+    /// Destinations refused whatever an allow-list says: cloud metadata (every port), and
+    /// container runtime APIs (their ports, any address).
+    public struct Deny: Sendable {
+        public var cidr: CIDR
+        public var ports: [ClosedRange<UInt16>]
+    }
+    public var deny: [Deny] = []
 
     public init() {}
 
@@ -86,7 +92,13 @@ public struct GuardPlan: Sendable {
                 for c in a.cidrs { plan.egress.append(Egress(agent: slot, cidr: c, ports: ports)) }
             }
         }
-        if acts("escape.metadata") { plan.deny = KernelGuardLocations.metadataEndpoints }
+        if acts("escape.metadata") || acts("escape.container_socket") { plan.guards.insert(.egress) }
+        if acts("escape.metadata") {
+            plan.deny += KernelGuardLocations.metadataEndpoints.compactMap { a in (try? CIDR(a.description)).map { Deny(cidr: $0, ports: []) } }
+        }
+        if acts("escape.container_socket"), let any = try? CIDR("::/0") {
+            plan.deny.append(Deny(cidr: any, ports: KernelGuardLocations.containerAPIPorts))
+        }
         return plan
     }
 
@@ -144,7 +156,7 @@ public struct GuardPlan: Sendable {
             try probe.allowEgress(agent: e.agent, address: e.cidr.network.bytes, bits: e.cidr.bits, ports: e.ports)
             out.egressEntries += 1
         }
-        for d in deny { try probe.denyEgress(address: d.bytes, bits: 128) }
+        for d in deny { try probe.denyEgress(address: d.cidr.network.bytes, bits: d.cidr.bits, ports: d.ports) }
         try probe.sweepGuardPlan()
         try probe.setGuards(guards)
         return out

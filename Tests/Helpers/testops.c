@@ -196,6 +196,20 @@ int main(int argc, char **argv)
             sendmsg(s, &m, 0);
             close(s);
             i += 2;
+        } else if (!strcmp(op, "sendmmsg4")) {     /* sendmmsg4 ADDR PORT: two datagrams in one sendmmsg; prints "sendmmsg ERRNO" */
+            NEED(2);
+            int s = socket(AF_INET, SOCK_DGRAM, 0);
+            struct sockaddr_in a = in4(A(1), atoi(A(2)));
+            struct iovec iov[2] = { { .iov_base = "m1", .iov_len = 2 }, { .iov_base = "m2", .iov_len = 2 } };
+            struct mmsghdr mm[2] = {
+                { .msg_hdr = { .msg_name = &a, .msg_namelen = sizeof(a), .msg_iov = &iov[0], .msg_iovlen = 1 } },
+                { .msg_hdr = { .msg_name = &a, .msg_namelen = sizeof(a), .msg_iov = &iov[1], .msg_iovlen = 1 } },
+            };
+            int r = sendmmsg(s, mm, 2, 0);
+            printf("sendmmsg %d\n", r < 0 ? errno : 0);
+            fflush(stdout);
+            close(s);
+            i += 2;
         } else if (!strcmp(op, "ptrace-child")) {  /* fork a child, PTRACE_ATTACH to it, detach, kill */
             pid_t c = fork();
             if (c == 0) { pause(); _exit(0); }

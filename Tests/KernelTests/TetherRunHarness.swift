@@ -29,9 +29,10 @@ class TetherRunTestCase: XCTestCase {
     /// the tracepoint guards, which adopted sessions rely on, are what acts; ConfinementTests
     /// covers the launched sessions' refusals.
     /// `env`: variables to set for `tether run` (and so for the agent it launches);
-    /// `rules`: YAML lines under the policy's `rules:` (with `confined: false` only).
+    /// `rules`, `defaults`: YAML lines under the policy's `rules:` and `defaults:` (with
+    /// `confined: false` only).
     func run(_ script: String, mode: String = "enforce", extra: [String] = [], confined: Bool = true,
-             env: [String: String] = [:], rules: String = "", timeout: TimeInterval = 60) throws -> Outcome {
+             env: [String: String] = [:], rules: String = "", defaults: String = "", timeout: TimeInterval = 60) throws -> Outcome {
         let alerts = dir + "/alerts-\(UInt32.random(in: 0...UInt32.max)).jsonl"
         var extra = extra
         // what is undone goes to the test's own quarantine, not the host's
@@ -40,7 +41,9 @@ class TetherRunTestCase: XCTestCase {
             precondition(!extra.contains("--policy"))
             let policy = dir + "/tracepoints-only.yaml"
             let ruleLines = rules.isEmpty ? "" : "  rules:\n" + rules.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n") + "\n"
-            try ("version: 1\ndefaults:\n  confine: {landlock: false, seccomp: false}\n" + ruleLines).write(toFile: policy, atomically: true, encoding: .utf8)
+            let defaultLines = defaults.isEmpty ? "" : defaults.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n"
+            try ("version: 1\ndefaults:\n  confine: {landlock: false, seccomp: false}\n" + defaultLines + ruleLines)
+                .write(toFile: policy, atomically: true, encoding: .utf8)
             extra += ["--policy", policy]
         }
         let p = Process()

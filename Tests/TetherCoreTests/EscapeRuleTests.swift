@@ -173,7 +173,12 @@ final class EscapeRuleTests: XCTestCase {
             R("docker.sock", E.connectUnix("/var/run/docker.sock")),
             R("rootless podman", E.connectUnix("/run/user/1000/podman/podman.sock")),
             R("containerd refused", E.connectUnix("/run/containerd/containerd.sock", result: -13)),
+            R("docker API over TCP on loopback", E.connect("127.0.0.1", 2375)),
+            R("docker TLS API elsewhere, refused", E.connect("10.0.0.5", 2376, result: -1)),
+            R("kubelet API", E.connect("10.0.0.7", 10250)),
         ], quiet: [
+            R("a dev server on loopback", E.connect("127.0.0.1", 5173)),
+            R("a UDP datagram to port 2375 is no API call", E.connect("127.0.0.1", 2375, kind: .sendto)),
             R("journal socket", E.connectUnix("/run/systemd/journal/socket")),
             R("dbus", E.connectUnix("/run/dbus/system_bus_socket")),
             R("abstract socket", E.connectUnix("@/tmp/.X11-unix/X0")),

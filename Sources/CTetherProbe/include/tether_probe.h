@@ -108,7 +108,9 @@ int tp_protect_clear(struct tp_probe *p);
  * (at most TE_NET_PORTS); an earlier plan's entry for it is replaced. */
 int tp_egress_allow(struct tp_probe *p, uint16_t agent, const uint8_t addr[16], uint32_t bits,
                     const uint16_t *lo, const uint16_t *hi, uint32_t nranges);
-int tp_egress_deny(struct tp_probe *p, const uint8_t addr[16], uint32_t bits);
+/* refused whatever the allow-list says: the ranges given, none = every port */
+int tp_egress_deny(struct tp_probe *p, const uint8_t addr[16], uint32_t bits,
+                   const uint16_t *lo, const uint16_t *hi, uint32_t nranges);
 int tp_egress_clear(struct tp_probe *p);
 /* The guard switches in force (TE_GUARDS_*). */
 int tp_guard_config_get(struct tp_probe *p, uint32_t *guards);

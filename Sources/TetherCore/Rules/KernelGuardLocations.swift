@@ -54,6 +54,8 @@ public enum KernelGuardLocations {
 extension KernelGuardLocations {
     /// Destinations the egress guard refuses whatever an allow-list says (escape.metadata's).
     public static var metadataEndpoints: [IPAddress] { EscapeMetadata.endpoints }
+    /// Ports the egress guard refuses on every address (escape.container_socket's).
+    public static var containerAPIPorts: [ClosedRange<UInt16>] { EscapeContainerSocket.apiPorts.map(\.ports) }
 }
 
 extension IPAddress {

@@ -1,0 +1,41 @@
+import Foundation
+import XCTest
+
+/// Evasion tier, class 3 (syscalls with no handler). Technique: send datagrams with
+/// sendmmsg(2), many destinations in one call, where only sendto and sendmsg were
+/// reported: the cgroup hook judged each one, but nothing said where they went. Here to a
+/// destination the agent's allow-list leaves out (loopback, with `allow_loopback: false`).
+/// ATT&CK T1048 (Exfiltration Over Alternative Protocol).
+final class SendmmsgOutsideTheAllowListTests: TetherRunTestCase {
+    func testSendmmsgIsSeenAndRefused() throws {
+        let receiver = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(receiver) }
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &a) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(receiver, $0, len) == 0 && getsockname(receiver, $0, &len) == 0 }
+        }
+        XCTAssertTrue(ok)
+        let port = UInt16(bigEndian: a.sin_port)
+        _ = fcntl(receiver, F_SETFL, O_NONBLOCK)
+        func received() -> Int {
+            var n = 0, buf = [UInt8](repeating: 0, count: 64)
+            while recv(receiver, &buf, buf.count, 0) > 0 { n += 1 }
+            return n
+        }
+        let cmd = "\(KernelHarness.testops) sendmmsg4 127.0.0.1 \(port) > out.txt"
+        let policy = "boundary:\n  network: {allow_loopback: false}"
+
+        let watched = try run(cmd, mode: "monitor", confined: false, defaults: policy)
+        let f = try XCTUnwrap(watched.findings.first { $0["rule"] as? String == "escape.network" }, "\(watched.rules) \(watched.stderr)")
+        XCTAssertTrue((f["message"] as? String ?? "").contains("127.0.0.1:\(port)"), "\(f)")
+        XCTAssertEqual(received(), 2, "monitor mode refuses nothing")
+
+        let enforced = try run(cmd, mode: "enforce", confined: false, defaults: policy)
+        XCTAssertTrue(enforced.rules.contains("escape.network"), "\(enforced.rules) \(enforced.stderr)")
+        XCTAssertEqual(try String(contentsOfFile: dir + "/out.txt", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), "sendmmsg \(EPERM)")
+        XCTAssertEqual(received(), 0, "a datagram got out: \(enforced.stderr)")
+    }
+}
