@@ -154,6 +154,52 @@ static __always_inline void on_truncate(struct call *s, long nr, long ret) { one
 static __always_inline void on_ftruncate(struct call *s, long nr, long ret) { fd_path(s, nr, ret, TE_TRUNCATE, (int)s->args[0], s->args[1], 0); }
 static __always_inline void on_mknod(struct call *s, long nr, long ret) { one_path(s, nr, ret, TE_MKNOD, AT_FDCWD, (const char *)s->args[0], s->args[1], s->args[2]); }
 static __always_inline void on_mknodat(struct call *s, long nr, long ret) { one_path(s, nr, ret, TE_MKNOD, (int)s->args[0], (const char *)s->args[1], s->args[2], s->args[3]); }
+/* Extended attributes: only security.* names are reported. A file capability
+ * (security.capability) raises the privileges of whoever runs the file later: root's, for
+ * cap_setuid, to anyone. a2: the permitted set the value grants. */
+#define VFS_CAP_FLAGS_LEN 12 /* magic_etc and the first permitted/inheritable pair */
+static __always_inline void xattr_common(struct call *s, long nr, long ret, long dirfd, const char *uptr, bool by_fd,
+                                         const char *uname, const void *value, __u64 size, __u64 flags)
+{
+    char prefix[9];
+    if (bpf_probe_read_user(prefix, sizeof(prefix), uname) || prefix[0] != 's' || prefix[1] != 'e' || prefix[2] != 'c' ||
+        prefix[3] != 'u' || prefix[4] != 'r' || prefix[5] != 'i' || prefix[6] != 't' || prefix[7] != 'y' || prefix[8] != '.')
+        return;
+    struct te_event *e = event_begin(TE_SETXATTR, &s->m, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = flags;
+    e->a[1] = size;
+    if (size >= 20) {
+        struct { __u32 magic_etc, permitted0, inheritable0, permitted1, inheritable1; } cap = {};
+        if (bpf_probe_read_user(&cap, sizeof(cap), value) == 0)
+            e->a[2] = cap.permitted0 | (__u64)cap.permitted1 << 32;
+    } else if (size >= VFS_CAP_FLAGS_LEN) {
+        __u32 cap[3] = {};
+        if (bpf_probe_read_user(cap, sizeof(cap), value) == 0)
+            e->a[2] = cap[1];
+    }
+    if (by_fd)
+        str_fd_path(e, 0, dirfd, 0);
+    else
+        path_arg(e, 0, dirfd, uptr);
+    str_user(e, 2, uname);
+    syscall_emit(e);
+}
+static __always_inline void on_setxattr(struct call *s, long nr, long ret) { xattr_common(s, nr, ret, AT_FDCWD, (const char *)s->args[0], false, (const char *)s->args[1], (void *)s->args[2], s->args[3], s->args[4]); }
+static __always_inline void on_fsetxattr(struct call *s, long nr, long ret) { xattr_common(s, nr, ret, (int)s->args[0], NULL, true, (const char *)s->args[1], (void *)s->args[2], s->args[3], s->args[4]); }
+static __always_inline void on_setxattrat(struct call *s, long nr, long ret)
+{
+    /* setxattrat(dfd, path, at_flags, name, struct xattr_args *{value, size, flags}, usize) */
+    struct { __u64 value; __u32 size, flags; } args = {};
+    bpf_probe_read_user(&args, sizeof(args), (void *)s->args[4]);
+    xattr_common(s, nr, ret, (int)s->args[0], (const char *)s->args[1], false, (const char *)s->args[3], (void *)args.value, args.size, args.flags);
+}
+HOOK(setxattr, 5, on_setxattr)
+HOOK(lsetxattr, 5, on_setxattr)
+HOOK(fsetxattr, 5, on_fsetxattr)
+HOOK(setxattrat, 6, on_setxattrat)
+
 HOOK(unlink, 1, on_unlink)
 HOOK(unlinkat, 3, on_unlinkat)
 HOOK(rmdir, 1, on_rmdir)

@@ -161,8 +161,31 @@ static __always_inline void on_fcntl(struct call *s, long nr, long ret)
         owner_event(s, nr, ret, own.type == 2 ? -(__s64)own.pid : own.pid);
     }
 }
+/* TIOCSTI: a byte pushed into a terminal's input as if typed there. Whoever reads that
+ * terminal next (the person's shell, once the agent is done) runs what was pushed. The
+ * terminal guard ends the caller on its return from the first one: one byte lands, and
+ * user space discards the terminal's pending input. */
+static __always_inline void tty_push(struct call *s, long nr, long ret)
+{
+    struct te_event *e = event_begin(TE_IOCTL, &s->m, nr, ret);
+    if (!e)
+        return;
+    e->a[0] = (int)s->args[0];
+    e->a[1] = s->args[1];
+    __u8 c = 0;
+    bpf_probe_read_user(&c, 1, (void *)s->args[2]);
+    e->a[2] = c;
+    str_fd_path(e, 0, (int)s->args[0], 0);
+    if (ret == 0 && (guards_enabled() & TE_GUARDS_TTY))
+        guard_act(e, s, TE_GUARD_TTY);
+    syscall_emit(e);
+}
 static __always_inline void on_ioctl(struct call *s, long nr, long ret)
 {
+    if (s->args[1] == 0x5412 /* TIOCSTI */) {
+        tty_push(s, nr, ret);
+        return;
+    }
     if (s->args[1] != 0x8901 /* FIOSETOWN */ && s->args[1] != 0x8902 /* SIOCSPGRP */)
         return;
     int owner = 0;

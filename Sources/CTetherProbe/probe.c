@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
@@ -1055,8 +1056,9 @@ int tp_seccomp_insn_size(void) { return (int)sizeof(struct sock_filter); }
 int tp_seccomp_build(const int *refused, int count, int err, void *out, int max)
 {
 #if defined(__x86_64__)
-    /* arch check, load nr, x32 check, one compare per refused syscall, allow, refuse */
-    int n = 5 + count + 3;
+    /* arch check, load nr, x32 check, one compare per refused syscall, ioctl(TIOCSTI)
+     * (input pushed into a terminal: no agent needs it), allow, refuse, kill */
+    int n = 5 + count + 6;
     if (count < 0 || count > 250)
         return -E2BIG;
     if (n > max)
@@ -1068,9 +1070,12 @@ int tp_seccomp_build(const int *refused, int count, int err, void *out, int max)
     f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
     f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
     /* x32 syscalls share the arch and set bit 30 of the number */
-    f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, (unsigned char)(count + 2), 0);
+    f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, (unsigned char)(count + 5), 0);
     for (int i = 0; i < count; i++)
-        f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)refused[i], (unsigned char)(count - i), 0);
+        f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)refused[i], (unsigned char)(count + 3 - i), 0);
+    f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_ioctl, 0, 2);
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1]));
+    f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x5412 /* TIOCSTI */, 1, 0);
     f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
     f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((uint32_t)err & SECCOMP_RET_DATA));
     f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
@@ -1449,3 +1454,8 @@ int tp_pidfd_open(int pid)
     return fd < 0 ? -errno : fd;
 }
 
+
+int tp_remove_file_capability(const char *path)
+{
+    return lremovexattr(path, "security.capability") ? -errno : 0;
+}

@@ -13,6 +13,10 @@ public enum EventLayout: Sendable {
     case ptrace, mount, mountAPI, namespaceFlags, setns, module, command, memfd, ioUring, signal, sysctl, device
     /// a0 = the process the call reaches (0: none)
     case target
+    /// a0 flags, a1 value size, a2 capabilities; s0/s1 path, s2 attribute name
+    case xattr
+    /// a0 fd, a1 request; s0 the fd's path
+    case ioctl
     case loss
 }
 
@@ -285,11 +289,13 @@ public struct GuardActions: OptionSet, Sendable, Hashable {
     /// Refused in a session that explains its refusals: the caller was stopped on its way back
     /// from the syscall and waits for user space to tell it why and continue it.
     public static let held = GuardActions(rawValue: 512)
+    /// The terminal guard matched (input pushed into a terminal).
+    public static let tty = GuardActions(rawValue: 1024)
 
     public static let names: [(GuardActions, String)] = [
         (.killed, "killed"), (.froze, "froze"), (.refused, "refused"), (.monitor, "monitor"),
         (.tamper, "tamper"), (.write, "write"), (.egress, "egress"), (.forkFrozen, "fork_frozen"),
-        (.unresolved, "unresolved"), (.held, "held"),
+        (.unresolved, "unresolved"), (.held, "held"), (.tty, "tty"),
     ]
     public var names: [String] { GuardActions.names.filter { contains($0.0) }.map { $0.1 } }
     public init?(names: [String]) {

@@ -60,7 +60,7 @@ public enum OCSFEvents {
         case .kill: return e.signal == SIGKILL || e.signal == SIGTERM ? process(2, "Terminate") : process(99, other)
         case .ptrace: return ptraceWrites.contains(e.request ?? -1) ? process(4, "Inject") : process(3, "Open")
         case .setuid: return process(5, "Set User ID")
-        case .setgid, .capset, .setsid, .unshare, .setns, .module, .bpf, .ioUring, .restricted, .loss: return process(99, other)
+        case .setgid, .capset, .setsid, .unshare, .setns, .module, .bpf, .ioUring, .restricted, .loss, .ioctl: return process(99, other)
         case .open:
             let f = e.flags ?? 0
             if f & OpenFlags.path != 0 { return file(14, "Open") } // a handle, no access to the content
@@ -71,7 +71,7 @@ public enum OCSFEvents {
         case .link, .symlink, .mkdir, .mknod, .memfd: return file(1, "Create")
         case .unlink, .rmdir: return file(4, "Delete")
         case .chmod: return file(6, "Set Attributes")
-        case .chown: return file(7, "Set Security")
+        case .chown, .setxattr: return file(7, "Set Security")
         case .truncate, .sysctl: return file(3, "Update")
         case .mount: return file(12, "Mount")
         case .umount: return file(13, "Unmount")

@@ -72,7 +72,7 @@ final class SessionLedger {
         case .exec: return e.result == 0
         case .fork, .exit, .rename, .link, .symlink, .unlink, .rmdir, .mkdir, .chmod, .chown, .truncate, .mknod,
              .connect, .bind, .listen, .sendto, .setuid, .setgid, .capset, .ptrace, .mount, .umount, .pivotRoot, .chroot,
-             .mountAPI, .unshare, .setns, .module, .bpf, .ioUring, .kill, .sysctl, .device, .restricted:
+             .mountAPI, .unshare, .setns, .module, .bpf, .ioUring, .kill, .sysctl, .device, .restricted, .setxattr, .ioctl:
             return true
         default: return false
         }

@@ -286,7 +286,7 @@ public final class Pipeline: @unchecked Sendable {
             switch -e.result {
             case Int64(EACCES), Int64(EXDEV): by.insert(Errno.name(Int32(-e.result)))
             // seccomp's refusals, and Landlock's ptrace, signal and abstract-socket scoping
-            case Int64(EPERM) where [.bpf, .module, .ioUring, .restricted, .ptrace, .kill, .connect].contains(e.kind):
+            case Int64(EPERM) where [.bpf, .module, .ioUring, .restricted, .ptrace, .kill, .connect, .ioctl].contains(e.kind):
                 by.insert("EPERM")
             default: return nil
             }

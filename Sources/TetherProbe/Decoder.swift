@@ -135,6 +135,16 @@ public enum RecordDecoder {
             break
         case .target:
             e.target = a[0] == 0 ? nil : Int32(truncatingIfNeeded: a[0])
+        case .xattr:
+            e.flags = a[0]
+            e.bytes = Int64(bitPattern: a[1])
+            try setPath(0)
+            e.name = try text(2)
+            if e.name == "security.capability" { e.capPermitted = a[2] }
+        case .ioctl:
+            e.fd = Int32(truncatingIfNeeded: a[0])
+            e.request = Int64(bitPattern: a[1])
+            try setPath(0)
         case .ids:
             e.ids = (0..<3).map { Int64(Int32(bitPattern: UInt32(truncatingIfNeeded: a[$0]))) }
             e.idCall = idCallName(kind, a[3])

@@ -449,7 +449,8 @@ public struct Guards: OptionSet, Sendable {
     public static let sysctl = Guards(rawValue: UInt32(TE_GUARDS_SYSCTL))
     public static let rawSockets = Guards(rawValue: UInt32(TE_GUARDS_RAWSOCK))
     public static let devices = Guards(rawValue: UInt32(TE_GUARDS_DEVICE))
-    public static let all: Guards = [.tamper, .write, .egress, .sysctl, .rawSockets, .devices]
+    public static let tty = Guards(rawValue: UInt32(TE_GUARDS_TTY))
+    public static let all: Guards = [.tamper, .write, .egress, .sysctl, .rawSockets, .devices, .tty]
 }
 
 /// How a protected inode is guarded (TE_PROTECT_*).
@@ -463,3 +464,7 @@ public struct Protection: OptionSet, Sendable {
     /// A directory: the protection covers files opened for write directly inside it.
     public static let directory = Protection(rawValue: UInt32(TE_PROTECT_DIR))
 }
+
+/// A file capability (security.capability) removed: 0, or -errno (-ENODATA: it had none).
+/// Never through a symlink at the last component.
+public func removeFileCapability(_ path: String) -> Int32 { tp_remove_file_capability(path) }

@@ -24,6 +24,8 @@ public struct GuardPlan: Sendable {
 
     public var guards: Guards = []
     public var protected: [Protected] = []
+    /// Files kept as pre-images for an undo, with no kernel guard (`KernelGuardLocations.undoOnly`).
+    public var undoOnly: [Protected] = []
     public var egress: [Egress] = []
     /// Destinations refused whatever an allow-list says: cloud metadata (every port), and
     /// container runtime APIs (their ports, any address).
@@ -62,17 +64,25 @@ public struct GuardPlan: Sendable {
         if acts("escape.kernel_tunables") { plan.guards.insert(.sysctl) }
         if acts("escape.raw_socket") { plan.guards.insert(.rawSockets) }
         if acts("escape.raw_device") { plan.guards.insert(.devices) }
+        if acts("escape.tty_injection") { plan.guards.insert(.tty) }
 
         var seen = Set<String>()
+        func paths(_ loc: GuardLocation) -> [String] {
+            loc.inHome ? homes.map { $0 + "/" + loc.path } + learned.compactMap { h in
+                // XDG_CONFIG_HOME/x is ~/.config/x: only the locations below what it stands for
+                loc.path.hasPrefix(h.under) ? h.path + "/" + loc.path.dropFirst(h.under.count) : nil
+            } : [loc.path]
+        }
         for agent in agents {
             for loc in KernelGuardLocations.persistence(for: agent) {
-                let paths = loc.inHome ? homes.map { $0 + "/" + loc.path } + learned.compactMap { h in
-                    // XDG_CONFIG_HOME/x is ~/.config/x: only the locations below what it stands for
-                    loc.path.hasPrefix(h.under) ? h.path + "/" + loc.path.dropFirst(h.under.count) : nil
-                } : [loc.path]
-                for p in paths where seen.insert(p).inserted {
+                for p in paths(loc) where seen.insert(p).inserted {
                     let prot: Protection = loc.directory ? [.write, .directory] : [.write]
                     plan.protected.append(Protected(path: p, protection: prot.rawValue, rule: loc.rule))
+                }
+            }
+            for loc in KernelGuardLocations.undoOnly(for: agent) {
+                for p in paths(loc) where seen.insert(p).inserted {
+                    plan.undoOnly.append(Protected(path: p, protection: 0, rule: loc.rule))
                 }
             }
         }

@@ -104,19 +104,26 @@ public final class Responder: @unchecked Sendable {
         _ = control.probe.release(pid: e.pid, session: e.session) // false: gone meanwhile, nothing to continue
     }
 
-    /// In enforce mode, what a persistence finding's operations left at their protected
-    /// location after the kernel killed the caller (the syscall itself had run): moved to the
-    /// quarantine, the pre-image put back where one was kept.
+    /// In enforce mode, what a finding's operations left after the kernel killed the caller
+    /// (the syscall itself had run): a persistence artifact moved to the quarantine (the
+    /// pre-image put back where one was kept), a file capability removed, input pushed into
+    /// a terminal discarded.
     private func undoLanded(_ f: Finding) -> [String] {
-        guard f.enforced, f.rule.hasPrefix("persist.") else { return [] }
-        return f.events.compactMap { undo($0, rule: f.rule) }
+        guard f.enforced else { return [] }
+        return f.events.compactMap { e in
+            e.kind == .setxattr || e.kind == .ioctl || f.rule.hasPrefix("persist.") ? undo(e, rule: f.rule) : nil
+        }
     }
 
     /// Undoes what `e` (a successful rename, link, symlink, or creating or truncating open)
-    /// put at its destination; nil when there is nothing to undo (or no quarantine). Safe to
-    /// ask twice: what was undone is not there any more.
+    /// put at its destination, a file capability `e` set, the input `e` pushed into a
+    /// terminal; nil when there is nothing to undo (or no quarantine). Safe to ask twice:
+    /// what was undone is not there any more.
     public func undo(_ e: Event, rule: String) -> String? {
-        guard let quarantine, e.succeeded else { return nil }
+        guard e.succeeded else { return nil }
+        if e.kind == .setxattr { return Undo.capability(e) }
+        if e.kind == .ioctl { return Undo.terminalInput(e) }
+        guard let quarantine else { return nil }
         let target: String?
         switch e.kind {
         case .rename, .link, .symlink: target = e.newPath
@@ -138,5 +145,28 @@ public final class Responder: @unchecked Sendable {
         if now > start { latencies.append(now - start) }
         if latencies.count > 10_000 { latencies.removeFirst(latencies.count - 10_000) } // bounded: the latest only
         lock.unlock()
+    }
+}
+
+/// What is undone without the quarantine: it keeps no artifact.
+enum Undo {
+    /// A file capability an agent set: removed (the path is the kernel's; never followed at
+    /// its last component).
+    static func capability(_ e: Event) -> String? {
+        guard e.name == "security.capability", let p = e.path else { return nil }
+        let rc = removeFileCapability(p)
+        if rc == 0 { return "undone: the file capability on \(p) removed" }
+        return rc == -ENODATA ? nil : "undo failed: removing the file capability on \(p): \(String(cString: strerror(-rc)))"
+    }
+
+    /// Input pushed into a terminal: whatever is pending in its input queue is discarded
+    /// before anyone reads it (the terminal is opened without becoming anyone's controlling one).
+    static func terminalInput(_ e: Event) -> String? {
+        guard e.request == 0x5412, let p = e.path, p.hasPrefix("/dev/") else { return nil }
+        let fd = open(p, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return "undo failed: opening \(p) to discard the pushed input: \(String(cString: strerror(errno)))" }
+        defer { close(fd) }
+        guard tcflush(fd, TCIFLUSH) == 0 else { return "undo failed: discarding the input pending on \(p): \(String(cString: strerror(errno)))" }
+        return "undone: the input pending on \(p) discarded"
     }
 }

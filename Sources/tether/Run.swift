@@ -118,7 +118,7 @@ struct Run: ParsableCommand {
             launchHomes.learn(ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" })
             let plan = GuardPlan.compile(pol, slots: slots, learned: launchHomes.learned)
             _ = try plan.install(probe)
-            quarantine.watch(plan.protected)
+            quarantine.watch(plan.protected + plan.undoOnly)
         } catch {
             complain("configuring the kernel guards: \(error)")
             throw ExitCode(70)

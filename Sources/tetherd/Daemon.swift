@@ -105,7 +105,7 @@ final class Daemon: @unchecked Sendable {
         try Daemon.dropStaleProtection(probe)
         try probe.protect(pid: getpid())
         let g = try state.guards.install(probe)
-        responder.quarantine?.watch(state.guards.protected)
+        responder.quarantine?.watch(state.guards.protected + state.guards.undoOnly)
         log("kernel guards: \(state.guards.guards.rawValue == 0 ? "none" : "on") (\(g.inodes) protected inode(s), \(g.names) protected name(s), \(g.egressEntries) egress allow entries; \(g.absent.count) protected location(s) unguardable: neither they nor their directory exist)")
         for u in state.watch.unresolved { log("warning: \(u)") }
         for o in policy.selectorOverlaps() { log("warning: \(o)") }
@@ -352,7 +352,7 @@ final class Daemon: @unchecked Sendable {
         let installed = new.with(slots: final)
         do {
             _ = try installed.guards.install(probe)
-            responder.quarantine?.watch(installed.guards.protected)
+            responder.quarantine?.watch(installed.guards.protected + installed.guards.undoOnly)
             proveGuards(installed.guards, policy: policy)
         } catch {
             log("warning: the new policy's kernel guards could not be installed: \(error)")

@@ -30,6 +30,9 @@
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
+#include <termios.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -357,6 +360,49 @@ int main(int argc, char **argv)
             close(p[0]);
             close(p[1]);
             i += 2;
+        } else if (!strcmp(op, "setcap-raw")) {    /* setcap-raw PATH: setxattr(security.capability) granting cap_setuid, as setcap(8) would; prints "setcap ERRNO" */
+            NEED(1);
+            struct { uint32_t magic_etc; struct { uint32_t permitted, inheritable; } data[2]; } cap = {
+                .magic_etc = 0x02000000 /* VFS_CAP_REVISION_2 */ | 1 /* effective */, .data = { { 1u << 7 /* CAP_SETUID */, 0 }, { 0, 0 } } };
+            int r = setxattr(A(1), "security.capability", &cap, sizeof(cap), 0);
+            printf("setcap %d\n", r < 0 ? errno : 0);
+            i += 1;
+        } else if (!strcmp(op, "hascap")) {        /* hascap PATH: prints "hascap 1" if it has a file capability, else "hascap 0" */
+            NEED(1);
+            char v[64];
+            printf("hascap %d\n", getxattr(A(1), "security.capability", v, sizeof(v)) > 0 ? 1 : 0);
+            i += 1;
+        } else if (!strcmp(op, "tiocsti")) {       /* tiocsti TTY TEXT: push TEXT and a newline into TTY's input, byte by byte; prints "tiocsti ERRNO" */
+            NEED(2);
+            int fd = open(A(1), O_RDWR | O_NOCTTY);
+            int r = fd < 0 ? -1 : 0;
+            for (const char *c = A(2); r == 0 && *c; c++) r = ioctl(fd, TIOCSTI, c);
+            if (r == 0) r = ioctl(fd, TIOCSTI, "\n");
+            printf("tiocsti %d\n", r < 0 ? errno : 0);
+            fflush(stdout);
+            if (fd >= 0) close(fd);
+            i += 2;
+        } else if (!strcmp(op, "pty-hold")) {      /* pty-hold: a new pty, its terminal's path on stdout; held open until stdin closes */
+            int m = posix_openpt(O_RDWR | O_NOCTTY);
+            if (m < 0 || grantpt(m) || unlockpt(m)) { perror("testops: pty"); return 2; }
+            int s = open(ptsname(m), O_RDWR | O_NOCTTY);
+            printf("%s\n", ptsname(m));
+            fflush(stdout);
+            char b[64];
+            while (read(0, b, sizeof(b)) > 0) {}
+            close(s);
+            close(m);
+        } else if (!strcmp(op, "tty-flush")) {     /* tty-flush TTY: discard its pending input */
+            NEED(1);
+            int fd = open(A(1), O_RDWR | O_NOCTTY | O_NONBLOCK);
+            if (fd >= 0) { tcflush(fd, TCIFLUSH); close(fd); }
+            i += 1;
+        } else if (!strcmp(op, "tty-pending")) {   /* tty-pending TTY: prints "tty-pending N", the bytes waiting in TTY's input */
+            NEED(1);
+            int fd = open(A(1), O_RDWR | O_NOCTTY | O_NONBLOCK), n = -1;
+            if (fd >= 0) { ioctl(fd, FIONREAD, &n); close(fd); }
+            printf("tty-pending %d\n", n);
+            i += 1;
         } else if (!strcmp(op, "getfd")) {         /* getfd PID FD: pidfd_open + pidfd_getfd; prints "getfd ERRNO" */
             NEED(2);
             int pfd = syscall(SYS_pidfd_open, (pid_t)atoi(A(1)), 0);

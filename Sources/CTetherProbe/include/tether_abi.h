@@ -135,6 +135,7 @@ struct te_event {
                                   * resolve (through a symlink, too deep): user space judges it */
 #define TE_GUARD_HELD   512u   /* refused in a session under TE_MODE_HOLD: the caller was sent SIGSTOP on
                                 * its way back from the syscall; user space tells it why, then continues it */
+#define TE_GUARD_TTY   1024u   /* the terminal guard matched (input pushed into a terminal, TIOCSTI) */
 
 /* Value of the tracked map (key: tgid). Inherited unchanged at fork. */
 struct te_tracked {
@@ -192,6 +193,7 @@ struct te_agent {
 #define TE_GUARDS_SYSCTL  8u
 #define TE_GUARDS_RAWSOCK 16u
 #define TE_GUARDS_DEVICE  32u
+#define TE_GUARDS_TTY     64u
 
 /* Key of the egress LPM tries: agent slot, then the address (IPv4 as ::ffff:a.b.c.d). */
 struct te_net_key {

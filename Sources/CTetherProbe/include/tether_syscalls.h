@@ -8,4 +8,9 @@
 #define SYS_fchmodat2 452
 #endif
 #endif
+#ifndef SYS_setxattrat
+#if defined(__x86_64__) || defined(__aarch64__)
+#define SYS_setxattrat 463
+#endif
+#endif
 #endif

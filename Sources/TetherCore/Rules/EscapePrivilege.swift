@@ -5,7 +5,7 @@ struct EscapePrivilege: Rule, ExecGated {
     static let execNames: [String] = EscapePrivilege.elevators.map(String.init) + ["setcap"]
     var info: RuleInfo { Self.definition }
     static let definition = RuleInfo(id: "escape.privilege", severity: .high, action: .kill, mitre: "T1548",
-                                    kinds: [.setuid, .setgid, .exec, .chmod, .open], opens: .writes,
+                                    kinds: [.setuid, .setgid, .exec, .chmod, .open, .setxattr], opens: .writes,
                                     title: "privilege: setuid/setgid to root, sudo/su/pkexec/doas, setuid bits, file capabilities")
 
     static let elevators: Set<Substring> = ["sudo", "su", "pkexec", "doas", "run0", "sudoedit", "ksu", "calife", "super"]
@@ -36,6 +36,12 @@ struct EscapePrivilege: Rule, ExecGated {
                 return RuleHit("setuid-root program run: \(e.path ?? String(name))", subject: "root", perProcess: true)
             }
             return nil
+        case .setxattr:
+            // setcap's own call, or anyone's (python, a copy of setcap): the syscall is the act
+            guard e.name == "security.capability", (e.bytes ?? 0) > 0, let p = e.path else { return nil }
+            let caps = Capabilities.names(e.capPermitted ?? 0)
+            return RuleHit("file capabilities set on \(p)\(caps.isEmpty ? "" : " (" + caps.joined(separator: ", ") + ")"): whoever runs it gets them\(e.outcomeNote)",
+                           subject: p, path: p)
         case .chmod:
             guard let m = e.mode, m & EscapePrivilege.setuidBit != 0, let p = e.path else { return nil }
             return RuleHit("setuid bit set: chmod \(String(m, radix: 8)) \(p)\(e.outcomeNote)", subject: p, path: p)
@@ -45,5 +51,21 @@ struct EscapePrivilege: Rule, ExecGated {
         default:
             return nil
         }
+    }
+}
+
+/// Linux capability numbers, for messages.
+enum Capabilities {
+    static let table = ["cap_chown", "cap_dac_override", "cap_dac_read_search", "cap_fowner", "cap_fsetid", "cap_kill", "cap_setgid",
+                        "cap_setuid", "cap_setpcap", "cap_linux_immutable", "cap_net_bind_service", "cap_net_broadcast", "cap_net_admin",
+                        "cap_net_raw", "cap_ipc_lock", "cap_ipc_owner", "cap_sys_module", "cap_sys_rawio", "cap_sys_chroot", "cap_sys_ptrace",
+                        "cap_sys_pacct", "cap_sys_admin", "cap_sys_boot", "cap_sys_nice", "cap_sys_resource", "cap_sys_time",
+                        "cap_sys_tty_config", "cap_mknod", "cap_lease", "cap_audit_write", "cap_audit_control", "cap_setfcap",
+                        "cap_mac_override", "cap_mac_admin", "cap_syslog", "cap_wake_alarm", "cap_block_suspend", "cap_audit_read",
+                        "cap_perfmon", "cap_bpf", "cap_checkpoint_restore"]
+
+    /// The names of the capabilities set in `mask` ("cap_42" for one newer than the table).
+    static func names(_ mask: UInt64) -> [String] {
+        (0..<64).filter { mask & (UInt64(1) << UInt64($0)) != 0 }.map { $0 < table.count ? table[$0] : "cap_\($0)" }
     }
 }

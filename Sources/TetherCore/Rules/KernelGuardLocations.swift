@@ -33,6 +33,17 @@ public enum KernelGuardLocations {
         ]
     }
 
+    /// Locations whose files get pre-images for an undo but no kernel guard: git's own
+    /// configuration, which honest work changes through git (`git config --global
+    /// user.email`) and only the rule can tell apart (persist.git_config, by the key set).
+    public static func undoOnly(for agent: AgentPolicy) -> [GuardLocation] {
+        let s = agent.settings(for: PersistGitConfig.definition)
+        guard s.enabled, s.action != .alert else { return [] }
+        let locs = PersistGitConfig.locations
+        return locs.systemSpecs.map { GuardLocation(path: $0, directory: false, inHome: false, rule: PersistGitConfig.definition.id) }
+            + locs.homeSpecs.map { GuardLocation(path: $0, directory: false, inHome: true, rule: PersistGitConfig.definition.id) }
+    }
+
     /// Locations to guard for `agent`: rules enabled with an action other than `alert`.
     /// Specs with wildcards are left to the user-space rules (the kernel matches exact inodes).
     public static func persistence(for agent: AgentPolicy) -> [GuardLocation] {

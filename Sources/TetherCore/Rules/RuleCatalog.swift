@@ -6,11 +6,11 @@ public enum RuleCatalog {
         PersistCron(), PersistAt(), PersistSystemd(), PersistInitScripts(), PersistShellStartup(), PersistEditorStartup(), PersistSSH(),
         PersistDynamicLinker(), PersistAutostart(), PersistUdev(), PersistMotd(), PersistPackageHooks(),
         PersistPythonStartup(), PersistAccounts(), PersistSudoers(), PersistPAM(), PersistKernelModules(),
-        PersistPathBinary(), PersistGitHooks(), PersistAgentConfig(), PersistDaemonize(), OutlivedSession(),
+        PersistPathBinary(), PersistGitHooks(), PersistGitConfig(), PersistAgentConfig(), PersistDaemonize(), OutlivedSession(),
         // Boundary escape
         EscapeTamper(), EscapeTamperServices(), EscapeTamperLogs(), EscapeTamperHistory(), EscapeTamperASLR(),
         EscapeCredentials(), EscapeHardLink(), EscapeMetadata(), EscapeContainerSocket(), EscapeRawSocket(), EscapeNamespace(), EscapeMount(),
-        EscapePtrace(), EscapeBPF(), EscapeKernelModule(), EscapeKernelTunables(), EscapeRawDevice(), EscapePrivilege(),
+        EscapePtrace(), EscapeBPF(), EscapeKernelModule(), EscapeKernelTunables(), EscapeRawDevice(), EscapePrivilege(), EscapeTTYInjection(),
         EscapeWrite(), EscapeNetwork(),
         // Evasion
         EvasionIoUring(), EvasionRestrictedSyscall(), EvasionEventLoss(), EvasionUnresolvedPath(), EvasionFileless(), EvasionDownloadExec(),

@@ -44,7 +44,7 @@ enum Place: Int, CaseIterable, Sendable {
     case systemLogs, shellHistory, containerSockets
     case secretPasswords, secretHost, secretCloud, secretCluster, secretRegistry, secretGit, secretNetrc, secretPackages, secretKeyStores
     case secretPackageConfigs
-    case pathDirs, agentConfig, editorStartup
+    case pathDirs, agentConfig, editorStartup, gitConfig
     /// Tether's own files (from the classifier's `TetherIdentity`, not from a rule).
     case tether
 }
@@ -71,7 +71,7 @@ final class PlaceIndex: @unchecked Sendable {
         PersistCron.locations, PersistAt.locations, PersistSystemd.unitDirs, PersistInitScripts.locations,
         PersistShellStartup.locations, PersistEditorStartup.locations, PersistSSH.locations, PersistDynamicLinker.locations, PersistAutostart.locations,
         PersistUdev.locations, PersistMotd.locations, PersistPackageHooks.locations, PersistAccounts.locations,
-        PersistSudoers.locations, PersistPAM.locations, PersistKernelModules.locations, PersistGitHooks.templates,
+        PersistSudoers.locations, PersistPAM.locations, PersistKernelModules.locations, PersistGitHooks.templates, PersistGitConfig.locations,
         EscapeKernelTunables.locations, EscapeKernelTunables.excluded, EscapeRawDevice.memory, EscapeTamperLogs.logs,
         EscapeTamperHistory.histories, EscapeContainerSocket.lxd, PersistPathBinary.dirs, PersistAgentConfig.locations,
     ] + EscapeCredentials.secrets.map(\.locations)

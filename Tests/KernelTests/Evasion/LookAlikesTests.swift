@@ -38,6 +38,22 @@ final class LookAlikesTests: TetherRunTestCase {
         XCTAssertEqual(loud.count, 0, "work in the agent's own home must stay quiet: \(loud)")
     }
 
+    /// Git configuration edited in the workspace's own repository, with the real git: the
+    /// agent's identity, a remote, line endings and a plain pager run nothing.
+    func testGitConfigInTheWorkspaceRepositoryIsQuiet() throws {
+        let r = try run("""
+            set -e
+            git init -q repo && cd repo
+            git config user.name agent && git config user.email agent@example.com
+            git config core.autocrlf false && git config core.pager cat
+            git remote add origin https://example.com/x.git
+            git status > /dev/null
+            """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let loud = r.findings.filter { $0["rule"] as? String != "tether.session_ended" }
+        XCTAssertEqual(loud.count, 0, "git configuration work in the workspace must stay quiet: \(loud)")
+    }
+
     /// `systemd-analyze verify` (like systemd-detect-virt) reads init's environment for
     /// "container=": the kernel refuses it here, nothing is read, and it is no credential theft.
     func testSystemdAnalyzeVerifyIsNotACredentialRead() throws {
