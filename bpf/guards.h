@@ -163,6 +163,34 @@ static __always_inline void entry_guard_stage(struct te_event *e, struct call *s
     entry_guard_slots(e, s, dirfd, olddirfd, both ? 3 : 1);
 }
 
+/* A cgroup file that moves processes or freezes or kills a whole cgroup: cgroup.procs,
+ * cgroup.threads, tasks (v1), cgroup.freeze, cgroup.kill, freezer.state (v1). Writing one
+ * is how a process freezes or kills Tether without a signal (move it into a frozen cgroup,
+ * freeze or kill its own), or leaves the cgroup its limits hang on. */
+static __always_inline bool cgroup_control(struct dentry *d)
+{
+    char n[16] = {};
+    __u32 len = d->d_name.len;
+    if (len < 5 || len > 14 || bpf_probe_read_kernel(n, sizeof(n), d->d_name.name))
+        return false;
+    if (len == 5)
+        return n[0] == 't' && n[1] == 'a' && n[2] == 's' && n[3] == 'k' && n[4] == 's';
+    if (len == 13 && n[0] == 'f')
+        return n[1] == 'r' && n[2] == 'e' && n[3] == 'e' && n[4] == 'z' && n[5] == 'e' && n[6] == 'r' && n[7] == '.' &&
+               n[8] == 's' && n[9] == 't' && n[10] == 'a' && n[11] == 't' && n[12] == 'e';
+    if (!(n[0] == 'c' && n[1] == 'g' && n[2] == 'r' && n[3] == 'o' && n[4] == 'u' && n[5] == 'p' && n[6] == '.'))
+        return false;
+    if (len == 12) /* procs */
+        return n[7] == 'p' && n[8] == 'r' && n[9] == 'o' && n[10] == 'c' && n[11] == 's';
+    if (len == 14) /* threads */
+        return n[7] == 't' && n[8] == 'h' && n[9] == 'r' && n[10] == 'e' && n[11] == 'a' && n[12] == 'd' && n[13] == 's';
+    if (len == 13) /* freeze */
+        return n[7] == 'f' && n[8] == 'r' && n[9] == 'e' && n[10] == 'e' && n[11] == 'z' && n[12] == 'e';
+    if (len == 11) /* kill */
+        return n[7] == 'k' && n[8] == 'i' && n[9] == 'l' && n[10] == 'l';
+    return false;
+}
+
 /* An open that can change content succeeded: is the file, or the directory it is in,
  * protected? Matched on the inodes the kernel opened, not on the caller's string.
  * a[2] = the file's size after the open, so the finding can state what remained. */
@@ -180,7 +208,10 @@ static __always_inline void open_guard(struct te_event *e, struct call *s, long 
     struct te_watch_inode key = inode_key(inode);
     __u32 prot = key_protection(&key) |
                  entry_protection(dentry->d_parent, dentry->d_name.name, dentry->d_name.len);
-    if (inode->i_sb->s_magic == BPF_FS_MAGIC)
+    __u64 magic = inode->i_sb->s_magic;
+    if (magic == BPF_FS_MAGIC)
+        prot |= TE_PROTECT_TAMPER;
+    if ((magic == CGROUP2_SUPER_MAGIC || magic == CGROUP_SUPER_MAGIC) && cgroup_control(dentry))
         prot |= TE_PROTECT_TAMPER;
     e->a[2] = inode->i_size;
     if ((prot & TE_PROTECT_TAMPER) && (enabled & TE_GUARDS_TAMPER))

@@ -246,7 +246,25 @@ HOOK(io_uring_register, 0, on_restricted)
 HOOK(delete_module, 0, on_restricted)
 HOOK(kexec_load, 0, on_restricted)
 HOOK(kexec_file_load, 0, on_restricted)
-HOOK(open_by_handle_at, 0, on_restricted)
+/* open_by_handle_at names no path: the file it opened is read from the returned fd, an
+ * open record of its own after the restricted one (what it opened is judged as any open:
+ * /etc/shadow by handle is a credential read). */
+static __always_inline void on_open_by_handle_at(struct call *s, long nr, long ret)
+{
+    numbers(s, nr, ret, TE_RESTRICTED, 0, 0, 0);
+    if (ret < 0)
+        return;
+    struct te_event *e = event_begin(TE_OPEN, &s->m, nr, ret);
+    if (!e)
+        return;
+    __u64 flags = s->args[2];
+    e->a[0] = flags;
+    str_fd_path(e, 0, ret, 0);
+    if (flags & (O_ACCMODE | O_CREAT | O_TRUNC))
+        open_guard(e, s, ret);
+    syscall_emit(e);
+}
+HOOK(open_by_handle_at, 3, on_open_by_handle_at)
 HOOK(process_vm_readv, 1, on_process_vm)
 HOOK(process_vm_writev, 1, on_process_vm)
 HOOK(pidfd_getfd, 1, on_pidfd_getfd)

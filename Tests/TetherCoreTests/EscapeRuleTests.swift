@@ -327,6 +327,9 @@ final class EscapeRuleTests: XCTestCase {
             R("pidfd_getfd on Tether, refused (the kernel's guard matched)", E.reach(77, syscall: "pidfd_getfd", result: -1, guard: [.tamper])),
             Row("tetherd's memory through /proc", [E.open("/proc/77/mem")], protected: [77]),
             R("tetherd's oom_score_adj written (the kernel's guard matched)", E.open("/proc/77/oom_score_adj", "w", guard: [.tamper, .monitor])),
+            R("a cgroup's process list opened for writing (the kernel's guard matched)",
+              E.open("/sys/fs/cgroup/unified/x/cgroup.procs", "w", guard: [.tamper, .monitor])),
+            R("a v1 freezer's state", E.open("/sys/fs/cgroup/freezer/x/freezer.state", "w", guard: [.tamper, .monitor])),
         ], quiet: [
             R("signal to its own child", E.fork(100, 200), E.kill(200, signal: 15)),
             R("kill(pid, 0) probes", E.kill(1, signal: 0)),

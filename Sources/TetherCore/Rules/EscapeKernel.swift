@@ -56,7 +56,8 @@ struct EscapeKernelTunables: Rule, LocationGated {
             return RuleHit("kernel setting written: \(p)\(e.outcomeNote)", subject: p, path: p)
         }
         guard let (path, op) = ctx.modified, EscapeKernelTunables.locations.holdsEventPath(ctx),
-              !EscapeKernelTunables.excluded.holdsEventPath(ctx) else { return nil }
+              !EscapeKernelTunables.excluded.holdsEventPath(ctx),
+              !(e.guardActions.contains(.tamper) && CgroupControl.holds(path)) else { return nil } // escape.tamper's
         return RuleHit(Describe.file("kernel setting", path, op, e), subject: path, path: path)
     }
 }

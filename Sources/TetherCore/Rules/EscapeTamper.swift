@@ -56,6 +56,10 @@ struct EscapeTamper: Rule, LocationGated {
             return RuleHit("Tether's process opened through /proc: \(p)\(e.outcomeNote)", subject: p, path: p)
         default:
             guard let (path, op) = ctx.modified else { return nil }
+            if e.isWriteOpen, CgroupControl.holds(path) {
+                return RuleHit("cgroup control file opened for writing: \(path) (moving processes, freezing or killing a cgroup: how Tether is frozen or killed without a signal)\(e.outcomeNote)",
+                               subject: path, path: path)
+            }
             if e.guardActions.contains(.tamper), let (pid, _) = PathBytes.procPid(path) {
                 return RuleHit("Tether's process (pid \(pid)) opened for writing through /proc: \(path)\(e.outcomeNote)", subject: path, path: path)
             }
@@ -66,6 +70,13 @@ struct EscapeTamper: Rule, LocationGated {
             return nil
         }
     }
+}
+
+/// The cgroup files that move processes or freeze or kill a cgroup (v1 and v2).
+enum CgroupControl {
+    static let names: Set<Substring> = ["cgroup.procs", "cgroup.threads", "tasks", "cgroup.freeze", "cgroup.kill", "freezer.state"]
+    static let root = Array("/sys/fs/cgroup/".utf8)
+    static func holds(_ path: String) -> Bool { PathBytes.hasPrefix(path, root) && names.contains(PathBytes.basename(path)) }
 }
 
 extension EscapeTamper {
