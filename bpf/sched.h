@@ -166,8 +166,7 @@ static __always_inline __u64 env_scan(struct te_event *e, struct mm_struct *mm, 
         .pos = BPF_CORE_READ(mm, env_start), .end = BPF_CORE_READ(mm, env_end),
         .keep_off = e->h.size, .left = BPF_CORE_READ(bprm, envc),
     };
-    if (c.keep_off > sizeof(struct scratch) - TE_STR_MAX)
-        return (__u64)(TE_ENV_INCOMPLETE | TE_ENV_CUT) << 32; /* no room in this record */
+    /* read whole even when the record has no room left to keep a variable (TE_ENV_CUT) */
     bpf_loop(TE_ENV_STRINGS, env_step, &c, 0);
     if (c.left)
         c.flags |= TE_ENV_INCOMPLETE;
@@ -252,6 +251,15 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
         flags |= TE_EXEC_SCRIPT;
     e->a[1] = flags;
     e->a[2] = env_scan(e, mm, bprm);
+    /* An environment the kernel cannot read whole may hide a HOME or an LD_PRELOAD past
+     * what it read (padding is cheap): in enforce mode such a program never runs its first
+     * instruction. Nothing honest comes near TE_ENV_STRINGS variables. */
+    if ((e->a[2] >> 32) & TE_ENV_INCOMPLETE && m.mode & TE_MODE_ENFORCE) {
+        if (bpf_send_signal(SIGKILL))
+            stat_inc(TE_STAT_GUARD_FAIL);
+        else
+            e->guard |= TE_GUARD_KILLED;
+    }
     struct inode *exe = KPTR(struct inode, BPF_CORE_READ(bprm, file, f_inode));
     e->a[3] = exe->i_mode | (__u64)exe->i_uid.val << 32;
     event_emit(e);

@@ -85,9 +85,11 @@ public struct Event: Sendable, Equatable {
     /// kernel read them at the exec; `ExecEnvironment` names them). Nothing else of the
     /// environment is read.
     public var env: [String]?
-    /// exec: not every environment string could be read, or one kept did not fit: a
-    /// variable above may be missing.
+    /// exec: not every environment string could be read (unreadable, or more than the
+    /// kernel reads): a HOME or LD_PRELOAD may be in it unseen.
     public var envIncomplete: Bool = false
+    /// exec: a variable of those above was there but did not fit in the record whole.
+    public var envCut: Bool = false
     /// exec: the executable's owner and mode, from the inode the kernel opened.
     public var exeOwner: UInt32?
     public var exeMode: UInt32?

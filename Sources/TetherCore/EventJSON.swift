@@ -44,6 +44,7 @@ public enum EventJSON {
         w.optString("cwd", e.cwd)
         if let v = e.env { w.strings("env", v) }
         if e.envIncomplete { w.bool("env_incomplete", true) }
+        if e.envCut { w.bool("env_cut", true) }
         if let v = e.exeOwner { w.uint("exe_owner", UInt64(v)) }
         if let v = e.exeMode { w.string("exe_mode", String(v, radix: 8)) }
         if e.script { w.bool("script", true) }
@@ -146,6 +147,7 @@ public enum EventJSON {
         e.cwd = try opt("cwd", str)
         e.env = try opt("env", strs)
         e.envIncomplete = try opt("env_incomplete", bool) ?? false
+        e.envCut = try opt("env_cut", bool) ?? false
         e.exeOwner = try opt("exe_owner", u32)
         e.script = try opt("script", bool) ?? false
         if let m: String = try opt("exe_mode", str) {

@@ -109,6 +109,8 @@ public final class ProcessTable {
             info.exeMode = e.exeMode
             info.script = e.script ? e.requested.map { $0.hasPrefix("/") ? Paths.normalize($0) : Paths.join(e.cwd ?? "/", $0) } : nil
             info.injected = ExecEnvironment.injected(e.env ?? [])
+            // what could not be read may hold LD_PRELOAD: the program is not trusted then
+            if e.envIncomplete || e.envCut { info.injected.append(ExecEnvironment.unread) }
             setLive(info)
             e.exe = info.exe
         case .exit:

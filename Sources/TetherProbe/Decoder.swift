@@ -117,7 +117,8 @@ public enum RecordDecoder {
                 } else if envFlags & (UInt32(TE_ENV_HOME) | UInt32(TE_ENV_LOADER) | UInt32(TE_ENV_INTERPRETER)) != 0 {
                     e.env = []
                 }
-                e.envIncomplete = envFlags & (UInt32(TE_ENV_INCOMPLETE) | UInt32(TE_ENV_CUT)) != 0
+                e.envIncomplete = envFlags & UInt32(TE_ENV_INCOMPLETE) != 0
+                e.envCut = envFlags & UInt32(TE_ENV_CUT) != 0
                 e.exeMode = UInt32(truncatingIfNeeded: a[3] & 0xffff)
                 e.exeOwner = UInt32(truncatingIfNeeded: a[3] >> 32)
             } else {

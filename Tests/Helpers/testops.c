@@ -478,6 +478,20 @@ int main(int argc, char **argv)
             argv[j < argc ? j : argc] = NULL;
             execv(A(1), &argv[i + 1]);
             i = j;
+        } else if (!strcmp(op, "exec-padded")) {   /* exec-padded N NAME=VALUE PATH [ARGS...] -- : replaces us, with N padding variables before NAME=VALUE */
+            NEED(3);
+            long n = atol(A(1));
+            char **envp = calloc(n + 2, sizeof(char *));
+            char *pad = malloc(n * 8);
+            if (!envp || !pad) { perror("testops: exec-padded"); return 2; }
+            for (long k = 0; k < n; k++) { snprintf(pad + k * 8, 8, "P%lx=", k & 0xfffff); envp[k] = pad + k * 8; }
+            envp[n] = A(2);
+            int j = i + 3;
+            while (j < argc && strcmp(argv[j], "--")) j++;
+            argv[j < argc ? j : argc] = NULL;
+            execve(A(3), &argv[i + 3], envp);
+            perror("testops: exec-padded");
+            i = j;
         } else if (!strcmp(op, "spawn")) {         /* spawn PATH [ARGS...] -- : fork, exec, wait */
             NEED(1);
             int j = i + 1;

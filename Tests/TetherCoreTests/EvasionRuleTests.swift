@@ -47,6 +47,22 @@ final class EvasionRuleTests: XCTestCase {
         XCTAssertEqual(EvasionEventLoss.definition.action, .stop, "fail closed: a blinded session waits for a person")
     }
 
+    func testHiddenEnvironment() {
+        var padded = E.exec("/usr/bin/ssh", ["ssh", "host"], pid: 250, env: ["HOME=/home/dev"])
+        padded.envIncomplete = true
+        var cut = E.exec("/usr/bin/make", ["make"], pid: 251, env: ["HOME=/home/dev"])
+        cut.envCut = true
+        check("evasion.hidden_environment", fire: [
+            R("an environment the kernel could not read whole", padded),
+        ], quiet: [
+            R("a variable too long to keep (its name was seen)", cut),
+            R("an ordinary exec", E.exec("/usr/bin/make", ["make"], env: ["HOME=/home/dev"])),
+        ])
+        // and a program whose environment was not read whole is nobody's credential tool
+        let s = Row("ssh past a padded environment", [padded, E.open("/home/dev/.ssh/id_ed25519", pid: 250)]).run()
+        XCTAssertTrue(s.rules().contains("escape.credentials"), "\(s.rules())")
+    }
+
     func testUnresolvedPath() {
         var gone = E.rename("/home/dev/proj/job", "/proc/4242/cwd/job")
         gone.newRequested = "/proc/4242/cwd/job"

@@ -9,6 +9,10 @@ public enum ExecEnvironment {
     public static let interpreter: Set<Substring> = ["PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONINSPECT", "NODE_OPTIONS",
                                                      "NODE_PATH", "PERL5OPT", "PERL5LIB", "RUBYOPT", "RUBYLIB", "BASH_ENV"]
 
+    /// Stands for variables the kernel could not read or keep whole (`Event.envIncomplete`,
+    /// `envCut`): any of them may be a loader's.
+    public static let unread = "(environment not read whole)"
+
     /// The loader and interpreter variables `env` sets to something ("LD_PRELOAD=" is unset).
     public static func injected(_ env: [String]) -> [String] {
         env.compactMap { v in

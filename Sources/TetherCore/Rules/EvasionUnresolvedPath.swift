@@ -17,3 +17,20 @@ struct EvasionUnresolvedPath: Rule {
                        subject: spelled, perProcess: true)
     }
 }
+
+/// An exec whose new environment the kernel could not read whole (more strings than it
+/// reads, 65,536, or an unreadable one): a HOME or an LD_PRELOAD past that point is unseen,
+/// and padding the environment is how one hides it. The program is trusted as no
+/// credential's tool either way; this says that something may be hidden.
+struct EvasionHiddenEnvironment: Rule {
+    var info: RuleInfo { Self.definition }
+    static let definition = RuleInfo(id: "evasion.hidden_environment", severity: .high, action: .stop, mitre: "T1564",
+                                    kinds: [.exec],
+                                    title: "an exec whose environment the kernel could not read whole: a HOME or LD_PRELOAD may be hidden")
+
+    func evaluate(_ e: Event, _ ctx: RuleContext) throws -> RuleHit? {
+        guard e.envIncomplete, e.succeeded else { return nil }
+        return RuleHit("\(Describe.command(e)): its environment could not be read whole, so a HOME or a loader variable in it may be unseen",
+                       subject: "env", perProcess: true)
+    }
+}

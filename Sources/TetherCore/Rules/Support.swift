@@ -186,7 +186,7 @@ extension RuleContext {
         guard let p = table.lookup(e.pid), !p.exe.isEmpty, Identity.systemProgram(p.exe) else { return nil }
         if let owner = p.exeOwner, owner != 0 { return nil }
         if let mode = p.exeMode, mode & 0o022 != 0 { return nil }
-        if p.injected.contains(where: { ExecEnvironment.loader.contains(Substring($0)) }) { return nil }
+        if p.injected.contains(where: { ExecEnvironment.loader.contains(Substring($0)) || $0 == ExecEnvironment.unread }) { return nil }
         let name = PathBytes.basename(p.exe)
         guard Exec.isInterpreter(String(name)) else { return name }
         guard p.injected.isEmpty, let script = p.script ?? Identity.scriptArgument(p.argv, interpreter: name),
