@@ -227,6 +227,9 @@ static int fill_handlers(struct tp_probe *p)
         if (bpf_map_update_elem(table, &nr, &fd, BPF_ANY))
             return -errno;
     }
+    /* Not frozen: it stays pinned so that the guards keep their handlers while tetherd is
+     * down (a program array empties when its last user reference goes), and the next load
+     * fills it with its own programs. */
     return 0;
 }
 
@@ -241,6 +244,29 @@ static void tracked_changed(struct tp_probe *p)
 static void set_tracked_bit(struct tp_probe *p, uint32_t tgid)
 {
     __atomic_fetch_or(&p->bits[tgid / 64], 1ull << (tgid % 64), __ATOMIC_SEQ_CST);
+}
+
+/* Every tracked tgid whose bit in the mapped bitmap is clear gets it back (someone with the
+ * map's fd cleared it: the kernel's fast path would skip that process's syscalls). Returns
+ * how many were clear. */
+int tp_repair_tracked_bits(struct tp_probe *p)
+{
+    if (!p->skel || !p->bits)
+        return -ENOTSUP;
+    int fd = bpf_map__fd(p->skel->maps.tracked), fixed = 0;
+    uint32_t key, next;
+    uint32_t *prev = NULL;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        if (next < TE_PID_LIMIT && !(__atomic_load_n(&p->bits[next / 64], __ATOMIC_SEQ_CST) & (1ull << (next % 64)))) {
+            set_tracked_bit(p, next);
+            fixed++;
+        }
+        key = next;
+        prev = &key;
+    }
+    if (fixed)
+        tracked_changed(p);
+    return fixed;
 }
 
 /* Maps tracked_bits and sets the bit of every tgid already in `tracked` (pinned from an

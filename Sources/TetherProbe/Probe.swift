@@ -307,6 +307,13 @@ public final class Probe {
 
     // MARK: guards
 
+    /// Tracked processes whose fast-path bit someone cleared get it back; returns how many.
+    public func repairTrackedBits() throws -> Int {
+        let n = tp_repair_tracked_bits(h)
+        try check(n < 0 ? n : 0, "checking the tracked bitmap")
+        return Int(n)
+    }
+
     public func setGuards(_ guards: Guards) throws { try check(tp_guard_config(h, guards.rawValue), "configuring guards") }
 
     /// The guard switches in force.

@@ -294,6 +294,33 @@ final class Daemon: @unchecked Sendable {
 
     /// Serializes reloads; `policyLock` is only held for the swap, so the reader never waits on a reload.
     private let reloadLock = NSLock()
+
+    // MARK: what the kernel relies on, checked
+
+    /// The guard switches and the tracked set's fast-path bits are written only by tetherd,
+    /// through maps a session cannot reach (the ways to Tether's fds and memory are guarded);
+    /// they are checked anyway, every few seconds: switches found changed are put back, a
+    /// tracked process whose bit was cleared gets it back, and either is a critical alert.
+    /// Skipped while a reload installs a plan (its switches change then, on purpose).
+    func checkIntegrity() {
+        guard reloadLock.try() else { return }
+        defer { reloadLock.unlock() }
+        policyLock.lock()
+        let expected = state.guards.guards
+        policyLock.unlock()
+        if let found = try? probe.guards(), found != expected {
+            let restored = (try? probe.setGuards(expected)) != nil
+            let msg = "the kernel's guard switches were changed behind tetherd's back (found \(String(found.rawValue, radix: 16)), "
+                + "expected \(String(expected.rawValue, radix: 16))): " + (restored ? "put back" : "could not be put back")
+            log(msg)
+            alert(AlertRecord(rule: "tether.guard_tampered", severity: .critical, message: msg, action: "alert"))
+        }
+        if let fixed = try? probe.repairTrackedBits(), fixed > 0 {
+            let msg = "\(fixed) tracked process(es) had their bit in the tracked bitmap cleared behind tetherd's back (their syscalls went unseen): put back"
+            log(msg)
+            alert(AlertRecord(rule: "tether.guard_tampered", severity: .critical, message: msg, action: "alert"))
+        }
+    }
     private let reloadQueue = DispatchQueue(label: "tether-reload")
     private var reloadQueued = false
 
@@ -488,6 +515,7 @@ final class Daemon: @unchecked Sendable {
         notifier.ready(status: statusLine())
         log("ready")
         var lastStatus = Date()
+        var lastIntegrity = Date()
         var lastTurns = reader.turns
         var wait = timespec(tv_sec: 0, tv_nsec: 250_000_000)
         loop: while true {
@@ -519,6 +547,10 @@ final class Daemon: @unchecked Sendable {
             pipeline.tick()
             pipeline.ledger?.flush()
             responder.quarantine?.refresh() // pre-images kept fresh (a stat per file, every 30 s)
+            if Date().timeIntervalSince(lastIntegrity) >= 5 {
+                checkIntegrity()
+                lastIntegrity = Date()
+            }
             checkDrops()
             if config.statusInterval > 0, Date().timeIntervalSince(lastStatus) >= config.statusInterval {
                 let line = statusLine()

@@ -188,6 +188,8 @@ enum { TP_STAGE_EXEC = 0, TP_STAGE_CWD = 1, TP_STAGE_STDOUT = 2, TP_STAGE_NO_NEW
 int tp_spawn_release(int release_fd, int status_fd, int *stage_out);
 /* The kernel's dev_t encoding as the BPF side sees it (MKDEV), from st_dev. */
 uint64_t tp_kernel_dev(uint64_t st_dev);
+/* Sets the bitmap bit of every tracked tgid whose bit is clear; returns how many were. */
+int tp_repair_tracked_bits(struct tp_probe *p);
 /* Removes the file capability (security.capability) of `path`, never following a symlink at
  * its last component: 0, or -errno (-ENODATA: it had none). */
 int tp_remove_file_capability(const char *path);
