@@ -225,7 +225,7 @@ final class PlaceIndexTests: XCTestCase {
     /// The fast index and the plain comparison agree on every spec and on near misses.
     func testIndexAgreesWithPlainMatching() {
         let index = PlaceIndex(identity: TetherIdentity())
-        let homes = HomeRoots(passwd: "/home/dev")
+        let homes = HomeRoots(passwd: "/home/dev").set
         for l in PlaceIndex.registry {
             var probes: [String] = []
             for s in l.systemSpecs {
@@ -242,8 +242,8 @@ final class PlaceIndexTests: XCTestCase {
                 XCTAssertEqual(fast, l.contains(p, homes: homes), "\(l.place): \(p)")
             }
         }
-        XCTAssertNotEqual(index.mask("/etc/tether/policy.yaml", homes: HomeRoots(passwd: nil)) & Place.tether.mask, 0)
-        XCTAssertNotEqual(index.mask("/usr/local/bin/tetherd", homes: HomeRoots(passwd: nil)) & Place.tether.mask, 0)
-        XCTAssertEqual(index.mask("/usr/local/bin/tetherdx", homes: HomeRoots(passwd: nil)) & Place.tether.mask, 0)
+        XCTAssertNotEqual(index.mask("/etc/tether/policy.yaml", homes: nil) & Place.tether.mask, 0)
+        XCTAssertNotEqual(index.mask("/usr/local/bin/tetherd", homes: nil) & Place.tether.mask, 0)
+        XCTAssertEqual(index.mask("/usr/local/bin/tetherdx", homes: nil) & Place.tether.mask, 0)
     }
 }

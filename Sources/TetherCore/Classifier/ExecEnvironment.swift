@@ -8,6 +8,8 @@ public enum ExecEnvironment {
     /// the program's own, NODE_OPTIONS=--require a file, BASH_ENV a startup file, …).
     public static let interpreter: Set<Substring> = ["PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONINSPECT", "NODE_OPTIONS",
                                                      "NODE_PATH", "PERL5OPT", "PERL5LIB", "RUBYOPT", "RUBYLIB", "BASH_ENV"]
+    /// Their first bytes: every exec's HOME is passed over on one byte.
+    static let firstBytes: Set<UInt8> = Set((loader.union(interpreter)).compactMap { $0.utf8.first })
 
     /// Stands for variables the kernel could not read or keep whole (`Event.envIncomplete`,
     /// `envCut`): any of them may be a loader's.
@@ -15,10 +17,14 @@ public enum ExecEnvironment {
 
     /// The loader and interpreter variables `env` sets to something ("LD_PRELOAD=" is unset).
     public static func injected(_ env: [String]) -> [String] {
-        env.compactMap { v in
-            guard let eq = v.firstIndex(of: "="), v.index(after: eq) != v.endIndex else { return nil }
-            let name = v[..<eq]
-            return loader.contains(name) || interpreter.contains(name) ? String(name) : nil
+        var out: [String] = []
+        for v in env {
+            let u = v.utf8
+            guard let first = u.first, firstBytes.contains(first), let eq = u.firstIndex(of: UInt8(ascii: "=")),
+                  u.index(after: eq) != u.endIndex else { continue }
+            let name = Substring(v)[..<eq]
+            if loader.contains(name) || interpreter.contains(name) { out.append(String(name)) }
         }
+        return out
     }
 }

@@ -6,20 +6,19 @@
 /// starts. A path below XDG_CONFIG_HOME stands for `~/.config/…`, below XDG_DATA_HOME for
 /// `~/.local/share/…`; ZDOTDIR is read as a home (zsh's startup files are there).
 /// Learned homes only add places to watch: a forged HOME can make more noise, never less.
+///
+/// The rules read an immutable `HomeSet` (taken anew when a home is learned): the per-event
+/// lookups touch no mutable state and allocate nothing.
 public final class HomeRoots: @unchecked Sendable {
-    struct Root: Sendable {
-        let path: String
-        let bytes: [UInt8]
-        /// What the part below it stands for in home-relative terms: "" (a home),
-        /// ".config/" (XDG_CONFIG_HOME), ".local/share/" (XDG_DATA_HOME).
-        let under: [UInt8]
-    }
-
-    /// The passwd home first (when it is not below /home or /root, which are homes anyway),
-    /// then learned ones, in the order seen.
-    private(set) var roots: [Root] = []
+    /// The homes as the rules read them; nil while there is none beyond /home, /root and a
+    /// passwd home below them (the fast paths apply then).
+    public private(set) var set: HomeSet?
+    private var roots: [HomeSet.Root] = []
     /// HOMEs below /home or /root (matched as homes anyway): the session's own, not another user's.
-    private(set) var standard: Set<String> = []
+    private var standard: [String] = []
+    /// The passwd home, whose `~/` roots the session's boundary already holds (`expand` leaves it out).
+    private var passwd: String?
+    private var lastLearned: [String] = []
     /// Homes learned beyond this many are not watched (a member exec'ing with ever new
     /// HOMEs); counted, and said by `tether run`/`tetherd` through `dropped`.
     static let limit = 64
@@ -32,20 +31,29 @@ public final class HomeRoots: @unchecked Sendable {
 
     public init(passwd: String?) { include(passwd) }
 
-    /// Adds a home known otherwise (the session user's passwd home).
+    /// Adds the session user's passwd home (below /home or /root: nothing to add, the rules
+    /// compare with it as `RuleContext.home`).
     public func include(_ home: String?) {
-        if let home { add(home, under: "") }
+        guard let home else { return }
+        passwd = Paths.normalize(home)
+        if !Homes.isStandardHome(Array(passwd!.utf8)) { add(home, under: "") }
     }
+
+    /// Any home beyond the passwd one learned (the common case is none).
+    public var learnedAny: Bool { roots.contains { $0.path != passwd } || standard.contains { $0 != passwd } }
 
     /// The homes known here, as paths with what a path below each stands for ("" for a
     /// home, ".config/" for XDG_CONFIG_HOME, …).
     public var learned: [(path: String, under: String)] {
-        roots.map { ($0.path, String(decoding: $0.under, as: UTF8.self)) } + standard.sorted().map { ($0, "") }
+        roots.map { ($0.path, String(decoding: $0.under, as: UTF8.self)) } + standard.map { ($0, "") }
     }
 
     /// Learns the homes an exec's environment names (`Event.env`); returns the new ones.
     @discardableResult
     public func learn(_ env: [String]) -> [String] {
+        // most execs of a session run with the environment of the one before
+        if env == lastLearned { return [] }
+        lastLearned = env
         var new: [String] = []
         for v in env {
             guard let eq = v.utf8.firstIndex(of: UInt8(ascii: "=")) else { continue }
@@ -64,38 +72,73 @@ public final class HomeRoots: @unchecked Sendable {
         let path = Paths.normalize(raw)
         guard path != "/" else { return false }
         let bytes = Array(path.utf8), u = Array(under.utf8)
-        // /home/u and /root are homes for everyone already
-        if u.isEmpty, Homes.isStandardHome(bytes) { return standard.insert(path).inserted }
-        if roots.contains(where: { $0.bytes == bytes && $0.under == u }) { return false }
-        guard roots.count < HomeRoots.limit else { dropped += 1; return false }
-        roots.append(Root(path: path, bytes: bytes, under: u))
+        if u.isEmpty, Homes.isStandardHome(bytes) {
+            // /home/u and /root are homes for everyone already: only "not another user's"
+            guard path != passwd, !standard.contains(path) else { return false }
+            standard.append(path)
+        } else {
+            if roots.contains(where: { $0.bytes == bytes && $0.under == u }) { return false }
+            guard roots.count + standard.count < HomeRoots.limit else { dropped += 1; return false }
+            roots.append(HomeSet.Root(path: path, bytes: bytes, under: u))
+        }
+        set = HomeSet(roots: roots, standard: standard)
         return true
     }
 
-    /// For `p` below one of these roots (the deepest, when several hold it): where the part
-    /// below it starts, and what stands before that part in home-relative terms.
-    func relative(_ p: UnsafeBufferPointer<UInt8>) -> (root: Root, start: Int)? {
-        var best: (root: Root, start: Int)?
-        for r in roots where r.bytes.count + 1 < p.count && p[r.bytes.count] == PathBytes.slash && PathBytes.same(p, r.bytes) {
-            if best == nil || r.bytes.count > best!.root.bytes.count { best = (r, r.bytes.count + 1) }
-        }
-        return best
-    }
-
-    /// A policy root written `~/…` as it reads in each of these homes (`~/.config/x` below
+    /// A policy root written `~/…` as it reads in each learned home (`~/.config/x` below
     /// XDG_CONFIG_HOME is its `x`); other roots are not the homes' business.
     func expand(_ spec: String) -> [String] {
         guard spec.hasPrefix("~/") else { return [] }
         let rel = spec.dropFirst(2)
         return roots.compactMap { r in
             let under = String(decoding: r.under, as: UTF8.self)
-            return rel.hasPrefix(under) ? r.path + "/" + rel.dropFirst(under.count) : nil
+            return r.path != passwd && rel.hasPrefix(under) ? r.path + "/" + rel.dropFirst(under.count) : nil
         } + standard.map { $0 + "/" + rel }
     }
+}
 
-    /// Is `dir` one of the session's own homes (learned, or the passwd home)?
+/// The homes of a session beyond /home and /root, as the rules read them: immutable.
+public final class HomeSet: Sendable {
+    struct Root: Sendable {
+        let path: String
+        let bytes: [UInt8]
+        /// What the part below it stands for in home-relative terms: "" (a home),
+        /// ".config/" (XDG_CONFIG_HOME), ".local/share/" (XDG_DATA_HOME).
+        let under: [UInt8]
+    }
+    let roots: [Root]
+    /// Learned homes below /home or /root.
+    let standard: [String]
+
+    /// The byte lengths of every home here: most paths are no home by their length alone.
+    let lengths: Set<Int>
+
+    init(roots: [Root], standard: [String]) {
+        self.roots = roots
+        self.standard = standard
+        lengths = Set(roots.map(\.bytes.count) + standard.map(\.utf8.count))
+    }
+
+    /// For `p` below one of the roots (the deepest, when several hold it): which root, and
+    /// where the part below it starts.
+    func relative(_ p: UnsafeBufferPointer<UInt8>) -> (root: Int, start: Int)? {
+        var best: (root: Int, start: Int)?
+        for i in roots.indices {
+            let n = roots[i].bytes.count
+            guard n + 1 < p.count, p[n] == PathBytes.slash, best == nil || n + 1 > best!.start, PathBytes.same(p, roots[i].bytes) else { continue }
+            best = (i, n + 1)
+        }
+        return best
+    }
+
+    func under(_ root: Int) -> [UInt8] { roots[root].under }
+
+    /// Is `dir` one of the session's own homes (learned, or the passwd home elsewhere)?
     func holds(_ dir: Substring) -> Bool {
-        roots.contains { $0.path.utf8.elementsEqual(dir.utf8) } || standard.contains(String(dir))
+        // no allocation: asked for paths that are no home at all
+        guard lengths.contains(dir.utf8.count) else { return false }
+        return roots.contains { $0.bytes.count == dir.utf8.count && $0.path.utf8.elementsEqual(dir.utf8) }
+            || standard.contains { $0.utf8.count == dir.utf8.count && $0.utf8.elementsEqual(dir.utf8) }
     }
 }
 

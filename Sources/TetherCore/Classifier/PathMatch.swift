@@ -148,21 +148,23 @@ enum Homes {
     /// For "/home/u/.bashrc": (home "/home/u", rel ".bashrc"). Also "/root/..." and the
     /// session's own homes elsewhere (`HomeRoots`, the deepest that holds the path first): a
     /// path below XDG_CONFIG_HOME reads as ".config/…".
-    static func relative(_ path: String, homes: HomeRoots?) -> (home: Substring, rel: Substring)? {
-        let found: (start: Int, under: [UInt8])? = PathBytes.with(path) { p in
-            if let homes, let (r, start) = homes.relative(p) { return (start, r.under) }
-            return PathBytes.homeRelativeStart(p).map { ($0, []) }
+    static func relative(_ path: String, homes: HomeSet?) -> (home: Substring, rel: Substring)? {
+        // (start, root): root -1 for /home/u and /root
+        let found: (start: Int, root: Int)? = PathBytes.with(path) { p in
+            if let homes, let (root, start) = homes.relative(p) { return (start, root) }
+            return PathBytes.homeRelativeStart(p).map { ($0, -1) }
         }
         guard let found else { return nil }
         let u = path.utf8
         let relStart = u.index(u.startIndex, offsetBy: found.start)
         let homeEnd = u.index(before: relStart)
         let rel = Substring(path)[relStart...]
-        return (Substring(path)[..<homeEnd], found.under.isEmpty ? rel : Substring(String(decoding: found.under, as: UTF8.self) + rel))
+        guard found.root >= 0, let homes, case let under = homes.under(found.root), !under.isEmpty else { return (Substring(path)[..<homeEnd], rel) }
+        return (Substring(path)[..<homeEnd], Substring(String(decoding: under, as: UTF8.self) + rel))
     }
 
     /// The home directory `path` is in or is ("/home/u" for "/home/u" and "/home/u/x").
-    static func home(of path: String, homes: HomeRoots?) -> Substring? {
+    static func home(of path: String, homes: HomeSet?) -> Substring? {
         if let r = relative(path, homes: homes) { return r.home }
         let u = path.utf8
         if u.count > homePrefix.count, PathBytes.hasPrefix(path, homePrefix), !path.utf8.dropFirst(homePrefix.count).contains(PathBytes.slash) {

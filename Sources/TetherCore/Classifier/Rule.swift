@@ -116,6 +116,11 @@ public struct RuleContext {
     let tether: CompiledTetherIdentity
     let external: ((Int32) -> ExternalProcess?)?
     let credentialContent: ((String) -> Bool?)?
+    /// The session's `hasLearnedHomes`, read once per event.
+    let learnedHomes: Bool
+    /// Every home of the session beyond /home and /root (`HomeRoots`); nil when there is
+    /// none, the common case.
+    public let homes: HomeSet?
     /// What the event changes (`Event.modification`).
     public let modified: (path: String, op: FileOp)?
     /// The event's primary path: the modified path, else the path an open opened.
@@ -131,8 +136,6 @@ public struct RuleContext {
 
     /// The session user's home directory, if known.
     public var home: String? { roots.home }
-    /// Every home of the session beyond /home and /root (`HomeRoots`).
-    public var homes: HomeRoots { session.homes }
     /// The session user.
     public var uid: UInt32 { roots.uid }
 
@@ -146,13 +149,13 @@ public struct RuleContext {
 
     /// Workspace or an extra writable root.
     public func mayWrite(_ path: String) -> Bool {
-        roots.workspace.contains(path) || roots.writable.contains(path) || session.homeWritable.contains(path)
+        roots.workspace.contains(path) || roots.writable.contains(path) || (learnedHomes && session.homeWritable.contains(path))
     }
 
     /// Inside the workspace (when the workspace is not a home or above one) or a read-only root:
     /// a place the operator sanctioned reading, even for files that look like credentials.
     public func sanctionedRead(_ path: String) -> Bool {
-        roots.ownTree.contains(path) || roots.readOnly.contains(path) || session.homeReadOnly.contains(path)
+        roots.ownTree.contains(path) || roots.readOnly.contains(path) || (learnedHomes && session.homeReadOnly.contains(path))
     }
 
     /// A process outside the session, as far as the daemon can tell.

@@ -39,6 +39,10 @@ public final class SessionState {
     /// learned from its members' execs (their caches are theirs, wherever HOME is).
     private(set) var homeWritable = RootSet()
     private(set) var homeReadOnly = RootSet()
+    /// A home beyond the passwd one is known (the roots above are not empty).
+    private(set) var hasLearnedHomes = false
+    /// `homes` when they hold anything beyond /home and /root (nil: the fast paths apply).
+    private(set) var activeHomes: HomeSet?
 
     /// When the root exited (boot ns), nil while it lives.
     public internal(set) var rootExitTime: UInt64?
@@ -141,6 +145,9 @@ public final class SessionState {
     }
 
     private func expandHomeRoots() {
+        activeHomes = homes.set
+        hasLearnedHomes = homes.learnedAny
+        guard hasLearnedHomes else { homeWritable = RootSet(); homeReadOnly = RootSet(); return }
         homeWritable = RootSet(agent.boundary.writable.flatMap(homes.expand), home: nil, uid: roots.uid)
         homeReadOnly = RootSet(agent.boundary.readOnly.flatMap(homes.expand), home: nil, uid: roots.uid)
     }
@@ -243,7 +250,7 @@ final class SessionRoots {
     /// Is `root` a home directory, or above one (/home, /)?
     private static func coversAHome(_ root: String, home: String?) -> Bool {
         if root == "/home" || root == "/root" || (home != nil && Paths.isWithin(home!, root)) { return true }
-        return Homes.home(of: root, homes: HomeRoots(passwd: home)).map { $0.utf8.count == root.utf8.count } ?? false
+        return Homes.home(of: root, homes: HomeRoots(passwd: home).set).map { $0.utf8.count == root.utf8.count } ?? false
     }
 }
 

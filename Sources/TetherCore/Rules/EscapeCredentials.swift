@@ -84,7 +84,7 @@ struct EscapeCredentials: Rule {
         guard !ctx.sanctionedRead(path) else { return nil }
 
         if let (pid, rest) = PathBytes.procPid(path), rest == "environ" || rest == "mem" || rest.hasSuffix("/environ") || rest.hasSuffix("/mem") {
-            guard pid != e.pid, !ctx.isMember(pid) else { return nil }
+            guard pid != e.pid, !ctx.isMember(pid), !e.guardActions.contains(.tamper) else { return nil } // Tether's: escape.tamper
             // systemd's tools (systemd-analyze, systemd-detect-virt) read init's environment
             // for "container=": the documented container probe. Refused by the kernel,
             // nothing was read; a read that succeeds is judged as any other.
@@ -136,7 +136,8 @@ struct EscapeCredentials: Rule {
     /// A home that is not the session user's (passwd, or one its members were exec'd with).
     /// Unknown home: only /root counts, for non-root.
     private func isOtherHome(_ dir: Substring, _ ctx: RuleContext, _ e: Event) -> Bool {
-        if ctx.homes.holds(dir) { return false }
+        if let h = ctx.home, dir == h { return false } // the common case, before the learned homes
+        if ctx.homes?.holds(dir) == true { return false }
         if let h = ctx.home { return dir != h }
         return dir == "/root" && ctx.uid != 0
     }

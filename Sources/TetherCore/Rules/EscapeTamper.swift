@@ -7,7 +7,7 @@ struct EscapeTamper: Rule, LocationGated {
     static let gate: [Place] = [.tether]
     var info: RuleInfo { Self.definition }
     static let definition = RuleInfo(id: "escape.tamper", severity: .critical, action: .kill, mitre: "T1562.001",
-                                    kinds: EventKind.modifying + [.kill, .ptrace, .restricted], opens: .all,
+                                    kinds: EventKind.modifying + [.kill, .ptrace, .restricted],
                                     title: "signals/ptrace at Tether or system daemons; Tether's memory or fds; writes to Tether's config, state, binaries, /sys/fs/bpf")
 
     /// System daemons by executable name: signalling them disables logging, auditing, access.
@@ -47,12 +47,9 @@ struct EscapeTamper: Rule, LocationGated {
             return RuleHit("\(call) on Tether (pid \(t)): its memory or descriptors (the tracked set, the guard switches)\(e.outcomeNote)",
                            subject: "pid:\(t):\(call)")
         case .open where !e.isWriteOpen:
-            // /proc/PID/mem of Tether's: the kernel's guard matched the proc inode's pid;
-            // without the guard, the path's pid against Tether's own
-            guard let p = e.path, PathBytes.hasPrefix(p, PathBytes.procPrefix) else { return nil }
-            if !e.guardActions.contains(.tamper) {
-                guard let (pid, rest) = PathBytes.procPid(p), ctx.protectedPids.contains(pid), rest == "mem" else { return nil }
-            }
+            // a read the kernel's tamper guard matched (the engine hands those to the rules
+            // of writes): Tether's /proc/PID/mem, matched on the proc inode's pid
+            guard e.guardActions.contains(.tamper), let p = e.path else { return nil }
             return RuleHit("Tether's process opened through /proc: \(p)\(e.outcomeNote)", subject: p, path: p)
         default:
             guard let (path, op) = ctx.modified else { return nil }

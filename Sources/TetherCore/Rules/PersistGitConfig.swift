@@ -38,7 +38,10 @@ struct PersistGitConfig: Rule {
     /// The key and value a `git [opts] config [opts] KEY [VALUE]` command line sets (also
     /// `git config set KEY VALUE`); nil for any other git command, or a read.
     static func setting(_ argv: [String]) -> (key: String, value: String?)? {
-        guard let at = argv.firstIndex(of: "config") else { return nil }
+        // git's own options come before its subcommand; -C and -c take a value
+        var at = 1
+        while at < argv.count, argv[at].hasPrefix("-") { at += argv[at] == "-C" || argv[at] == "-c" ? 2 : 1 }
+        guard at < argv.count, argv[at] == "config" else { return nil }
         var rest = Array(argv[(at + 1)...])
         if let first = rest.first, ["set", "--add", "--replace-all"].contains(first) { rest.removeFirst() }
         var i = 0

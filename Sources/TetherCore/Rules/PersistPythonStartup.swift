@@ -17,24 +17,28 @@ struct PersistPythonStartup: Rule {
         let last = path.utf8.last
         guard last == UInt8(ascii: "y") || last == UInt8(ascii: "h") else { return nil } // *.py, *.pth
         let what: String
-        let rel = Homes.relative(path, homes: ctx.homes)?.rel
-        if let rel, PersistPythonStartup.interactiveStartup(rel) {
-            what = "IPython/Jupyter startup file"
-        } else if PersistPythonStartup.modules.contains(where: { PathBytes.hasSuffix(path, $0) }) {
+        if PersistPythonStartup.modules.contains(where: { PathBytes.hasSuffix(path, $0) }) {
             what = "Python startup module"
         } else if PathBytes.hasSuffix(path, PersistPythonStartup.pth),
                   PersistPythonStartup.siteDirs.contains(where: { PathBytes.hasComponent(path, $0) }) {
             what = "Python .pth startup hook"
+        } else if PathBytes.contains(path, PersistPythonStartup.ipython) || PathBytes.contains(path, PersistPythonStartup.jupyter),
+                  let rel = Homes.relative(path, homes: ctx.homes)?.rel, PersistPythonStartup.interactiveStartup(rel) {
+            what = "IPython/Jupyter startup file"
         } else {
             return nil
         }
         // what a home's user runs (its user site ~/.local/lib/pythonX.Y/site-packages, its
         // IPython startup) runs in every Python it starts, even where the home lies in a
         // writable root (HOME=/tmp/agent)
-        guard !ctx.modifiedMayWrite || rel.map({ $0.hasPrefix(".local/lib/python") || $0.hasPrefix(".ipython/") || $0.hasPrefix(".jupyter/") }) == true
-        else { return nil }
+        if ctx.modifiedMayWrite {
+            guard let rel = Homes.relative(path, homes: ctx.homes)?.rel,
+                  rel.hasPrefix(".local/lib/python") || rel.hasPrefix(".ipython/") || rel.hasPrefix(".jupyter/") else { return nil }
+        }
         return RuleHit(Describe.file(what, path, op, e), subject: path, path: path)
     }
+
+    static let ipython = Array("/.ipython/".utf8), jupyter = Array("/.jupyter/".utf8)
 
     /// IPython runs `~/.ipython/profile_*/startup/*.py` and its config at every start, Jupyter
     /// its `~/.jupyter/jupyter_*_config.py` (a home-relative path).

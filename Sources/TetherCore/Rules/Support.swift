@@ -21,7 +21,7 @@ struct Locations: Sendable {
     var mask: UInt64 { place.mask }
 
     /// Slow path, for paths other than the event's primary one (a rename's source, a socket).
-    func contains(_ path: String, homes: HomeRoots?) -> Bool {
+    func contains(_ path: String, homes: HomeSet?) -> Bool {
         if system.contains(path) { return true }
         if let rel = Homes.relative(path, homes: homes)?.rel, home.contains(rel) { return true }
         return false
@@ -94,15 +94,16 @@ final class PlaceIndex: @unchecked Sendable {
 
     /// Bits of every family holding `path` (as itself or below one of its directories), in
     /// the system and in every home: /home/*, /root, and the session's own (`homes`).
-    func mask(_ path: String, homes: HomeRoots) -> UInt64 {
+    func mask(_ path: String, homes: HomeSet?) -> UInt64 {
         PathBytes.with(path) { p in
             var m = system.match(p)
             if let rel = PathBytes.homeRelativeStart(p) { m |= home.match(p, from: rel) }
-            if let (r, start) = homes.relative(p) {
-                if r.under.isEmpty {
+            if let homes, let (root, start) = homes.relative(p) {
+                let under = homes.under(root)
+                if under.isEmpty {
                     m |= home.match(p, from: start)
                 } else { // below XDG_CONFIG_HOME: the home-relative ".config/…" it stands for
-                    let rel = r.under + p[start...]
+                    let rel = under + p[start...]
                     m |= rel.withUnsafeBufferPointer { home.match($0) }
                 }
             }
