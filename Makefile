@@ -31,8 +31,9 @@ STAMP := build/.deps-installed
 # The system tier: a real systemd (systemd-nspawn of a debootstrapped tree), a real rsyslogd;
 # and a real browser (headless chromium) that renders `tether report --html`.
 # rsyslog-gnutls: the TLS receiver (RFC 5425) the TLS syslog test talks to, with
-# certificates the test makes with openssl.
-SYSTEM_PACKAGES := systemd-container debootstrap rsyslog rsyslog-gnutls openssl zstd util-linux chromium
+# certificates the test makes with openssl. tmux: the evasion tier's deputy, a server
+# running before the session that a member hands work to.
+SYSTEM_PACKAGES := systemd-container debootstrap rsyslog rsyslog-gnutls openssl zstd util-linux chromium tmux
 # named by the list, so adding a package installs it
 SYSTEM_STAMP := build/.deps-system-$(shell echo $(SYSTEM_PACKAGES) | md5sum | cut -c1-8)
 # Cached container tree (zstd tarball; unpacks in under a second). Needs the libraries tetherd links.

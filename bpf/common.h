@@ -25,6 +25,7 @@
 #define PTRACE_SEIZE 0x4206
 #define RENAME_EXCHANGE 2
 #define S_IFMT 0170000
+#define S_IFSOCK 0140000
 #define S_IFDIR 0040000
 
 /* kfuncs: freezing other members needs a task reference (tp_btf programs only) */

@@ -199,6 +199,24 @@ struct {
     __type(value, __u32);
 } protected_inodes SEC(".maps");
 
+/* Executables of servers that run commands for whoever connects to them (tmux, screen,
+ * an editor's server), by identity -> their kind (user space names it). Filled by the loader. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 64);
+    __type(key, struct te_watch_inode);
+    __type(value, __u32);
+} deputy_exes SEC(".maps");
+
+/* Deputies members reached: tgid -> te_deputy. The deputy's tracked_bits bit is set (a
+ * deliberately stale bit: its syscalls cost the hash lookup, its forks are looked at). */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 1024);
+    __type(key, __u32);
+    __type(value, struct te_deputy);
+} deputies SEC(".maps");
+
 /* (directory, name) -> TE_PROTECT_*: protected locations by name, so that creating one that
  * does not exist yet, or renaming something over it, is caught too. */
 struct {

@@ -5,14 +5,36 @@
 
 /* ---- scheduler: inheritance, exec, exit ---- */
 
+/* A child of a deputy a member reached (see unix_peer): while that member lives and the
+ * deputy still runs the executable it was reached as, the child joins the member's
+ * session with the member's entry; the fork record names the deputy. */
+static __always_inline bool deputy_child(struct task_struct *parent, __u32 ptgid, struct te_tracked *copy)
+{
+    struct te_deputy *d = bpf_map_lookup_elem(&deputies, &ptgid);
+    if (!d)
+        return false;
+    __u32 member = d->member;
+    struct te_tracked *m = bpf_map_lookup_elem(&tracked, &member);
+    if (!m || m->session != d->session || deputy_kind(KPTR(struct task_struct, parent)) != d->kind)
+        return false;
+    *copy = *m;
+    return true;
+}
+
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 {
-    __u32 ptgid = parent->tgid, ctgid = child->tgid;
-    struct te_tracked *t = tracked_entry(ptgid);
-    if (!t || ptgid == ctgid)
-        return 0; /* untracked, or a new thread of a tracked process */
-    struct te_tracked copy = *t;
+    __u32 ptgid = parent->tgid, ctgid = child->tgid, deputy = 0;
+    if (ptgid == ctgid || !maybe_tracked(ptgid))
+        return 0; /* a new thread, or surely untracked */
+    struct te_tracked copy;
+    struct te_tracked *t = bpf_map_lookup_elem(&tracked, &ptgid);
+    if (t)
+        copy = *t;
+    else if (deputy_child(parent, ptgid, &copy))
+        deputy = ptgid;
+    else
+        return 0;
     if (track_put(ctgid, &copy))
         stat_inc(TE_STAT_TRACK_FULL);
     struct member m;
@@ -21,6 +43,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
     if (!e)
         return 0;
     e->a[0] = ctgid;
+    e->a[1] = deputy;
     if (bpf_map_lookup_elem(&frozen, &copy.session) && bpf_ksym_exists(bpf_send_signal_task)) {
         /* the session is frozen: its new child stops before its first instruction */
         if (bpf_send_signal_task(child, SIGSTOP, PIDTYPE_TGID, 0))
@@ -270,11 +293,18 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_exit, struct task_struct *task)
 {
     __u32 tgid = task->tgid;
-    struct te_tracked *t = tracked_entry(tgid);
-    if (!t)
+    if (!maybe_tracked(tgid))
         return 0;
+    struct te_tracked *t = bpf_map_lookup_elem(&tracked, &tgid);
     if (BPF_CORE_READ(task, signal, live.counter) != 0)
         return 0; /* other threads remain */
+    if (!t) {
+        /* a deputy a member reached: its registration goes with it (a later process
+         * with its pid is nobody's deputy) */
+        if (bpf_map_delete_elem(&deputies, &tgid) == 0)
+            mark_tracked(tgid, false);
+        return 0;
+    }
     struct member m;
     member_of(t, &m);
     track_drop(tgid);

@@ -52,6 +52,65 @@ static __always_inline __u32 take_verdict(void)
     return g;
 }
 
+/* The deputy kind of a process's executable (its deputy_exes value), or 0. */
+static __always_inline __u32 deputy_kind(struct task_struct *task)
+{
+    struct mm_struct *mm = task->mm;
+    if (!mm)
+        return 0;
+    struct file *exe = mm->exe_file;
+    if (!exe)
+        return 0;
+    struct te_watch_inode key = inode_key(exe->f_inode);
+    __u32 *kind = bpf_map_lookup_elem(&deputy_exes, &key);
+    return kind ? *kind : 0;
+}
+
+/* A unix stream connect that succeeded: who listens at the other end, as the kernel
+ * recorded it when that process called listen() (sk_peer_pid), whatever path led there.
+ * A listener outside the session whose executable is a deputy (a server that runs
+ * commands for its clients) is registered in `deputies`, so that what it forks while the
+ * member lives joins the session; the deputy guard ends the member here, before it has
+ * sent the deputy a byte. */
+static __always_inline void unix_peer(struct te_event *e, struct call *s)
+{
+    struct task_struct *task = current_task();
+    struct file *f = fd_file(task, (int)s->args[0]);
+    if (!f || (f->f_inode->i_mode & S_IFMT) != S_IFSOCK)
+        return; /* the fd was closed or replaced since */
+    struct socket *sock = KPTR(struct socket, f->private_data);
+    struct sock *sk = sock->sk;
+    if (!sk || sk->__sk_common.skc_family != AF_UNIX)
+        return;
+    struct pid *peer = sk->sk_peer_pid;
+    if (!peer)
+        return;
+    __u32 tgid = BPF_CORE_READ(peer, numbers[0].nr);
+    const struct cred *cred = sk->sk_peer_cred;
+    __u64 euid = cred ? cred->euid.val : 0;
+    __u32 flags = TE_PEER_KNOWN, kind = 0;
+    struct te_tracked *t = bpf_map_lookup_elem(&tracked, &tgid);
+    if (t && t->session == s->m.session) {
+        flags |= TE_PEER_MEMBER;
+    } else if (bpf_ksym_exists(bpf_task_from_pid)) {
+        struct task_struct *listener = bpf_task_from_pid(tgid);
+        if (listener) {
+            kind = deputy_kind(KPTR(struct task_struct, listener));
+            bpf_task_release(listener);
+        }
+    }
+    e->a[2] = tgid;
+    if (kind) {
+        flags |= TE_PEER_DEPUTY;
+        struct te_deputy d = { .session = s->m.session, .member = bpf_get_current_pid_tgid() >> 32, .kind = kind };
+        mark_tracked(tgid, true);
+        bpf_map_update_elem(&deputies, &tgid, &d, BPF_ANY);
+        if (guards_enabled() & TE_GUARDS_DEPUTY)
+            guard_act(e, s, TE_GUARD_DEPUTY);
+    }
+    e->a[3] = flags | (__u64)(kind & 0xff) << 8 | euid << 32;
+}
+
 static __always_inline void sock_call(struct call *s, long nr, long ret, __u16 kind, const void *uaddr, long len, __u64 a1)
 {
     struct te_event *e = event_begin(kind, &s->m, nr, ret);
@@ -62,6 +121,8 @@ static __always_inline void sock_call(struct call *s, long nr, long ret, __u16 k
     sockaddr_user(e, uaddr, len);
     if (kind == TE_CONNECT || kind == TE_SENDTO)
         e->guard = take_verdict();
+    if (kind == TE_CONNECT && ret == 0)
+        unix_peer(e, s); /* by the socket's own family: the sockaddr is the caller's memory */
     syscall_emit(e);
 }
 

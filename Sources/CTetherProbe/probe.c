@@ -1252,6 +1252,16 @@ int tp_protect_inode(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t fl
     return update(p->skel->maps.protected_inodes, &key, &v);
 }
 
+int tp_deputy_exe(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t kind)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    if (!kind)
+        return -EINVAL;
+    struct te_watch_inode key = { .dev = dev, .ino = ino };
+    return update(p->skel->maps.deputy_exes, &key, &kind);
+}
+
 int tp_unprotect_inode(struct tp_probe *p, uint64_t dev, uint64_t ino)
 {
     if (!p->skel)

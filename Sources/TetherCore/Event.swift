@@ -119,6 +119,18 @@ public struct Event: Sendable, Equatable {
     public var request: Int64?
     /// Target of ptrace/kill (a pid), or the child of a fork.
     public var target: Int32?
+    /// fork: the child's parent is a deputy outside the session (see `deputy`) that a member
+    /// reached; the child was adopted into the session. The deputy's pid.
+    public var adoptedFrom: Int32?
+    /// connect (unix stream, connected): the process listening at the other end, as the
+    /// kernel recorded it at its listen() (not as the socket's path names it), its euid, and
+    /// whether it is a member of the session.
+    public var peer: Int32?
+    public var peerUid: UInt32?
+    public var peerMember: Bool = false
+    /// connect: the listener runs a deputy's executable (a server that runs commands for its
+    /// clients, `Deputies`), by the kernel's match of its inode: the deputy's name.
+    public var deputy: String?
     public var via: String?
     public var source: String?
     public var fstype: String?
@@ -293,11 +305,14 @@ public struct GuardActions: OptionSet, Sendable, Hashable {
     public static let held = GuardActions(rawValue: 512)
     /// The terminal guard matched (input pushed into a terminal).
     public static let tty = GuardActions(rawValue: 1024)
+    /// The deputy guard matched (a unix connect to a server outside the session that runs
+    /// commands for its clients).
+    public static let deputy = GuardActions(rawValue: 2048)
 
     public static let names: [(GuardActions, String)] = [
         (.killed, "killed"), (.froze, "froze"), (.refused, "refused"), (.monitor, "monitor"),
         (.tamper, "tamper"), (.write, "write"), (.egress, "egress"), (.forkFrozen, "fork_frozen"),
-        (.unresolved, "unresolved"), (.held, "held"), (.tty, "tty"),
+        (.unresolved, "unresolved"), (.held, "held"), (.tty, "tty"), (.deputy, "deputy"),
     ]
     public var names: [String] { GuardActions.names.filter { contains($0.0) }.map { $0.1 } }
     public init?(names: [String]) {

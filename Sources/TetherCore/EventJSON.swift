@@ -68,6 +68,11 @@ public enum EventJSON {
         if let v = e.bytes { w.int("bytes", v) }
         if let v = e.request { w.int("request", v) }
         if let v = e.target { w.int("target", Int64(v)) }
+        if let v = e.adoptedFrom { w.int("adopted_from", Int64(v)) }
+        if let v = e.peer { w.int("peer", Int64(v)) }
+        if let v = e.peerUid { w.uint("peer_uid", UInt64(v)) }
+        if e.peerMember { w.bool("peer_member", true) }
+        w.optString("deputy", e.deputy)
         w.optString("via", e.via)
         w.optString("source", e.source)
         w.optString("fstype", e.fstype)
@@ -177,6 +182,11 @@ public enum EventJSON {
         e.bytes = try opt("bytes", i64)
         e.request = try opt("request", i64)
         e.target = try opt("target", i32)
+        e.adoptedFrom = try opt("adopted_from", i32)
+        e.peer = try opt("peer", i32)
+        e.peerUid = try opt("peer_uid", u32)
+        e.peerMember = try opt("peer_member", bool) ?? false
+        e.deputy = try opt("deputy", str)
         e.via = try opt("via", str)
         e.source = try opt("source", str)
         e.fstype = try opt("fstype", str)

@@ -85,7 +85,9 @@ public final class ProcessTable {
         switch e.kind {
         case .fork:
             guard let child = e.target, e.succeeded else { break }
-            let parent = known(e.pid, e)
+            // a deputy's child joins the session; the deputy itself is no member
+            let parent = e.adoptedFrom == nil ? known(e.pid, e)
+                : live[e.pid] ?? resolver?(e.pid) ?? ProcessRecord(pid: e.pid, ppid: e.ppid, session: e.session, comm: e.comm, startTime: e.time)
             // the child runs the parent's image: its executable, script and environment's facts
             var info = parent
             info.pid = child

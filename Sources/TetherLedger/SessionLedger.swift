@@ -89,7 +89,10 @@ final class SessionLedger {
             }
         case .fork:
             guard let child = e.target else { return }
-            file.append("fork", time: e.time) { w in w.int("pid", Int64(e.pid)); w.int("child", Int64(child)) }
+            file.append("fork", time: e.time) { w in
+                w.int("pid", Int64(e.pid)); w.int("child", Int64(child))
+                if let d = e.adoptedFrom { w.int("deputy", Int64(d)) } // the parent is a deputy outside the session
+            }
         case .exit:
             if e.pid == root { rootExit = e.time }
             file.append("exit", time: e.time) { w in

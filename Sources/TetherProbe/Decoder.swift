@@ -90,6 +90,7 @@ public enum RecordDecoder {
         switch kind.layout {
         case .fork:
             e.target = Int32(truncatingIfNeeded: a[0])
+            if a[1] != 0 { e.adoptedFrom = Int32(truncatingIfNeeded: a[1]) }
         case .exec:
             e.flags = nil
             if e.syscall == 0 {
@@ -190,6 +191,12 @@ public enum RecordDecoder {
             if kind.layout == .sendto { e.bytes = Int64(bitPattern: a[1]) }
             if kind.layout == .listen { e.request = Int64(Int32(truncatingIfNeeded: a[1])) }
             decodeAddress(&e, r, try text(1), flags(1))
+            if kind == .connect, a[3] & UInt64(TE_PEER_KNOWN) != 0 {
+                e.peer = Int32(truncatingIfNeeded: a[2])
+                e.peerUid = UInt32(truncatingIfNeeded: a[3] >> 32)
+                e.peerMember = a[3] & UInt64(TE_PEER_MEMBER) != 0
+                if a[3] & UInt64(TE_PEER_DEPUTY) != 0 { e.deputy = Deputies.name(UInt32(truncatingIfNeeded: a[3] >> 8 & 0xff)) }
+            }
             // a relative unix socket path, against the cwd the kernel put beside it
             if e.family == .unix, let a = e.addr, !a.hasPrefix("/"), !a.hasPrefix("@"), flags(0) & UInt8(TE_STRF_BASE) != 0,
                flags(0) & UInt8(TE_STRF_FAULT) == 0, let base = try text(0) {

@@ -351,6 +351,12 @@ public final class Probe {
         try check(tp_protect_inode(h, tp_kernel_dev(dev), inode, p.rawValue), "protecting inode \(inode)")
     }
 
+    /// Registers a deputy's executable (st_dev, st_ino as stat(2) returns them) with its kind
+    /// (`Deputies.servers`): a member's unix connect to a process running it is judged so.
+    public func registerDeputy(dev: UInt64, inode: UInt64, kind: UInt32) throws {
+        try check(tp_deputy_exe(h, tp_kernel_dev(dev), inode, kind), "registering deputy executable \(inode)")
+    }
+
     public func unprotect(dev: UInt64, inode: UInt64) throws {
         try check(tp_unprotect_inode(h, tp_kernel_dev(dev), inode), "unprotecting inode \(inode)")
     }
@@ -457,7 +463,8 @@ public struct Guards: OptionSet, Sendable {
     public static let rawSockets = Guards(rawValue: UInt32(TE_GUARDS_RAWSOCK))
     public static let devices = Guards(rawValue: UInt32(TE_GUARDS_DEVICE))
     public static let tty = Guards(rawValue: UInt32(TE_GUARDS_TTY))
-    public static let all: Guards = [.tamper, .write, .egress, .sysctl, .rawSockets, .devices, .tty]
+    public static let deputy = Guards(rawValue: UInt32(TE_GUARDS_DEPUTY))
+    public static let all: Guards = [.tamper, .write, .egress, .sysctl, .rawSockets, .devices, .tty, .deputy]
 }
 
 /// How a protected inode is guarded (TE_PROTECT_*).

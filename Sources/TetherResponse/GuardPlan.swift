@@ -65,6 +65,7 @@ public struct GuardPlan: Sendable {
         if acts("escape.raw_socket") { plan.guards.insert(.rawSockets) }
         if acts("escape.raw_device") { plan.guards.insert(.devices) }
         if acts("escape.tty_injection") { plan.guards.insert(.tty) }
+        if acts("escape.deputy") { plan.guards.insert(.deputy) }
 
         var seen = Set<String>()
         func paths(_ loc: GuardLocation) -> [String] {
@@ -109,6 +110,13 @@ public struct GuardPlan: Sendable {
         if acts("escape.container_socket"), let any = try? CIDR("::/0") {
             plan.deny.append(Deny(cidr: any, ports: KernelGuardLocations.containerAPIPorts))
         }
+        if acts("escape.deputy") {
+            // sshd's port on the addresses that reach this host; the longest prefix decides,
+            // so these entries carry the container APIs' ports too
+            plan.guards.insert(.egress)
+            let ports = [Deputies.sshPort...Deputies.sshPort] + (acts("escape.container_socket") ? KernelGuardLocations.containerAPIPorts : [])
+            plan.deny += Deputies.loopback.compactMap { c in (try? CIDR(c)).map { Deny(cidr: $0, ports: ports) } }
+        }
         return plan
     }
 
@@ -117,6 +125,8 @@ public struct GuardPlan: Sendable {
         /// Locations protected by their name in their directory (existing or not).
         public var names = 0
         public var egressEntries = 0
+        /// Deputy executables found on this host (`Deputies.servers`).
+        public var deputies = 0
         /// Locations the kernel cannot guard now: neither they nor their directory exist on
         /// this host (the user-space rules still watch them).
         public var absent: [String] = []
@@ -167,6 +177,14 @@ public struct GuardPlan: Sendable {
             out.egressEntries += 1
         }
         for d in deny { try probe.denyEgress(address: d.cidr.network.bytes, bits: d.cidr.bits, ports: d.ports) }
+        for server in Deputies.servers {
+            for path in server.paths {
+                var st = stat()
+                guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { continue } // the file the kernel runs
+                try probe.registerDeputy(dev: UInt64(st.st_dev), inode: UInt64(st.st_ino), kind: server.kind)
+                out.deputies += 1
+            }
+        }
         try probe.sweepGuardPlan()
         try probe.setGuards(guards)
         return out

@@ -87,6 +87,19 @@ final class EngineTests: XCTestCase {
         XCTAssertTrue(logged[0].contains("persist.cron"), logged[0])
     }
 
+    /// A deputy's child is adopted into the session; the deputy (the operator's tmux
+    /// server) is not made a member by the fork record it appears in.
+    func testADeputysChildJoinsTheSessionAndTheDeputyDoesNot() {
+        let table = ProcessTable()
+        var f = E.fork(4242, 4300)
+        f.adoptedFrom = 4242
+        table.apply(&f)
+        XCTAssertNotNil(table.live[4300], "the adopted child is followed")
+        XCTAssertEqual(table.live[4300]?.ppid, 4242)
+        XCTAssertNil(table.live[4242], "the deputy is no member")
+        XCTAssertEqual(table.members(of: f.session).map(\.pid), [4300])
+    }
+
     func testFindingCarriesAncestryEventsAndJSON() throws {
         let s = Scenario()
         let f = s.feed([

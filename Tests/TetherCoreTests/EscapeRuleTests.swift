@@ -296,6 +296,33 @@ final class EscapeRuleTests: XCTestCase {
         ])
     }
 
+    /// The deputy verdict is the kernel's (the listener's executable, whether it is a
+    /// member); the socket's path decides nothing.
+    func testDeputy() {
+        func reached(_ path: String, deputy: String?, member: Bool = false, uid: UInt32 = 1000) -> Event {
+            var e = E.connectUnix(path)
+            e.peer = 4242
+            e.peerUid = uid
+            e.peerMember = member
+            e.deputy = deputy
+            return e
+        }
+        check("escape.deputy", fire: [
+            R("the operator's tmux server", reached("/tmp/tmux-1000/default", deputy: "tmux")),
+            R("a tmux server behind an innocent path", reached("/home/agent/work/d", deputy: "tmux", uid: 0)),
+            R("an editor's server", reached("/run/user/1000/nvim.1234.0", deputy: "neovim server")),
+            R("sshd's port on loopback", E.connect("127.0.0.1", 22)),
+            R("sshd's port on ::1, refused", E.connect("::1", 22, result: -1)),
+            R("sshd's port through 0.0.0.0", E.connect("0.0.0.0", 22)),
+        ], quiet: [
+            R("the agent's own tmux server", reached("/tmp/tmux-1000/default", deputy: "tmux", member: true)),
+            R("a path named like tmux's, no deputy listening", reached("/tmp/tmux-1000/default", deputy: nil)),
+            R("a socket the kernel named no listener for", E.connectUnix("/tmp/tmux-1000/default")),
+            R("ssh to another host", E.connect("10.0.0.5", 22)),
+            R("a dev server on loopback", E.connect("127.0.0.1", 8022)),
+        ])
+    }
+
     func testTTYInjection() {
         check("escape.tty_injection", fire: [
             R("TIOCSTI into a terminal", E.simple(.ioctl) { $0.request = 0x5412; $0.fd = 0; $0.path = "/dev/pts/3" }),

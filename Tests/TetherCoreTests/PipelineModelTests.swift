@@ -162,6 +162,25 @@ final class PipelineModelTests: XCTestCase {
         }
     }
 
+    /// A connect's listener and a deputy's adopted child survive a recording.
+    func testJSONDeputyFieldsRoundTrip() throws {
+        var c = Event(kind: .connect, time: 2, pid: 9, session: s, result: 0, comm: "tmux")
+        c.family = .unix
+        c.addr = "/tmp/tmux-0/default"
+        c.peer = 77
+        c.peerUid = 0
+        c.peerMember = false
+        c.deputy = "tmux"
+        var f = Event(kind: .fork, time: 3, pid: 77, session: s, result: 0, comm: "tmux: server")
+        f.target = 78
+        f.adoptedFrom = 77
+        for e in [c, f] {
+            let line = EventJSON.encode(e)
+            XCTAssertEqual(try EventJSON.decode(Substring(line)), e, line)
+        }
+        XCTAssertTrue(EventJSON.encode(c).contains("\"deputy\":\"tmux\""))
+    }
+
     func testJSONEscapingAndErrors() throws {
         var e = Event(kind: .open, time: 5, pid: 3, session: s, result: -13, comm: "we\"ird\n")
         e.path = "/a\\b\u{1}"

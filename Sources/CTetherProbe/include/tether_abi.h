@@ -136,6 +136,8 @@ struct te_event {
 #define TE_GUARD_HELD   512u   /* refused in a session under TE_MODE_HOLD: the caller was sent SIGSTOP on
                                 * its way back from the syscall; user space tells it why, then continues it */
 #define TE_GUARD_TTY   1024u   /* the terminal guard matched (input pushed into a terminal, TIOCSTI) */
+#define TE_GUARD_DEPUTY 2048u  /* the deputy guard matched (a unix connect to a server outside the
+                                * session whose executable runs commands for its clients) */
 
 /* Value of the tracked map (key: tgid). Inherited unchanged at fork. */
 struct te_tracked {
@@ -194,6 +196,22 @@ struct te_agent {
 #define TE_GUARDS_RAWSOCK 16u
 #define TE_GUARDS_DEVICE  32u
 #define TE_GUARDS_TTY     64u
+#define TE_GUARDS_DEPUTY 128u
+
+/* A unix stream connect's other end, as the kernel recorded it when that process called
+ * listen() (sk_peer_pid, sk_peer_cred), never as the socket's path names it. Connect
+ * records: a2 = the listener's tgid, a3 = TE_PEER_* | deputy kind << 8 | listener euid << 32. */
+#define TE_PEER_KNOWN  1u   /* the kernel knew who listens */
+#define TE_PEER_MEMBER 2u   /* the listener is a member of the caller's session */
+#define TE_PEER_DEPUTY 4u   /* the listener's executable is in deputy_exes (kind: its value) */
+
+/* deputies: a deputy (tgid) a member reached, while that member lives the deputy's new
+ * children are adopted into the member's session (fork records: a1 = the deputy). */
+struct te_deputy {
+    __u64 session;
+    __u32 member;     /* the tgid of the member that connected */
+    __u32 kind;       /* its deputy_exes value */
+};
 
 /* Key of the egress LPM tries: agent slot, then the address (IPv4 as ::ffff:a.b.c.d). */
 struct te_net_key {

@@ -95,6 +95,8 @@ int tp_protect_pid(struct tp_probe *p, uint32_t tgid, int on);
 int tp_protected_pids(struct tp_probe *p, uint32_t *out, uint32_t max);
 /* dev is the kernel's encoding (tp_kernel_dev) */
 int tp_protect_inode(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t flags);
+/* A deputy's executable (dev in the kernel's encoding) and its kind (nonzero). */
+int tp_deputy_exe(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t kind);
 /* Removes an inode's protection (0 also when it had none). */
 int tp_unprotect_inode(struct tp_probe *p, uint64_t dev, uint64_t ino);
 /* A protected name in a directory (dev in the kernel's encoding, see tp_kernel_dev):

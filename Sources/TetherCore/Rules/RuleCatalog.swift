@@ -9,7 +9,7 @@ public enum RuleCatalog {
         PersistPathBinary(), PersistGitHooks(), PersistGitConfig(), PersistAgentConfig(), PersistDaemonize(), OutlivedSession(),
         // Boundary escape
         EscapeTamper(), EscapeTamperServices(), EscapeTamperLogs(), EscapeTamperHistory(), EscapeTamperASLR(),
-        EscapeCredentials(), EscapeHardLink(), EscapeMetadata(), EscapeContainerSocket(), EscapeRawSocket(), EscapeNamespace(), EscapeMount(),
+        EscapeCredentials(), EscapeHardLink(), EscapeMetadata(), EscapeContainerSocket(), EscapeDeputy(), EscapeRawSocket(), EscapeNamespace(), EscapeMount(),
         EscapePtrace(), EscapeBPF(), EscapeKernelModule(), EscapeKernelTunables(), EscapeRawDevice(), EscapePrivilege(), EscapeTTYInjection(),
         EscapeWrite(), EscapeNetwork(),
         // Evasion

@@ -65,4 +65,22 @@ final class LookAlikesTests: TetherRunTestCase {
         let loud = r.findings.filter { $0["rule"] as? String != "tether.session_ended" }
         XCTAssertEqual(loud.count, 0, "systemd-analyze verify must stay quiet: \(loud) \(r.stderr)")
     }
+
+    /// An agent that runs its own tmux server (started in the session, so a member) and
+    /// opens windows in it hands nothing to anyone outside: no deputy. Its server is ended
+    /// before the session is, so nothing outlives it.
+    func testTheAgentsOwnTmuxServerIsNoDeputy() throws {
+        let sock = "/tmp/tev-own-tmux-\(getpid())"
+        cleanup.append(sock)
+        let r = try run("""
+            set -e
+            tmux -S \(sock) new-session -d -s mine 'sleep 600'
+            tmux -S \(sock) new-window -d 'touch window-ran'
+            while [ ! -e window-ran ]; do sleep 0.05; done
+            tmux -S \(sock) kill-server
+            """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertFalse(r.rules.contains("escape.deputy"), "the agent's own server is a member, no deputy: \(r.findings)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/window-ran"))
+    }
 }
