@@ -190,6 +190,23 @@ public struct GuardPlan: Sendable {
         return out
     }
 
+    /// What the kernel relies on, checked against this plan: the guard switches, and the
+    /// tracked set's fast-path bits. Both are written only by Tether, through maps a session
+    /// cannot reach (every way to Tether's fds and memory is guarded); found changed they are
+    /// put back, and each finding is a line for a critical `tether.guard_tampered` alert.
+    public func checkKernel(_ probe: Probe) -> [String] {
+        var found: [String] = []
+        if let now = try? probe.guards(), now != guards {
+            let restored = (try? probe.setGuards(guards)) != nil
+            found.append("the kernel's guard switches were changed behind Tether's back (found \(String(now.rawValue, radix: 16)), "
+                + "expected \(String(guards.rawValue, radix: 16))): " + (restored ? "put back" : "could not be put back"))
+        }
+        if let fixed = try? probe.repairTrackedBits(), fixed > 0 {
+            found.append("\(fixed) tracked process(es) had their bit in the tracked bitmap cleared behind Tether's back (their syscalls went unseen): put back")
+        }
+        return found
+    }
+
     /// Home directories of login users (uid 0 and uid >= 1000) that exist.
     public static func homeDirectories() -> [String] {
         guard let text = try? String(contentsOfFile: "/etc/passwd", encoding: .utf8) else { return ["/root"] }

@@ -107,6 +107,8 @@ struct Run: ParsableCommand {
         // This run's own kernel side: its session is slot 0, the policy's defaults (in the
         // mode --mode gave), and the guards are compiled for it.
         let slots: AgentSlots
+        let plan: GuardPlan
+        let launchHomes = HomeRoots(passwd: nil)
         let quarantine = Quarantine(stateDirectory: stateDir)
         do {
             try probe.protect(pid: me)
@@ -114,9 +116,8 @@ struct Run: ParsableCommand {
             try AgentWatch.writeSlots(slots, policy: pol, probe: probe)
             // The homes the agent starts with (HOME, XDG_CONFIG_HOME, ZDOTDIR… of this
             // environment, which it inherits) are guarded from its first instruction too.
-            let launchHomes = HomeRoots(passwd: nil)
             launchHomes.learn(ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" })
-            let plan = GuardPlan.compile(pol, slots: slots, learned: launchHomes.learned)
+            plan = GuardPlan.compile(pol, slots: slots, learned: launchHomes.learned)
             _ = try plan.install(probe)
             quarantine.watch(plan.protected + plan.undoOnly)
         } catch {
@@ -148,6 +149,9 @@ struct Run: ParsableCommand {
         }
         let reader = EventReader(probe: probe, sink: { recorder.handle(&$0) })
         reader.start()
+        let upkeep = RunUpkeep(probe: probe, policy: pol, slots: slots, plan: plan, launchHomes: launchHomes.learned,
+                               learned: recorder.pipeline.sessions.learnedHomes, quarantine: quarantine, raise: { recorder.raise($0) })
+        upkeep.start()
         let started: Launcher.Started
         var terminal: Terminal?
         do {
@@ -168,6 +172,7 @@ struct Run: ParsableCommand {
             }
         } catch let e as ProbeError {
             reader.stop()
+            upkeep.stop()
             complain("\(e)")
             throw ExitCode(e.errno == ENOENT ? 127 : 126) // as a shell: not found 127, not executable 126
         }
@@ -183,6 +188,7 @@ struct Run: ParsableCommand {
         terminal?.takeBack()
         waitOutSurvivors(responder.control, session: session, recorder: recorder, grace: pol.defaults.gracePeriod)
         reader.stop()
+        upkeep.stop()
         probe.releaseHeld(session: session) // nobody reads their records any more
         if recorder.pipeline.ledger != nil {
             recorder.pipeline.closeLedger(session, reason: "tether run ended")

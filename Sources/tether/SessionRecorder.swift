@@ -14,6 +14,8 @@ final class SessionRecorder: @unchecked Sendable {
     let alerts: LineWriter?
     let format: AlertFormat
     let session: SessionID
+    /// Alerts come from the reader thread (the rules) and from `RunUpkeep`'s (Tether's own).
+    private let alertLock = NSLock()
 
     init(session: SessionID, policy: Policy, slots: AgentSlots? = nil, eventsPath: String?, alertsPath: String? = nil,
          responder: Responder? = nil, protectedPids: Set<Int32> = []) throws {
@@ -27,9 +29,12 @@ final class SessionRecorder: @unchecked Sendable {
         self.output = output
         self.alerts = alerts
         self.format = format
+        let lock = alertLock
         pipeline = Pipeline(policy: policy, slots: slots, source: .live, responder: responder, protectedPids: protectedPids) { a in
+            lock.lock()
             alerts?.write(format.encode(a))
             alerts?.flush()
+            lock.unlock()
             complain(a.summary)
         }
         pipeline.log = { complain($0) }
@@ -40,8 +45,10 @@ final class SessionRecorder: @unchecked Sendable {
 
     /// An alert of Tether's own (not a rule's): to the alerts file and stderr.
     func raise(_ a: AlertRecord) {
+        alertLock.lock()
         alerts?.write(format.encode(a))
         alerts?.flush()
+        alertLock.unlock()
         complain(a.summary)
     }
 

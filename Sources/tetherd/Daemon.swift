@@ -297,28 +297,43 @@ final class Daemon: @unchecked Sendable {
 
     // MARK: what the kernel relies on, checked
 
-    /// The guard switches and the tracked set's fast-path bits are written only by tetherd,
-    /// through maps a session cannot reach (the ways to Tether's fds and memory are guarded);
-    /// they are checked anyway, every few seconds: switches found changed are put back, a
-    /// tracked process whose bit was cleared gets it back, and either is a critical alert.
-    /// Skipped while a reload installs a plan (its switches change then, on purpose).
+    /// The guard switches and the tracked set's fast-path bits, checked every few seconds
+    /// (`GuardPlan.checkKernel`). Skipped while a reload installs a plan (its switches
+    /// change then, on purpose).
     func checkIntegrity() {
         guard reloadLock.try() else { return }
         defer { reloadLock.unlock() }
         policyLock.lock()
-        let expected = state.guards.guards
+        let plan = state.guards
         policyLock.unlock()
-        if let found = try? probe.guards(), found != expected {
-            let restored = (try? probe.setGuards(expected)) != nil
-            let msg = "the kernel's guard switches were changed behind tetherd's back (found \(String(found.rawValue, radix: 16)), "
-                + "expected \(String(expected.rawValue, radix: 16))): " + (restored ? "put back" : "could not be put back")
+        for msg in plan.checkKernel(probe) {
             log(msg)
             alert(AlertRecord(rule: "tether.guard_tampered", severity: .critical, message: msg, action: "alert"))
         }
-        if let fixed = try? probe.repairTrackedBits(), fixed > 0 {
-            let msg = "\(fixed) tracked process(es) had their bit in the tracked bitmap cleared behind tetherd's back (their syscalls went unseen): put back"
-            log(msg)
-            alert(AlertRecord(rule: "tether.guard_tampered", severity: .critical, message: msg, action: "alert"))
+    }
+
+    /// The homes the sessions' members were exec'd with (`LearnedHomes`), guarded in the
+    /// kernel like the login users' homes once they are learned: a plan with their
+    /// persistence locations replaces the one in force (without a moment of fewer guards).
+    /// Until it is in, the rules judge what lands there.
+    func guardLearnedHomes() {
+        reloadLock.lock()
+        defer { reloadLock.unlock() }
+        let learned = pipeline.sessions.learnedHomes.snapshot()
+        policyLock.lock()
+        let old = state
+        policyLock.unlock()
+        let new = old.with(learned: learned.homes)
+        do {
+            let g = try new.guards.install(probe)
+            responder.quarantine?.watch(new.guards.protected + new.guards.undoOnly)
+            policyLock.lock()
+            state = new
+            policyLock.unlock()
+            log("kernel guards: the persistence locations of \(learned.homes.count) home(s) the sessions' members run with are guarded too "
+                + "(\(g.inodes) protected inode(s), \(g.names) protected name(s))" + (learned.dropped > 0 ? "; \(learned.dropped) more not guarded (limit)" : ""))
+        } catch {
+            log("warning: the guards for the sessions' learned homes could not be installed (the rules still judge them): \(error)")
         }
     }
     private let reloadQueue = DispatchQueue(label: "tether-reload")
@@ -360,7 +375,7 @@ final class Daemon: @unchecked Sendable {
         let new: PolicyState
         do {
             policy = try Policy.load(path: path)
-            new = try PolicyState.compile(policy, probe: probe)
+            new = try PolicyState.compile(policy, probe: probe, learned: pipeline.sessions.learnedHomes.snapshot().homes)
         } catch {
             return rejected("policy reload rejected, the previous policy stays in force", error)
         }
@@ -516,6 +531,7 @@ final class Daemon: @unchecked Sendable {
         log("ready")
         var lastStatus = Date()
         var lastIntegrity = Date()
+        var guardedHomes = 0
         var lastTurns = reader.turns
         var wait = timespec(tv_sec: 0, tv_nsec: 250_000_000)
         loop: while true {
@@ -550,6 +566,11 @@ final class Daemon: @unchecked Sendable {
             if Date().timeIntervalSince(lastIntegrity) >= 5 {
                 checkIntegrity()
                 lastIntegrity = Date()
+            }
+            let homes = pipeline.sessions.learnedHomes.generation
+            if homes != guardedHomes {
+                guardedHomes = homes
+                reloadQueue.async { [self] in guardLearnedHomes() }
             }
             checkDrops()
             if config.statusInterval > 0, Date().timeIntervalSince(lastStatus) >= config.statusInterval {

@@ -11,13 +11,16 @@ struct PolicyState {
     let slots: AgentSlots
     let watch: AgentWatch.Compiled
     let guards: GuardPlan
+    /// Homes the sessions' members run with beyond the login users' (`LearnedHomes`), whose
+    /// persistence locations the guards hold too.
+    var learned: [(path: String, under: String)] = []
 
     /// `policy` compiled against the kernel as it is now: agents keep the slots the kernel
     /// has for them (pinned by an earlier instance, or from before a reload).
-    static func compile(_ policy: Policy, probe: Probe) throws -> PolicyState {
+    static func compile(_ policy: Policy, probe: Probe, learned: [(path: String, under: String)] = []) throws -> PolicyState {
         let slots = try AgentWatch.assignSlots(policy, probe: probe)
         return PolicyState(policy: policy, slots: slots, watch: AgentWatch.compile(AgentWatch.selectors(policy, slots: slots)),
-                           guards: GuardPlan.compile(policy, slots: slots))
+                           guards: GuardPlan.compile(policy, slots: slots, learned: learned), learned: learned)
     }
 
     /// Makes the kernel's slots and watch maps hold this policy (`old`: what is installed
@@ -30,6 +33,11 @@ struct PolicyState {
     }
 
     func with(slots final: AgentSlots) -> PolicyState {
-        PolicyState(policy: policy, slots: final, watch: watch, guards: final == slots ? guards : GuardPlan.compile(policy, slots: final))
+        PolicyState(policy: policy, slots: final, watch: watch,
+                    guards: final == slots ? guards : GuardPlan.compile(policy, slots: final, learned: learned), learned: learned)
+    }
+
+    func with(learned homes: [(path: String, under: String)]) -> PolicyState {
+        PolicyState(policy: policy, slots: slots, watch: watch, guards: GuardPlan.compile(policy, slots: slots, learned: homes), learned: homes)
     }
 }

@@ -30,9 +30,11 @@ class TetherRunTestCase: XCTestCase {
     /// covers the launched sessions' refusals.
     /// `env`: variables to set for `tether run` (and so for the agent it launches);
     /// `rules`, `defaults`: YAML lines under the policy's `rules:` and `defaults:` (with
-    /// `confined: false` only).
+    /// `confined: false` only). `when`: once `tether run` has said this on stderr, `then`
+    /// runs (e.g. makes a file the script waits for).
     func run(_ script: String, mode: String = "enforce", extra: [String] = [], confined: Bool = true,
-             env: [String: String] = [:], rules: String = "", defaults: String = "", timeout: TimeInterval = 60) throws -> Outcome {
+             env: [String: String] = [:], rules: String = "", defaults: String = "", timeout: TimeInterval = 60,
+             when said: String? = nil, then: @escaping () -> Void = {}) throws -> Outcome {
         let alerts = dir + "/alerts-\(UInt32.random(in: 0...UInt32.max)).jsonl"
         var extra = extra
         // what is undone goes to the test's own quarantine, not the host's
@@ -56,15 +58,31 @@ class TetherRunTestCase: XCTestCase {
         p.standardOutput = FileHandle.nullDevice
         try p.run()
         let deadline = Date().addingTimeInterval(timeout)
-        var errText = Data()
+        // stderr is read as it comes (a session may wait on what tether run says)
+        let reader = StderrReader(err.fileHandleForReading, when: said, then: then)
         // a stopped session waits for a person: kill it if the test's budget runs out
         while p.isRunning && Date() < deadline { usleep(20_000) }
         if p.isRunning { p.interrupt(); kill(p.processIdentifier, SIGKILL) }
-        errText = err.fileHandleForReading.readDataToEndOfFile()
+        let errText = reader.finish()
         p.waitUntilExit()
         let lines = ((try? String(contentsOfFile: alerts, encoding: .utf8)) ?? "").split(separator: "\n")
         let findings = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         return Outcome(status: p.terminationStatus, findings: findings, stderr: String(decoding: errText, as: UTF8.self))
+    }
+
+    /// `sh -c command` from the test (outside any session), waited for by its pid: a
+    /// daemon it starts (a tmux server) outlives it and must hold nothing the wait depends
+    /// on (Foundation's Process watches a descriptor such a daemon would inherit).
+    func shell(_ command: String) throws -> Int32 {
+        var pid: pid_t = 0
+        let words: [String] = ["/bin/sh", "-c", command]
+        let args: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+        defer { args.forEach { free($0) } }
+        let rc = posix_spawn(&pid, "/bin/sh", nil, nil, args, environ)
+        guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EIO) }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return status
     }
 
     /// An evasion-tier check of one technique that plants `path`: in monitor mode the
@@ -84,5 +102,33 @@ class TetherRunTestCase: XCTestCase {
         let enforced = try run(script, mode: "enforce", confined: false, env: env)
         XCTAssertTrue(enforced.rules.contains(rule), "enforce: no \(rule) in \(enforced.rules): \(enforced.stderr)", file: file, line: line)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path), "enforce: \(path) is in place: \(enforced.stderr)", file: file, line: line)
+    }
+}
+
+/// Reads a pipe to its end on a thread of its own; calls `then` once the text holds `when`.
+final class StderrReader: @unchecked Sendable {
+    private var data = Data()
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ handle: FileHandle, when: String?, then: @escaping () -> Void) {
+        Thread.detachNewThread { [self] in
+            var fired = when == nil
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                data.append(chunk)
+                if !fired, let w = when, String(decoding: data, as: UTF8.self).contains(w) {
+                    fired = true
+                    then()
+                }
+            }
+            done.signal()
+        }
+    }
+
+    /// Everything read, once the pipe's writers are gone.
+    func finish() -> Data {
+        done.wait()
+        return data
     }
 }

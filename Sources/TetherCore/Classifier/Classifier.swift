@@ -177,7 +177,7 @@ public final class Classifier {
         }
         let roots = s.roots
         // the homes this member was exec'd with count from its exec on (its own rules included)
-        if e.kind == .exec, let env = e.env, !env.isEmpty { s.learnHomes(env) }
+        if e.kind == .exec, let env = e.env, !env.isEmpty, s.learnHomes(env) { sessions.learnedHomes.merge(s.homes.learned) }
         let modified = e.modification
         let path = modified?.path ?? e.openedPath
         let inWorkspace = modified.map { roots.workspace.contains($0.path) } ?? false

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where a session's homes really are. `/home/*` and `/root` are homes for everyone; beyond
 /// them, the session user's passwd home, and the HOME, ZDOTDIR, XDG_CONFIG_HOME and
 /// XDG_DATA_HOME its members were exec'd with, as the kernel read them from each exec's new
@@ -148,5 +150,45 @@ extension Homes {
         if b == Array("/root".utf8) { return true }
         guard b.count > homePrefix.count, b.starts(with: homePrefix) else { return false }
         return !b[homePrefix.count...].contains(PathBytes.slash)
+    }
+}
+
+/// The homes learned by every session of a host (`HomeRoots.learned` of each), for the
+/// kernel's guards: a front end installs the persistence locations below them when
+/// `generation` moves. Bounded; what is past the bound is counted, and the rules still
+/// judge it. Thread-safe: the classifier adds, the front end's timer reads.
+public final class LearnedHomes: @unchecked Sendable {
+    private let lock = NSLock()
+    private var entries: [(path: String, under: String)] = []
+    private var keys = Set<String>()
+    private var gen = 0
+    private var dropped = 0
+    static let limit = 256
+
+    /// Moves each time a home is added.
+    public var generation: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return gen
+    }
+
+    public init() {}
+
+    func merge(_ homes: [(path: String, under: String)]) {
+        lock.lock()
+        defer { lock.unlock() }
+        for h in homes where !keys.contains(h.under + "\u{0}" + h.path) {
+            guard entries.count < LearnedHomes.limit else { dropped += 1; continue }
+            keys.insert(h.under + "\u{0}" + h.path)
+            entries.append(h)
+            gen += 1
+        }
+    }
+
+    /// The homes and the generation they are at.
+    public func snapshot() -> (generation: Int, homes: [(path: String, under: String)], dropped: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (gen, entries, dropped)
     }
 }

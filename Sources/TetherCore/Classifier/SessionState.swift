@@ -139,9 +139,13 @@ public final class SessionState {
         expandHomeRoots()
     }
 
-    /// The homes an exec's environment names (`Event.env`), from that exec on.
-    func learnHomes(_ env: [String]) {
-        if !homes.learn(env).isEmpty { expandHomeRoots() }
+    /// The homes an exec's environment names (`Event.env`), from that exec on. True if one
+    /// was new to the session.
+    @discardableResult
+    func learnHomes(_ env: [String]) -> Bool {
+        guard !homes.learn(env).isEmpty else { return false }
+        expandHomeRoots()
+        return true
     }
 
     private func expandHomeRoots() {
@@ -258,6 +262,9 @@ final class SessionRoots {
 /// the events, across policy reloads (a new classifier takes the same registry).
 public final class SessionRegistry {
     private(set) var byID: [SessionID: SessionState] = [:]
+    /// Every home the sessions' members have been exec'd with beyond the passwd homes, for
+    /// the kernel's guards (read from another thread than the classifier's).
+    public let learnedHomes = LearnedHomes()
     /// Sessions whose root exited and whose survivors `tick` has not looked for yet.
     var awaitingGrace: [SessionID] = []
 

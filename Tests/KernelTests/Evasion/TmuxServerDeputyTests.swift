@@ -56,19 +56,4 @@ final class TmuxServerDeputyTests: TetherRunTestCase {
         XCTAssertEqual(try shell("\(tmux) -S \(sock) list-windows > \(out)"), 0)
         return try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").count
     }
-
-    /// `sh -c command`, waited for by its pid: the tmux server it starts outlives it, and
-    /// must not hold anything the wait depends on (Foundation's Process watches a
-    /// descriptor the server would inherit).
-    func shell(_ command: String) throws -> Int32 {
-        var pid: pid_t = 0
-        let words: [String] = ["/bin/sh", "-c", command]
-        let args: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
-        defer { args.forEach { free($0) } }
-        let rc = posix_spawn(&pid, "/bin/sh", nil, nil, args, environ)
-        guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EIO) }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        return status
-    }
 }
