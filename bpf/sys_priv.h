@@ -104,6 +104,45 @@ static __always_inline bool target_protected(__s64 target)
     return pgrp_protected(target == 0 ? pgrp_of(0) : -target);
 }
 
+/* Who a signal was sent to, when that is one process outside the caller's session:
+ * its executable (s0, the path of the file the kernel runs for it; its command name when it
+ * is already past its exit's mm teardown) and its euid, a3 = TE_TARGET_* | euid << 32. Read
+ * from the kernel now, since a process killed is gone before user space could look. */
+static __always_inline void signal_target(struct te_event *e, struct call *s, __s64 target)
+{
+    if (target <= 0 || !bpf_ksym_exists(bpf_task_from_pid))
+        return;
+    struct task_struct *found = bpf_task_from_pid(target);
+    if (!found)
+        return;
+    struct task_struct *t = KPTR(struct task_struct, found);
+    __u32 tgid = t->tgid;
+    struct te_tracked *m = bpf_map_lookup_elem(&tracked, &tgid);
+    if (!m || m->session != s->m.session) {
+        const struct cred *cred = t->cred;
+        __u64 flags = TE_TARGET_KNOWN | (__u64)(cred ? cred->euid.val : 0) << 32;
+        struct mm_struct *mm = t->mm;
+        struct file *exe = mm ? mm->exe_file : NULL;
+        if (exe) {
+            str_path(e, 0, &exe->f_path, 0);
+        } else {
+            __u32 off = e->h.size;
+            e->s[0].off = off;
+            e->s[0].enc = TE_STR_PLAIN;
+            long n = off <= STR_LIMIT ? bpf_probe_read_kernel_str((char *)e + off, TE_COMM_LEN, t->comm) : -1;
+            if (n > 0) {
+                e->s[0].len = n - 1;
+                e->h.size = off + n;
+                flags |= TE_TARGET_COMM;
+            } else {
+                e->s[0].flags = TE_STRF_FAULT;
+            }
+        }
+        e->a[3] = flags;
+    }
+    bpf_task_release(found);
+}
+
 /* Signals: tampering when they reach Tether (by pid, by its process group, or everyone). */
 static __always_inline void signal_event(struct call *s, long nr, long ret, __s64 target, bool tether, __u64 sig, __u64 via)
 {
@@ -113,6 +152,8 @@ static __always_inline void signal_event(struct call *s, long nr, long ret, __s6
     e->a[0] = target;
     e->a[1] = sig;
     e->a[2] = via;
+    if (sig != 0)
+        signal_target(e, s, target); /* also when refused (EPERM): the attempt names its target */
     if (sig != 0 && tether && (guards_enabled() & TE_GUARDS_TAMPER))
         guard_act(e, s, TE_GUARD_TAMPER);
     syscall_emit(e);

@@ -25,6 +25,12 @@ public enum AddressFamily: String, Sendable, Codable {
 }
 
 public struct Event: Sendable, Equatable {
+    /// kill: the process the signal reached, from the kernel's record (nil: a member, a
+    /// group, or not delivered).
+    public var targetProcess: ExternalProcess? {
+        targetExe.map { ExternalProcess(exe: $0, uid: targetUid ?? 0) }
+    }
+
     public var kind: EventKind
     /// Kernel boot-time clock, nanoseconds.
     public var time: UInt64
@@ -119,6 +125,12 @@ public struct Event: Sendable, Equatable {
     public var request: Int64?
     /// Target of ptrace/kill (a pid), or the child of a fork.
     public var target: Int32?
+    /// kill: the process outside the session a delivered signal reached, as the kernel had it
+    /// when the signal was sent: its executable's path (or, when it was already past its
+    /// exit's teardown, its command name: `targetComm`) and its euid.
+    public var targetExe: String?
+    public var targetComm: Bool = false
+    public var targetUid: UInt32?
     /// fork: the child's parent is a deputy outside the session (see `deputy`) that a member
     /// reached; the child was adopted into the session. The deputy's pid.
     public var adoptedFrom: Int32?

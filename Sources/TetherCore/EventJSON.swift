@@ -68,6 +68,9 @@ public enum EventJSON {
         if let v = e.bytes { w.int("bytes", v) }
         if let v = e.request { w.int("request", v) }
         if let v = e.target { w.int("target", Int64(v)) }
+        w.optString("target_exe", e.targetExe)
+        if e.targetComm { w.bool("target_comm", true) }
+        if let v = e.targetUid { w.uint("target_uid", UInt64(v)) }
         if let v = e.adoptedFrom { w.int("adopted_from", Int64(v)) }
         if let v = e.peer { w.int("peer", Int64(v)) }
         if let v = e.peerUid { w.uint("peer_uid", UInt64(v)) }
@@ -182,6 +185,9 @@ public enum EventJSON {
         e.bytes = try opt("bytes", i64)
         e.request = try opt("request", i64)
         e.target = try opt("target", i32)
+        e.targetExe = try opt("target_exe", str)
+        e.targetComm = try opt("target_comm", bool) ?? false
+        e.targetUid = try opt("target_uid", u32)
         e.adoptedFrom = try opt("adopted_from", i32)
         e.peer = try opt("peer", i32)
         e.peerUid = try opt("peer_uid", u32)

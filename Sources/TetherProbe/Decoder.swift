@@ -254,6 +254,11 @@ public enum RecordDecoder {
             e.target = Int32(truncatingIfNeeded: a[0])
             e.signal = Int32(truncatingIfNeeded: a[1])
             e.via = RecordDecoder.signalVia[Int(min(a[2], UInt64(RecordDecoder.signalVia.count - 1)))]
+            if a[3] & UInt64(TE_TARGET_KNOWN) != 0 {
+                e.targetExe = try text(0)
+                e.targetComm = a[3] & UInt64(TE_TARGET_COMM) != 0
+                e.targetUid = UInt32(truncatingIfNeeded: a[3] >> 32)
+            }
         }
         return e
     }

@@ -85,6 +85,39 @@ class TetherRunTestCase: XCTestCase {
         return status
     }
 
+    /// An evasion-tier check of one technique that connects to 127.0.0.1:`port` (a listener
+    /// of the test's own stands there unless something already listens, e.g. the host's
+    /// sshd, which the connect then reaches): in monitor mode the finding `rule` (critical)
+    /// says `naming` and the connect succeeds; in enforce mode the kernel refuses it (EPERM).
+    func assertConnectFoundAndRefused(port: UInt16, rule: String, naming: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var one: Int32 = 1
+        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_port = in_port_t(port).bigEndian
+        a.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let err = errno
+        XCTAssertTrue(bound == 0 || err == EADDRINUSE, "binding 127.0.0.1:\(port): errno \(err)", file: file, line: line)
+        if bound == 0 { XCTAssertEqual(listen(listener, 8), 0, file: file, line: line) }
+        func outcome() throws -> String {
+            try String(contentsOfFile: dir + "/out.txt", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+
+        let cmd = "\(KernelHarness.testops) connect-errno 127.0.0.1 \(port) > out.txt"
+        let watched = try run(cmd, mode: "monitor", confined: false)
+        let f = try XCTUnwrap(watched.findings.first { $0["rule"] as? String == rule }, "\(watched.rules) \(watched.stderr)", file: file, line: line)
+        XCTAssertEqual(f["severity"] as? String, "critical", file: file, line: line)
+        XCTAssertTrue((f["message"] as? String ?? "").contains(naming), "\(f)", file: file, line: line)
+        XCTAssertEqual(try outcome(), "connect 0", "monitor mode refuses nothing", file: file, line: line)
+
+        let enforced = try run(cmd, mode: "enforce", confined: false)
+        XCTAssertTrue(enforced.rules.contains(rule), "\(enforced.rules) \(enforced.stderr)", file: file, line: line)
+        XCTAssertEqual(try outcome(), "connect \(EPERM)", "the kernel must refuse the connect: \(enforced.stderr)", file: file, line: line)
+    }
+
     /// An evasion-tier check of one technique that plants `path`: in monitor mode the
     /// finding `rule` (medium or higher) names `path`, the real effect; in enforce mode,
     /// with only the tracepoint guards (no Landlock), `path` is not there afterwards

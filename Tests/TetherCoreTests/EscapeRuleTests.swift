@@ -342,6 +342,19 @@ final class EscapeRuleTests: XCTestCase {
             R("kill -1", E.kill(-1, signal: 9)),
             R("signal to init", E.kill(1, signal: 15)),
             Row("signal to journald", [E.kill(300, signal: 9)], external: [300: systemd]),
+            R("SIGKILL to rsyslogd, as the kernel named it when the signal went", {
+                var e = E.kill(300, signal: 9)
+                e.targetExe = "/usr/sbin/rsyslogd"
+                e.targetUid = 0
+                return e
+            }()),
+            R("a refused signal to auditd, known by its command name only", {
+                var e = E.kill(301, signal: 15, result: -1)
+                e.targetExe = "auditd"
+                e.targetComm = true
+                e.targetUid = 0
+                return e
+            }()),
             R("edit tether's policy", E.write("/etc/tether/policy.yaml")),
             R("tether state", E.unlink("/var/lib/tether/ledger.db")),
             R("pinned BPF maps", E.unlink("/sys/fs/bpf/tether/tracked")),
@@ -360,6 +373,12 @@ final class EscapeRuleTests: XCTestCase {
         ], quiet: [
             R("signal to its own child", E.fork(100, 200), E.kill(200, signal: 15)),
             R("kill(pid, 0) probes", E.kill(1, signal: 0)),
+            R("a signal to the user's own editor, named by the kernel", {
+                var e = E.kill(302, signal: 15)
+                e.targetExe = "/usr/bin/vim"
+                e.targetUid = 1000
+                return e
+            }()),
             Row("signal to the user's own editor", [E.kill(300, signal: 15)], external: [300: editor]),
             R("reading tether's policy", E.open("/etc/tether/policy.yaml")),
             R("a signal to a process group without Tether", E.kill(-500, signal: 15)),

@@ -198,6 +198,10 @@ struct te_agent {
 #define TE_GUARDS_TTY     64u
 #define TE_GUARDS_DEPUTY 128u
 
+/* kill records, a3: the process a delivered signal reached, outside the caller's session. */
+#define TE_TARGET_KNOWN 1u  /* read from the kernel: s0 its executable, euid in a3's high half */
+#define TE_TARGET_COMM  2u  /* it was past its mm's teardown: s0 is its command name */
+
 /* A unix stream connect's other end, as the kernel recorded it when that process called
  * listen() (sk_peer_pid, sk_peer_cred), never as the socket's path names it. Connect
  * records: a2 = the listener's tgid, a3 = TE_PEER_* | deputy kind << 8 | listener euid << 32. */

@@ -33,10 +33,13 @@ struct EscapeTamper: Rule, LocationGated {
             }
             if t == -1 { return RuleHit("signal to every process (kill -1)\(sig)\(e.outcomeNote)", subject: "pid:-1") }
             if t == 1 { return RuleHit("signal to init (pid 1)\(sig)\(e.outcomeNote)", subject: "pid:1") }
-            guard t > 1, !ctx.isMember(t), let p = ctx.externalProcess(t) else { return nil }
+            // who it reached, as the kernel had it when the signal went (a killed daemon is
+            // gone before anyone could look it up)
+            guard t > 1, !ctx.isMember(t), let p = e.targetProcess ?? ctx.externalProcess(t) else { return nil }
             let name = PathBytes.basename(p.exe)
             guard EscapeTamper.daemons.contains(name) || (p.uid == 0 && ctx.uid != 0) else { return nil }
-            return RuleHit("signal to system daemon \(p.exe) (pid \(t))\(sig)\(e.outcomeNote)", subject: "pid:\(t)")
+            let what = e.targetComm ? "command \(p.exe)" : p.exe
+            return RuleHit("signal to system daemon \(what) (pid \(t))\(sig)\(e.outcomeNote)", subject: "pid:\(t)")
         case .ptrace:
             guard let t = e.target, ctx.protectedPids.contains(t) || e.guardActions.contains(.tamper) else { return nil }
             return RuleHit("ptrace of Tether (pid \(t))\(e.outcomeNote)", subject: "pid:\(t)")
