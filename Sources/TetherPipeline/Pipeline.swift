@@ -76,7 +76,24 @@ public final class Pipeline: @unchecked Sendable {
         let log: (String) -> Void = { msg in FileHandle.standardError.write(Data("tether classifier: \(msg)\n".utf8)) }
         self.log = log
         classifier = Pipeline.classifier(policy, sessions: sessions, protectedPids: protectedPids, log: log, source: source)
-        if source == .live { table.resolver = { pid in ProcFS.info(pid, session: SessionID(0)) } }
+        if source == .live {
+            table.resolver = { pid in ProcFS.info(pid, session: SessionID(0)) }
+            // what Claude Code's state holds before any session writes it
+            sessions.agentState.seed(homes: GuardPlan.homeDirectories(), read: Pipeline.agentState)
+        }
+    }
+
+    /// The MCP servers that run a command in a `~/.claude.json`, read now (never through a
+    /// symlink at its last component: a link planted there names another file).
+    static func agentState(_ path: String) -> [String: String]? {
+        HostFiles.read(path, max: 64 << 20, noFollow: true).flatMap(ClaudeState.commands)
+    }
+
+    /// Takes what Claude Code's state holds in these homes before the session runs (the
+    /// homes of the environment `tether run` launches an agent with).
+    public func seedAgentState(homes: [String]) {
+        guard source == .live else { return }
+        sessions.agentState.seed(homes: homes, read: Pipeline.agentState)
     }
 
     private static func classifier(_ policy: Policy, sessions: SessionRegistry, protectedPids: Set<Int32>,
@@ -85,7 +102,10 @@ public final class Pipeline: @unchecked Sendable {
         c.protectedPids = protectedPids
         c.log = log
         // what a file holds is this host's fact: never for a recording
-        if source == .live { c.credentialContent = CredentialContent.shared.holds }
+        if source == .live {
+            c.credentialContent = CredentialContent.shared.holds
+            c.agentState = Pipeline.agentState
+        }
         return c
     }
 
@@ -177,14 +197,14 @@ public final class Pipeline: @unchecked Sendable {
             return []
         }
         table.apply(&e)
-        let found = classifier.process(e, table: table)
+        var found = classifier.process(e, table: table)
         events &+= 1
         var rootExit = false, over = false
         if e.kind == .exit {
             rootExit = e.pid == e.root || (e.root == 0 && sessions[e.session]?.rootPid == e.pid)
             // Its last process is gone: nothing of the session can happen any more, and its
             // state goes (state that only grows is a leak a long-running daemon cannot have).
-            if table.liveCount(e.session) == 0 { classifier.endSession(e.session); over = true }
+            if table.liveCount(e.session) == 0 { found += classifier.endSession(e.session, table: table, time: e.time); over = true }
         }
         lock.unlock()
         if let ledger {

@@ -110,6 +110,9 @@ public final class Responder: @unchecked Sendable {
     /// a terminal discarded.
     private func undoLanded(_ f: Finding) -> [String] {
         guard f.enforced else { return [] }
+        if let servers = f.agentStateServers, let path = f.events.last?.path {
+            return [Undo.agentStateServers(servers, from: path)]
+        }
         return f.events.compactMap { e in
             e.kind == .setxattr || e.kind == .ioctl || f.rule.hasPrefix("persist.") ? undo(e, rule: f.rule) : nil
         }
@@ -150,6 +153,46 @@ public final class Responder: @unchecked Sendable {
 
 /// What is undone without the quarantine: it keeps no artifact.
 enum Undo {
+    /// MCP servers added to Claude Code's state: removed from it, the rest of the file kept
+    /// (Claude Code rewrites it as it likes; what it holds besides is the user's state). The
+    /// file is replaced by a rename, with its owner and mode, never written through a link.
+    static func agentStateServers(_ keys: [String], from path: String) -> String {
+        func failed(_ why: String) -> String { "undo failed: removing MCP server(s) from \(path): \(why)" }
+        var st = stat()
+        guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return failed("not a regular file") }
+        guard let bytes = HostFiles.read(path, max: 64 << 20, noFollow: true),
+              var root = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any]
+        else { return failed("not JSON any more") }
+        var removed: [String] = []
+        /// `servers` without `name`, if it held it
+        func without(_ servers: Any?, _ name: String) -> [String: Any]? {
+            guard var s = servers as? [String: Any], s.removeValue(forKey: name) != nil else { return nil }
+            removed.append(name)
+            return s
+        }
+        for key in keys {
+            guard let (scope, name) = ClaudeState.split(key) else { continue }
+            if scope == "user" {
+                if let s = without(root["mcpServers"], name) { root["mcpServers"] = s }
+            } else if var projects = root["projects"] as? [String: Any], var project = projects[scope] as? [String: Any],
+                      let s = without(project["mcpServers"], name) {
+                project["mcpServers"] = s
+                projects[scope] = project
+                root["projects"] = projects
+            }
+        }
+        guard !removed.isEmpty else { return "nothing to undo: the MCP server(s) are no longer in \(path)" }
+        guard let out = try? JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted]) else { return failed("cannot write JSON") }
+        let tmp = path + ".tether-undo"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(st.st_mode & 0o7777))
+        guard fd >= 0 else { return failed(String(cString: strerror(errno))) }
+        let wrote = out.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == out.count
+        let owned = fchown(fd, st.st_uid, st.st_gid) == 0 && fchmod(fd, mode_t(st.st_mode & 0o7777)) == 0
+        close(fd)
+        guard wrote, owned, rename(tmp, path) == 0 else { unlink(tmp); return failed(String(cString: strerror(errno))) }
+        return "undone: MCP server(s) \(removed.joined(separator: ", ")) removed from \(path)"
+    }
+
     /// A file capability an agent set: removed (the path is the kernel's; never followed at
     /// its last component).
     static func capability(_ e: Event) -> String? {

@@ -147,6 +147,8 @@ struct Run: ParsableCommand {
                 recorder.pipeline.attach(ledger: book)
             } catch { complain("no ledger for this session: \(error)") }
         }
+        // what Claude Code's state holds in the homes the agent starts with, before it runs
+        recorder.pipeline.seedAgentState(homes: launchHomes.learned.filter { $0.under.isEmpty }.map(\.path))
         let reader = EventReader(probe: probe, sink: { recorder.handle(&$0) })
         reader.start()
         let upkeep = RunUpkeep(probe: probe, policy: pol, slots: slots, plan: plan, launchHomes: launchHomes.learned,

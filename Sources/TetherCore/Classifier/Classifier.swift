@@ -97,6 +97,10 @@ public final class Classifier {
     public var externalProcess: ((Int32) -> ExternalProcess?)?
     /// Whether a file on this host holds a credential (default: nobody can tell).
     public var credentialContent: ((String) -> Bool?)?
+    /// The MCP servers that run a command in a `~/.claude.json` on this host, read now
+    /// (`ClaudeState.commands`; nil: absent or not JSON). Live only: content is this
+    /// host's fact, never a recording's.
+    public var agentState: ((String) -> [String: String]?)?
     /// Where a rule's failure is reported (default: stderr). The rule is skipped, not the event.
     public var log: (String) -> Void = { msg in
         var line = "tether classifier: \(msg)\n"
@@ -112,6 +116,7 @@ public final class Classifier {
     public let sessions: SessionRegistry
     private let tether: CompiledTetherIdentity
     private let outlivedIndex: Int?
+    private let agentConfigIndex: Int?
     private let places: PlaceIndex
     /// Tells this classifier's compiled agents from an earlier one's (a reload).
     private let generation = CompiledAgent.nextGeneration()
@@ -127,6 +132,7 @@ public final class Classifier {
         tether = CompiledTetherIdentity(identity)
         places = PlaceIndex(identity: identity)
         outlivedIndex = rules.firstIndex { $0.info.id == OutlivedSession.id }
+        agentConfigIndex = rules.firstIndex { $0.info.id == PersistAgentConfig.definition.id }
     }
 
     /// Sessions known right now.
@@ -147,8 +153,45 @@ public final class Classifier {
         return s
     }
 
-    /// Forgets a session (the daemon calls this once its last member is gone).
-    public func endSession(_ id: SessionID) { sessions.end(id) }
+    /// Forgets a session (the daemon calls this once its last member is gone); returns what
+    /// is judged only once the session's writes are done (Claude Code's state it wrote).
+    @discardableResult
+    public func endSession(_ id: SessionID, table: ProcessTable? = nil, time: UInt64 = 0) -> [Finding] {
+        var out: [Finding] = []
+        if let s = sessions[id], let table { out = judgeAgentState(s, table: table, time: time) }
+        sessions.agentStatePending.remove(id)
+        sessions.end(id)
+        return out
+    }
+
+    /// The `~/.claude.json` files the session wrote, by what they hold now: MCP servers that
+    /// run a command and were not there before (`AgentStateBaselines`) are persist.agent_config.
+    /// The finding's trigger is the file as it is now (no write of its own to undo): what
+    /// enforce mode undoes is those servers (`Finding.agentStateServers`).
+    func judgeAgentState(_ s: SessionState, table: ProcessTable, time: UInt64) -> [Finding] {
+        guard !s.agentStateWritten.isEmpty, let read = agentState, let i = agentConfigIndex else { return [] }
+        let written = s.agentStateWritten.sorted { $0.key < $1.key }
+        s.agentStateWritten = [:]
+        let agent = s.compiled
+        guard agent.rules[i].settings.enabled else { return [] }
+        var out: [Finding] = []
+        for (path, pid) in written {
+            guard let now = read(path) else { continue }
+            let added = sessions.agentState.added(path, now: now).sorted { $0.key < $1.key }
+            guard !added.isEmpty else { continue }
+            let list = added.map { "\(ClaudeState.split($0.key)?.name ?? $0.key) runs `\($0.value)`" }.joined(separator: "; ")
+            let hit = RuleHit("MCP server(s) that run a command added to Claude Code's state \(path) (every Claude Code session starts them): \(list)",
+                              subject: "mcp:\(path):" + added.map(\.key).joined(separator: ","), path: path, pid: pid)
+            var trigger = Event(kind: .open, time: time, pid: pid, session: s.id)
+            trigger.path = path
+            trigger.exe = table.lookup(pid)?.exe
+            if var f = finding(hit, rule: agent.rules[i], index: i, event: trigger, session: s, agent: agent, table: table, time: time) {
+                f.agentStateServers = added.map(\.key)
+                out.append(f)
+            }
+        }
+        return out
+    }
 
     /// The compiled agent of that name; the defaults for nil, and for a name this policy
     /// lacks (said once).
@@ -173,12 +216,26 @@ public final class Classifier {
         let agent = s.compiled
         if !s.prepared {
             let fallback = table.lookup(s.rootPid)?.cwd.nonEmpty ?? (e.pid == s.rootPid ? e.cwd : nil)
-            s.prepare(uid: e.uid, home: home(of: e.uid), fallbackWorkspace: fallback, rules: agent.rules)
+            let home = home(of: e.uid)
+            s.prepare(uid: e.uid, home: home, fallbackWorkspace: fallback, rules: agent.rules)
+            if let read = agentState, let home { sessions.agentState.seed(homes: [home], read: read) }
         }
         let roots = s.roots
         // the homes this member was exec'd with count from its exec on (its own rules included)
-        if e.kind == .exec, let env = e.env, !env.isEmpty, s.learnHomes(env) { sessions.learnedHomes.merge(s.homes.learned) }
+        if e.kind == .exec, let env = e.env, !env.isEmpty, s.learnHomes(env) {
+            sessions.learnedHomes.merge(s.homes.learned)
+            if let read = agentState { sessions.agentState.seed(homes: s.homes.learned.filter { $0.under.isEmpty }.map(\.path), read: read) }
+        }
         let modified = e.modification
+        // Claude Code's state in one of the session's homes: judged by what it holds once
+        // the session's writes are done (at the next tick, and when the session ends)
+        if agentState != nil, let m = modified, e.succeeded, ClaudeState.named(m.path) {
+            let dir = PathBytes.dirname(m.path)
+            if Homes.isStandardHome(Array(dir.utf8)) || s.activeHomes?.holds(dir) == true || s.roots.home.map { dir == $0 } == true {
+                s.agentStateWritten[m.path] = e.pid
+                sessions.agentStatePending.insert(s.id)
+            }
+        }
         let path = modified?.path ?? e.openedPath
         let inWorkspace = modified.map { roots.workspace.contains($0.path) } ?? false
         let execName: String? = e.kind == .exec ? e.execName.map(String.init) : nil
@@ -227,8 +284,10 @@ public final class Classifier {
     /// Time-based rules: survivors of a session whose root exited more than the grace period
     /// ago (`persist.outlived_session`). Call periodically with the current boot time.
     public func tick(now: UInt64, table: ProcessTable) -> [Finding] {
-        guard !sessions.awaitingGrace.isEmpty else { return [] }
         var out: [Finding] = []
+        for id in sessions.agentStatePending { if let s = sessions[id] { out += judgeAgentState(s, table: table, time: now) } }
+        sessions.agentStatePending.removeAll()
+        guard !sessions.awaitingGrace.isEmpty else { return out }
         var still: [SessionID] = []
         for id in sessions.awaitingGrace {
             guard let s = sessions[id], let exit = s.rootExitTime else { continue }

@@ -157,6 +157,10 @@ public final class SessionState {
     }
 
     /// Updates the relations rules depend on. Runs after the rules saw `e`.
+    /// Claude Code's state files (`~/.claude.json` of a session home) the session wrote,
+    /// with the last writer, judged by content at the next tick or the session's end.
+    var agentStateWritten: [String: Int32] = [:]
+
     func observe(_ e: Event, modified: (path: String, op: FileOp)?, inWorkspace: Bool, table: ProcessTable) {
         switch e.kind {
         case .fork:
@@ -265,6 +269,10 @@ public final class SessionRegistry {
     /// Every home the sessions' members have been exec'd with beyond the passwd homes, for
     /// the kernel's guards (read from another thread than the classifier's).
     public let learnedHomes = LearnedHomes()
+    /// What each home's `~/.claude.json` held before sessions wrote it.
+    public let agentState = AgentStateBaselines()
+    /// Sessions with a `~/.claude.json` written and not judged yet.
+    var agentStatePending = Set<SessionID>()
     /// Sessions whose root exited and whose survivors `tick` has not looked for yet.
     var awaitingGrace: [SessionID] = []
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The agents' own configuration that runs commands: Claude Code's settings (hooks run a
 /// shell command at every tool call, session start or stop), MCP server entries (a command
 /// each client starts), Codex's `notify` and MCP servers, Gemini CLI's, Cursor's, Continue's
@@ -27,5 +29,81 @@ struct PersistAgentConfig: Rule, LocationGated {
     func evaluate(_ e: Event, _ ctx: RuleContext) throws -> RuleHit? {
         guard let (path, op) = PersistAgentConfig.locations.modified(e, ctx) else { return nil }
         return RuleHit(Describe.file("agent configuration that runs commands", path, op, e), subject: path, path: path)
+    }
+}
+
+/// Claude Code's state file, `~/.claude.json`: its MCP servers that run a command (each
+/// Claude Code session starts them) are persistence, the rest of it is not. Judged by
+/// content: the servers it holds after a session wrote it, against those it held before.
+public enum ClaudeState {
+    public static let fileName = ".claude.json"
+    static let suffix = Array("/.claude.json".utf8)
+
+    /// Is `path` a home's `.claude.json`? (The caller knows which homes are the session's.)
+    static func named(_ path: String) -> Bool {
+        path.utf8.last == UInt8(ascii: "n") && PathBytes.hasSuffix(path, suffix)
+    }
+
+    /// "SCOPE/NAME" -> "command arg…" of every MCP server in the file's JSON that runs a
+    /// command: SCOPE "user" for the top level, a project's path for its local ones. nil:
+    /// not a JSON object.
+    public static func commands(_ bytes: [UInt8]) -> [String: String]? {
+        guard let o = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { return nil }
+        var out: [String: String] = [:]
+        func scan(_ servers: Any?, scope: String) {
+            guard let list = servers as? [String: Any] else { return }
+            for (name, v) in list {
+                guard let d = v as? [String: Any], let cmd = d["command"] as? String else { continue }
+                let args = (d["args"] as? [Any] ?? []).compactMap { $0 as? String }
+                out[scope + "/" + name] = ([cmd] + args).joined(separator: " ")
+            }
+        }
+        scan(o["mcpServers"], scope: "user")
+        for (project, p) in o["projects"] as? [String: Any] ?? [:] { scan((p as? [String: Any])?["mcpServers"], scope: project) }
+        return out
+    }
+
+    /// A server key split into its scope ("user" or a project's path) and its name.
+    public static func split(_ key: String) -> (scope: String, name: String)? {
+        guard let slash = key.lastIndex(of: "/") else { return nil }
+        return (String(key[..<slash]), String(key[key.index(after: slash)...]))
+    }
+}
+
+/// What each home's `~/.claude.json` held, host-wide: taken before sessions write it (the
+/// front end seeds the homes it knows before anything runs; a home learned later when it is
+/// learned), and moved on each time a session's writes are judged, so a server is reported
+/// once. Locked: seeded from the front end's thread, read by the classifier's.
+public final class AgentStateBaselines: @unchecked Sendable {
+    private let lock = NSLock()
+    private var servers: [String: [String: String]] = [:]
+    static let limit = 1024
+
+    public init() {}
+
+    /// Takes the baseline of each home's `.claude.json` not known yet (`read`: its servers,
+    /// nil when it is absent or not JSON: none).
+    public func seed(homes: [String], read: (String) -> [String: String]?) {
+        for h in homes where h.hasPrefix("/") {
+            let path = (h == "/" ? "" : h) + "/" + ClaudeState.fileName
+            lock.lock()
+            let known = servers[path] != nil || servers.count >= AgentStateBaselines.limit
+            lock.unlock()
+            if known { continue }
+            let s = read(path) ?? [:]
+            lock.lock()
+            if servers[path] == nil { servers[path] = s }
+            lock.unlock()
+        }
+    }
+
+    /// The servers in `now` that `path` did not hold (or held with another command), and
+    /// `now` becomes its baseline.
+    func added(_ path: String, now: [String: String]) -> [String: String] {
+        lock.lock()
+        defer { lock.unlock() }
+        let before = servers[path] ?? [:]
+        servers[path] = now
+        return now.filter { before[$0.key] != $0.value }
     }
 }

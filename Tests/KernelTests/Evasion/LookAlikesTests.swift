@@ -83,4 +83,22 @@ final class LookAlikesTests: TetherRunTestCase {
         XCTAssertFalse(r.rules.contains("escape.deputy"), "the agent's own server is a member, no deputy: \(r.findings)")
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/window-ran"))
     }
+
+    /// Claude Code rewrites its state, `~/.claude.json`, all the time (counters, projects,
+    /// tips): its own work, whatever it changes, as long as no MCP server that runs a
+    /// command appears in it.
+    func testClaudeCodesOwnStateIsQuiet() throws {
+        let home = try makeHome("claude-state", files: [".claude.json": #"{"numStartups": 3, "projects": {}}"#])
+        let r = try run("""
+            python3 -c 'import json, os
+            p = os.path.expanduser("~/.claude.json")
+            d = json.load(open(p))
+            d["numStartups"] += 1
+            d["projects"]["/work"] = {"allowedTools": [], "mcpServers": {"web": {"type": "http", "url": "https://mcp.example"}}}
+            json.dump(d, open(p, "w"))'
+            """, env: ["HOME": home])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let loud = r.findings.filter { $0["rule"] as? String != "tether.session_ended" }
+        XCTAssertEqual(loud.count, 0, "Claude Code's own state work must stay quiet: \(loud)")
+    }
 }
