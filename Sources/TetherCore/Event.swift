@@ -24,11 +24,42 @@ public enum AddressFamily: String, Sendable, Codable {
     case inet, inet6, unix
 }
 
+/// Who a call reached, as the kernel named it when the call was made. Rare, so boxed: an
+/// event without one stays small.
+public final class Reached: Sendable, Equatable {
+    /// connect (unix stream): the process that called listen() on the other end (not what
+    /// the socket's path names); kill: the signal's target.
+    public let pid: Int32
+    public let uid: UInt32
+    /// connect: the listener is a member of the session.
+    public let member: Bool
+    /// connect: the listener runs a deputy's executable (a server that runs commands for its
+    /// clients, `Deputies`), by the kernel's match of its inode: the deputy's name.
+    public let deputy: String?
+    /// kill: the target's executable path, or its command name (`comm`) when it was already
+    /// past its exit's teardown.
+    public let exe: String?
+    public let comm: Bool
+
+    public init(pid: Int32, uid: UInt32, member: Bool = false, deputy: String? = nil, exe: String? = nil, comm: Bool = false) {
+        self.pid = pid
+        self.uid = uid
+        self.member = member
+        self.deputy = deputy
+        self.exe = exe
+        self.comm = comm
+    }
+
+    public static func == (a: Reached, b: Reached) -> Bool {
+        a.pid == b.pid && a.uid == b.uid && a.member == b.member && a.deputy == b.deputy && a.exe == b.exe && a.comm == b.comm
+    }
+}
+
 public struct Event: Sendable, Equatable {
-    /// kill: the process the signal reached, from the kernel's record (nil: a member, a
-    /// group, or not delivered).
+    /// kill: the process the signal went to, from the kernel's record (nil: a member, a
+    /// group, or gone).
     public var targetProcess: ExternalProcess? {
-        targetExe.map { ExternalProcess(exe: $0, uid: targetUid ?? 0) }
+        reached?.exe.map { ExternalProcess(exe: $0, uid: reached?.uid ?? 0) }
     }
 
     public var kind: EventKind
@@ -125,24 +156,13 @@ public struct Event: Sendable, Equatable {
     public var request: Int64?
     /// Target of ptrace/kill (a pid), or the child of a fork.
     public var target: Int32?
-    /// kill: the process outside the session a delivered signal reached, as the kernel had it
-    /// when the signal was sent: its executable's path (or, when it was already past its
-    /// exit's teardown, its command name: `targetComm`) and its euid.
-    public var targetExe: String?
-    public var targetComm: Bool = false
-    public var targetUid: UInt32?
+    /// Who the call reached outside the caller, as the kernel named it (`Reached`): a unix
+    /// connect's listener, a signal's target outside the session.
+    public var reached: Reached?
     /// fork: the child's parent is a deputy outside the session (see `deputy`) that a member
     /// reached; the child was adopted into the session. The deputy's pid.
     public var adoptedFrom: Int32?
-    /// connect (unix stream, connected): the process listening at the other end, as the
-    /// kernel recorded it at its listen() (not as the socket's path names it), its euid, and
-    /// whether it is a member of the session.
-    public var peer: Int32?
-    public var peerUid: UInt32?
-    public var peerMember: Bool = false
-    /// connect: the listener runs a deputy's executable (a server that runs commands for its
-    /// clients, `Deputies`), by the kernel's match of its inode: the deputy's name.
-    public var deputy: String?
+
     public var via: String?
     public var source: String?
     public var fstype: String?

@@ -68,14 +68,19 @@ public enum EventJSON {
         if let v = e.bytes { w.int("bytes", v) }
         if let v = e.request { w.int("request", v) }
         if let v = e.target { w.int("target", Int64(v)) }
-        w.optString("target_exe", e.targetExe)
-        if e.targetComm { w.bool("target_comm", true) }
-        if let v = e.targetUid { w.uint("target_uid", UInt64(v)) }
         if let v = e.adoptedFrom { w.int("adopted_from", Int64(v)) }
-        if let v = e.peer { w.int("peer", Int64(v)) }
-        if let v = e.peerUid { w.uint("peer_uid", UInt64(v)) }
-        if e.peerMember { w.bool("peer_member", true) }
-        w.optString("deputy", e.deputy)
+        if let r = e.reached {
+            if e.kind == .kill {
+                w.optString("target_exe", r.exe)
+                if r.comm { w.bool("target_comm", true) }
+                w.uint("target_uid", UInt64(r.uid))
+            } else {
+                w.int("peer", Int64(r.pid))
+                w.uint("peer_uid", UInt64(r.uid))
+                if r.member { w.bool("peer_member", true) }
+                w.optString("deputy", r.deputy)
+            }
+        }
         w.optString("via", e.via)
         w.optString("source", e.source)
         w.optString("fstype", e.fstype)
@@ -185,14 +190,13 @@ public enum EventJSON {
         e.bytes = try opt("bytes", i64)
         e.request = try opt("request", i64)
         e.target = try opt("target", i32)
-        e.targetExe = try opt("target_exe", str)
-        e.targetComm = try opt("target_comm", bool) ?? false
-        e.targetUid = try opt("target_uid", u32)
         e.adoptedFrom = try opt("adopted_from", i32)
-        e.peer = try opt("peer", i32)
-        e.peerUid = try opt("peer_uid", u32)
-        e.peerMember = try opt("peer_member", bool) ?? false
-        e.deputy = try opt("deputy", str)
+        if kind == .kill, let uid = try opt("target_uid", u32) {
+            e.reached = Reached(pid: e.target ?? 0, uid: uid, exe: try opt("target_exe", str), comm: try opt("target_comm", bool) ?? false)
+        } else if let peer = try opt("peer", i32) {
+            e.reached = Reached(pid: peer, uid: try opt("peer_uid", u32) ?? 0, member: try opt("peer_member", bool) ?? false,
+                                deputy: try opt("deputy", str))
+        }
         e.via = try opt("via", str)
         e.source = try opt("source", str)
         e.fstype = try opt("fstype", str)

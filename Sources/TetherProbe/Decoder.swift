@@ -192,10 +192,9 @@ public enum RecordDecoder {
             if kind.layout == .listen { e.request = Int64(Int32(truncatingIfNeeded: a[1])) }
             decodeAddress(&e, r, try text(1), flags(1))
             if kind == .connect, a[3] & UInt64(TE_PEER_KNOWN) != 0 {
-                e.peer = Int32(truncatingIfNeeded: a[2])
-                e.peerUid = UInt32(truncatingIfNeeded: a[3] >> 32)
-                e.peerMember = a[3] & UInt64(TE_PEER_MEMBER) != 0
-                if a[3] & UInt64(TE_PEER_DEPUTY) != 0 { e.deputy = Deputies.name(UInt32(truncatingIfNeeded: a[3] >> 8 & 0xff)) }
+                e.reached = Reached(pid: Int32(truncatingIfNeeded: a[2]), uid: UInt32(truncatingIfNeeded: a[3] >> 32),
+                                    member: a[3] & UInt64(TE_PEER_MEMBER) != 0,
+                                    deputy: a[3] & UInt64(TE_PEER_DEPUTY) != 0 ? Deputies.name(UInt32(truncatingIfNeeded: a[3] >> 8 & 0xff)) : nil)
             }
             // a relative unix socket path, against the cwd the kernel put beside it
             if e.family == .unix, let a = e.addr, !a.hasPrefix("/"), !a.hasPrefix("@"), flags(0) & UInt8(TE_STRF_BASE) != 0,
@@ -255,9 +254,8 @@ public enum RecordDecoder {
             e.signal = Int32(truncatingIfNeeded: a[1])
             e.via = RecordDecoder.signalVia[Int(min(a[2], UInt64(RecordDecoder.signalVia.count - 1)))]
             if a[3] & UInt64(TE_TARGET_KNOWN) != 0 {
-                e.targetExe = try text(0)
-                e.targetComm = a[3] & UInt64(TE_TARGET_COMM) != 0
-                e.targetUid = UInt32(truncatingIfNeeded: a[3] >> 32)
+                e.reached = Reached(pid: e.target ?? 0, uid: UInt32(truncatingIfNeeded: a[3] >> 32), exe: try text(0),
+                                    comm: a[3] & UInt64(TE_TARGET_COMM) != 0)
             }
         }
         return e

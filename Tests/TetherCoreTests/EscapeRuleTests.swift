@@ -301,10 +301,7 @@ final class EscapeRuleTests: XCTestCase {
     func testDeputy() {
         func reached(_ path: String, deputy: String?, member: Bool = false, uid: UInt32 = 1000) -> Event {
             var e = E.connectUnix(path)
-            e.peer = 4242
-            e.peerUid = uid
-            e.peerMember = member
-            e.deputy = deputy
+            e.reached = Reached(pid: 4242, uid: uid, member: member, deputy: deputy)
             return e
         }
         check("escape.deputy", fire: [
@@ -344,15 +341,12 @@ final class EscapeRuleTests: XCTestCase {
             Row("signal to journald", [E.kill(300, signal: 9)], external: [300: systemd]),
             R("SIGKILL to rsyslogd, as the kernel named it when the signal went", {
                 var e = E.kill(300, signal: 9)
-                e.targetExe = "/usr/sbin/rsyslogd"
-                e.targetUid = 0
+                e.reached = Reached(pid: 300, uid: 0, exe: "/usr/sbin/rsyslogd")
                 return e
             }()),
             R("a refused signal to auditd, known by its command name only", {
                 var e = E.kill(301, signal: 15, result: -1)
-                e.targetExe = "auditd"
-                e.targetComm = true
-                e.targetUid = 0
+                e.reached = Reached(pid: 301, uid: 0, exe: "auditd", comm: true)
                 return e
             }()),
             R("edit tether's policy", E.write("/etc/tether/policy.yaml")),
@@ -375,8 +369,7 @@ final class EscapeRuleTests: XCTestCase {
             R("kill(pid, 0) probes", E.kill(1, signal: 0)),
             R("a signal to the user's own editor, named by the kernel", {
                 var e = E.kill(302, signal: 15)
-                e.targetExe = "/usr/bin/vim"
-                e.targetUid = 1000
+                e.reached = Reached(pid: 302, uid: 1000, exe: "/usr/bin/vim")
                 return e
             }()),
             Row("signal to the user's own editor", [E.kill(300, signal: 15)], external: [300: editor]),

@@ -167,14 +167,15 @@ final class PipelineModelTests: XCTestCase {
         var c = Event(kind: .connect, time: 2, pid: 9, session: s, result: 0, comm: "tmux")
         c.family = .unix
         c.addr = "/tmp/tmux-0/default"
-        c.peer = 77
-        c.peerUid = 0
-        c.peerMember = false
-        c.deputy = "tmux"
+        c.reached = Reached(pid: 77, uid: 0, deputy: "tmux")
         var f = Event(kind: .fork, time: 3, pid: 77, session: s, result: 0, comm: "tmux: server")
         f.target = 78
         f.adoptedFrom = 77
-        for e in [c, f] {
+        var k = Event(kind: .kill, time: 4, pid: 9, session: s, result: 0, comm: "sh")
+        k.target = 300
+        k.signal = 9
+        k.reached = Reached(pid: 300, uid: 0, exe: "/usr/sbin/rsyslogd")
+        for e in [c, f, k] {
             let line = EventJSON.encode(e)
             XCTAssertEqual(try EventJSON.decode(Substring(line)), e, line)
         }

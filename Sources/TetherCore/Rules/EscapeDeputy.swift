@@ -40,10 +40,10 @@ struct EscapeDeputy: Rule {
                                     title: "work handed to a server outside the session that runs it (tmux, screen, an editor's server; sshd on loopback)")
 
     func evaluate(_ e: Event, _ ctx: RuleContext) throws -> RuleHit? {
-        if let kind = e.deputy, !e.peerMember, let peer = e.peer {
-            let who = e.peerUid.map { $0 == 0 ? ", running as root" : ", running as uid \($0)" } ?? ""
-            return RuleHit("reached \(kind) (pid \(peer)\(who)), a server outside the session that runs commands for its clients, at \(e.addr ?? "?")\(e.outcomeNote)",
-                           subject: "deputy:\(peer)")
+        if let r = e.reached, let kind = r.deputy, !r.member {
+            let who = r.uid == 0 ? ", running as root" : ", running as uid \(r.uid)"
+            return RuleHit("reached \(kind) (pid \(r.pid)\(who)), a server outside the session that runs commands for its clients, at \(e.addr ?? "?")\(e.outcomeNote)",
+                           subject: "deputy:\(r.pid)")
         }
         if e.kind == .connect, e.family == .inet || e.family == .inet6, e.port == Deputies.sshPort, let a = e.addr,
            let ip = IPAddress(a), ip.isLoopback {

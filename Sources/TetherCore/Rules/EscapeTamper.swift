@@ -38,7 +38,7 @@ struct EscapeTamper: Rule, LocationGated {
             guard t > 1, !ctx.isMember(t), let p = e.targetProcess ?? ctx.externalProcess(t) else { return nil }
             let name = PathBytes.basename(p.exe)
             guard EscapeTamper.daemons.contains(name) || (p.uid == 0 && ctx.uid != 0) else { return nil }
-            let what = e.targetComm ? "command \(p.exe)" : p.exe
+            let what = e.reached?.comm == true ? "command \(p.exe)" : p.exe
             return RuleHit("signal to system daemon \(what) (pid \(t))\(sig)\(e.outcomeNote)", subject: "pid:\(t)")
         case .ptrace:
             guard let t = e.target, ctx.protectedPids.contains(t) || e.guardActions.contains(.tamper) else { return nil }
