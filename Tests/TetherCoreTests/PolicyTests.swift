@@ -113,6 +113,7 @@ final class PolicyTests: XCTestCase {
             ("future version", "version: 2\n", "t.yaml:1:10: unsupported policy version 2"),
             ("empty file", "", "t.yaml:1:1: the policy is empty"),
             ("relative root", "version: 1\ndefaults:\n  boundary:\n    writable: [tmp]\n", "t.yaml:4:16: writable root 'tmp' must be absolute"),
+            ("a value with a line break stays on its error's line", "version: 1\ndefaults:\n  workspace: [\"w\\nx\"]\n", "t.yaml:3:15: workspace root 'w\\nx' must be absolute"),
             ("root /", "version: 1\ndefaults:\n  workspace: [/]\n", "t.yaml:3:15: workspace root '/' would cover the whole host"),
             ("empty match", "version: 1\nagents:\n  - name: a\n    match: {}\n", "t.yaml:4:12: agent 'a' match is empty"),
             ("no match", "version: 1\nagents:\n  - name: a\n", "t.yaml:3:5: agent 'a' has no 'match'"),

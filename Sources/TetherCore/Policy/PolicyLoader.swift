@@ -11,7 +11,18 @@ public struct PolicyError: Error, Sendable, Equatable, CustomStringConvertible {
         self.file = file
         self.line = line
         self.column = column
-        self.message = message
+        // one error, one line that starts with its place: a value quoted in the message (a
+        // scalar that spans lines) keeps its line breaks and control bytes escaped
+        self.message = message.contains(where: { $0.asciiValue.map { $0 < 0x20 } ?? ($0 == "\u{2028}" || $0 == "\u{2029}") })
+            ? String(message.unicodeScalars.map { s -> String in
+                switch s {
+                case "\n": return "\\n"
+                case "\r": return "\\r"
+                case "\t": return "\\t"
+                default: return s.value < 0x20 || s == "\u{2028}" || s == "\u{2029}" ? String(format: "\\u{%x}", s.value) : String(s)
+                }
+            }.joined())
+            : message
     }
     public var description: String { line > 0 ? "\(file):\(line):\(column): \(message)" : "\(file): \(message)" }
 }
