@@ -1262,6 +1262,29 @@ int tp_deputy_exe(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t kind)
     return update(p->skel->maps.deputy_exes, &key, &kind);
 }
 
+int tp_deputy_keep(struct tp_probe *p, const uint64_t *devs, const uint64_t *inos, uint32_t n)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    int fd = bpf_map__fd(p->skel->maps.deputy_exes);
+    struct te_watch_inode key, next, gone[64];
+    struct te_watch_inode *prev = NULL;
+    uint32_t ngone = 0;
+    while (ngone < 64 && bpf_map_get_next_key(fd, prev, &next) == 0) {
+        int keep = 0;
+        for (uint32_t i = 0; i < n && !keep; i++)
+            keep = next.dev == devs[i] && next.ino == inos[i];
+        if (!keep)
+            gone[ngone++] = next;
+        key = next;
+        prev = &key;
+    }
+    for (uint32_t i = 0; i < ngone; i++)
+        if (bpf_map_delete_elem(fd, &gone[i]) && errno != ENOENT)
+            return -errno;
+    return 0;
+}
+
 int tp_unprotect_inode(struct tp_probe *p, uint64_t dev, uint64_t ino)
 {
     if (!p->skel)

@@ -34,6 +34,8 @@ public struct GuardPlan: Sendable {
         public var ports: [ClosedRange<UInt16>]
     }
     public var deny: [Deny] = []
+    /// The policy's own deputies (`Policy.deputies`), registered with the built-in ones.
+    public var deputies: [String] = []
 
     public init() {}
 
@@ -54,6 +56,7 @@ public struct GuardPlan: Sendable {
     public static func compile(_ policy: Policy, slots: AgentSlots, homes: [String] = GuardPlan.homeDirectories(),
                                learned: [(path: String, under: String)] = []) -> GuardPlan {
         var plan = GuardPlan()
+        plan.deputies = policy.deputies
         let agents = [policy.defaults] + policy.agents
         func acts(_ id: String) -> Bool {
             guard let info = RuleCatalog.info(id) else { return false }
@@ -177,14 +180,18 @@ public struct GuardPlan: Sendable {
             out.egressEntries += 1
         }
         for d in deny { try probe.denyEgress(address: d.cidr.network.bytes, bits: d.cidr.bits, ports: d.ports) }
-        for server in Deputies.servers {
+        Deputies.register(policy: deputies)
+        var registered: [(dev: UInt64, inode: UInt64)] = []
+        for server in Deputies.all(policy: deputies) {
             for path in server.paths {
                 var st = stat()
                 guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { continue } // the file the kernel runs
                 try probe.registerDeputy(dev: UInt64(st.st_dev), inode: UInt64(st.st_ino), kind: server.kind)
-                out.deputies += 1
+                registered.append((UInt64(st.st_dev), UInt64(st.st_ino)))
             }
         }
+        try probe.keepDeputies(registered) // a deputy the policy no longer names goes
+        out.deputies = registered.count
         try probe.sweepGuardPlan()
         try probe.setGuards(guards)
         return out

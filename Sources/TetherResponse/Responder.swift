@@ -183,7 +183,7 @@ enum Undo {
         }
         guard !removed.isEmpty else { return "nothing to undo: the MCP server(s) are no longer in \(path)" }
         guard let out = try? JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted]) else { return failed("cannot write JSON") }
-        let tmp = path + ".tether-undo"
+        let tmp = path + ".tether-undo-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(st.st_mode & 0o7777))
         guard fd >= 0 else { return failed(String(cString: strerror(errno))) }
         let wrote = out.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == out.count

@@ -30,10 +30,10 @@ class TetherRunTestCase: XCTestCase {
     /// covers the launched sessions' refusals.
     /// `env`: variables to set for `tether run` (and so for the agent it launches);
     /// `rules`, `defaults`: YAML lines under the policy's `rules:` and `defaults:` (with
-    /// `confined: false` only). `when`: once `tether run` has said this on stderr, `then`
+    /// `confined: false` only); `topLevel`: top-level YAML lines. `when`: once `tether run` has said this on stderr, `then`
     /// runs (e.g. makes a file the script waits for).
     func run(_ script: String, mode: String = "enforce", extra: [String] = [], confined: Bool = true,
-             env: [String: String] = [:], rules: String = "", defaults: String = "", timeout: TimeInterval = 60,
+             env: [String: String] = [:], rules: String = "", defaults: String = "", topLevel: String = "", timeout: TimeInterval = 60,
              when said: String? = nil, then: @escaping () -> Void = {}) throws -> Outcome {
         let alerts = dir + "/alerts-\(UInt32.random(in: 0...UInt32.max)).jsonl"
         var extra = extra
@@ -44,7 +44,7 @@ class TetherRunTestCase: XCTestCase {
             let policy = dir + "/tracepoints-only.yaml"
             let ruleLines = rules.isEmpty ? "" : "  rules:\n" + rules.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n") + "\n"
             let defaultLines = defaults.isEmpty ? "" : defaults.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n"
-            try ("version: 1\ndefaults:\n  confine: {landlock: false, seccomp: false}\n" + defaultLines + ruleLines)
+            try ("version: 1\n" + topLevel + "defaults:\n  confine: {landlock: false, seccomp: false}\n" + defaultLines + ruleLines)
                 .write(toFile: policy, atomically: true, encoding: .utf8)
             extra += ["--policy", policy]
         }

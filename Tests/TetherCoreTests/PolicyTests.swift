@@ -24,6 +24,11 @@ final class PolicyTests: XCTestCase {
         let a = try Policy.parse("agents:\n  - name: x\n    match:\n      comm: [agent]\n", file: "a.yaml")
         XCTAssertEqual(a.agents.map(\.name), ["x"])
         XCTAssertEqual(a.agents.first?.boundary, Policy.builtinDefaults.boundary)
+        // a host's own servers that run commands, judged as the built-in deputies
+        let d = try Policy.parse("version: 1\ndeputies: [/usr/local/sbin/jobd, /opt/x/../bin/runner]\n", file: "d.yaml")
+        XCTAssertEqual(d.deputies, ["/usr/local/sbin/jobd", "/opt/bin/runner"])
+        XCTAssertEqual(Deputies.all(policy: d.deputies).suffix(2).map(\.name), ["jobd", "runner"])
+        XCTAssertTrue(p.deputies.isEmpty)
     }
 
     func testAgentsInheritAndExtendDefaults() throws {
@@ -114,6 +119,8 @@ final class PolicyTests: XCTestCase {
             ("empty file", "", "t.yaml:1:1: the policy is empty"),
             ("relative root", "version: 1\ndefaults:\n  boundary:\n    writable: [tmp]\n", "t.yaml:4:16: writable root 'tmp' must be absolute"),
             ("a value with a line break stays on its error's line", "version: 1\ndefaults:\n  workspace: [\"w\\nx\"]\n", "t.yaml:3:15: workspace root 'w\\nx' must be absolute"),
+            ("relative deputy", "version: 1\ndeputies: [jobd]\n", "t.yaml:2:12: a deputy is an executable's absolute path, not 'jobd'"),
+            ("deputies not a list", "version: 1\ndeputies: /usr/sbin/jobd\n", "t.yaml:2:11: a deputy must be a list"),
             ("root /", "version: 1\ndefaults:\n  workspace: [/]\n", "t.yaml:3:15: workspace root '/' would cover the whole host"),
             ("empty match", "version: 1\nagents:\n  - name: a\n    match: {}\n", "t.yaml:4:12: agent 'a' match is empty"),
             ("no match", "version: 1\nagents:\n  - name: a\n", "t.yaml:3:5: agent 'a' has no 'match'"),

@@ -231,7 +231,7 @@ public final class Classifier {
         // the session's writes are done (at the next tick, and when the session ends)
         if agentState != nil, let m = modified, e.succeeded, ClaudeState.named(m.path) {
             let dir = PathBytes.dirname(m.path)
-            if Homes.isStandardHome(Array(dir.utf8)) || s.activeHomes?.holds(dir) == true || s.roots.home.map { dir == $0 } == true {
+            if Homes.isStandardHome(Array(dir.utf8)) || s.activeHomes?.holds(dir) == true || s.roots.home.map({ dir == $0 }) == true {
                 s.agentStateWritten[m.path] = e.pid
                 sessions.agentStatePending.insert(s.id)
             }

@@ -33,6 +33,9 @@ public struct Policy: Sendable, Equatable {
     public var source: String
     /// Where each agent is defined ("LINE:COLUMN"), for messages.
     public var agentLocations: [String: String] = [:]
+    /// Executables of this host's own servers that run commands for whoever connects to
+    /// them, judged as the built-in deputies are (`Deputies`).
+    public var deputies: [String] = []
 
     public init(version: Int = 1, defaults: AgentPolicy, agents: [AgentPolicy] = [], source: String = "<built-in>") {
         self.version = version

@@ -158,7 +158,7 @@ struct PolicyLoader {
             errors.append(PolicyError(file: file, line: 1, column: 1, message: "the policy is empty (write at least 'version: 1')"))
             return nil
         }
-        guard let top = fields(root, in: "the policy", allowed: ["version", "defaults", "agents"]) else { return nil }
+        guard let top = fields(root, in: "the policy", allowed: ["version", "defaults", "agents", "deputies"]) else { return nil }
 
         var version = 1
         if let v = top["version"] {
@@ -195,8 +195,21 @@ struct PolicyLoader {
                 locations = names.mapValues { "\($0.mark?.line ?? 0):\($0.mark?.column ?? 0)" }
             }
         }
+        var deputies: [String] = []
+        if let d = top["deputies"] {
+            for (path, node) in stringList(d.value, "a deputy") {
+                if !path.hasPrefix("/") {
+                    fail(node, "a deputy is an executable's absolute path, not '\(path)'")
+                } else if deputies.count >= Deputies.policyLimit {
+                    fail(node, "more than \(Deputies.policyLimit) deputies")
+                } else {
+                    deputies.append(Paths.normalize(path))
+                }
+            }
+        }
         var p = Policy(version: version, defaults: defaults, agents: agents, source: file)
         p.agentLocations = locations
+        p.deputies = deputies
         return p
     }
 

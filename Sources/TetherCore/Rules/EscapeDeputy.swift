@@ -1,3 +1,5 @@
+import Foundation
+
 /// Servers that run commands for whoever connects to them, and were running before the
 /// session: a member that reaches one leaves the session through it (a tmux server opens a
 /// window running the member's command, an editor's server runs it as the editor's user).
@@ -22,9 +24,38 @@ public enum Deputies {
         (8, "kitty remote control", ["/usr/bin/kitty"]),
     ]
 
+    /// The policy's own deputies (`Policy.deputies`) take the kinds after the built-in ones,
+    /// in the policy's order, named by their executable's file name.
+    public static let policyLimit = 32
+    static let firstPolicyKind: UInt32 = 64
+
+    /// The built-in servers and the policy's.
+    public static func all(policy extra: [String]) -> [(kind: UInt32, name: String, paths: [String])] {
+        servers + extra.prefix(policyLimit).enumerated().map { (firstPolicyKind + UInt32($0.offset), String(PathBytes.basename($0.element)), [$0.element]) }
+    }
+
+    /// Names of the policy's deputies by kind, as the last guard plan installed them (the
+    /// decoder names a kind the kernel reported; a plan from another thread may replace it).
+    private static let registry = Registry()
+    final class Registry: @unchecked Sendable {
+        let lock = NSLock()
+        var names: [UInt32: String] = [:]
+    }
+
+    /// Makes the policy's deputies the ones `name` knows.
+    public static func register(policy extra: [String]) {
+        let named = Dictionary(all(policy: extra).filter { $0.kind >= firstPolicyKind }.map { ($0.kind, $0.name) }, uniquingKeysWith: { a, _ in a })
+        registry.lock.lock()
+        registry.names = named
+        registry.lock.unlock()
+    }
+
     /// The name of a kind the kernel reported.
     public static func name(_ kind: UInt32) -> String {
-        servers.first { $0.kind == kind }?.name ?? "deputy kind \(kind)"
+        if let s = servers.first(where: { $0.kind == kind }) { return s.name }
+        registry.lock.lock()
+        defer { registry.lock.unlock() }
+        return registry.names[kind] ?? "deputy kind \(kind)"
     }
 
     /// sshd's port: a login on this host as whoever holds a key, outside the session.
