@@ -200,7 +200,8 @@ struct {
 } protected_inodes SEC(".maps");
 
 /* Executables of servers that run commands for whoever connects to them (tmux, screen,
- * an editor's server), by identity -> their kind (user space names it). Filled by the loader. */
+ * an editor's server), by identity -> their kind (user space names it) | the guard plan
+ * that wrote it << TE_GUARD_GEN_SHIFT. Written with the guard plan. */
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, 64);

@@ -63,7 +63,7 @@ static __always_inline __u32 deputy_kind(struct task_struct *task)
         return 0;
     struct te_watch_inode key = inode_key(exe->f_inode);
     __u32 *kind = bpf_map_lookup_elem(&deputy_exes, &key);
-    return kind ? *kind : 0;
+    return kind ? *kind & TE_PROTECT_MASK : 0; /* the high half is the guard plan's generation */
 }
 
 /* A unix stream connect that succeeded: who listens at the other end, as the kernel

@@ -1259,30 +1259,8 @@ int tp_deputy_exe(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t kind)
     if (!kind)
         return -EINVAL;
     struct te_watch_inode key = { .dev = dev, .ino = ino };
-    return update(p->skel->maps.deputy_exes, &key, &kind);
-}
-
-int tp_deputy_keep(struct tp_probe *p, const uint64_t *devs, const uint64_t *inos, uint32_t n)
-{
-    if (!p->skel)
-        return -ENOTSUP;
-    int fd = bpf_map__fd(p->skel->maps.deputy_exes);
-    struct te_watch_inode key, next, gone[64];
-    struct te_watch_inode *prev = NULL;
-    uint32_t ngone = 0;
-    while (ngone < 64 && bpf_map_get_next_key(fd, prev, &next) == 0) {
-        int keep = 0;
-        for (uint32_t i = 0; i < n && !keep; i++)
-            keep = next.dev == devs[i] && next.ino == inos[i];
-        if (!keep)
-            gone[ngone++] = next;
-        key = next;
-        prev = &key;
-    }
-    for (uint32_t i = 0; i < ngone; i++)
-        if (bpf_map_delete_elem(fd, &gone[i]) && errno != ENOENT)
-            return -errno;
-    return 0;
+    uint32_t v = (kind & TE_PROTECT_MASK) | (uint32_t)p->guard_gen << TE_GUARD_GEN_SHIFT;
+    return update(p->skel->maps.deputy_exes, &key, &v);
 }
 
 int tp_unprotect_inode(struct tp_probe *p, uint64_t dev, uint64_t ino)
@@ -1399,11 +1377,15 @@ int tp_guard_config_get(struct tp_probe *p, uint32_t *guards)
     return bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.guard_config), &zero, guards) ? -errno : 0;
 }
 
+/* The maps a guard plan writes (guard_map): protected inodes and names, egress allow and
+ * deny, deputy executables. */
+#define GUARD_MAPS 5
+
 /* The generation of an entry's value in each guard map. */
 static uint16_t entry_gen(int which, const void *value)
 {
     switch (which) {
-    case 0: case 1: return (uint16_t)(*(const uint32_t *)value >> TE_GUARD_GEN_SHIFT);
+    case 0: case 1: case 4: return (uint16_t)(*(const uint32_t *)value >> TE_GUARD_GEN_SHIFT);
     default: return ((const struct te_net_ports *)value)->gen;
     }
 }
@@ -1414,7 +1396,8 @@ static struct bpf_map *guard_map(struct tp_probe *p, int which)
     case 0: return p->skel->maps.protected_inodes;
     case 1: return p->skel->maps.protected_names;
     case 2: return p->skel->maps.egress_allow;
-    default: return p->skel->maps.egress_deny;
+    case 3: return p->skel->maps.egress_deny;
+    default: return p->skel->maps.deputy_exes;
     }
 }
 
@@ -1424,7 +1407,7 @@ int tp_guard_begin(struct tp_probe *p)
         return -ENOTSUP;
     /* one past the newest plan in the maps (pinned ones included), never 0 twice in a row */
     uint16_t newest = p->guard_gen;
-    for (int which = 0; which < 4; which++) {
+    for (int which = 0; which < GUARD_MAPS; which++) {
         struct bpf_map *m = guard_map(p, which);
         char key[128], value[64];
         if (bpf_map__key_size(m) > sizeof(key) || bpf_map__value_size(m) > sizeof(value))
@@ -1444,7 +1427,7 @@ int tp_guard_sweep(struct tp_probe *p)
     if (!p->skel)
         return -ENOTSUP;
     int removed = 0;
-    for (int which = 0; which < 4; which++) {
+    for (int which = 0; which < GUARD_MAPS; which++) {
         struct bpf_map *m = guard_map(p, which);
         int fd = bpf_map__fd(m);
         size_t ks = bpf_map__key_size(m), cap = bpf_map__max_entries(m);

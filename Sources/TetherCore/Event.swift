@@ -56,12 +56,6 @@ public final class Reached: Sendable, Equatable {
 }
 
 public struct Event: Sendable, Equatable {
-    /// kill: the process the signal went to, from the kernel's record (nil: a member, a
-    /// group, or gone).
-    public var targetProcess: ExternalProcess? {
-        reached?.exe.map { ExternalProcess(exe: $0, uid: reached?.uid ?? 0) }
-    }
-
     public var kind: EventKind
     /// Kernel boot-time clock, nanoseconds.
     public var time: UInt64

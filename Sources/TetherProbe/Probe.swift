@@ -357,12 +357,6 @@ public final class Probe {
         try check(tp_deputy_exe(h, tp_kernel_dev(dev), inode, kind), "registering deputy executable \(inode)")
     }
 
-    /// Keeps only these deputy executables (st_dev, st_ino as stat(2) returns them).
-    public func keepDeputies(_ exes: [(dev: UInt64, inode: UInt64)]) throws {
-        let devs = exes.map { tp_kernel_dev($0.dev) }, inos = exes.map(\.inode)
-        try check(tp_deputy_keep(h, devs, inos, UInt32(exes.count)), "removing deputy executables")
-    }
-
     public func unprotect(dev: UInt64, inode: UInt64) throws {
         try check(tp_unprotect_inode(h, tp_kernel_dev(dev), inode), "unprotecting inode \(inode)")
     }

@@ -26,6 +26,8 @@ public struct GuardPlan: Sendable {
     public var protected: [Protected] = []
     /// Files kept as pre-images for an undo, with no kernel guard (`KernelGuardLocations.undoOnly`).
     public var undoOnly: [Protected] = []
+    /// Everything the quarantine keeps pre-images of for this plan.
+    public var preimaged: [Protected] { protected + undoOnly }
     public var egress: [Egress] = []
     /// Destinations refused whatever an allow-list says: cloud metadata (every port), and
     /// container runtime APIs (their ports, any address).
@@ -181,20 +183,24 @@ public struct GuardPlan: Sendable {
         }
         for d in deny { try probe.denyEgress(address: d.cidr.network.bytes, bits: d.cidr.bits, ports: d.ports) }
         Deputies.register(policy: deputies)
-        var registered: [(dev: UInt64, inode: UInt64)] = []
         for server in Deputies.all(policy: deputies) {
             for path in server.paths {
                 var st = stat()
                 guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { continue } // the file the kernel runs
                 try probe.registerDeputy(dev: UInt64(st.st_dev), inode: UInt64(st.st_ino), kind: server.kind)
-                registered.append((UInt64(st.st_dev), UInt64(st.st_ino)))
+                out.deputies += 1
             }
         }
-        try probe.keepDeputies(registered) // a deputy the policy no longer names goes
-        out.deputies = registered.count
-        try probe.sweepGuardPlan()
+        try probe.sweepGuardPlan() // also the deputies the plan no longer names
         try probe.setGuards(guards)
         return out
+    }
+
+    /// What a plan installed for the homes the sessions' members run with says (tetherd's
+    /// log, `whose` "the sessions'"; `tether run`'s stderr, "the session's").
+    public static func learnedHomesNote(_ homes: Int, dropped: Int, _ g: Installed, whose: String) -> String {
+        "kernel guards: the persistence locations of \(homes) home(s) \(whose) members run with are guarded too "
+            + "(\(g.inodes) protected inode(s), \(g.names) protected name(s))" + (dropped > 0 ? "; \(dropped) more not guarded (limit)" : "")
     }
 
     /// What the kernel relies on, checked against this plan: the guard switches, and the

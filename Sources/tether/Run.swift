@@ -119,7 +119,7 @@ struct Run: ParsableCommand {
             launchHomes.learn(ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" })
             plan = GuardPlan.compile(pol, slots: slots, learned: launchHomes.learned)
             _ = try plan.install(probe)
-            quarantine.watch(plan.protected + plan.undoOnly)
+            quarantine.watch(plan.preimaged)
         } catch {
             complain("configuring the kernel guards: \(error)")
             throw ExitCode(70)

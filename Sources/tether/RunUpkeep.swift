@@ -63,10 +63,9 @@ final class RunUpkeep: @unchecked Sendable {
         let next = GuardPlan.compile(policy, slots: slots, learned: launchHomes + snap.homes)
         do {
             let g = try next.install(probe)
-            quarantine.watch(next.protected + next.undoOnly)
+            quarantine.watch(next.preimaged)
             plan = next
-            complain("kernel guards: the persistence locations of \(snap.homes.count) home(s) the session's members run with are guarded too "
-                + "(\(g.inodes) protected inode(s), \(g.names) protected name(s))" + (snap.dropped > 0 ? "; \(snap.dropped) more not guarded (limit)" : ""))
+            complain(GuardPlan.learnedHomesNote(snap.homes.count, dropped: snap.dropped, g, whose: "the session's"))
         } catch {
             complain("the guards for the homes the session's members run with could not be installed (the rules still judge them): \(error)")
         }

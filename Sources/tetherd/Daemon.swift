@@ -105,7 +105,7 @@ final class Daemon: @unchecked Sendable {
         try Daemon.dropStaleProtection(probe)
         try probe.protect(pid: getpid())
         let g = try state.guards.install(probe)
-        responder.quarantine?.watch(state.guards.protected + state.guards.undoOnly)
+        responder.quarantine?.watch(state.guards.preimaged)
         log("kernel guards: \(state.guards.guards.rawValue == 0 ? "none" : "on") (\(g.inodes) protected inode(s), \(g.names) protected name(s), \(g.egressEntries) egress allow entries; \(g.absent.count) protected location(s) unguardable: neither they nor their directory exist)")
         for u in state.watch.unresolved { log("warning: \(u)") }
         for o in policy.selectorOverlaps() { log("warning: \(o)") }
@@ -326,12 +326,11 @@ final class Daemon: @unchecked Sendable {
         let new = old.with(learned: learned.homes)
         do {
             let g = try new.guards.install(probe)
-            responder.quarantine?.watch(new.guards.protected + new.guards.undoOnly)
+            responder.quarantine?.watch(new.guards.preimaged)
             policyLock.lock()
             state = new
             policyLock.unlock()
-            log("kernel guards: the persistence locations of \(learned.homes.count) home(s) the sessions' members run with are guarded too "
-                + "(\(g.inodes) protected inode(s), \(g.names) protected name(s))" + (learned.dropped > 0 ? "; \(learned.dropped) more not guarded (limit)" : ""))
+            log(GuardPlan.learnedHomesNote(learned.homes.count, dropped: learned.dropped, g, whose: "the sessions'"))
         } catch {
             log("warning: the guards for the sessions' learned homes could not be installed (the rules still judge them): \(error)")
         }
@@ -394,7 +393,7 @@ final class Daemon: @unchecked Sendable {
         let installed = new.with(slots: final)
         do {
             _ = try installed.guards.install(probe)
-            responder.quarantine?.watch(installed.guards.protected + installed.guards.undoOnly)
+            responder.quarantine?.watch(installed.guards.preimaged)
             proveGuards(installed.guards, policy: policy)
         } catch {
             log("warning: the new policy's kernel guards could not be installed: \(error)")

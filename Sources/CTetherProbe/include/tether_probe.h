@@ -95,11 +95,9 @@ int tp_protect_pid(struct tp_probe *p, uint32_t tgid, int on);
 int tp_protected_pids(struct tp_probe *p, uint32_t *out, uint32_t max);
 /* dev is the kernel's encoding (tp_kernel_dev) */
 int tp_protect_inode(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t flags);
-/* A deputy's executable (dev in the kernel's encoding) and its kind (nonzero). */
+/* A deputy's executable (dev in the kernel's encoding) and its kind (nonzero), part of the
+ * guard plan being written: a later plan that does not name it sweeps it. */
 int tp_deputy_exe(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t kind);
-/* Removes every deputy executable not among the n (dev, ino) pairs given (kernel encoding):
- * the deputies of a plan that replaced another go after the new ones are in. */
-int tp_deputy_keep(struct tp_probe *p, const uint64_t *devs, const uint64_t *inos, uint32_t n);
 /* Removes an inode's protection (0 also when it had none). */
 int tp_unprotect_inode(struct tp_probe *p, uint64_t dev, uint64_t ino);
 /* A protected name in a directory (dev in the kernel's encoding, see tp_kernel_dev):

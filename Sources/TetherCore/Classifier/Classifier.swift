@@ -229,12 +229,10 @@ public final class Classifier {
         let modified = e.modification
         // Claude Code's state in one of the session's homes: judged by what it holds once
         // the session's writes are done (at the next tick, and when the session ends)
-        if agentState != nil, let m = modified, e.succeeded, ClaudeState.named(m.path) {
-            let dir = PathBytes.dirname(m.path)
-            if Homes.isStandardHome(Array(dir.utf8)) || s.activeHomes?.holds(dir) == true || s.roots.home.map({ dir == $0 }) == true {
-                s.agentStateWritten[m.path] = e.pid
-                sessions.agentStatePending.insert(s.id)
-            }
+        if agentState != nil, let m = modified, e.succeeded, ClaudeState.named(m.path),
+           Homes.relative(m.path, homes: s.activeHomes)?.rel == ClaudeState.fileName[...] {
+            s.agentStateWritten[m.path] = e.pid
+            sessions.agentStatePending.insert(s.id)
         }
         let path = modified?.path ?? e.openedPath
         let inWorkspace = modified.map { roots.workspace.contains($0.path) } ?? false

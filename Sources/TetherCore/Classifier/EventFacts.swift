@@ -24,6 +24,13 @@ public enum FileOp: String, Sendable {
 }
 
 extension Event {
+    /// kill: the process the signal went to, as the kernel had it at the send (nil: a
+    /// member, a group, or gone before the kernel looked).
+    var targetProcess: ExternalProcess? {
+        guard let r = reached, let exe = r.exe else { return nil }
+        return ExternalProcess(exe: exe, uid: r.uid)
+    }
+
     /// The absolute path this event modifies and how; for a rename, link or symlink, the
     /// new name. Relative or unresolved paths ("pipe:[...]") are not files: nil.
     public var modification: (path: String, op: FileOp)? {

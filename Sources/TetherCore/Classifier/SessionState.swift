@@ -156,11 +156,11 @@ public final class SessionState {
         homeReadOnly = RootSet(agent.boundary.readOnly.flatMap(homes.expand), home: nil, uid: roots.uid)
     }
 
-    /// Updates the relations rules depend on. Runs after the rules saw `e`.
     /// Claude Code's state files (`~/.claude.json` of a session home) the session wrote,
     /// with the last writer, judged by content at the next tick or the session's end.
     var agentStateWritten: [String: Int32] = [:]
 
+    /// Updates the relations rules depend on. Runs after the rules saw `e`.
     func observe(_ e: Event, modified: (path: String, op: FileOp)?, inWorkspace: Bool, table: ProcessTable) {
         switch e.kind {
         case .fork:
