@@ -83,10 +83,17 @@ public final class Pipeline: @unchecked Sendable {
         }
     }
 
-    /// The MCP servers that run a command in a `~/.claude.json`, read now (never through a
-    /// symlink at its last component: a link planted there names another file).
-    static func agentState(_ path: String) -> [String: String]? {
-        HostFiles.read(path, max: 64 << 20, noFollow: true).flatMap(ClaudeState.commands)
+    /// The MCP servers that run a command in a `~/.claude.json`, read now; never through a
+    /// symlink at its last component (a link planted there names a file of the agent's
+    /// choosing, which Claude Code follows): that, and what is too large or not JSON, cannot
+    /// be judged.
+    static func agentState(_ path: String) -> ClaudeState.Reading {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return errno == ENOENT ? .absent : .unjudgeable(String(cString: strerror(errno))) }
+        guard st.st_mode & S_IFMT == S_IFREG else { return .unjudgeable(st.st_mode & S_IFMT == S_IFLNK ? "a symlink" : "not a regular file") }
+        guard st.st_size <= ClaudeState.readLimit else { return .unjudgeable("larger than \(ClaudeState.readLimit >> 20) MiB") }
+        guard let bytes = HostFiles.read(path, max: ClaudeState.readLimit + 1, noFollow: true) else { return .unjudgeable("unreadable") }
+        return bytes.count > ClaudeState.readLimit ? .unjudgeable("larger than \(ClaudeState.readLimit >> 20) MiB") : ClaudeState.reading(bytes)
     }
 
     /// Takes what Claude Code's state holds in these homes before the session runs (the

@@ -156,11 +156,11 @@ enum Undo {
     /// MCP servers added to Claude Code's state: removed from it, the rest of the file kept
     /// (Claude Code rewrites it as it likes; what it holds besides is the user's state). The
     /// file is replaced by a rename, with its owner and mode, never written through a link.
-    static func agentStateServers(_ keys: [String], from path: String) -> String {
+    static func agentStateServers(_ servers: [ClaudeState.Server], from path: String) -> String {
         func failed(_ why: String) -> String { "undo failed: removing MCP server(s) from \(path): \(why)" }
         var st = stat()
         guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return failed("not a regular file") }
-        guard let bytes = HostFiles.read(path, max: 64 << 20, noFollow: true),
+        guard let bytes = HostFiles.read(path, max: ClaudeState.readLimit, noFollow: true),
               var root = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any]
         else { return failed("not JSON any more") }
         var removed: [String] = []
@@ -170,8 +170,8 @@ enum Undo {
             removed.append(name)
             return s
         }
-        for key in keys {
-            guard let (scope, name) = ClaudeState.split(key) else { continue }
+        for server in servers {
+            let (scope, name) = (server.scope, server.name)
             if scope == "user" {
                 if let s = without(root["mcpServers"], name) { root["mcpServers"] = s }
             } else if var projects = root["projects"] as? [String: Any], var project = projects[scope] as? [String: Any],

@@ -100,7 +100,7 @@ public final class Classifier {
     /// The MCP servers that run a command in a `~/.claude.json` on this host, read now
     /// (`ClaudeState.commands`; nil: absent or not JSON). Live only: content is this
     /// host's fact, never a recording's.
-    public var agentState: ((String) -> [String: String]?)?
+    public var agentState: ((String) -> ClaudeState.Reading)?
     /// Where a rule's failure is reported (default: stderr). The rule is skipped, not the event.
     public var log: (String) -> Void = { msg in
         var line = "tether classifier: \(msg)\n"
@@ -167,7 +167,9 @@ public final class Classifier {
     /// The `~/.claude.json` files the session wrote, by what they hold now: MCP servers that
     /// run a command and were not there before (`AgentStateBaselines`) are persist.agent_config.
     /// The finding's trigger is the file as it is now (no write of its own to undo): what
-    /// enforce mode undoes is those servers (`Finding.agentStateServers`).
+    /// enforce mode undoes is those servers (`Finding.agentStateServers`). A file left in a
+    /// state Tether cannot judge (a symlink Claude Code would follow, too large, not JSON) is
+    /// a finding too, with nothing claimed undone; one the session removed is not.
     func judgeAgentState(_ s: SessionState, table: ProcessTable, time: UInt64) -> [Finding] {
         guard !s.agentStateWritten.isEmpty, let read = agentState, let i = agentConfigIndex else { return [] }
         let written = s.agentStateWritten.sorted { $0.key < $1.key }
@@ -176,17 +178,26 @@ public final class Classifier {
         guard agent.rules[i].settings.enabled else { return [] }
         var out: [Finding] = []
         for (path, pid) in written {
-            guard let now = read(path) else { continue }
-            let added = sessions.agentState.added(path, now: now).sorted { $0.key < $1.key }
-            guard !added.isEmpty else { continue }
-            let list = added.map { "\(ClaudeState.split($0.key)?.name ?? $0.key) runs `\($0.value)`" }.joined(separator: "; ")
-            let hit = RuleHit("MCP server(s) that run a command added to Claude Code's state \(path) (every Claude Code session starts them): \(list)",
-                              subject: "mcp:\(path):" + added.map(\.key).joined(separator: ","), path: path, pid: pid)
+            let hit: RuleHit
+            var added: [(key: ClaudeState.Server, value: String)] = []
+            switch read(path) {
+            case .absent:
+                continue
+            case .unjudgeable(let why):
+                hit = RuleHit("Claude Code's state \(path), written by the session, cannot be judged (\(why)): Claude Code reads what it holds, MCP servers included",
+                              subject: "mcp:\(path):unjudgeable", path: path, pid: pid)
+            case .servers(let now):
+                added = sessions.agentState.added(path, now: now).sorted { $0.key < $1.key }
+                guard !added.isEmpty else { continue }
+                let list = added.map { "\($0.key.name) runs `\($0.value)`" }.joined(separator: "; ")
+                hit = RuleHit("MCP server(s) that run a command added to Claude Code's state \(path) (every Claude Code session starts them): \(list)",
+                              subject: "mcp:\(path):" + added.map { $0.key.scope + "\u{0}" + $0.key.name }.joined(separator: ","), path: path, pid: pid)
+            }
             var trigger = Event(kind: .open, time: time, pid: pid, session: s.id)
             trigger.path = path
             trigger.exe = table.lookup(pid)?.exe
             if var f = finding(hit, rule: agent.rules[i], index: i, event: trigger, session: s, agent: agent, table: table, time: time) {
-                f.agentStateServers = added.map(\.key)
+                if !added.isEmpty { f.agentStateServers = added.map(\.key) }
                 out.append(f)
             }
         }

@@ -44,29 +44,47 @@ public enum ClaudeState {
         path.utf8.last == UInt8(ascii: "n") && PathBytes.hasSuffix(path, suffix)
     }
 
-    /// "SCOPE/NAME" -> "command arg…" of every MCP server in the file's JSON that runs a
-    /// command: SCOPE "user" for the top level, a project's path for its local ones. nil:
-    /// not a JSON object.
-    public static func commands(_ bytes: [UInt8]) -> [String: String]? {
+    /// An MCP server: its scope ("user" for the top level, a project's path for that
+    /// project's local ones) and its name (which may hold any character, "/" included).
+    public struct Server: Hashable, Sendable, Comparable {
+        public let scope: String
+        public let name: String
+        public init(scope: String, name: String) { self.scope = scope; self.name = name }
+        public static func < (a: Server, b: Server) -> Bool { (a.scope, a.name) < (b.scope, b.name) }
+    }
+
+    /// What a read of the file found: its servers that run a command, no file at all (Claude
+    /// Code makes it again), or something Tether cannot judge (and Claude Code may still read).
+    public enum Reading: Sendable, Equatable {
+        case servers([Server: String])
+        case absent
+        case unjudgeable(String)
+    }
+
+    /// The most of it that is read.
+    public static let readLimit = 64 << 20
+
+    /// The reading of a file's bytes (read whole).
+    public static func reading(_ bytes: [UInt8]) -> Reading {
+        commands(bytes).map(Reading.servers) ?? .unjudgeable("not a JSON object")
+    }
+
+    /// "command arg…" of every MCP server in the file's JSON that runs a command. nil: not
+    /// a JSON object.
+    public static func commands(_ bytes: [UInt8]) -> [Server: String]? {
         guard let o = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { return nil }
-        var out: [String: String] = [:]
+        var out: [Server: String] = [:]
         func scan(_ servers: Any?, scope: String) {
             guard let list = servers as? [String: Any] else { return }
             for (name, v) in list {
                 guard let d = v as? [String: Any], let cmd = d["command"] as? String else { continue }
                 let args = (d["args"] as? [Any] ?? []).compactMap { $0 as? String }
-                out[scope + "/" + name] = ([cmd] + args).joined(separator: " ")
+                out[Server(scope: scope, name: name)] = ([cmd] + args).joined(separator: " ")
             }
         }
         scan(o["mcpServers"], scope: "user")
         for (project, p) in o["projects"] as? [String: Any] ?? [:] { scan((p as? [String: Any])?["mcpServers"], scope: project) }
         return out
-    }
-
-    /// A server key split into its scope ("user" or a project's path) and its name.
-    public static func split(_ key: String) -> (scope: String, name: String)? {
-        guard let slash = key.lastIndex(of: "/") else { return nil }
-        return (String(key[..<slash]), String(key[key.index(after: slash)...]))
     }
 }
 
@@ -76,30 +94,31 @@ public enum ClaudeState {
 /// once. Locked: seeded from the front end's thread, read by the classifier's.
 public final class AgentStateBaselines: @unchecked Sendable {
     private let lock = NSLock()
-    private var servers: [String: [String: String]] = [:]
+    private var servers: [String: [ClaudeState.Server: String]] = [:]
     static let limit = 1024
 
     public init() {}
 
-    /// Takes the baseline of each home's `.claude.json` not known yet (`read`: its servers,
-    /// nil when it is absent or not JSON: none).
-    public func seed(homes: [String], read: (String) -> [String: String]?) {
+    /// Takes the baseline of each home's `.claude.json` not known yet (`read`; none when it
+    /// is absent or cannot be judged).
+    public func seed(homes: [String], read: (String) -> ClaudeState.Reading) {
         for h in homes where h.hasPrefix("/") {
             let path = (h == "/" ? "" : h) + "/" + ClaudeState.fileName
             lock.lock()
             let known = servers[path] != nil || servers.count >= AgentStateBaselines.limit
             lock.unlock()
             if known { continue }
-            let s = read(path) ?? [:]
+            var found: [ClaudeState.Server: String] = [:]
+            if case .servers(let s) = read(path) { found = s }
             lock.lock()
-            if servers[path] == nil { servers[path] = s }
+            if servers[path] == nil { servers[path] = found }
             lock.unlock()
         }
     }
 
     /// The servers in `now` that `path` did not hold (or held with another command), and
     /// `now` becomes its baseline.
-    func added(_ path: String, now: [String: String]) -> [String: String] {
+    func added(_ path: String, now: [ClaudeState.Server: String]) -> [ClaudeState.Server: String] {
         lock.lock()
         defer { lock.unlock() }
         let before = servers[path] ?? [:]

@@ -50,4 +50,34 @@ final class ClaudeStateMcpServerTests: TetherRunTestCase {
             }
         }
     }
+
+    /// Variants that try to keep the server past the judgment: a name with a "/" in it (the
+    /// undo must find it by its scope and name), and the state file swapped for a symlink
+    /// to a file of the agent's own, which Claude Code follows and Tether will not read
+    /// through (a finding of its own; nothing is claimed undone).
+    func testASlashInTheNameOrASymlinkedStateDoNotEscape() throws {
+        let home = "/tmp/tev-claude2-\(getpid())"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        cleanup.append(home)
+        let state = home + "/.claude.json"
+        try #"{"numStartups": 3, "mcpServers": {}}"#.write(toFile: state, atomically: true, encoding: .utf8)
+        let slash = """
+            python3 -c 'import json, os
+            p = os.path.expanduser("~/.claude.json")
+            d = json.load(open(p))
+            d["mcpServers"]["x/y"] = {"command": "sh", "args": ["-c", "id"]}
+            json.dump(d, open(p, "w"))'
+            """
+        let r = try run(slash, mode: "enforce", confined: false, env: ["HOME": home])
+        let f = try XCTUnwrap(r.findings.first { $0["rule"] as? String == "persist.agent_config" }, "\(r.rules) \(r.stderr)")
+        XCTAssertTrue((f["outcome"] as? String ?? "").contains("x/y removed from \(state)"), "\(f)")
+        let o = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: state))) as? [String: Any]
+        XCTAssertNil((o?["mcpServers"] as? [String: Any])?["x/y"], "the server is still there")
+
+        let mine = home + "/mine.json"
+        try #"{"mcpServers": {"evil": {"command": "sh"}}}"#.write(toFile: mine, atomically: true, encoding: .utf8)
+        let link = try run("ln -sf \(mine) ~/.claude.json", mode: "monitor", confined: false, env: ["HOME": home])
+        let g = try XCTUnwrap(link.findings.first { $0["rule"] as? String == "persist.agent_config" }, "\(link.rules) \(link.stderr)")
+        XCTAssertTrue((g["message"] as? String ?? "").contains("cannot be judged (a symlink)"), "\(g)")
+    }
 }
