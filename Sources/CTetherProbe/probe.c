@@ -227,10 +227,24 @@ static int fill_handlers(struct tp_probe *p)
         if (bpf_map_update_elem(table, &nr, &fd, BPF_ANY))
             return -errno;
     }
-    /* Not frozen: it stays pinned so that the guards keep their handlers while tetherd is
-     * down (a program array empties when its last user reference goes), and the next load
-     * fills it with its own programs. */
-    return 0;
+    /* Frozen: no one writes it after this, so a stolen fd or a BPF_OBJ_GET on its pin can
+     * neither delete a handler (that syscall would go unreported for every watched
+     * process) nor put another program in one's place. Each load has a table of its own
+     * (see pin_handlers). */
+    return bpf_map_freeze(table) ? -errno : 0;
+}
+
+/* Pins this load's table in place of the one an earlier instance left, once this load's
+ * links have replaced that instance's: its programs tail-call into their own table until
+ * they are detached, and a program array empties when its last user reference (the pin)
+ * goes, so the guards keep their handlers while tetherd is down. */
+static int pin_handlers(struct tp_probe *p)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "%s/handlers", p->pin_dir);
+    if (unlink(path) && errno != ENOENT)
+        return -errno;
+    return bpf_obj_pin(bpf_map__fd(p->skel->maps.handlers), path) ? -errno : 0;
 }
 
 /* After every change to `tracked`, as the kernel does: copies cached per CPU are stale. */
@@ -298,8 +312,10 @@ static int map_tracked_bits(struct tp_probe *p)
 
 static int is_state_map(struct bpf_map *m)
 {
-    /* .rodata/.bss are per load; scratch is per event */
-    return !bpf_map__is_internal(m) && strcmp(bpf_map__name(m), "scratch") != 0;
+    /* .rodata/.bss are per load; scratch is per event; handlers is per load, frozen, and
+     * pinned by pin_handlers */
+    return !bpf_map__is_internal(m) && strcmp(bpf_map__name(m), "scratch") != 0
+           && strcmp(bpf_map__name(m), "handlers") != 0;
 }
 
 /* A pinned map can be taken over only if it has this build's shape; one that does not
@@ -633,6 +649,10 @@ int tp_open(const struct tp_options *opts, tp_record_fn fn, void *ctx,
     }
     if (cgfd >= 0)
         close(cgfd);
+    if (p->skel && p->pin_dir[0] && (rc = pin_handlers(p))) {
+        fail(rc, err, errlen, "pinning the syscall handler table");
+        goto out_destroy;
+    }
     if (p->skel) {
         p->rb = ring_new(bpf_map__fd(p->skel->maps.events), bpf_map__max_entries(p->skel->maps.events), &rc);
         if (!p->rb) {
