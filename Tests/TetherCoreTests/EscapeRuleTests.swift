@@ -247,8 +247,12 @@ final class EscapeRuleTests: XCTestCase {
             R("sysfs write", E.open("/sys/class/leds/input0::capslock/brightness", "w")),
             R("cgroup escape attempt", E.open("/sys/fs/cgroup/cgroup.procs", "w", result: -13)),
             R("sysrq", E.open("/proc/sysrq-trigger", "w")),
+            R("a cgroup made", E.pathOp(.mkdir, "/sys/fs/cgroup/mine", mode: 0o755)),
         ], quiet: [
             R("reading /proc/sys", E.open("/proc/sys/kernel/hostname")),
+            // `mkdir -p /sys/fs/cgroup/x` asks for every ancestor first: EEXIST changed nothing
+            R("mkdir -p's ancestors", E.pathOp(.mkdir, "/sys", result: -17, mode: 0o755)),
+            R("mkdir -p's ancestors", E.pathOp(.mkdir, "/sys/fs/cgroup", result: -17, mode: 0o755)),
             R("reading /sys", E.open("/sys/class/net/eth0/address")),
             R("ASLR is escape.tamper_aslr's", E.open("/proc/sys/kernel/randomize_va_space", "w")),
             R("bpffs is escape.tamper's", E.write("/sys/fs/bpf/x")),

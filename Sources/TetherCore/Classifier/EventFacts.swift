@@ -45,7 +45,11 @@ extension Event {
         case .link: p = newPath; op = .link
         case .symlink: p = path; op = .symlink
         case .unlink, .rmdir: p = path; op = .delete
-        case .mkdir: p = path; op = .mkdir
+        case .mkdir:
+            // a name that exists already: nothing changed (`mkdir -p` asks this of every
+            // ancestor, /sys and /etc included)
+            guard result != -17 /* EEXIST */ else { return nil }
+            p = path; op = .mkdir
         case .chmod: p = path; op = .chmod
         case .chown: p = path; op = .chown
         case .truncate: p = path; op = .truncate

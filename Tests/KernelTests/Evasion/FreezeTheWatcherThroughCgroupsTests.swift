@@ -13,8 +13,11 @@ final class FreezeTheWatcherThroughCgroupsTests: TetherRunTestCase {
         let mounts = try String(contentsOfFile: "/proc/mounts", encoding: .utf8)
         let v2 = try XCTUnwrap(mounts.split(separator: "\n").map { $0.split(separator: " ") }.first { $0.count > 2 && $0[2] == "cgroup2" }?[1],
                                "no cgroup2 hierarchy on this host")
+        // the cgroup is made beforehand: making one is escape.kernel_tunables, whose stop
+        // would race the write this test is about
         let cgroup = "\(v2)/tev-\(getpid())"
+        XCTAssertEqual(mkdir(cgroup, 0o755), 0, String(cString: strerror(errno)))
         defer { rmdir(cgroup) } // empty once tether run has exited
-        try assertTamperEndsTheCaller("mkdir -p \(cgroup) && echo $PPID > \(cgroup)/cgroup.procs", message: "cgroup control file")
+        try assertTamperEndsTheCaller("echo $PPID > \(cgroup)/cgroup.procs", message: "cgroup control file")
     }
 }
