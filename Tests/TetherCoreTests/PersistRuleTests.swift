@@ -341,4 +341,17 @@ final class PersistRuleTests: XCTestCase {
         XCTAssertEqual(f?.severity, .low)
         XCTAssertEqual(f?.action, .alert)
     }
+
+    /// Homes past the host's bound are counted once each, however often a member is
+    /// exec'd with one again (each exec merges its session's homes anew).
+    func testLearnedHomesPastTheBoundAreCountedOnce() {
+        let learned = LearnedHomes()
+        learned.merge((0..<LearnedHomes.limit).map { (path: "/srv/h\($0)", under: "/") })
+        let gen = learned.generation
+        for _ in 0..<3 { learned.merge([(path: "/srv/late1", under: "/"), (path: "/srv/late2", under: "/"), (path: "/srv/h0", under: "/")]) }
+        let snap = learned.snapshot()
+        XCTAssertEqual(snap.homes.count, LearnedHomes.limit)
+        XCTAssertEqual(snap.dropped, 2, "two homes were not guarded")
+        XCTAssertEqual(snap.generation, gen, "nothing was added past the bound")
+    }
 }

@@ -162,8 +162,12 @@ public final class LearnedHomes: @unchecked Sendable {
     private var entries: [(path: String, under: String)] = []
     private var keys = Set<String>()
     private var gen = 0
-    private var dropped = 0
+    /// The homes past `limit`, each counted once however often it is merged again (up to
+    /// `droppedLimit` of them; past that, every merge of one more counts).
+    private var droppedKeys = Set<String>()
+    private var droppedBeyond = 0
     static let limit = 256
+    static let droppedLimit = 4096
 
     /// Moves each time a home is added.
     public var generation: Int {
@@ -177,9 +181,14 @@ public final class LearnedHomes: @unchecked Sendable {
     func merge(_ homes: [(path: String, under: String)]) {
         lock.lock()
         defer { lock.unlock() }
-        for h in homes where !keys.contains(h.under + "\u{0}" + h.path) {
-            guard entries.count < LearnedHomes.limit else { dropped += 1; continue }
-            keys.insert(h.under + "\u{0}" + h.path)
+        for h in homes {
+            let key = h.under + "\u{0}" + h.path
+            guard !keys.contains(key) else { continue }
+            guard entries.count < LearnedHomes.limit else {
+                if droppedKeys.count < LearnedHomes.droppedLimit { droppedKeys.insert(key) } else if !droppedKeys.contains(key) { droppedBeyond += 1 }
+                continue
+            }
+            keys.insert(key)
             entries.append(h)
             gen += 1
         }
@@ -189,6 +198,6 @@ public final class LearnedHomes: @unchecked Sendable {
     public func snapshot() -> (generation: Int, homes: [(path: String, under: String)], dropped: Int) {
         lock.lock()
         defer { lock.unlock() }
-        return (gen, entries, dropped)
+        return (gen, entries, droppedKeys.count + droppedBeyond)
     }
 }
