@@ -110,8 +110,8 @@ public final class Responder: @unchecked Sendable {
     /// a terminal discarded.
     private func undoLanded(_ f: Finding) -> [String] {
         guard f.enforced else { return [] }
-        if let servers = f.agentStateServers, let path = f.events.last?.path {
-            return [Undo.agentStateServers(servers, from: path)]
+        if let changes = f.agentStateChanges, let path = f.events.last?.path {
+            return [Undo.agentStateServers(changes, in: path)]
         }
         return f.events.compactMap { e in
             e.kind == .setxattr || e.kind == .ioctl || f.rule.hasPrefix("persist.") ? undo(e, rule: f.rule) : nil
@@ -153,35 +153,43 @@ public final class Responder: @unchecked Sendable {
 
 /// What is undone without the quarantine: it keeps no artifact.
 enum Undo {
-    /// MCP servers added to Claude Code's state: removed from it, the rest of the file kept
-    /// (Claude Code rewrites it as it likes; what it holds besides is the user's state). The
-    /// file is replaced by a rename, with its owner and mode, never written through a link.
-    static func agentStateServers(_ servers: [ClaudeState.Server], from path: String) -> String {
-        func failed(_ why: String) -> String { "undo failed: removing MCP server(s) from \(path): \(why)" }
+    /// MCP servers added to Claude Code's state: removed from it; servers whose definition
+    /// was changed: put back as they were. The rest of the file is kept (Claude Code
+    /// rewrites it as it likes; what it holds besides is the user's state). The file is
+    /// replaced by a rename, with its owner and mode, never written through a link.
+    static func agentStateServers(_ changes: [ClaudeState.Change], in path: String) -> String {
+        func failed(_ why: String) -> String { "undo failed: undoing MCP server changes in \(path): \(why)" }
         var st = stat()
         guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return failed("not a regular file") }
         guard let bytes = HostFiles.read(path, max: ClaudeState.readLimit, noFollow: true),
               var root = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any]
         else { return failed("not JSON any more") }
-        var removed: [String] = []
-        /// `servers` without `name`, if it held it
-        func without(_ servers: Any?, _ name: String) -> [String: Any]? {
-            guard var s = servers as? [String: Any], s.removeValue(forKey: name) != nil else { return nil }
-            removed.append(name)
+        var removed: [String] = [], restored: [String] = []
+        /// `servers` with `change` undone, if there was anything to undo
+        func undone(_ servers: Any?, _ change: ClaudeState.Change) -> [String: Any]? {
+            guard var s = servers as? [String: Any], s[change.server.name] != nil else { return nil }
+            if let before = change.before {
+                guard let was = (try? JSONSerialization.jsonObject(with: before.json)) as? [String: Any] else { return nil }
+                s[change.server.name] = was
+                restored.append(change.server.name)
+            } else {
+                s.removeValue(forKey: change.server.name)
+                removed.append(change.server.name)
+            }
             return s
         }
-        for server in servers {
-            let (scope, name) = (server.scope, server.name)
+        for change in changes {
+            let scope = change.server.scope
             if scope == "user" {
-                if let s = without(root["mcpServers"], name) { root["mcpServers"] = s }
+                if let s = undone(root["mcpServers"], change) { root["mcpServers"] = s }
             } else if var projects = root["projects"] as? [String: Any], var project = projects[scope] as? [String: Any],
-                      let s = without(project["mcpServers"], name) {
+                      let s = undone(project["mcpServers"], change) {
                 project["mcpServers"] = s
                 projects[scope] = project
                 root["projects"] = projects
             }
         }
-        guard !removed.isEmpty else { return "nothing to undo: the MCP server(s) are no longer in \(path)" }
+        guard !removed.isEmpty || !restored.isEmpty else { return "nothing to undo: the MCP server(s) are no longer in \(path)" }
         guard let out = try? JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted]) else { return failed("cannot write JSON") }
         let tmp = path + ".tether-undo-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(st.st_mode & 0o7777))
@@ -190,7 +198,9 @@ enum Undo {
         let owned = fchown(fd, st.st_uid, st.st_gid) == 0 && fchmod(fd, mode_t(st.st_mode & 0o7777)) == 0
         close(fd)
         guard wrote, owned, rename(tmp, path) == 0 else { unlink(tmp); return failed(String(cString: strerror(errno))) }
-        return "undone: MCP server(s) \(removed.joined(separator: ", ")) removed from \(path)"
+        let done = (removed.isEmpty ? [] : ["MCP server(s) \(removed.joined(separator: ", ")) removed from \(path)"])
+            + (restored.isEmpty ? [] : ["MCP server(s) \(restored.joined(separator: ", ")) put back as they were in \(path)"])
+        return "undone: " + done.joined(separator: "; ")
     }
 
     /// A file capability an agent set: removed (the path is the kernel's; never followed at

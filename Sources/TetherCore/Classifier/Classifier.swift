@@ -165,9 +165,10 @@ public final class Classifier {
     }
 
     /// The `~/.claude.json` files the session wrote, by what they hold now: MCP servers that
-    /// run a command and were not there before (`AgentStateBaselines`) are persist.agent_config.
-    /// The finding's trigger is the file as it is now (no write of its own to undo): what
-    /// enforce mode undoes is those servers (`Finding.agentStateServers`). A file left in a
+    /// run a command and were not there before, or were defined otherwise
+    /// (`AgentStateBaselines`), are persist.agent_config. The finding's trigger is the file
+    /// as it is now (no write of its own to undo): what enforce mode undoes is those servers
+    /// (`Finding.agentStateChanges`). A file left in a
     /// state Tether cannot judge (a symlink Claude Code would follow, too large, not JSON) is
     /// a finding too, with nothing claimed undone; one the session removed is not.
     func judgeAgentState(_ s: SessionState, table: ProcessTable, time: UInt64) -> [Finding] {
@@ -179,7 +180,7 @@ public final class Classifier {
         var out: [Finding] = []
         for (path, pid) in written {
             let hit: RuleHit
-            var added: [(key: ClaudeState.Server, value: String)] = []
+            var changes: [ClaudeState.Change] = []
             switch read(path) {
             case .absent:
                 continue
@@ -187,17 +188,20 @@ public final class Classifier {
                 hit = RuleHit("Claude Code's state \(path), written by the session, cannot be judged (\(why)): Claude Code reads what it holds, MCP servers included",
                               subject: "mcp:\(path):unjudgeable", path: path, pid: pid)
             case .servers(let now):
-                added = sessions.agentState.added(path, now: now).sorted { $0.key < $1.key }
-                guard !added.isEmpty else { continue }
-                let list = added.map { "\($0.key.name) runs `\($0.value)`" }.joined(separator: "; ")
-                hit = RuleHit("MCP server(s) that run a command added to Claude Code's state \(path) (every Claude Code session starts them): \(list)",
-                              subject: "mcp:\(path):" + added.map { $0.key.scope + "\u{0}" + $0.key.name }.joined(separator: ","), path: path, pid: pid)
+                changes = sessions.agentState.changes(path, now: now)
+                guard !changes.isEmpty else { continue }
+                let list = changes.map { c in
+                    c.before == nil ? "\(c.server.name) runs `\(c.now.command)`"
+                        : "\(c.server.name) changed (\(c.changedKeys.joined(separator: ", "))), runs `\(c.now.command)`"
+                }.joined(separator: "; ")
+                hit = RuleHit("MCP server(s) that run a command added to or changed in Claude Code's state \(path) (every Claude Code session starts them): \(list)",
+                              subject: "mcp:\(path):" + changes.map { $0.server.scope + "\u{0}" + $0.server.name }.joined(separator: ","), path: path, pid: pid)
             }
             var trigger = Event(kind: .open, time: time, pid: pid, session: s.id)
             trigger.path = path
             trigger.exe = table.lookup(pid)?.exe
             if var f = finding(hit, rule: agent.rules[i], index: i, event: trigger, session: s, agent: agent, table: table, time: time) {
-                if !added.isEmpty { f.agentStateServers = added.map(\.key) }
+                if !changes.isEmpty { f.agentStateChanges = changes }
                 out.append(f)
             }
         }

@@ -26,9 +26,9 @@ public struct Finding: Sendable, Equatable {
     /// The file the finding is about when it is not the event's own (a hard link's
     /// existing name): what the alert's `path` names.
     public var path: String?
-    /// MCP servers this finding reports added to Claude Code's state (the trigger's path):
-    /// what enforce mode removes from it.
-    public var agentStateServers: [ClaudeState.Server]?
+    /// MCP servers this finding reports added to Claude Code's state (the trigger's path),
+    /// or changed there: what enforce mode removes from it, or puts back as it was.
+    public var agentStateChanges: [ClaudeState.Change]?
 
     public init(rule: String, severity: Severity, mitre: String, message: String, session: SessionID, pid: Int32,
                 ancestry: [ProcessRecord], events: [Event], action: Action, enforced: Bool, time: UInt64, agent: String) {

@@ -7,9 +7,8 @@ import Foundation
 /// session, or the operator's own, runs: persistence, even though the policy lets agents
 /// write the rest of their own directories (caches, sessions, history). Files inside the
 /// workspace (a project's `.claude/settings.json`) are the project's, judged as workspace
-/// work. Not covered: `~/.claude.json`, which Claude Code rewrites at every start (its
-/// state) and which can also hold user-scope MCP servers: telling the two apart needs its
-/// content, not its name (README).
+/// work. Not by name: `~/.claude.json`, which Claude Code rewrites at every start (its
+/// state) and which can also hold MCP servers, is judged by its content (`ClaudeState`).
 struct PersistAgentConfig: Rule, LocationGated {
     static let gate: [Place] = [.agentConfig]
     var info: RuleInfo { Self.definition }
@@ -53,10 +52,34 @@ public enum ClaudeState {
         public static func < (a: Server, b: Server) -> Bool { (a.scope, a.name) < (b.scope, b.name) }
     }
 
+    /// A server's definition: what it runs ("command arg…", for messages) and the whole of
+    /// it as canonical JSON (sorted keys), which is what is compared: its `env` and `cwd`
+    /// change what runs as much as its command does.
+    public struct Definition: Hashable, Sendable {
+        public let command: String
+        public let json: Data
+    }
+
+    /// A server a session added (`before` nil) or whose definition it changed (`before`, the
+    /// definition it replaced, is what enforce mode puts back).
+    public struct Change: Hashable, Sendable {
+        public let server: Server
+        public let now: Definition
+        public let before: Definition?
+
+        /// The top-level keys of the definition that differ from `before`'s ("env", "args").
+        var changedKeys: [String] {
+            guard let before, let a = object(before.json), let b = object(now.json) else { return [] }
+            return Set(a.keys).union(b.keys).sorted().filter { key in
+                a[key].flatMap(canonical) != b[key].flatMap(canonical)
+            }
+        }
+    }
+
     /// What a read of the file found: its servers that run a command, no file at all (Claude
     /// Code makes it again), or something Tether cannot judge (and Claude Code may still read).
     public enum Reading: Sendable, Equatable {
-        case servers([Server: String])
+        case servers([Server: Definition])
         case absent
         case unjudgeable(String)
     }
@@ -69,22 +92,32 @@ public enum ClaudeState {
         commands(bytes).map(Reading.servers) ?? .unjudgeable("not a JSON object")
     }
 
-    /// "command arg…" of every MCP server in the file's JSON that runs a command. nil: not
-    /// a JSON object.
-    public static func commands(_ bytes: [UInt8]) -> [Server: String]? {
-        guard let o = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { return nil }
-        var out: [Server: String] = [:]
+    /// Every MCP server in the file's JSON that runs a command. nil: not a JSON object.
+    public static func commands(_ bytes: [UInt8]) -> [Server: Definition]? {
+        guard let o = object(Data(bytes)) else { return nil }
+        var out: [Server: Definition] = [:]
         func scan(_ servers: Any?, scope: String) {
             guard let list = servers as? [String: Any] else { return }
             for (name, v) in list {
-                guard let d = v as? [String: Any], let cmd = d["command"] as? String else { continue }
+                guard let d = v as? [String: Any], let cmd = d["command"] as? String, let json = canonical(d) else { continue }
                 let args = (d["args"] as? [Any] ?? []).compactMap { $0 as? String }
-                out[Server(scope: scope, name: name)] = ([cmd] + args).joined(separator: " ")
+                out[Server(scope: scope, name: name)] = Definition(command: ([cmd] + args).joined(separator: " "), json: json)
             }
         }
         scan(o["mcpServers"], scope: "user")
         for (project, p) in o["projects"] as? [String: Any] ?? [:] { scan((p as? [String: Any])?["mcpServers"], scope: project) }
         return out
+    }
+
+    static func object(_ data: Data) -> [String: Any]? {
+        (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) as? [String: Any]
+    }
+
+    /// Sorted-key JSON of a value (a definition, or one of its values), so that two
+    /// readings of the same value compare equal whatever order the file had.
+    static func canonical(_ v: Any) -> Data? {
+        guard JSONSerialization.isValidJSONObject([v]) else { return nil } // what a parse gave always is
+        return try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .fragmentsAllowed])
     }
 }
 
@@ -94,7 +127,7 @@ public enum ClaudeState {
 /// once. Locked: seeded from the front end's thread, read by the classifier's.
 public final class AgentStateBaselines: @unchecked Sendable {
     private let lock = NSLock()
-    private var servers: [String: [ClaudeState.Server: String]] = [:]
+    private var servers: [String: [ClaudeState.Server: ClaudeState.Definition]] = [:]
     static let limit = 1024
 
     public init() {}
@@ -108,7 +141,7 @@ public final class AgentStateBaselines: @unchecked Sendable {
             let known = servers[path] != nil || servers.count >= AgentStateBaselines.limit
             lock.unlock()
             if known { continue }
-            var found: [ClaudeState.Server: String] = [:]
+            var found: [ClaudeState.Server: ClaudeState.Definition] = [:]
             if case .servers(let s) = read(path) { found = s }
             lock.lock()
             if servers[path] == nil { servers[path] = found }
@@ -116,13 +149,15 @@ public final class AgentStateBaselines: @unchecked Sendable {
         }
     }
 
-    /// The servers in `now` that `path` did not hold (or held with another command), and
-    /// `now` becomes its baseline.
-    func added(_ path: String, now: [ClaudeState.Server: String]) -> [ClaudeState.Server: String] {
+    /// The servers in `now` that `path` did not hold, or held defined otherwise; `now`
+    /// becomes its baseline.
+    func changes(_ path: String, now: [ClaudeState.Server: ClaudeState.Definition]) -> [ClaudeState.Change] {
         lock.lock()
         defer { lock.unlock() }
         let before = servers[path] ?? [:]
         servers[path] = now
-        return now.filter { before[$0.key] != $0.value }
+        return now.compactMap { server, def in
+            before[server] == def ? nil : ClaudeState.Change(server: server, now: def, before: before[server])
+        }.sorted { $0.server < $1.server }
     }
 }
