@@ -134,6 +134,20 @@ static __always_inline void str_base(struct te_event *e, int slot, long dirfd)
     }
 }
 
+/* An absolute requested path is resolved from the caller's root. Where that root is not
+ * where the path walk stops (the caller is in a chroot), its path goes into `slot`, so the
+ * string is read under it as the kernel read it: "/cron.d/x" from a chroot into /etc is
+ * /etc/cron.d/x. Elsewhere nothing is written (a few plain loads). */
+static __always_inline void str_root(struct te_event *e, int slot)
+{
+    struct path *root = &current_task()->fs->root;
+    struct vfsmount *mnt = root->mnt;
+    struct mount *m = KPTR(struct mount, real_mount(mnt)); /* a plain address first: it lies before mnt */
+    if (root->dentry == mnt->mnt_root && m->mnt_parent == m)
+        return;
+    str_path(e, slot, root, TE_STRF_ROOT);
+}
+
 #define TE_PROC_ROOT (-1000) /* proc_link: the rest is absolute, from the caller's root */
 
 /* The caller's own cwd, root or open file spelled as a path through procfs's magic links
@@ -208,11 +222,15 @@ static __always_inline long path_arg(struct te_event *e, int slot, long dirfd, c
     if (n > 0 && str_first(e, slot + 1) == '/') {
         long d = AT_FDCWD;
         __u32 skip = proc_link(e, slot + 1, &d);
-        if (!skip)
+        if (!skip) {
+            str_root(e, slot);
             return dirfd;
+        }
         e->s[(slot + 1) & (TE_NSTR - 1)].skip = skip;
-        if (d == TE_PROC_ROOT)
-            return AT_FDCWD; /* absolute: from the root, as any absolute path */
+        if (d == TE_PROC_ROOT) {
+            str_root(e, slot); /* absolute: from the root, as any absolute path */
+            return AT_FDCWD;
+        }
         if (skip == e->s[(slot + 1) & (TE_NSTR - 1)].len && d != AT_FDCWD)
             str_fd_path(e, slot, d, 0); /* "/proc/self/fd/N": the open file itself */
         else

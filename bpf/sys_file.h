@@ -20,6 +20,8 @@ static __always_inline void open_common(struct call *s, long nr, long ret, long 
             proc_guard(e, s, ret, write);
     } else if (!(n > 0 && str_first(e, 1) == '/')) {
         str_base(e, 0, dirfd);
+    } else {
+        str_root(e, 0);
     }
     syscall_emit(e);
 }

@@ -18,6 +18,13 @@ public enum Paths {
         return bytes.withUnsafeBufferPointer { normalized($0) ?? String(decoding: $0, as: UTF8.self) }
     }
 
+    /// An absolute `path` as a process whose root is `root` (a chroot) names it: `..` stops
+    /// at that root, as the kernel's lookup does.
+    public static func under(root: String, _ path: String) -> String {
+        let inside = normalize(path)
+        return inside == "/" ? normalize(root) : join(root, String(inside.dropFirst()))
+    }
+
     /// `path` made absolute, with `.`, `..` and repeated slashes removed. Works on the
     /// UTF-8 bytes (this runs for every event with a path that is not the kernel's own),
     /// and returns `path` itself when there is nothing to remove.

@@ -57,7 +57,11 @@ public enum RecordDecoder {
             let rest = skip > 0 ? requested.map { String(decoding: $0.utf8.dropFirst(skip), as: UTF8.self) } : requested
             var path: String?
             if let kernel, kf & UInt8(TE_STRF_FAULT) == 0 {
-                path = kf & UInt8(TE_STRF_BASE) != 0 ? Paths.join(kernel, rest ?? "") : kernel
+                if kf & UInt8(TE_STRF_ROOT) != 0, let rest, rest.hasPrefix("/") {
+                    path = Paths.under(root: kernel, rest) // the caller's chroot: absolute within it
+                } else {
+                    path = kf & UInt8(TE_STRF_BASE) != 0 ? Paths.join(kernel, rest ?? "") : kernel
+                }
             } else if let rest, rest.hasPrefix("/") {
                 path = Paths.normalize(rest)
             }

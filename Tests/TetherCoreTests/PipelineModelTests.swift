@@ -87,6 +87,11 @@ final class PipelineModelTests: XCTestCase {
         XCTAssertEqual(Paths.normalize("/.."), "/")
         XCTAssertEqual(Paths.normalize("/a/.b/..c/..."), "/a/.b/..c/...")
         XCTAssertEqual(Paths.normalize("relative/./x"), "/relative/x")
+        // an absolute path inside a chroot: under its root, `..` stopping there
+        XCTAssertEqual(Paths.under(root: "/etc", "/cron.d/x"), "/etc/cron.d/x")
+        XCTAssertEqual(Paths.under(root: "/srv/jail", "/../../etc/x"), "/srv/jail/etc/x")
+        XCTAssertEqual(Paths.under(root: "/srv/jail", "/"), "/srv/jail")
+        XCTAssertEqual(Paths.under(root: "/", "/etc//x"), "/etc/x")
         XCTAssertTrue(Paths.isWithin("/home/a/x", "/home/a"))
         XCTAssertTrue(Paths.isWithin("/home/a", "/home/a"))
         XCTAssertFalse(Paths.isWithin("/home/ab", "/home/a"))

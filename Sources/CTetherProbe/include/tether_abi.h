@@ -77,6 +77,7 @@ enum te_str_enc {
 #define TE_STRF_FAULT     4u  /* reading the user string failed */
 #define TE_STRF_DELETED   8u  /* the file had no links left (deleted, or memfd) */
 #define TE_STRF_ABSTRACT 16u  /* unix socket path in the abstract namespace */
+#define TE_STRF_ROOT     32u  /* a DPATH that is the caller's root (a chroot): an absolute requested path is under it */
 
 struct te_str {
     __u16 off;   /* from the start of the record */
