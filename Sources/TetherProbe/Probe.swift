@@ -363,6 +363,8 @@ public final class Probe {
 
     /// Names this long (bytes) or longer cannot be protected by name.
     public static let protectedNameLimit = Int(TE_PNAME_MAX)
+    /// Port ranges one egress entry holds.
+    public static let portRangeLimit = Int(TE_NET_PORTS)
 
     /// Protects the entry `name` of a directory (st_dev, st_ino of the directory), whether
     /// or not it exists: creating it, or renaming, linking or symlinking onto it, is guarded.

@@ -38,6 +38,8 @@ public struct GuardPlan: Sendable {
     public var deny: [Deny] = []
     /// The policy's own deputies (`Policy.deputies`), registered with the built-in ones.
     public var deputies: [String] = []
+    /// TCP deputies' ports past what one deny entry holds: judged by the rule, not refused.
+    public var deputyPortsOver: [UInt16] = []
 
     public init() {}
 
@@ -55,8 +57,11 @@ public struct GuardPlan: Sendable {
     /// `homes`: the login users' home directories; `learned`: homes the sessions' processes
     /// have beyond them (`HomeRoots.learned`: a HOME, ZDOTDIR, or an XDG directory that
     /// stands for `under` below a home), whose persistence locations are guarded too.
+    /// `listening`: where the TCP deputies listen (sshd's port at least), refused on this
+    /// host's addresses.
     public static func compile(_ policy: Policy, slots: AgentSlots, homes: [String] = GuardPlan.homeDirectories(),
-                               learned: [(path: String, under: String)] = []) -> GuardPlan {
+                               learned: [(path: String, under: String)] = [],
+                               listening: Deputies.Listening = Deputies.currentListening()) -> GuardPlan {
         var plan = GuardPlan()
         plan.deputies = policy.deputies
         let agents = [policy.defaults] + policy.agents
@@ -116,11 +121,16 @@ public struct GuardPlan: Sendable {
             plan.deny.append(Deny(cidr: any, ports: KernelGuardLocations.containerAPIPorts))
         }
         if acts("escape.deputy") {
-            // sshd's port on the addresses that reach this host; the longest prefix decides,
-            // so these entries carry the container APIs' ports too
+            // the TCP deputies' ports on the addresses that reach this host; the longest
+            // prefix decides, so these entries carry the container APIs' ports too
             plan.guards.insert(.egress)
-            let ports = [Deputies.sshPort...Deputies.sshPort] + (acts("escape.container_socket") ? KernelGuardLocations.containerAPIPorts : [])
-            plan.deny += Deputies.loopback.compactMap { c in (try? CIDR(c)).map { Deny(cidr: $0, ports: ports) } }
+            let container = acts("escape.container_socket") ? KernelGuardLocations.containerAPIPorts : []
+            let (ports, over) = listening.deniedPorts(limit: Probe.portRangeLimit - container.count)
+            plan.deputyPortsOver = over
+            let all = ports.map { $0...$0 } + container
+            let host = listening.hostAddresses.sorted { ($0.high, $0.low) < ($1.high, $1.low) }
+                .map { "\($0)/\($0.isIPv4 ? 32 : 128)" }
+            plan.deny += (Deputies.loopback + host).compactMap { c in (try? CIDR(c)).map { Deny(cidr: $0, ports: all) } }
         }
         return plan
     }
@@ -194,6 +204,23 @@ public struct GuardPlan: Sendable {
         try probe.sweepGuardPlan() // also the deputies the plan no longer names
         try probe.setGuards(guards)
         return out
+    }
+
+    /// Finds where the TCP deputies (sshd, the policy's) listen now, the sessions' own
+    /// processes left out (`Listeners.scan`), and makes that what the rule and the next plan
+    /// use. `changed`: a new plan is due; `note`: what to say of it, when a deputy listens
+    /// now or did before.
+    public static func refreshListening(_ policy: Policy, probe: Probe) -> (changed: Bool, note: String?) {
+        let members = Set(((try? probe.tracked()) ?? []).map(\.pid))
+        let now = Listeners.scan(deputies: Deputies.tcp(policy: policy.deputies), isMember: members.contains)
+        let before = Deputies.currentListening()
+        guard Deputies.setListening(now) else { return (false, nil) }
+        guard now.ports != before.ports else { return (true, nil) } // this host's addresses moved
+        let over = now.deniedPorts(limit: Probe.portRangeLimit - KernelGuardLocations.containerAPIPorts.count).over
+        let found = now.ports.sorted { $0.key < $1.key }.map { "\($0.value.name) on port \($0.key) (pid \($0.value.pid))" }
+        return (true, "TCP deputies on this host: " + (found.isEmpty ? "none listening any more" : found.joined(separator: ", "))
+            + "; their ports (and sshd's \(Deputies.sshPort)) are refused on this host's addresses where escape.deputy acts"
+            + (over.isEmpty ? "" : "; ports past what the kernel's entry holds, judged but not refused: \(over.map(String.init).joined(separator: ", "))"))
     }
 
     /// What a plan installed for the homes the sessions' members run with says (tetherd's

@@ -117,6 +117,7 @@ struct Run: ParsableCommand {
             // The homes the agent starts with (HOME, XDG_CONFIG_HOME, ZDOTDIR… of this
             // environment, which it inherits) are guarded from its first instruction too.
             launchHomes.learn(ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" })
+            if let note = GuardPlan.refreshListening(pol, probe: probe).note { complain(note) }
             plan = GuardPlan.compile(pol, slots: slots, learned: launchHomes.learned)
             _ = try plan.install(probe)
             quarantine.watch(plan.preimaged)

@@ -9,7 +9,8 @@ import TetherResponse
 /// locations guarded in the kernel as soon as they are learned (a new plan replaces the one
 /// in force, never with fewer guards in between), and every few seconds what the kernel
 /// relies on is checked (`GuardPlan.checkKernel`): found changed, it is put back and raised
-/// as a critical `tether.guard_tampered`.
+/// as a critical `tether.guard_tampered`; and where the TCP deputies listen is looked up
+/// again (`GuardPlan.refreshListening`), a new plan refusing their ports when it moved.
 final class RunUpkeep: @unchecked Sendable {
     private let probe: Probe
     private let policy: Policy
@@ -52,22 +53,26 @@ final class RunUpkeep: @unchecked Sendable {
 
     private func tick() {
         ticks += 1
+        var listeners: (changed: Bool, note: String?) = (false, nil)
         if ticks % 5 == 0 {
             for msg in plan.checkKernel(probe) {
                 raise(AlertRecord(rule: "tether.guard_tampered", severity: .critical, message: msg, action: "alert"))
             }
+            listeners = GuardPlan.refreshListening(policy, probe: probe)
         }
         let snap = learned.snapshot()
-        guard snap.generation != guarded else { return }
+        guard snap.generation != guarded || listeners.changed else { return }
+        let homesMoved = snap.generation != guarded
         guarded = snap.generation
         let next = GuardPlan.compile(policy, slots: slots, learned: launchHomes + snap.homes)
         do {
             let g = try next.install(probe)
             quarantine.watch(next.preimaged)
             plan = next
-            complain(GuardPlan.learnedHomesNote(snap.homes.count, dropped: snap.dropped, g, whose: "the session's"))
+            if homesMoved { complain(GuardPlan.learnedHomesNote(snap.homes.count, dropped: snap.dropped, g, whose: "the session's")) }
+            if let note = listeners.note { complain(note) }
         } catch {
-            complain("the guards for the homes the session's members run with could not be installed (the rules still judge them): \(error)")
+            complain("a new guard plan (the homes the session's members run with, the TCP deputies' ports) could not be installed (the rules still judge them): \(error)")
         }
     }
 }

@@ -100,6 +100,7 @@ final class Daemon: @unchecked Sendable {
         let hooks = probe.hooks()
         hooksAttached = hooks.attached
         if !hooks.skipped.isEmpty { log("syscalls this architecture lacks, not watched: \(hooks.skipped.joined(separator: ", "))") }
+        if let note = GuardPlan.refreshListening(policy, probe: probe).note { log(note) }
         let compiled = try PolicyState.compile(policy, probe: probe)
         state = compiled.with(slots: try compiled.installWatch(replacing: nil, probe: probe))
         try Daemon.dropStaleProtection(probe)
@@ -313,10 +314,11 @@ final class Daemon: @unchecked Sendable {
     }
 
     /// The homes the sessions' members were exec'd with (`LearnedHomes`), guarded in the
-    /// kernel like the login users' homes once they are learned: a plan with their
-    /// persistence locations replaces the one in force (without a moment of fewer guards).
-    /// Until it is in, the rules judge what lands there.
-    func guardLearnedHomes() {
+    /// kernel like the login users' homes once they are learned, and the TCP deputies'
+    /// ports where they were found to move (`listeners`, what to say of it): a new plan
+    /// replaces the one in force (without a moment of fewer guards). Until it is in, the
+    /// rules judge what lands there.
+    func replanGuards(homesMoved: Bool, listeners: String?) {
         reloadLock.lock()
         defer { reloadLock.unlock() }
         let learned = pipeline.sessions.learnedHomes.snapshot()
@@ -330,9 +332,10 @@ final class Daemon: @unchecked Sendable {
             policyLock.lock()
             state = new
             policyLock.unlock()
-            log(GuardPlan.learnedHomesNote(learned.homes.count, dropped: learned.dropped, g, whose: "the sessions'"))
+            if homesMoved { log(GuardPlan.learnedHomesNote(learned.homes.count, dropped: learned.dropped, g, whose: "the sessions'")) }
+            if let listeners { log(listeners) }
         } catch {
-            log("warning: the guards for the sessions' learned homes could not be installed (the rules still judge them): \(error)")
+            log("warning: a new guard plan (the sessions' learned homes, the TCP deputies' ports) could not be installed (the rules still judge them): \(error)")
         }
     }
     private let reloadQueue = DispatchQueue(label: "tether-reload")
@@ -374,6 +377,7 @@ final class Daemon: @unchecked Sendable {
         let new: PolicyState
         do {
             policy = try Policy.load(path: path)
+            if let note = GuardPlan.refreshListening(policy, probe: probe).note { log(note) } // its deputies may differ
             new = try PolicyState.compile(policy, probe: probe, learned: pipeline.sessions.learnedHomes.snapshot().homes)
         } catch {
             return rejected("policy reload rejected, the previous policy stays in force", error)
@@ -562,14 +566,18 @@ final class Daemon: @unchecked Sendable {
             pipeline.tick()
             pipeline.ledger?.flush()
             responder.quarantine?.refresh() // pre-images kept fresh (a stat per file, every 30 s)
+            var listeners: (changed: Bool, note: String?) = (false, nil)
             if Date().timeIntervalSince(lastIntegrity) >= 5 {
                 checkIntegrity()
+                listeners = GuardPlan.refreshListening(pipeline.policy, probe: probe)
                 lastIntegrity = Date()
             }
             let homes = pipeline.sessions.learnedHomes.generation
-            if homes != guardedHomes {
+            if homes != guardedHomes || listeners.changed {
+                let homesMoved = homes != guardedHomes
                 guardedHomes = homes
-                reloadQueue.async { [self] in guardLearnedHomes() }
+                let note = listeners.note
+                reloadQueue.async { [self] in replanGuards(homesMoved: homesMoved, listeners: note) }
             }
             checkDrops()
             if config.statusInterval > 0, Date().timeIntervalSince(lastStatus) >= config.statusInterval {

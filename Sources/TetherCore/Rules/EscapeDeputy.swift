@@ -8,8 +8,11 @@ import Foundation
 /// the rule reads that verdict, never the socket's path. What the deputy forks while the
 /// member lives joins the session (fork records name the deputy). In enforce mode the
 /// kernel's deputy guard ends the member at the connect, before it has sent a byte.
-/// Also sshd's port on this host's loopback (TCP: the kernel cannot name its listener),
-/// refused by the egress guard's deny list where the rule acts.
+/// Over TCP the kernel cannot name a listener at the connect: the front end finds the
+/// listening sockets that TCP deputies (sshd, the policy's deputies) hold, by the
+/// executable the kernel runs for the process holding each (`Listening`), and a connect to
+/// one of their ports on an address of this host is the finding, refused by the egress
+/// guard's deny list where the rule acts. sshd's port 22 is one even when no sshd is seen.
 public enum Deputies {
     /// Known servers: their kind (the `deputy_exes` value; 0 is none), name and where their
     /// executables are installed. A path that does not exist on a host is skipped.
@@ -60,15 +63,83 @@ public enum Deputies {
 
     /// sshd's port: a login on this host as whoever holds a key, outside the session.
     public static let sshPort: UInt16 = 22
-    /// The addresses that reach this host itself, refused on sshd's port where the rule acts.
+    /// The addresses that reach this host itself whatever its interfaces, refused on the
+    /// TCP deputies' ports where the rule acts (with `Listening.hostAddresses`).
     public static let loopback = ["127.0.0.0/8", "0.0.0.0/32", "::1/128", "::/128"]
+
+    /// Servers that run commands for whoever reaches their TCP port (a login, for sshd);
+    /// the policy's deputies may listen on TCP too. Not in `servers`: sshd's per-login
+    /// processes hold unix sockets a client should reach (an agent forwarding socket).
+    public static let tcpServers: [(name: String, paths: [String])] = [
+        ("sshd", ["/usr/sbin/sshd", "/usr/local/sbin/sshd"]),
+    ]
+
+    /// The TCP deputies: the built-in ones and the policy's.
+    public static func tcp(policy extra: [String]) -> [(name: String, paths: [String])] {
+        tcpServers + extra.prefix(policyLimit).map { (String(PathBytes.basename($0)), [$0]) }
+    }
+
+    /// Where the TCP deputies listen on this host, and this host's own addresses: what a
+    /// front end found last (`setListening`), what the rule and the next guard plan use.
+    public struct Listening: Sendable, Equatable {
+        public struct Listener: Sendable, Equatable {
+            public let name: String
+            public let pid: Int32
+            public init(name: String, pid: Int32) { self.name = name; self.pid = pid }
+        }
+        /// Port → the deputy listening on it (on any address of this host).
+        public var ports: [UInt16: Listener]
+        /// The addresses of this host's interfaces (loopback aside).
+        public var hostAddresses: Set<IPAddress>
+        public init(ports: [UInt16: Listener] = [:], hostAddresses: Set<IPAddress> = []) {
+            self.ports = ports
+            self.hostAddresses = hostAddresses
+        }
+
+        /// The deputy a connect to `ip`:`port` reaches: one of `ports` (sshd's always) on an
+        /// address that is this host.
+        public func reached(_ ip: IPAddress, port: UInt16) -> Listener? {
+            guard ip.isLoopback || hostAddresses.contains(ip) else { return nil }
+            return ports[port] ?? (port == Deputies.sshPort ? Listener(name: "sshd", pid: 0) : nil)
+        }
+
+        /// The ports the kernel refuses on this host's addresses: sshd's, then the others
+        /// found, in order, at most `limit`; and the ones past it (judged by the rule only).
+        public func deniedPorts(limit: Int) -> (ports: [UInt16], over: [UInt16]) {
+            let all = [Deputies.sshPort] + ports.keys.filter { $0 != Deputies.sshPort }.sorted()
+            return (Array(all.prefix(limit)), Array(all.dropFirst(limit)))
+        }
+    }
+
+    private static let listening = ListeningRegistry()
+    final class ListeningRegistry: @unchecked Sendable {
+        let lock = NSLock()
+        var value = Listening()
+    }
+
+    /// What the TCP deputies' listeners were found to be last.
+    public static func currentListening() -> Listening {
+        listening.lock.lock()
+        defer { listening.lock.unlock() }
+        return listening.value
+    }
+
+    /// Replaces them; true if they changed (a new guard plan is due).
+    @discardableResult
+    public static func setListening(_ l: Listening) -> Bool {
+        listening.lock.lock()
+        defer { listening.lock.unlock() }
+        guard listening.value != l else { return false }
+        listening.value = l
+        return true
+    }
 }
 
 struct EscapeDeputy: Rule {
     var info: RuleInfo { Self.definition }
     static let definition = RuleInfo(id: "escape.deputy", severity: .critical, action: .kill, mitre: "T1559",
                                     kinds: [.connect],
-                                    title: "work handed to a server outside the session that runs it (tmux, screen, an editor's server; sshd on loopback)")
+                                    title: "work handed to a server outside the session that runs it (tmux, screen, an editor's server; sshd on this host)")
 
     func evaluate(_ e: Event, _ ctx: RuleContext) throws -> RuleHit? {
         if let r = e.reached, let kind = r.deputy, !r.member {
@@ -76,10 +147,12 @@ struct EscapeDeputy: Rule {
             return RuleHit("reached \(kind) (pid \(r.pid)\(who)), a server outside the session that runs commands for its clients, at \(e.addr ?? "?")\(e.outcomeNote)",
                            subject: "deputy:\(r.pid)")
         }
-        if e.kind == .connect, e.family == .inet || e.family == .inet6, e.port == Deputies.sshPort, let a = e.addr,
-           let ip = IPAddress(a), ip.isLoopback {
-            return RuleHit("reached sshd's port on this host (\(ip.isIPv4 ? a : "[\(a)]"):\(Deputies.sshPort)): a login outside the session\(e.outcomeNote)",
-                           subject: "tcp:\(a):\(Deputies.sshPort)")
+        if e.kind == .connect, e.family == .inet || e.family == .inet6, let port = e.port, let a = e.addr,
+           let ip = IPAddress(a), let l = Deputies.currentListening().reached(ip, port: port) {
+            let who = l.pid > 0 ? ", pid \(l.pid) listening" : ""
+            let what = l.name == "sshd" ? "a login outside the session" : "a server outside the session that runs commands for its clients"
+            return RuleHit("reached \(l.name)'s port on this host (\(ip.isIPv4 ? a : "[\(a)]"):\(port)\(who)): \(what)\(e.outcomeNote)",
+                           subject: "tcp:\(a):\(port)")
         }
         return nil
     }

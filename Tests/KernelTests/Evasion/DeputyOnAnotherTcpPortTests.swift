@@ -1,0 +1,81 @@
+import Foundation
+import XCTest
+
+/// Evasion tier, class 5 (leaving the session through a deputy). Technique: reach a server
+/// that runs commands for its clients (sshd, or a host's own job service) where a check of
+/// sshd's port 22 on loopback does not look: on another port, and through an address of
+/// this host's own interfaces rather than loopback. ATT&CK T1021.004 (Remote Services: SSH),
+/// T1559 (Inter-Process Communication).
+/// The kernel cannot name a TCP listener at the connect, so Tether finds the listening
+/// sockets the deputies' executables hold (by the file the kernel runs for the holder: a
+/// copy of the test driver named in the policy's `deputies:` stands in for sshd here, none
+/// runs on this machine) and refuses their ports on every address of this host. Monitor:
+/// found, naming the service and its pid. Enforce: the kernel refuses the connect (EPERM).
+final class DeputyOnAnotherTcpPortTests: TetherRunTestCase {
+    func testADeputyListeningOnAnotherPortIsFoundThroughEveryAddressOfThisHost() throws {
+        let bin = "/tmp/tev-tcpd-\(getpid())"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        cleanup.append(bin)
+        let jobd = bin + "/jobd"
+        try FileManager.default.copyItem(atPath: KernelHarness.testops, toPath: jobd)
+        let port = UInt16(20_000 + getpid() % 20_000)
+        let host = try XCTUnwrap(Self.interfaceAddress(), "this host has no IPv4 address beside loopback")
+
+        // the service runs before the session, outside it, on every address
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: jobd)
+        server.arguments = ["listen4-keep", "0.0.0.0", String(port), "sleep-ms", "600000"]
+        let out = Pipe()
+        server.standardOutput = out
+        try server.run()
+        defer { server.terminate(); server.waitUntilExit() }
+        let said = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        XCTAssertEqual(said.trimmingCharacters(in: .whitespacesAndNewlines), "listening 0", "the service could not listen on \(port)")
+
+        let policy = "deputies: [\(jobd)]\n"
+        let script = """
+            \(KernelHarness.testops) connect-errno 127.0.0.1 \(port) > loopback.txt
+            \(KernelHarness.testops) connect-errno \(host) \(port) > host.txt
+            """
+        func outcome(_ f: String) -> String {
+            ((try? String(contentsOfFile: dir + "/" + f, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+
+        let watched = try run(script, mode: "monitor", confined: false, topLevel: policy)
+        let messages = watched.findings.filter { $0["rule"] as? String == "escape.deputy" }.compactMap { $0["message"] as? String }
+        for addr in ["127.0.0.1", host] {
+            XCTAssertTrue(messages.contains { $0.contains("reached jobd's port on this host (\(addr):\(port), pid \(server.processIdentifier) listening)") },
+                          "monitor: \(addr) not found: \(messages) \(watched.stderr)")
+        }
+        XCTAssertEqual(outcome("loopback.txt"), "connect 0", "monitor mode refuses nothing")
+        XCTAssertEqual(outcome("host.txt"), "connect 0", "monitor mode refuses nothing")
+
+        // one connect per run in enforce mode: the first finding ends the session
+        for (addr, file) in [("127.0.0.1", "loopback.txt"), (host, "host.txt")] {
+            let enforced = try run("\(KernelHarness.testops) connect-errno \(addr) \(port) > \(file)", mode: "enforce", confined: false, topLevel: policy)
+            XCTAssertTrue(enforced.rules.contains("escape.deputy"), "enforce \(addr): \(enforced.rules) \(enforced.stderr)")
+            XCTAssertEqual(outcome(file), "connect \(EPERM)", "enforce \(addr): the kernel must refuse the connect: \(enforced.stderr)")
+        }
+
+        // without the policy's entry the service is no deputy: its port is not judged
+        let unnamed = try run(script, mode: "monitor", confined: false)
+        XCTAssertFalse(unnamed.rules.contains("escape.deputy"), "\(unnamed.findings)")
+    }
+
+    /// The first IPv4 address of an interface that is up, loopback aside.
+    static func interfaceAddress() -> String? {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0 else { return nil }
+        defer { freeifaddrs(list) }
+        var cur = list
+        while let i = cur {
+            defer { cur = i.pointee.ifa_next }
+            guard let sa = i.pointee.ifa_addr, sa.pointee.sa_family == sa_family_t(AF_INET),
+                  i.pointee.ifa_flags & UInt32(IFF_UP) != 0, i.pointee.ifa_flags & UInt32(IFF_LOOPBACK) == 0 else { continue }
+            var buf = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+            var a = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
+            if inet_ntop(AF_INET, &a, &buf, socklen_t(buf.count)) != nil { return String(cString: buf) }
+        }
+        return nil
+    }
+}
