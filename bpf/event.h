@@ -62,8 +62,9 @@ static __always_inline void event_emit(struct te_event *e)
         stat_inc(TE_STAT_EVENTS);
         return;
     }
-    /* Full (a flood, or a reader that fell behind). A record a guard matched is what a
-     * rule needs most: it goes on the urgent ring. Anything else is lost for good, and the
+    /* Full (a flood, or a reader that fell behind). A record a guard matched (or noted:
+     * a write the rules judge where no guard acts) is what a rule needs most: it goes on
+     * the urgent ring. Anything else is lost for good, and the
      * loss itself is a record there, naming the session whose record it was. */
     if (e->guard && !bpf_ringbuf_output(&urgent, e, size, BPF_RB_FORCE_WAKEUP)) {
         stat_inc(TE_STAT_RESCUED);

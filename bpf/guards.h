@@ -137,6 +137,8 @@ static __always_inline void entry_guard(struct te_event *e, struct call *s, int 
         guard_act(e, s, TE_GUARD_TAMPER);
     else if ((prot & TE_PROTECT_WRITE) && (enabled & TE_GUARDS_WRITE))
         guard_act(e, s, TE_GUARD_WRITE);
+    else if (prot & TE_PROTECT_NOTE)
+        e->guard |= TE_GUARD_NOTED;
 }
 
 /* Hands a finished rename/link/symlink record to the entry guard stage, which judges its
@@ -218,6 +220,8 @@ static __always_inline void open_guard(struct te_event *e, struct call *s, long 
         guard_act(e, s, TE_GUARD_TAMPER);
     else if ((prot & TE_PROTECT_WRITE) && (enabled & TE_GUARDS_WRITE))
         guard_act(e, s, TE_GUARD_WRITE);
+    else if (prot & TE_PROTECT_NOTE)
+        e->guard |= TE_GUARD_NOTED; /* the rules judge it: it must reach them */
 }
 
 /* An open under /proc/PID/ of one of Tether's processes: its memory (`mem`), or anything

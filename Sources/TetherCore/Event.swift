@@ -334,11 +334,14 @@ public struct GuardActions: OptionSet, Sendable, Hashable {
     /// The deputy guard matched (a unix connect to a server outside the session that runs
     /// commands for its clients).
     public static let deputy = GuardActions(rawValue: 2048)
+    /// A write to a location the rules judge and no guard acts on: nothing was done; the
+    /// record was kept from a flood (the urgent ring).
+    public static let noted = GuardActions(rawValue: 4096)
 
     public static let names: [(GuardActions, String)] = [
         (.killed, "killed"), (.froze, "froze"), (.refused, "refused"), (.monitor, "monitor"),
         (.tamper, "tamper"), (.write, "write"), (.egress, "egress"), (.forkFrozen, "fork_frozen"),
-        (.unresolved, "unresolved"), (.held, "held"), (.tty, "tty"), (.deputy, "deputy"),
+        (.unresolved, "unresolved"), (.held, "held"), (.tty, "tty"), (.deputy, "deputy"), (.noted, "noted"),
     ]
     public var names: [String] { GuardActions.names.filter { contains($0.0) }.map { $0.1 } }
     public init?(names: [String]) {

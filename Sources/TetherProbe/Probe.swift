@@ -479,6 +479,9 @@ public struct Protection: OptionSet, Sendable {
     public static let tamper = Protection(rawValue: UInt32(TE_PROTECT_TAMPER))
     /// A directory: the protection covers files opened for write directly inside it.
     public static let directory = Protection(rawValue: UInt32(TE_PROTECT_DIR))
+    /// A location the rules judge and no guard acts on: a write there is marked (noted) so
+    /// that a flood cannot drop its record.
+    public static let note = Protection(rawValue: UInt32(TE_PROTECT_NOTE))
 }
 
 /// A file capability (security.capability) removed: 0, or -errno (-ENODATA: it had none).

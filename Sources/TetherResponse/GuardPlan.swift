@@ -24,8 +24,11 @@ public struct GuardPlan: Sendable {
 
     public var guards: Guards = []
     public var protected: [Protected] = []
-    /// Files kept as pre-images for an undo, with no kernel guard (`KernelGuardLocations.undoOnly`).
+    /// Files kept as pre-images for an undo, with no kernel guard (`KernelGuardLocations.undoOnly`):
+    /// noted in the kernel (`Protection.note`), so their writes survive a flood.
     public var undoOnly: [Protected] = []
+    /// Locations of persistence rules no guard acts on (set to alert): noted only.
+    public var noted: [Protected] = []
     /// Everything the quarantine keeps pre-images of for this plan.
     public var preimaged: [Protected] { protected + undoOnly }
     public var egress: [Egress] = []
@@ -93,11 +96,21 @@ public struct GuardPlan: Sendable {
             }
             for loc in KernelGuardLocations.undoOnly(for: agent) {
                 for p in paths(loc) where seen.insert(p).inserted {
-                    plan.undoOnly.append(Protected(path: p, protection: 0, rule: loc.rule))
+                    plan.undoOnly.append(Protected(path: p, protection: Protection.note.rawValue, rule: loc.rule))
                 }
             }
         }
-        if !plan.protected.isEmpty { plan.guards.insert(.write) }
+        // what the rules judge and no guard acts on (git's configuration, rules set to
+        // alert) is noted, so that a flood cannot drop its writes
+        for agent in agents {
+            for loc in KernelGuardLocations.noted(for: agent) {
+                for p in paths(loc) where seen.insert(p).inserted {
+                    let prot: Protection = loc.directory ? [.note, .directory] : [.note]
+                    plan.noted.append(Protected(path: p, protection: prot.rawValue, rule: loc.rule))
+                }
+            }
+        }
+        if !plan.protected.isEmpty || !plan.undoOnly.isEmpty || !plan.noted.isEmpty { plan.guards.insert(.write) }
         if plan.guards.contains(.tamper) {
             for p in tetherPaths where seen.insert(p).inserted {
                 plan.protected.append(Protected(path: p, protection: Protection([.tamper, .directory]).rawValue, rule: "escape.tamper"))
@@ -160,7 +173,7 @@ public struct GuardPlan: Sendable {
         try probe.setGuards(before.union(guards))
         try probe.beginGuardPlan()
         var budget = maxSubdirectories
-        for p in protected {
+        for p in protected + undoOnly + noted {
             var st = stat(), dir = stat()
             let exists = lstat(p.path, &st) == 0
             let parent = (p.path as NSString).deletingLastPathComponent

@@ -6,6 +6,17 @@ import XCTest
 /// The event ABI as Swift sees it must match the C header the BPF side is compiled with.
 /// A field moved in tether_abi.h without the decoder following fails here, without root.
 final class ABILayoutTests: XCTestCase {
+    func testGuardBitsAreTheKernels() {
+        let pairs: [(GuardActions, UInt32)] = [
+            (.killed, TE_GUARD_KILLED), (.froze, TE_GUARD_FROZE), (.refused, TE_GUARD_REFUSED), (.monitor, TE_GUARD_MONITOR),
+            (.tamper, TE_GUARD_TAMPER), (.write, TE_GUARD_WRITE), (.egress, TE_GUARD_EGRESS), (.forkFrozen, TE_GUARD_FORK),
+            (.unresolved, TE_GUARD_UNRESOLVED), (.held, TE_GUARD_HELD), (.tty, TE_GUARD_TTY), (.deputy, TE_GUARD_DEPUTY),
+            (.noted, TE_GUARD_NOTED),
+        ]
+        for (swift, c) in pairs { XCTAssertEqual(swift.rawValue, c, "\(swift.names)") }
+        XCTAssertEqual(GuardActions.names.count, pairs.count, "every bit has a name")
+    }
+
     func testEventLayout() {
         XCTAssertEqual(MemoryLayout<te_event>.size, Int(TE_SIZEOF_EVENT))
         XCTAssertEqual(MemoryLayout<te_header>.size, 16)

@@ -139,6 +139,8 @@ struct te_event {
 #define TE_GUARD_TTY   1024u   /* the terminal guard matched (input pushed into a terminal, TIOCSTI) */
 #define TE_GUARD_DEPUTY 2048u  /* the deputy guard matched (a unix connect to a server outside the
                                 * session whose executable runs commands for its clients) */
+#define TE_GUARD_NOTED 4096u   /* a write to a location the rules judge and no guard acts on (TE_PROTECT_NOTE):
+                                * nothing was done, but the record goes on the urgent ring if the main one is full */
 
 /* Value of the tracked map (key: tgid). Inherited unchanged at fork. */
 struct te_tracked {
@@ -188,6 +190,7 @@ struct te_agent {
 #define TE_PROTECT_WRITE  1u  /* persistence location: opening it for write is guarded */
 #define TE_PROTECT_TAMPER 2u  /* Tether's own files: opening for write is tampering */
 #define TE_PROTECT_DIR    4u  /* a directory: creating or opening for write any file directly in it is guarded */
+#define TE_PROTECT_NOTE   8u  /* no guard acts, but a write there must not be lost with a flood (TE_GUARD_NOTED) */
 
 /* Guard switches (guard_config map), compiled from policy. */
 #define TE_GUARDS_TAMPER  1u

@@ -44,6 +44,31 @@ public enum KernelGuardLocations {
             + locs.homeSpecs.map { GuardLocation(path: $0, directory: false, inHome: true, rule: PersistGitConfig.definition.id) }
     }
 
+    /// Locations of `agent`'s persistence rules enabled with the action `alert`: no guard
+    /// acts there, but their writes are noted so a flood cannot drop them (git's
+    /// configuration is `undoOnly`'s when its rule acts, noted here when it alerts).
+    public static func noted(for agent: AgentPolicy) -> [GuardLocation] {
+        var out: [GuardLocation] = []
+        for (info, locs) in table + [(PersistGitConfig.definition, PersistGitConfig.locations)] {
+            let s = agent.settings(for: info)
+            guard s.enabled, s.action == .alert else { continue }
+            out += locations(locs, rule: info.id)
+        }
+        return out
+    }
+
+    /// The kernel-matchable locations of `locs` (specs with wildcards are left to the rules).
+    static func locations(_ locs: Locations, rule: String) -> [GuardLocation] {
+        var out: [GuardLocation] = []
+        for (specs, home) in [(locs.systemSpecs, false), (locs.homeSpecs, true)] {
+            for spec in specs where !spec.contains(where: { "*?[".contains($0) }) {
+                let dir = spec.hasSuffix("/")
+                out.append(GuardLocation(path: dir ? String(spec.dropLast()) : spec, directory: dir, inHome: home, rule: rule))
+            }
+        }
+        return out
+    }
+
     /// Locations to guard for `agent`: rules enabled with an action other than `alert`.
     /// Specs with wildcards are left to the user-space rules (the kernel matches exact inodes).
     public static func persistence(for agent: AgentPolicy) -> [GuardLocation] {
@@ -51,12 +76,7 @@ public enum KernelGuardLocations {
         for (info, locs) in table {
             let s = agent.settings(for: info)
             guard s.enabled, s.action != .alert else { continue }
-            for (specs, home) in [(locs.systemSpecs, false), (locs.homeSpecs, true)] {
-                for spec in specs where !spec.contains(where: { "*?[".contains($0) }) {
-                    let dir = spec.hasSuffix("/")
-                    out.append(GuardLocation(path: dir ? String(spec.dropLast()) : spec, directory: dir, inHome: home, rule: info.id))
-                }
-            }
+            out += locations(locs, rule: info.id)
         }
         return out
     }

@@ -32,7 +32,7 @@ final class BlindingByFloodTests: KernelTestCase {
 
     /// A probe of its own with a 4 KiB ring that nobody drains while the member floods it,
     /// the write guard on /etc/cron.d, and the one pipeline judging what comes out after.
-    func flood(then cron: String, mode: EnforcementMode) throws -> Flooded {
+    func flood(then cron: String, text: String = "* * * * * root /bin/true", mode: EnforcementMode, plan given: GuardPlan? = nil) throws -> Flooded {
         var opts = ProbeOptions()
         opts.ringBufferBytes = 4096
         opts.wakeupBytes = 1 << 30
@@ -41,12 +41,12 @@ final class BlindingByFloodTests: KernelTestCase {
         var plan = GuardPlan()
         plan.guards = [.write]
         plan.protected = [GuardPlan.Protected(path: "/etc/cron.d", protection: Protection([.write, .directory]).rawValue, rule: "persist.cron")]
-        _ = try plan.install(tiny)
+        _ = try (given ?? plan).install(tiny)
 
         let marker = scratch + "/harmless"
         FileManager.default.createFile(atPath: marker, contents: Data())
         let session = SessionID.random()
-        let s = try Launcher.spawn([KernelHarness.testops, "open-loop", marker, "3000", "write", cron, "* * * * * root /bin/true"],
+        let s = try Launcher.spawn([KernelHarness.testops, "open-loop", marker, "3000", "write", cron, text],
                                    session: session, probe: tiny, mode: mode)
         _ = Launcher.wait(s.pid)
         let stats = try tiny.stats()
@@ -97,5 +97,23 @@ final class BlindingByFloodTests: KernelTestCase {
         let write = try XCTUnwrap(r.events.first { $0.kind == .open && $0.path == cron })
         XCTAssertTrue(write.guardActions.contains(.killed), "\(write.guardActions)")
         XCTAssertTrue(r.alerts.contains { $0.rule == "evasion.event_loss" && $0.session == r.session.description }, "\(r.alerts.map(\.rule))")
+    }
+
+    /// Variant: the write that matters is one no guard acts on (git's configuration, which
+    /// honest work changes through git and only persist.git_config can judge by its keys; or
+    /// a persistence rule the policy sets to alert). The plan notes those locations in the
+    /// kernel: the write is let be, and its record is rescued from the flood all the same.
+    func testAWriteNoGuardActsOnStillArrives() throws {
+        let home = scratch + "/home"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        let gitconfig = home + "/.gitconfig"
+        let plan = GuardPlan.compile(.default, slots: try AgentSlots.assign(.default, kernel: [:], inUse: []), homes: [home])
+        XCTAssertEqual(plan.undoOnly.first { $0.path == gitconfig }?.protection, Protection.note.rawValue, "git's configuration is noted")
+        let r = try flood(then: gitconfig, text: "[core]\n\tfsmonitor = /tmp/x", mode: .enforce, plan: plan)
+        XCTAssertGreaterThan(r.stats.drops, 0, "the flood must overflow a 4 KiB ring")
+        XCTAssertGreaterThanOrEqual(r.stats.rescued, 1)
+        let write = try XCTUnwrap(r.events.first { $0.kind == .open && $0.path == gitconfig }, "the git config write was lost with the flood")
+        XCTAssertEqual(write.guardActions, [.noted], "noted, nothing done")
+        XCTAssertEqual(try String(contentsOfFile: gitconfig, encoding: .utf8), "[core]\n\tfsmonitor = /tmp/x", "no guard acts there: the rule decides")
     }
 }
