@@ -124,7 +124,9 @@ static __always_inline void syscall_emit(struct te_event *e)
 
 #define STR_LIMIT (sizeof(struct te_event) + TE_STRAREA - TE_STR_MAX)
 
-static __always_inline long str_user(struct te_event *e, int slot, const char *uptr)
+/* A NUL-terminated string into `slot`: the caller's (`kernel` false), or one the kernel
+ * holds (an io_uring request's copy of a path). Returns its length, or -1. */
+static __always_inline long str_read(struct te_event *e, int slot, const char *ptr, bool kernel)
 {
     __u32 off = e->h.size;
     if (slot < 0 || slot >= TE_NSTR)
@@ -135,7 +137,8 @@ static __always_inline long str_user(struct te_event *e, int slot, const char *u
         e->s[slot].flags = TE_STRF_TRUNCATED;
         return -1;
     }
-    long n = bpf_probe_read_user_str((char *)e + off, TE_STR_MAX, uptr);
+    long n = !ptr ? -1 : kernel ? bpf_probe_read_kernel_str((char *)e + off, TE_STR_MAX, ptr)
+                                : bpf_probe_read_user_str((char *)e + off, TE_STR_MAX, ptr);
     if (n <= 0) {
         e->s[slot].flags = TE_STRF_FAULT;
         return -1;
@@ -146,6 +149,9 @@ static __always_inline long str_user(struct te_event *e, int slot, const char *u
     e->h.size = off + n;
     return n - 1;
 }
+
+static __always_inline long str_user(struct te_event *e, int slot, const char *uptr) { return str_read(e, slot, uptr, false); }
+static __always_inline long str_kernel(struct te_event *e, int slot, const char *kptr) { return str_read(e, slot, kptr, true); }
 
 /* First byte of a string slot already in the record. */
 static __always_inline char str_first(struct te_event *e, int slot)

@@ -216,9 +216,12 @@ static __always_inline __u32 proc_link(struct te_event *e, int slot, long *dirfd
  * into `slot` (nothing for an absolute path; the dirfd itself for an empty one). Returns
  * the directory the path is relative to, which for a /proc/self magic-link spelling is
  * the one it names (see proc_link). */
-static __always_inline long path_arg(struct te_event *e, int slot, long dirfd, const char *uptr)
+/* The base of the path string already in slot+1 (`n`: its length, < 0 if it faulted)
+ * into slot: the directory a relative one is resolved against, the caller's root for an
+ * absolute one in a chroot, the file or directory a /proc magic link stands for. Returns
+ * the dirfd the string is relative to, for the entry guard. */
+static __always_inline long path_base(struct te_event *e, int slot, long dirfd, long n)
 {
-    long n = str_user(e, slot + 1, uptr);
     if (n > 0 && str_first(e, slot + 1) == '/') {
         long d = AT_FDCWD;
         __u32 skip = proc_link(e, slot + 1, &d);
@@ -243,6 +246,12 @@ static __always_inline long path_arg(struct te_event *e, int slot, long dirfd, c
     }
     str_base(e, slot, dirfd);
     return dirfd;
+}
+
+/* A path argument: the caller's string into slot+1, its base into slot (`path_base`). */
+static __always_inline long path_arg(struct te_event *e, int slot, long dirfd, const char *uptr)
+{
+    return path_base(e, slot, dirfd, str_user(e, slot + 1, uptr));
 }
 
 #endif

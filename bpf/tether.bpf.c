@@ -25,6 +25,7 @@ char LICENSE[] SEC("license") = "GPL";
  *   resolve.h      rename/link destinations   guards.h    kill, freeze, protected files
  *   dispatch.h     sys_exit and the tail call sys_*.h     one file per syscall family
  *   sched.h        fork, exec, exit           cgroup.h    refusals (EPERM)
+ *   uring.h        io_uring requests, at submission
  */
 #include "common.h"
 #include "maps.h"
@@ -38,4 +39,5 @@ char LICENSE[] SEC("license") = "GPL";
 #include "sys_net.h"
 #include "sys_priv.h"
 #include "sched.h"
+#include "uring.h"
 #include "cgroup.h"

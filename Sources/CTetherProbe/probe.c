@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include "tether_probe.h"
 #include "generated/tether.skel.h"
 #include "generated/floor.skel.h"
@@ -199,6 +200,30 @@ static void skip_missing(struct tp_probe *p)
         snprintf(p->skipped + used, sizeof(p->skipped) - used, "%s%s", used ? "," : "",
                  bpf_program__name(prog) + 2);
     }
+}
+
+/* A hook on a tracepoint this kernel lacks (io_uring_submit_req came with 5.19; before,
+ * it was io_uring_submit_sqe) is not loaded: the load would fail whole. It is reported. */
+static void skip_missing_tracepoints(struct tp_probe *p)
+{
+    struct btf *vmlinux = btf__load_vmlinux_btf();
+    if (!vmlinux)
+        return; /* no kernel BTF: the load says so */
+    struct bpf_program *prog;
+    bpf_object__for_each_program(prog, p->obj) {
+        const char *sec = bpf_program__section_name(prog);
+        char type[128];
+        if (strncmp(sec, "tp_btf/", 7) != 0 || strcmp(sec, "tp_btf/sys_exit") == 0)
+            continue;
+        snprintf(type, sizeof(type), "btf_trace_%s", sec + 7);
+        if (btf__find_by_name_kind(vmlinux, type, BTF_KIND_TYPEDEF) >= 0)
+            continue;
+        bpf_program__set_autoload(prog, false);
+        p->nskipped++;
+        size_t used = strlen(p->skipped);
+        snprintf(p->skipped + used, sizeof(p->skipped) - used, "%s%s (no such tracepoint)", used ? "," : "", sec + 7);
+    }
+    btf__free(vmlinux);
 }
 
 /* Tell the dispatcher which syscalls have a handler (before load: the bits are read-only). */
@@ -584,6 +609,7 @@ int tp_open(const struct tp_options *opts, tp_record_fn fn, void *ctx,
             p->skel->rodata->wakeup_bytes = opts->wakeup_bytes;
     }
     skip_missing(p);
+    skip_missing_tracepoints(p);
     if (p->skel)
         mark_reported(p);
     if (p->skel && opts && opts->pin_dir && *opts->pin_dir) {

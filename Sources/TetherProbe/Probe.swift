@@ -116,7 +116,7 @@ public final class Probe {
         return handle
     }
 
-    /// Hooks attached, and syscalls this architecture lacks.
+    /// Hooks attached, and those skipped: syscalls this architecture lacks, tracepoints this kernel lacks.
     public func hooks() -> (attached: Int, skipped: [String]) {
         var attached: UInt32 = 0, skipped: UInt32 = 0
         var names = [CChar](repeating: 0, count: 1024)

@@ -36,6 +36,40 @@
 #include <time.h>
 #include <unistd.h>
 
+/* One request through a fresh io_uring (no liburing): the submission queue entry `sqe`,
+ * submitted and waited for by one io_uring_enter. Returns the completion's result (-errno
+ * on failure, of the setup or of the request). */
+static int uring_one(const struct io_uring_sqe *sqe)
+{
+    struct io_uring_params p = {0};
+    int fd = syscall(SYS_io_uring_setup, 4, &p);
+    if (fd < 0)
+        return -errno;
+    size_t sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+    size_t cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+    char *sq = mmap(NULL, sq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQ_RING);
+    char *cq = mmap(NULL, cq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_CQ_RING);
+    struct io_uring_sqe *sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE,
+                                     MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES);
+    if (sq == MAP_FAILED || cq == MAP_FAILED || sqes == MAP_FAILED) {
+        close(fd);
+        return -ENOMEM;
+    }
+    unsigned tail = *(unsigned *)(sq + p.sq_off.tail), mask = *(unsigned *)(sq + p.sq_off.ring_mask);
+    sqes[tail & mask] = *sqe;
+    ((unsigned *)(sq + p.sq_off.array))[tail & mask] = tail & mask;
+    __atomic_store_n((unsigned *)(sq + p.sq_off.tail), tail + 1, __ATOMIC_RELEASE);
+    int rc = syscall(SYS_io_uring_enter, fd, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0);
+    int res = rc < 0 ? -errno : -EIO;
+    unsigned head = __atomic_load_n((unsigned *)(cq + p.cq_off.head), __ATOMIC_ACQUIRE);
+    if (rc >= 0 && head != __atomic_load_n((unsigned *)(cq + p.cq_off.tail), __ATOMIC_ACQUIRE)) {
+        struct io_uring_cqe *cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+        res = cqes[head & *(unsigned *)(cq + p.cq_off.ring_mask)].res;
+    }
+    close(fd);
+    return res;
+}
+
 static int open_flags(const char *s)
 {
     int f = 0, w = 0, r = 0;
@@ -438,6 +472,32 @@ int main(int argc, char **argv)
             int fd = syscall(SYS_io_uring_setup, 4, &p);
             printf("uring %d\n", fd < 0 ? errno : 0);
             if (fd >= 0) close(fd);
+        } else if (!strcmp(op, "uring-write")) {   /* uring-write PATH TEXT: IORING_OP_OPENAT (create, truncate), then write TEXT; prints "uring-write RES" */
+            NEED(2);
+            struct io_uring_sqe sqe = {0};
+            sqe.opcode = IORING_OP_OPENAT;
+            sqe.fd = AT_FDCWD;
+            sqe.addr = (unsigned long)A(1);
+            sqe.open_flags = O_WRONLY | O_CREAT | O_TRUNC;
+            sqe.len = 0644;
+            int res = uring_one(&sqe);
+            if (res >= 0) {
+                if (write(res, A(2), strlen(A(2))) < 0) {}
+                close(res);
+            }
+            printf("uring-write %d\n", res < 0 ? -res : 0);
+            i += 2;
+        } else if (!strcmp(op, "uring-rename")) {  /* uring-rename OLD NEW: IORING_OP_RENAMEAT; prints "uring-rename RES" */
+            NEED(2);
+            struct io_uring_sqe sqe = {0};
+            sqe.opcode = IORING_OP_RENAMEAT;
+            sqe.fd = AT_FDCWD;
+            sqe.addr = (unsigned long)A(1);
+            sqe.len = AT_FDCWD;
+            sqe.addr2 = (unsigned long)A(2);
+            int res = uring_one(&sqe);
+            printf("uring-rename %d\n", res < 0 ? -res : 0);
+            i += 2;
         } else if (!strcmp(op, "int80")) {         /* int80: getpid through the 32-bit entry */
             fflush(stdout);
             long r;

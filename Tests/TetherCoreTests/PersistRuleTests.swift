@@ -13,6 +13,7 @@ final class PersistRuleTests: XCTestCase {
             R("rename into cron.daily", E.rename("/tmp/x", "/etc/cron.daily/update")),
             R("crontab installs a file", E.exec("/usr/bin/crontab", ["crontab", "/tmp/tab"])),
             R("crontab -e", E.exec("/usr/bin/crontab", ["crontab", "-e"])),
+            R("opened through io_uring", { var e = E.write("/etc/cron.d/x"); e.syscall = 0x4000_0012; return e }()),
         ], quiet: [
             R("crontab -l lists", E.exec("/usr/bin/crontab", ["crontab", "-l"])),
             R("reading /etc/crontab", E.open("/etc/crontab")),
@@ -353,5 +354,16 @@ final class PersistRuleTests: XCTestCase {
         XCTAssertEqual(snap.homes.count, LearnedHomes.limit)
         XCTAssertEqual(snap.dropped, 2, "two homes were not guarded")
         XCTAssertEqual(snap.generation, gen, "nothing was added past the bound")
+    }
+
+    /// An io_uring request's record has no outcome: the finding says it was submitted, not
+    /// that it succeeded or failed.
+    func testAnIoUringRequestSaysItsOutcomeIsNotSeen() {
+        var e = E.write("/etc/cron.d/x")
+        e.syscall = 0x4000_0012 // TE_SYSCALL_URING | IORING_OP_OPENAT
+        XCTAssertEqual(e.ioUringOp, 18)
+        let f = Row("io_uring", [e]).run().findings.first { $0.rule == "persist.cron" }
+        XCTAssertTrue(f?.message.contains("through io_uring, IORING_OP_OPENAT, read at submission: its outcome is not seen") == true, f?.message ?? "none")
+        XCTAssertNil(E.write("/etc/cron.d/x").ioUringOp)
     }
 }

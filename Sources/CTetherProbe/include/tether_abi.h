@@ -31,6 +31,8 @@ enum te_kind {
 /* te_event.syscall of a TE_RESTRICTED record for a syscall made through the 32-bit entry
  * (int 0x80, sysenter): the 32-bit number with this bit set */
 #define TE_SYSCALL_COMPAT 0x80000000u
+#define TE_SYSCALL_URING  0x40000000u /* te_event.syscall: an io_uring request (its opcode in the low byte),
+                                       * read at submission: no outcome (result 0) */
 
 /* TE_EXEC a1 flags */
 #define TE_EXEC_ARGV_TRUNCATED 1u

@@ -107,7 +107,16 @@ extension Event {
     static let programDirectories = ["/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/", "/usr/local/bin/", "/usr/local/sbin/", "/usr/libexec/"]
 
     /// " (failed: EACCES)" for an attempt the kernel refused, "" for a success.
-    var outcomeNote: String { succeeded ? "" : " (attempt failed: \(Errno.name(Int32(truncatingIfNeeded: -result))))" }
+    var outcomeNote: String {
+        if let op = ioUringOp {
+            return " (through io_uring, \(EvasionIoUring.decoded[op] ?? "op \(op)"), read at submission: its outcome is not seen)"
+        }
+        return succeeded ? "" : " (attempt failed: \(Errno.name(Int32(truncatingIfNeeded: -result))))"
+    }
+
+    /// The io_uring operation this record is (TE_SYSCALL_URING): decoded from the kernel's
+    /// copy of the request when it was submitted, before it ran.
+    public var ioUringOp: Int32? { syscall > 0 && syscall & 0x4000_0000 != 0 ? syscall & 0xff : nil }
 
     /// Failed because the path was not there: a probe, not an attempt at the file.
     var failedNotFound: Bool { result == -2 || result == -20 } // ENOENT, ENOTDIR

@@ -1,5 +1,12 @@
-/// io_uring performs file and network I/O without the syscalls Tether watches.
+/// io_uring performs file and network I/O without the syscalls Tether watches. Its requests
+/// that make or move a name are read at submission (the records of their syscalls, marked
+/// `ioUringOp`); the rest of what a ring does is not seen.
 struct EvasionIoUring: Rule {
+    static let unseen = "its reads, writes, sends and connects are invisible to syscall tracing (requests that make or move a name are read at submission)"
+    /// The operations read at submission, by opcode (the UAPI's).
+    static let decoded: [Int32: String] = [18: "IORING_OP_OPENAT", 28: "IORING_OP_OPENAT2", 35: "IORING_OP_RENAMEAT", 36: "IORING_OP_UNLINKAT",
+                                            37: "IORING_OP_MKDIRAT", 38: "IORING_OP_SYMLINKAT", 39: "IORING_OP_LINKAT"]
+
     var info: RuleInfo { Self.definition }
     static let definition = RuleInfo(id: "evasion.io_uring", severity: .medium, action: .alert, mitre: "T1562.006",
                                     kinds: [.ioUring],
@@ -11,6 +18,6 @@ struct EvasionIoUring: Rule {
         }
         guard e.succeeded else { return nil } // a setup that failed otherwise does no I/O
         let entries = e.entries.map { " (\($0) entries)" } ?? ""
-        return RuleHit("io_uring instance created\(entries): its I/O is invisible to syscall tracing", subject: "io_uring", perProcess: true)
+        return RuleHit("io_uring instance created\(entries): \(EvasionIoUring.unseen)", subject: "io_uring", perProcess: true)
     }
 }

@@ -31,6 +31,9 @@ struct EvasionRestrictedSyscall: Rule {
         if e.result == -1 { // EPERM: refused
             return RuleHit("\(name) refused (EPERM): a syscall no agent needs", subject: name, perProcess: true)
         }
+        if name == "io_uring_enter" || name == "io_uring_register" {
+            return RuleHit("\(name)\(e.outcomeNote): \(EvasionIoUring.unseen)", subject: name, perProcess: true)
+        }
         return RuleHit("\(name)\(e.outcomeNote): what it does is not visible to Tether's tracepoints", subject: name, perProcess: true)
     }
 }

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* io_uring's requests: no syscall hands them over, so they are read at submission. */
+#ifndef TETHER_URING_H
+#define TETHER_URING_H
+
+/* A request's path: the kernel's own copy (`struct filename`, made when the request was
+ * prepared: what the operation will use, whatever the caller's memory says later) into
+ * slot+1, its base into slot. */
+static __always_inline long uring_path(struct te_event *e, int slot, long dirfd, struct filename *f)
+{
+    return path_base(e, slot, dirfd, str_kernel(e, slot + 1, f ? f->name : NULL));
+}
+
+/* A tracked process's io_uring request that makes or moves a name (open, rename, link,
+ * symlink, unlink, mkdir), as the record its syscall would make, numbered
+ * TE_SYSCALL_URING | opcode. Submission comes before the operation runs (inline, or later
+ * in a worker), so the record has no outcome: result 0, and user space says it was
+ * submitted. Reads, writes and connects through a ring are not decoded (the egress guard's
+ * cgroup hooks still refuse a connect). The opcodes are the UAPI's. */
+SEC("tp_btf/io_uring_submit_req")
+int BPF_PROG(uring_submit, struct io_kiocb *req)
+{
+    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    struct te_tracked *t = tracked_entry(tgid);
+    if (!t)
+        return 0;
+    struct member m;
+    member_of(t, &m);
+    __u8 op = req->opcode;
+    /* the operation's data: the first bytes of the request, read as that operation's type */
+    void *cmd = (void *)req + bpf_core_field_offset(struct io_kiocb, cmd);
+    __u16 kind;
+    switch (op) {
+    case IORING_OP_OPENAT:
+    case IORING_OP_OPENAT2: kind = TE_OPEN; break;
+    case IORING_OP_RENAMEAT: kind = TE_RENAME; break;
+    case IORING_OP_LINKAT: kind = TE_LINK; break;
+    case IORING_OP_SYMLINKAT: kind = TE_SYMLINK; break;
+    case IORING_OP_UNLINKAT: kind = KPTR(struct io_unlink, cmd)->flags & AT_REMOVEDIR ? TE_RMDIR : TE_UNLINK; break;
+    case IORING_OP_MKDIRAT: kind = TE_MKDIR; break;
+    default: return 0;
+    }
+    struct te_event *e = event_begin(kind, &m, TE_SYSCALL_URING | op, 0);
+    if (!e)
+        return 0;
+    if (kind == TE_OPEN) {
+        struct io_open *o = KPTR(struct io_open, cmd);
+        e->a[0] = o->how.flags;
+        e->a[1] = o->how.mode;
+        uring_path(e, 0, o->dfd, o->filename);
+    } else if (kind == TE_RENAME) {
+        struct io_rename *r = KPTR(struct io_rename, cmd);
+        e->a[0] = r->flags;
+        uring_path(e, 0, r->old_dfd, r->oldpath);
+        uring_path(e, 2, r->new_dfd, r->newpath);
+    } else if (kind == TE_LINK) {
+        struct io_link *l = KPTR(struct io_link, cmd);
+        e->a[0] = l->flags;
+        uring_path(e, 0, l->old_dfd, l->oldpath);
+        uring_path(e, 2, l->new_dfd, l->newpath);
+    } else if (kind == TE_SYMLINK) {
+        struct io_link *l = KPTR(struct io_link, cmd);
+        struct filename *target = l->oldpath;
+        str_kernel(e, 1, target ? target->name : NULL);
+        uring_path(e, 2, l->new_dfd, l->newpath);
+    } else if (kind == TE_MKDIR) {
+        struct io_mkdir *d = KPTR(struct io_mkdir, cmd);
+        e->a[0] = d->mode;
+        uring_path(e, 0, d->dfd, d->filename);
+    } else {
+        struct io_unlink *u = KPTR(struct io_unlink, cmd);
+        uring_path(e, 0, u->dfd, u->filename);
+    }
+    event_emit(e);
+    return 0;
+}
+
+#endif
