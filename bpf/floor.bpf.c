@@ -13,3 +13,4 @@ SEC("tp_btf/sys_exit") int BPF_PROG(sys_exit) { return 0; }
 SEC("tp_btf/sched_process_fork") int BPF_PROG(on_fork) { return 0; }
 SEC("tp_btf/sched_process_exec") int BPF_PROG(on_exec) { return 0; }
 SEC("tp_btf/sched_process_exit") int BPF_PROG(on_exit) { return 0; }
+SEC("tp_btf/io_uring_submit_req") int BPF_PROG(on_uring_submit) { return 0; }

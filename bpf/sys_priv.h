@@ -282,7 +282,18 @@ static __always_inline void reach_event(struct call *s, long nr, long ret, __s64
 static __always_inline void on_process_vm(struct call *s, long nr, long ret) { reach_event(s, nr, ret, (int)s->args[0], true); }
 static __always_inline void on_pidfd_getfd(struct call *s, long nr, long ret) { reach_event(s, nr, ret, pidfd_target((int)s->args[0]), true); }
 static __always_inline void on_pidfd_open(struct call *s, long nr, long ret) { reach_event(s, nr, ret, (int)s->args[0], false); }
-HOOK(io_uring_enter, 0, on_restricted)
+/* A connect or send a ring made inline was judged by the egress guard's cgroup hook for
+ * this thread: its verdict goes on this record (no connect syscall is there to take it,
+ * and a later one must not). */
+static __always_inline void on_uring_enter(struct call *s, long nr, long ret)
+{
+    struct te_event *e = event_begin(TE_RESTRICTED, &s->m, nr, ret);
+    if (!e)
+        return;
+    e->guard = take_verdict();
+    syscall_emit(e);
+}
+HOOK(io_uring_enter, 0, on_uring_enter)
 HOOK(io_uring_register, 0, on_restricted)
 HOOK(delete_module, 0, on_restricted)
 HOOK(kexec_load, 0, on_restricted)

@@ -12,11 +12,13 @@ static __always_inline long uring_path(struct te_event *e, int slot, long dirfd,
 }
 
 /* A tracked process's io_uring request that makes or moves a name (open, rename, link,
- * symlink, unlink, mkdir), as the record its syscall would make, numbered
+ * symlink, unlink, mkdir; their paths from the kernel's own copies) or connects, as the
+ * record its syscall would make, numbered
  * TE_SYSCALL_URING | opcode. Submission comes before the operation runs (inline, or later
  * in a worker), so the record has no outcome: result 0, and user space says it was
- * submitted. Reads, writes and connects through a ring are not decoded (the egress guard's
- * cgroup hooks still refuse a connect). The opcodes are the UAPI's. */
+ * submitted; the egress guard's cgroup hook still judges the connect when it runs (its
+ * verdict goes on io_uring_enter's record). Reads, writes and sends through a ring are not
+ * decoded. The opcodes are the UAPI's. */
 SEC("tp_btf/io_uring_submit_req")
 int BPF_PROG(uring_submit, struct io_kiocb *req)
 {
@@ -38,6 +40,7 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
     case IORING_OP_SYMLINKAT: kind = TE_SYMLINK; break;
     case IORING_OP_UNLINKAT: kind = KPTR(struct io_unlink, cmd)->flags & AT_REMOVEDIR ? TE_RMDIR : TE_UNLINK; break;
     case IORING_OP_MKDIRAT: kind = TE_MKDIR; break;
+    case IORING_OP_CONNECT: kind = TE_CONNECT; break;
     default: return 0;
     }
     struct te_event *e = event_begin(kind, &m, TE_SYSCALL_URING | op, 0);
@@ -63,6 +66,14 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
         struct filename *target = l->oldpath;
         str_kernel(e, 1, target ? target->name : NULL);
         uring_path(e, 2, l->new_dfd, l->newpath);
+    } else if (kind == TE_CONNECT) {
+        /* The destination from the caller's memory, as a connect syscall's is: the kernel's
+         * copy sits in request data whose layout differs between kernel versions (measured:
+         * not where this kernel's BTF places it). What is refused is exact: the egress
+         * guard's cgroup hook judges its own copy when the connect runs. */
+        struct io_connect *c = KPTR(struct io_connect, cmd);
+        e->a[0] = req->cqe.fd;
+        sockaddr_read(e, c->addr, c->addr_len, false);
     } else if (kind == TE_MKDIR) {
         struct io_mkdir *d = KPTR(struct io_mkdir, cmd);
         e->a[0] = d->mode;

@@ -498,6 +498,19 @@ int main(int argc, char **argv)
             int res = uring_one(&sqe);
             printf("uring-rename %d\n", res < 0 ? -res : 0);
             i += 2;
+        } else if (!strcmp(op, "uring-connect4")) { /* uring-connect4 ADDR PORT: IORING_OP_CONNECT (TCP); prints "uring-connect ERRNO" */
+            NEED(2);
+            int sock = socket(AF_INET, SOCK_STREAM, 0);
+            struct sockaddr_in a = in4(A(1), atoi(A(2)));
+            struct io_uring_sqe sqe = {0};
+            sqe.opcode = IORING_OP_CONNECT;
+            sqe.fd = sock;
+            sqe.addr = (unsigned long)&a;
+            sqe.off = sizeof(a);
+            int res = uring_one(&sqe);
+            printf("uring-connect %d\n", res < 0 ? -res : 0);
+            close(sock);
+            i += 2;
         } else if (!strcmp(op, "int80")) {         /* int80: getpid through the 32-bit entry */
             fflush(stdout);
             long r;
