@@ -41,8 +41,6 @@ public struct GuardPlan: Sendable {
     public var deny: [Deny] = []
     /// The policy's own deputies (`Policy.deputies`), registered with the built-in ones.
     public var deputies: [String] = []
-    /// TCP deputies' ports past what one deny entry holds: judged by the rule, not refused.
-    public var deputyPortsOver: [UInt16] = []
 
     public init() {}
 
@@ -138,8 +136,7 @@ public struct GuardPlan: Sendable {
             // prefix decides, so these entries carry the container APIs' ports too
             plan.guards.insert(.egress)
             let container = acts("escape.container_socket") ? KernelGuardLocations.containerAPIPorts : []
-            let (ports, over) = listening.deniedPorts(limit: Probe.portRangeLimit - container.count)
-            plan.deputyPortsOver = over
+            let ports = listening.deniedPorts(limit: Probe.portRangeLimit - container.count).ports // the rest: said by refreshListening
             let all = ports.map { $0...$0 } + container
             let host = listening.hostAddresses.sorted { ($0.high, $0.low) < ($1.high, $1.low) }
                 .map { "\($0)/\($0.isIPv4 ? 32 : 128)" }

@@ -62,6 +62,7 @@ public final class Responder: @unchecked Sendable {
                 if !out.failed.isEmpty { return "stopping the session failed for \(out.failed.count) process(es): \(out.failed.prefix(3).joined(separator: "; "))" + kernelNote }
                 record(f)
                 taken = .stop
+                if out.signalled.isEmpty { return "nothing left running in the session to stop" + kernelNote }
                 return "session stopped (\(out.signalled.count) process(es) frozen; tether resume|kill \(f.session))" + kernelNote
             } catch {
                 return "stopping the session failed: \(error)"
@@ -81,7 +82,8 @@ public final class Responder: @unchecked Sendable {
                 if !out.failed.isEmpty { return "killing the session failed for \(out.failed.count) process(es): \(out.failed.prefix(3).joined(separator: "; "))" + kernelNote }
                 record(f)
                 taken = .kill
-                return "session killed (\(out.signalled.count) process(es))" + kernelNote
+                // a finding judged once the session is over (its state file at the end) finds nothing left
+                return (out.signalled.isEmpty ? "nothing left running in the session to kill" : "session killed (\(out.signalled.count) process(es))") + kernelNote
             } catch {
                 return "killing the session failed: \(error)"
             }

@@ -12,17 +12,9 @@ import XCTest
 /// whether a connection arrived (however soon the session is ended after).
 final class ConnectThroughIoUringTests: TetherRunTestCase {
     func testAConnectThroughARingIsFoundAndRefused() throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (listener, err) = loopbackListener(2375)
         defer { close(listener) }
-        var one: Int32 = 1
-        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var a = sockaddr_in()
-        a.sin_family = sa_family_t(AF_INET)
-        a.sin_port = in_port_t(2375).bigEndian
-        a.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        XCTAssertEqual(bound, 0, "binding 127.0.0.1:2375: errno \(errno)")
-        XCTAssertEqual(listen(listener, 8), 0)
+        XCTAssertEqual(err, 0, "binding 127.0.0.1:2375")
         XCTAssertEqual(fcntl(listener, F_SETFL, O_NONBLOCK), 0)
         /// Takes the connection that arrived, if one did.
         func arrived() -> Bool {
