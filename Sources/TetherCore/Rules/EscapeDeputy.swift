@@ -117,6 +117,15 @@ public enum Deputies {
         var value = Listening()
     }
 
+    /// The deputy a connect to `ip`:`port` reaches, by what was found last (`Listening.reached`),
+    /// looked up under the lock: the classifier asks this of every TCP connect, and a copy of
+    /// the whole would cost it more.
+    static func reached(_ ip: IPAddress, port: UInt16) -> Listening.Listener? {
+        listening.lock.lock()
+        defer { listening.lock.unlock() }
+        return listening.value.reached(ip, port: port)
+    }
+
     /// What the TCP deputies' listeners were found to be last.
     public static func currentListening() -> Listening {
         listening.lock.lock()
@@ -148,7 +157,7 @@ struct EscapeDeputy: Rule {
                            subject: "deputy:\(r.pid)")
         }
         if e.kind == .connect, e.family == .inet || e.family == .inet6, let port = e.port, let a = e.addr,
-           let ip = IPAddress(a), let l = Deputies.currentListening().reached(ip, port: port) {
+           let ip = IPAddress(a), let l = Deputies.reached(ip, port: port) {
             let who = l.pid > 0 ? ", pid \(l.pid) listening" : ""
             let what = l.name == "sshd" ? "a login outside the session" : "a server outside the session that runs commands for its clients"
             return RuleHit("reached \(l.name)'s port on this host (\(ip.isIPv4 ? a : "[\(a)]"):\(port)\(who)): \(what)\(e.outcomeNote)",
