@@ -498,6 +498,27 @@ int main(int argc, char **argv)
             int res = uring_one(&sqe);
             printf("uring-rename %d\n", res < 0 ? -res : 0);
             i += 2;
+        } else if (!strcmp(op, "uring-path")) {    /* uring-path OP A [B]: IORING_OP_{MKDIRAT,UNLINKAT,SYMLINKAT,LINKAT} (OP: mkdir A, unlink A, symlink A B, link A B); prints "uring-path RES" */
+            NEED(2);
+            struct io_uring_sqe sqe = {0};
+            sqe.fd = AT_FDCWD;
+            sqe.addr = (unsigned long)A(2);
+            int two = 0;
+            if (!strcmp(A(1), "mkdir")) {
+                sqe.opcode = IORING_OP_MKDIRAT;
+                sqe.len = 0755;
+            } else if (!strcmp(A(1), "unlink")) {
+                sqe.opcode = IORING_OP_UNLINKAT;
+            } else {
+                NEED(3);
+                two = 1;
+                sqe.opcode = !strcmp(A(1), "symlink") ? IORING_OP_SYMLINKAT : IORING_OP_LINKAT;
+                sqe.addr2 = (unsigned long)A(3);
+                if (sqe.opcode == IORING_OP_LINKAT) sqe.len = AT_FDCWD; /* the new name's dirfd */
+            }
+            int res = uring_one(&sqe);
+            printf("uring-path %d\n", res < 0 ? -res : 0);
+            i += 2 + two;
         } else if (!strcmp(op, "uring-connect4")) { /* uring-connect4 ADDR PORT: IORING_OP_CONNECT (TCP); prints "uring-connect ERRNO" */
             NEED(2);
             int sock = socket(AF_INET, SOCK_STREAM, 0);

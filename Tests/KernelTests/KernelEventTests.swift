@@ -299,4 +299,35 @@ final class KernelEventTests: KernelTestCase {
         XCTAssertEqual(e.signal, 0)
         XCTAssertEqual(e.via, "kill")
     }
+
+    /// io_uring's requests that make or move a name, read at submission: each is the record
+    /// its syscall would make (paths resolved against the cwd as the kernel resolves them),
+    /// numbered TE_SYSCALL_URING | opcode, with no outcome (result 0).
+    func testIoUringRequestsAreTheirSyscallsRecords() throws {
+        let d = scratch + "/d"
+        let r = try ops([
+            "uring-path", "mkdir", "d",
+            "uring-write", "d/f", "x",
+            "uring-path", "symlink", "f", "d/soft",
+            "uring-path", "link", "d/f", "d/hard",
+            "uring-rename", "d/hard", "d/moved",
+            "uring-path", "unlink", "d/f",
+        ], cwd: scratch)
+        let ring = r.events.filter { $0.ioUringOp != nil }
+        XCTAssertEqual(ring.map(\.kind), [.mkdir, .open, .symlink, .link, .rename, .unlink], "\(ring.map(\.kind))")
+        XCTAssertEqual(ring.map(\.ioUringOp), [37, 18, 38, 39, 35, 36])
+        XCTAssertTrue(ring.allSatisfy { $0.result == 0 }, "no outcome at submission")
+        XCTAssertEqual(ring[0].path, d)
+        XCTAssertEqual(ring[1].path, d + "/f")
+        XCTAssertEqual(ring[1].requested, "d/f")
+        XCTAssertEqual((ring[1].flags ?? 0) & OpenFlags.create, OpenFlags.create)
+        XCTAssertEqual(ring[2].path, d + "/soft")
+        XCTAssertEqual(ring[2].linkTarget, "f")
+        XCTAssertEqual(ring[3].path, d + "/f")
+        XCTAssertEqual(ring[3].newPath, d + "/hard")
+        XCTAssertEqual(ring[4].path, d + "/hard")
+        XCTAssertEqual(ring[4].newPath, d + "/moved")
+        XCTAssertEqual(ring[5].path, d + "/f")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: d + "/moved"), "the requests ran")
+    }
 }
