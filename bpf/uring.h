@@ -12,13 +12,13 @@ static __always_inline long uring_path(struct te_event *e, int slot, long dirfd,
 }
 
 /* A tracked process's io_uring request that makes or moves a name (open, rename, link,
- * symlink, unlink, mkdir; their paths from the kernel's own copies) or connects, as the
- * record its syscall would make, numbered
+ * symlink, unlink, mkdir; their paths from the kernel's own copies), connects or sends a
+ * datagram to an address (sendmsg), as the record its syscall would make, numbered
  * TE_SYSCALL_URING | opcode. Submission comes before the operation runs (inline, or later
  * in a worker), so the record has no outcome: result 0, and user space says it was
  * submitted; the egress guard's cgroup hook still judges the connect when it runs (its
- * verdict goes on io_uring_enter's record). Reads, writes and sends through a ring are not
- * decoded. The opcodes are the UAPI's. */
+ * verdict goes on io_uring_enter's record). Reads, writes, and sends on a connected socket
+ * are not decoded. The opcodes are the UAPI's. */
 SEC("tp_btf/io_uring_submit_req")
 int BPF_PROG(uring_submit, struct io_kiocb *req)
 {
@@ -41,7 +41,17 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
     case IORING_OP_UNLINKAT: kind = KPTR(struct io_unlink, cmd)->flags & AT_REMOVEDIR ? TE_RMDIR : TE_UNLINK; break;
     case IORING_OP_MKDIRAT: kind = TE_MKDIR; break;
     case IORING_OP_CONNECT: kind = TE_CONNECT; break;
+    case IORING_OP_SENDMSG:
+    case IORING_OP_SENDMSG_ZC: kind = TE_SENDTO; break;
     default: return 0;
+    }
+    /* a datagram's destination, from the caller's msghdr (as sendmsg's is); none: the
+     * socket is connected, and its connect was reported */
+    struct user_msghdr msg = {};
+    if (kind == TE_SENDTO) {
+        struct io_sr_msg *sr = KPTR(struct io_sr_msg, cmd);
+        if (bpf_probe_read_user(&msg, sizeof(msg), sr->umsg) || !msg.msg_name)
+            return 0;
     }
     struct te_event *e = event_begin(kind, &m, TE_SYSCALL_URING | op, 0);
     if (!e)
@@ -74,6 +84,9 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
         struct io_connect *c = KPTR(struct io_connect, cmd);
         e->a[0] = req->cqe.fd;
         sockaddr_read(e, c->addr, c->addr_len, false);
+    } else if (kind == TE_SENDTO) {
+        e->a[0] = req->cqe.fd;
+        sockaddr_read(e, msg.msg_name, msg.msg_namelen, false);
     } else if (kind == TE_MKDIR) {
         struct io_mkdir *d = KPTR(struct io_mkdir, cmd);
         e->a[0] = d->mode;

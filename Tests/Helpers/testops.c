@@ -519,6 +519,21 @@ int main(int argc, char **argv)
             int res = uring_one(&sqe);
             printf("uring-path %d\n", res < 0 ? -res : 0);
             i += 2 + two;
+        } else if (!strcmp(op, "uring-sendmsg4")) { /* uring-sendmsg4 ADDR PORT: one UDP datagram by IORING_OP_SENDMSG; prints "uring-sendmsg ERRNO" */
+            NEED(2);
+            int sock = socket(AF_INET, SOCK_DGRAM, 0);
+            struct sockaddr_in a = in4(A(1), atoi(A(2)));
+            char payload[] = "x";
+            struct iovec iov = { payload, 1 };
+            struct msghdr msg = { .msg_name = &a, .msg_namelen = sizeof(a), .msg_iov = &iov, .msg_iovlen = 1 };
+            struct io_uring_sqe sqe = {0};
+            sqe.opcode = IORING_OP_SENDMSG;
+            sqe.fd = sock;
+            sqe.addr = (unsigned long)&msg;
+            int res = uring_one(&sqe);
+            printf("uring-sendmsg %d\n", res < 0 ? -res : 0);
+            close(sock);
+            i += 2;
         } else if (!strcmp(op, "uring-connect4")) { /* uring-connect4 ADDR PORT: IORING_OP_CONNECT (TCP); prints "uring-connect ERRNO" */
             NEED(2);
             int sock = socket(AF_INET, SOCK_STREAM, 0);

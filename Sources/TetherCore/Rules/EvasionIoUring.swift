@@ -1,10 +1,11 @@
 /// io_uring performs file and network I/O without the syscalls Tether watches. Its requests
-/// that make or move a name, and its connects, are read at submission (the records of their
-/// syscalls, marked `ioUringOp`); the rest of what a ring does is not seen.
+/// that make or move a name, connect, or send a datagram to an address are read at
+/// submission (the records of their syscalls, marked `ioUringOp`); the rest of what a ring
+/// does is not seen.
 struct EvasionIoUring: Rule {
-    static let unseen = "its reads, writes and sends are invisible to syscall tracing (requests that make or move a name, and connects, are read at submission)"
+    static let unseen = "its reads, writes and sends on a connected socket are invisible to syscall tracing (requests that make or move a name, connect, or send a datagram to an address are read at submission)"
     /// The operations read at submission, by opcode (the UAPI's).
-    static let decoded: [Int32: String] = [16: "IORING_OP_CONNECT", 18: "IORING_OP_OPENAT", 28: "IORING_OP_OPENAT2", 35: "IORING_OP_RENAMEAT", 36: "IORING_OP_UNLINKAT",
+    static let decoded: [Int32: String] = [9: "IORING_OP_SENDMSG", 48: "IORING_OP_SENDMSG_ZC", 16: "IORING_OP_CONNECT", 18: "IORING_OP_OPENAT", 28: "IORING_OP_OPENAT2", 35: "IORING_OP_RENAMEAT", 36: "IORING_OP_UNLINKAT",
                                             37: "IORING_OP_MKDIRAT", 38: "IORING_OP_SYMLINKAT", 39: "IORING_OP_LINKAT"]
 
     var info: RuleInfo { Self.definition }
