@@ -56,26 +56,37 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
     struct te_event *e = event_begin(kind, &m, TE_SYSCALL_URING | op, 0);
     if (!e)
         return 0;
+    /* the string slot of a name the request makes something new at, and its dirfd: for
+     * the entry guard below, as the syscall's record has it judged */
+    int made = -1;
+    long made_dirfd = AT_FDCWD;
     if (kind == TE_OPEN) {
         struct io_open *o = KPTR(struct io_open, cmd);
         e->a[0] = o->how.flags;
         e->a[1] = o->how.mode;
-        uring_path(e, 0, o->dfd, o->filename);
+        long d = uring_path(e, 0, o->dfd, o->filename);
+        if (o->how.flags & (O_ACCMODE | O_CREAT | O_TRUNC)) {
+            made = 1;
+            made_dirfd = d;
+        }
     } else if (kind == TE_RENAME) {
         struct io_rename *r = KPTR(struct io_rename, cmd);
         e->a[0] = r->flags;
         uring_path(e, 0, r->old_dfd, r->oldpath);
-        uring_path(e, 2, r->new_dfd, r->newpath);
+        made_dirfd = uring_path(e, 2, r->new_dfd, r->newpath);
+        made = 3;
     } else if (kind == TE_LINK) {
         struct io_link *l = KPTR(struct io_link, cmd);
         e->a[0] = l->flags;
         uring_path(e, 0, l->old_dfd, l->oldpath);
-        uring_path(e, 2, l->new_dfd, l->newpath);
+        made_dirfd = uring_path(e, 2, l->new_dfd, l->newpath);
+        made = 3;
     } else if (kind == TE_SYMLINK) {
         struct io_link *l = KPTR(struct io_link, cmd);
         struct filename *target = l->oldpath;
         str_kernel(e, 1, target ? target->name : NULL);
-        uring_path(e, 2, l->new_dfd, l->newpath);
+        made_dirfd = uring_path(e, 2, l->new_dfd, l->newpath);
+        made = 3;
     } else if (kind == TE_CONNECT) {
         /* The destination from the caller's memory, as a connect syscall's is: the kernel's
          * copy sits in request data whose layout differs between kernel versions (measured:
@@ -90,10 +101,20 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
     } else if (kind == TE_MKDIR) {
         struct io_mkdir *d = KPTR(struct io_mkdir, cmd);
         e->a[0] = d->mode;
-        uring_path(e, 0, d->dfd, d->filename);
+        made_dirfd = uring_path(e, 0, d->dfd, d->filename);
+        made = 1;
     } else {
         struct io_unlink *u = KPTR(struct io_unlink, cmd);
         uring_path(e, 0, u->dfd, u->filename);
+    }
+    /* The write and tamper guards judge the name as they do a syscall's: a persistence
+     * location or Tether's own files. The request itself runs right after (inline, in
+     * this same io_uring_enter), so what it makes lands; but in enforce mode the caller
+     * dies on its return and its session freezes, before it can write a byte into what it
+     * opened, and the rules undo what landed. */
+    if (made == 1 || made == 3) {
+        struct call c = { .m = m };
+        entry_guard(e, &c, made, made_dirfd);
     }
     event_emit(e);
     return 0;

@@ -8,12 +8,22 @@ import XCTest
 /// Indicator Blocking).
 /// Requests that make or move a name are read at submission from the kernel's own copy of
 /// their paths: the record is the syscall's would be, marked as an io_uring request whose
-/// outcome is not seen. Monitor: persist.cron names where the job landed. Enforce (adopted
-/// sessions: no guard acts at submission): the session is ended and the job undone.
+/// outcome is not seen. Monitor: persist.cron names where the job landed. Enforce: the write
+/// guard judges the request's destination at submission, as it does a syscall's; the
+/// request still runs (inline, in the same io_uring_enter), but the caller dies on its
+/// return, its session freezes, and what landed is undone.
 final class CronThroughIoUringTests: TetherRunTestCase {
     func testACronJobOpenedThroughIoUringIsFoundWhereItLanded() throws {
         let path = "/etc/cron.d/tether-evasion-uring-open-\(getpid())"
-        try assertCaught("\(KernelHarness.testops) uring-write \(path) '* * * * * root /bin/true'", rule: "persist.cron", path: path)
+        let script = "\(KernelHarness.testops) uring-write \(path) '* * * * * root /bin/true' > out.txt"
+        try assertCaught(script, rule: "persist.cron", path: path)
+        // the write guard judged the request at submission: the caller died on its return
+        // from io_uring_enter, before it wrote a byte (or said it had)
+        let enforced = try run(script, mode: "enforce", confined: false)
+        let f = try XCTUnwrap(enforced.findings.first { $0["rule"] as? String == "persist.cron" }, "\(enforced.rules) \(enforced.stderr)")
+        XCTAssertTrue((f["outcome"] as? String ?? "").contains("the kernel already killed the offender"), "\(f)")
+        XCTAssertEqual((try? String(contentsOfFile: dir + "/out.txt", encoding: .utf8)) ?? "", "", "the caller ran on past io_uring_enter")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path), "undone")
     }
 
     func testACronJobRenamedThroughIoUringIsFoundWhereItLanded() throws {
