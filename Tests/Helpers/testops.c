@@ -487,6 +487,17 @@ int main(int argc, char **argv)
             }
             printf("uring-write %d\n", res < 0 ? -res : 0);
             i += 2;
+        } else if (!strcmp(op, "uring-open")) {   /* uring-open PATH FLAGS: IORING_OP_OPENAT (FLAGS as open's), closed; prints "uring-open ERRNO" */
+            NEED(2);
+            struct io_uring_sqe sqe = {0};
+            sqe.opcode = IORING_OP_OPENAT;
+            sqe.fd = AT_FDCWD;
+            sqe.addr = (unsigned long)A(1);
+            sqe.open_flags = open_flags(A(2));
+            int res = uring_one(&sqe);
+            if (res >= 0) close(res);
+            printf("uring-open %d\n", res < 0 ? -res : 0);
+            i += 2;
         } else if (!strcmp(op, "uring-rename")) {  /* uring-rename OLD NEW: IORING_OP_RENAMEAT; prints "uring-rename RES" */
             NEED(2);
             struct io_uring_sqe sqe = {0};

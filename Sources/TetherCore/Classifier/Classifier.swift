@@ -268,6 +268,9 @@ public final class Classifier {
         // the kernel's tamper guard matched Tether's own file by its inode (a session's ledger
         // wherever the state directory is): the kernel decided, the path list need not agree
         if e.guardActions.contains(.tamper) { gateMask |= Place.tether.mask }
+        // an io_uring request's open of a /proc entry never met that guard: escape.tamper
+        // looks at its path
+        if e.ioUringOp != nil, let p = e.path, PathBytes.procPid(p) != nil { gateMask |= Place.tether.mask }
         // Exec-gated rules past index 63 have no bit: they are always called. An exec that
         // changed credentials (a setuid program) is shown to every rule.
         let execWanted: UInt64 = e.kind != .exec || e.euid != e.uid ? ~0 : execName.flatMap { agent.execWanted[$0] } ?? 0

@@ -49,6 +49,12 @@ struct EscapeTamper: Rule, LocationGated {
             let call = SyscallName.of(e.syscall) ?? "syscall \(e.syscall)"
             return RuleHit("\(call) on Tether (pid \(t)): its memory or descriptors (the tracked set, the guard switches)\(e.outcomeNote)",
                            subject: "pid:\(t):\(call)")
+        case .open where e.ioUringOp != nil && e.path.flatMap(PathBytes.procPid).map { ctx.protectedPids.contains($0.pid) } == true:
+            // A ring's open never reaches the tamper guard's check of the opened file's proc
+            // inode (no syscall exit hands it over): its path, the kernel's copy read
+            // lexically, names Tether's /proc entry. Judged after the request ran.
+            let p = e.path ?? ""
+            return RuleHit("Tether's process opened through /proc by an io_uring request: \(p)\(e.outcomeNote)", subject: p, path: p)
         case .open where !e.isWriteOpen:
             // a read the kernel's tamper guard matched (the engine hands those to the rules
             // of writes): Tether's /proc/PID/mem, matched on the proc inode's pid
