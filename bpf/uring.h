@@ -11,6 +11,43 @@ static __always_inline long uring_path(struct te_event *e, int slot, long dirfd,
     return path_base(e, slot, dirfd, str_kernel(e, slot + 1, f ? f->name : NULL));
 }
 
+/* Is a ring's open of string slot 1 one of Tether's /proc entries, as proc_guard judges an
+ * opened file: "/proc/N/..." where N (a process or one of its threads) is protected, for
+ * writing, or its "mem" at all? Read from the kernel's own copy of the path, in this plain
+ * spelling only (another spelling is judged by the rules, by its normalized path). */
+static __always_inline bool uring_proc_tamper(struct te_event *e, bool write)
+{
+    struct te_str *str = &e->s[1];
+    __u32 off = str->off, len = str->len;
+    if (len < 8 || len >= TE_STR_MAX || off > sizeof(struct scratch) - TE_STR_MAX)
+        return false;
+    char p[24] = {};
+    if (bpf_probe_read_kernel(p, sizeof(p), (char *)e + off))
+        return false;
+    if (!(p[0] == '/' && p[1] == 'p' && p[2] == 'r' && p[3] == 'o' && p[4] == 'c' && p[5] == '/'))
+        return false;
+    __s64 n = 0;
+    bool slash = false;
+#pragma unroll
+    for (int i = 6; i < 17; i++) {
+        char c = p[i];
+        if (c >= '0' && c <= '9') {
+            n = n * 10 + (c - '0');
+            continue;
+        }
+        slash = c == '/' && i > 6;
+        break;
+    }
+    if (!slash || !pid_protected(tgid_of(n)))
+        return false;
+    if (write)
+        return true;
+    char tail[4] = {};
+    if (bpf_probe_read_kernel(tail, sizeof(tail), (char *)e + off + len - 4))
+        return false;
+    return tail[0] == '/' && tail[1] == 'm' && tail[2] == 'e' && tail[3] == 'm';
+}
+
 /* A tracked process's io_uring request that makes or moves a name (open, rename, link,
  * symlink, unlink, mkdir; their paths from the kernel's own copies), connects or sends a
  * datagram to an address (sendmsg), as the record its syscall would make, numbered
@@ -65,9 +102,15 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
         e->a[0] = o->how.flags;
         e->a[1] = o->how.mode;
         long d = uring_path(e, 0, o->dfd, o->filename);
-        if (o->how.flags & (O_ACCMODE | O_CREAT | O_TRUNC)) {
+        bool write = o->how.flags & (O_ACCMODE | O_CREAT | O_TRUNC);
+        if (write) {
             made = 1;
             made_dirfd = d;
+        }
+        if (uring_proc_tamper(e, write) && (guards_enabled() & TE_GUARDS_TAMPER)) {
+            struct call c = { .m = m };
+            guard_act(e, &c, TE_GUARD_TAMPER);
+            made = -1; /* judged */
         }
     } else if (kind == TE_RENAME) {
         struct io_rename *r = KPTR(struct io_rename, cmd);
