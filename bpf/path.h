@@ -212,14 +212,11 @@ static __always_inline __u32 proc_link(struct te_event *e, int slot, long *dirfd
     return 0;
 }
 
-/* A path argument: the requested string into `slot + 1`, and what it is relative to
- * into `slot` (nothing for an absolute path; the dirfd itself for an empty one). Returns
- * the directory the path is relative to, which for a /proc/self magic-link spelling is
- * the one it names (see proc_link). */
-/* The base of the path string already in slot+1 (`n`: its length, < 0 if it faulted)
- * into slot: the directory a relative one is resolved against, the caller's root for an
- * absolute one in a chroot, the file or directory a /proc magic link stands for. Returns
- * the dirfd the string is relative to, for the entry guard. */
+/* What the path string already in slot+1 (`n`: its length, < 0 if it faulted) is
+ * relative to, into `slot`: the directory a relative one is resolved against (the dirfd
+ * itself for an empty one), the caller's root for an absolute one in a chroot (nothing
+ * otherwise), the file or directory a /proc/self magic link stands for (see proc_link).
+ * Returns the directory the path is relative to, for the entry guard. */
 static __always_inline long path_base(struct te_event *e, int slot, long dirfd, long n)
 {
     if (n > 0 && str_first(e, slot + 1) == '/') {

@@ -5,40 +5,33 @@
 
 /* ---- network ---- */
 
-/* Copies len bytes of a sockaddr: the caller's memory, or the kernel's own copy (`kernel`). */
-static __always_inline long sockaddr_copy(void *dst, __u32 len, const void *src, bool kernel)
+/* Decode a user sockaddr into family/port/addr (and a unix path into slot 1). */
+static __always_inline void sockaddr_user(struct te_event *e, const void *uaddr, long len)
 {
-    return kernel ? bpf_probe_read_kernel(dst, len, src) : bpf_probe_read_user(dst, len, src);
-}
-
-/* Decode a sockaddr into family/port/addr (and a unix path into slot 1): the caller's, or
- * one the kernel copied (`kernel`: an io_uring request's). */
-static __always_inline void sockaddr_read(struct te_event *e, const void *addr, long len, bool kernel)
-{
-    if (!addr || len < 2)
+    if (!uaddr || len < 2)
         return;
     __u16 family = 0;
-    sockaddr_copy(&family, sizeof(family), addr, kernel);
+    bpf_probe_read_user(&family, sizeof(family), uaddr);
     e->family = family;
     if (family == AF_INET) {
         struct sockaddr_in sin = {};
-        sockaddr_copy(&sin, sizeof(sin), addr, kernel);
+        bpf_probe_read_user(&sin, sizeof(sin), uaddr);
         e->port = bpf_ntohs(sin.sin_port);
         __builtin_memcpy(e->addr, &sin.sin_addr, 4);
     } else if (family == AF_INET6) {
         struct sockaddr_in6 sin6 = {};
-        sockaddr_copy(&sin6, sizeof(sin6), addr, kernel);
+        bpf_probe_read_user(&sin6, sizeof(sin6), uaddr);
         e->port = bpf_ntohs(sin6.sin6_port);
         __builtin_memcpy(e->addr, &sin6.sin6_addr, 16);
     } else if (family == AF_UNIX) {
-        const char *path = (const char *)addr + 2;
+        const char *path = (const char *)uaddr + 2;
         char first = 0;
-        sockaddr_copy(&first, 1, path, kernel);
+        bpf_probe_read_user(&first, 1, path);
         if (first == 0 && len > 3) {
-            str_read(e, 1, path + 1, kernel);
+            str_user(e, 1, path + 1);
             e->s[1].flags |= TE_STRF_ABSTRACT;
         } else {
-            str_read(e, 1, path, kernel);
+            str_user(e, 1, path);
             /* a relative socket path names a file in the caller's cwd: its kernel path, as
              * for any relative path (user space could only guess it once the caller is gone) */
             if (first != '/')
@@ -46,8 +39,6 @@ static __always_inline void sockaddr_read(struct te_event *e, const void *addr, 
         }
     }
 }
-
-static __always_inline void sockaddr_user(struct te_event *e, const void *uaddr, long len) { sockaddr_read(e, uaddr, len, false); }
 
 /* What a cgroup hook decided for this thread's syscall, if anything. */
 static __always_inline __u32 take_verdict(void)

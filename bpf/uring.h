@@ -11,6 +11,16 @@ static __always_inline long uring_path(struct te_event *e, int slot, long dirfd,
     return path_base(e, slot, dirfd, str_kernel(e, slot + 1, f ? f->name : NULL));
 }
 
+/* A rename's or link's two paths into slots 0/1 and 2/3, as two_paths lays them out;
+ * returns the new name's dirfd. */
+static __always_inline long uring_two_paths(struct te_event *e, int flags, long old_dfd, struct filename *old,
+                                            long new_dfd, struct filename *new)
+{
+    e->a[0] = flags;
+    uring_path(e, 0, old_dfd, old);
+    return uring_path(e, 2, new_dfd, new);
+}
+
 /* Is a ring's open of string slot 1 one of Tether's /proc entries, as proc_guard judges an
  * opened file: "/proc/N/..." where N (a process or one of its threads) is protected, for
  * writing, or its "mem" at all? Read from the kernel's own copy of the path, in this plain
@@ -114,15 +124,11 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
         }
     } else if (kind == TE_RENAME) {
         struct io_rename *r = KPTR(struct io_rename, cmd);
-        e->a[0] = r->flags;
-        uring_path(e, 0, r->old_dfd, r->oldpath);
-        made_dirfd = uring_path(e, 2, r->new_dfd, r->newpath);
+        made_dirfd = uring_two_paths(e, r->flags, r->old_dfd, r->oldpath, r->new_dfd, r->newpath);
         made = 3;
     } else if (kind == TE_LINK) {
         struct io_link *l = KPTR(struct io_link, cmd);
-        e->a[0] = l->flags;
-        uring_path(e, 0, l->old_dfd, l->oldpath);
-        made_dirfd = uring_path(e, 2, l->new_dfd, l->newpath);
+        made_dirfd = uring_two_paths(e, l->flags, l->old_dfd, l->oldpath, l->new_dfd, l->newpath);
         made = 3;
     } else if (kind == TE_SYMLINK) {
         struct io_link *l = KPTR(struct io_link, cmd);
@@ -137,10 +143,10 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
          * guard's cgroup hook judges its own copy when the connect runs. */
         struct io_connect *c = KPTR(struct io_connect, cmd);
         e->a[0] = req->cqe.fd;
-        sockaddr_read(e, c->addr, c->addr_len, false);
+        sockaddr_user(e, c->addr, c->addr_len);
     } else if (kind == TE_SENDTO) {
         e->a[0] = req->cqe.fd;
-        sockaddr_read(e, msg.msg_name, msg.msg_namelen, false);
+        sockaddr_user(e, msg.msg_name, msg.msg_namelen);
     } else if (kind == TE_MKDIR) {
         struct io_mkdir *d = KPTR(struct io_mkdir, cmd);
         e->a[0] = d->mode;

@@ -8,7 +8,7 @@ import TetherCore
 /// nothing. A member of a session is no deputy (what it forks for a client is a member
 /// too), so `isMember` leaves the sessions' own listeners out.
 public enum Listeners {
-    /// The most listening sockets and deputy processes read; past them, the rest is not seen
+    /// The most listening sockets read from each table; past them, the rest is not seen
     /// (sshd's port is judged anyway).
     static let socketLimit = 1 << 16
 

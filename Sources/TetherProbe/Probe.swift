@@ -116,6 +116,11 @@ public final class Probe {
         return handle
     }
 
+    /// What a front end says of the hooks skipped, if any.
+    public static func skippedNote(_ skipped: [String]) -> String? {
+        skipped.isEmpty ? nil : "hooks this kernel or architecture lacks, not watched: \(skipped.joined(separator: ", "))"
+    }
+
     /// Hooks attached, and those skipped: syscalls this architecture lacks, tracepoints this kernel lacks.
     public func hooks() -> (attached: Int, skipped: [String]) {
         var attached: UInt32 = 0, skipped: UInt32 = 0

@@ -66,10 +66,7 @@ public struct GuardPlan: Sendable {
         var plan = GuardPlan()
         plan.deputies = policy.deputies
         let agents = [policy.defaults] + policy.agents
-        func acts(_ id: String) -> Bool {
-            guard let info = RuleCatalog.info(id) else { return false }
-            return agents.contains { a in let s = a.settings(for: info); return s.enabled && s.action != .alert }
-        }
+        func acts(_ id: String) -> Bool { GuardPlan.acts(id, policy) }
         if acts("escape.tamper") || acts("escape.bpf") || acts("escape.kernel_module") { plan.guards.insert(.tamper) }
         if acts("escape.network") || acts("escape.metadata") { plan.guards.insert(.egress) }
         if acts("escape.kernel_tunables") { plan.guards.insert(.sysctl) }
@@ -136,13 +133,24 @@ public struct GuardPlan: Sendable {
             // prefix decides, so these entries carry the container APIs' ports too
             plan.guards.insert(.egress)
             let container = acts("escape.container_socket") ? KernelGuardLocations.containerAPIPorts : []
-            let ports = listening.deniedPorts(limit: Probe.portRangeLimit - container.count).ports // the rest: said by refreshListening
+            let ports = listening.deniedPorts(limit: deputyPortLimit(policy)).ports // the rest: said by refreshListening
             let all = ports.map { $0...$0 } + container
             let host = listening.hostAddresses.sorted { ($0.high, $0.low) < ($1.high, $1.low) }
                 .map { "\($0)/\($0.isIPv4 ? 32 : 128)" }
             plan.deny += (Deputies.loopback + host).compactMap { c in (try? CIDR(c)).map { Deny(cidr: $0, ports: all) } }
         }
         return plan
+    }
+
+    /// Does a rule act (enabled, with an action other than alert) for any agent of `policy`?
+    static func acts(_ id: String, _ policy: Policy) -> Bool {
+        guard let info = RuleCatalog.info(id) else { return false }
+        return ([policy.defaults] + policy.agents).contains { a in let s = a.settings(for: info); return s.enabled && s.action != .alert }
+    }
+
+    /// The TCP deputies' ports one deny entry holds: what the container APIs' ranges leave.
+    static func deputyPortLimit(_ policy: Policy) -> Int {
+        Probe.portRangeLimit - (acts("escape.container_socket", policy) ? KernelGuardLocations.containerAPIPorts.count : 0)
     }
 
     public struct Installed: Sendable, Equatable {
@@ -226,7 +234,7 @@ public struct GuardPlan: Sendable {
         let before = Deputies.currentListening()
         guard Deputies.setListening(now) else { return (false, nil) }
         guard now.ports != before.ports else { return (true, nil) } // this host's addresses moved
-        let over = now.deniedPorts(limit: Probe.portRangeLimit - KernelGuardLocations.containerAPIPorts.count).over
+        let over = now.deniedPorts(limit: deputyPortLimit(policy)).over
         let found = now.ports.sorted { $0.key < $1.key }.map { "\($0.value.name) on port \($0.key) (pid \($0.value.pid))" }
         return (true, "TCP deputies on this host: " + (found.isEmpty ? "none listening any more" : found.joined(separator: ", "))
             + "; their ports (and sshd's \(Deputies.sshPort)) are refused on this host's addresses where escape.deputy acts"

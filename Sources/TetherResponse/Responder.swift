@@ -193,13 +193,11 @@ enum Undo {
         }
         guard !removed.isEmpty || !restored.isEmpty else { return "nothing to undo: the MCP server(s) are no longer in \(path)" }
         guard let out = try? JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted]) else { return failed("cannot write JSON") }
-        let tmp = path + ".tether-undo-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(st.st_mode & 0o7777))
-        guard fd >= 0 else { return failed(String(cString: strerror(errno))) }
-        let wrote = out.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == out.count
-        let owned = fchown(fd, st.st_uid, st.st_gid) == 0 && fchmod(fd, mode_t(st.st_mode & 0o7777)) == 0
-        close(fd)
-        guard wrote, owned, rename(tmp, path) == 0 else { unlink(tmp); return failed(String(cString: strerror(errno))) }
+        do {
+            try Quarantine.replace(path, with: [UInt8](out), mode: mode_t(st.st_mode & 0o7777), uid: st.st_uid, gid: st.st_gid)
+        } catch {
+            return failed("\(error)")
+        }
         let done = (removed.isEmpty ? [] : ["MCP server(s) \(removed.joined(separator: ", ")) removed from \(path)"])
             + (restored.isEmpty ? [] : ["MCP server(s) \(restored.joined(separator: ", ")) put back as they were in \(path)"])
         return "undone: " + done.joined(separator: "; ")

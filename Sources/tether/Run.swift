@@ -103,8 +103,7 @@ struct Run: ParsableCommand {
         if let status = try runViaDaemon(confine: confinement) { throw ExitCode(status) }
         let probe: Probe
         do { probe = try Probe() } catch { complain("\(error)"); throw ExitCode(70) }
-        let skipped = probe.hooks().skipped
-        if !skipped.isEmpty { complain("hooks this kernel or architecture lacks, not watched: \(skipped.joined(separator: ", "))") }
+        if let note = Probe.skippedNote(probe.hooks().skipped) { complain(note) }
         let me = getpid()
         // This run's own kernel side: its session is slot 0, the policy's defaults (in the
         // mode --mode gave), and the guards are compiled for it.

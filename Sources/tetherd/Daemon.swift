@@ -99,7 +99,7 @@ final class Daemon: @unchecked Sendable {
         responder.quarantine = Quarantine(stateDirectory: config.stateDirectory)
         let hooks = probe.hooks()
         hooksAttached = hooks.attached
-        if !hooks.skipped.isEmpty { log("hooks this kernel or architecture lacks, not watched: \(hooks.skipped.joined(separator: ", "))") }
+        if let note = Probe.skippedNote(hooks.skipped) { log(note) }
         if let note = GuardPlan.refreshListening(policy, probe: probe).note { log(note) }
         let compiled = try PolicyState.compile(policy, probe: probe)
         state = compiled.with(slots: try compiled.installWatch(replacing: nil, probe: probe))

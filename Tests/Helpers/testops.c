@@ -217,14 +217,15 @@ int main(int argc, char **argv)
             listen(s, 7);
             close(s);
             i += 2;
-        } else if (!strcmp(op, "listen4-keep")) {  /* listen4-keep ADDR PORT: bind + listen, kept open; prints "listening ERRNO" */
+        } else if (!strcmp(op, "listen4-keep")) {  /* listen4-keep ADDR PORT: bind + listen, kept open (PORT 0: a free one); prints "listening ERRNO PORT" */
             NEED(2);
             int s = socket(AF_INET, SOCK_STREAM, 0);
             int one = 1;
             setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
             struct sockaddr_in a = in4(A(1), atoi(A(2)));
-            int rc = bind(s, (struct sockaddr *)&a, sizeof(a)) || listen(s, 64);
-            printf("listening %d\n", rc ? errno : 0);
+            socklen_t alen = sizeof(a);
+            int rc = bind(s, (struct sockaddr *)&a, sizeof(a)) || listen(s, 64) || getsockname(s, (struct sockaddr *)&a, &alen);
+            printf("listening %d %d\n", rc ? errno : 0, ntohs(a.sin_port));
             fflush(stdout);
             i += 2;
         } else if (!strcmp(op, "sendto4")) {       /* sendto4 ADDR PORT (UDP datagram) */

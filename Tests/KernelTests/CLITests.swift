@@ -133,17 +133,10 @@ final class CLITests: XCTestCase {
     func testRunWritesValidOCSFSessionEvents() throws {
         let dir = try makeScratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (listener, bound, err) = loopbackSocket(Int32(SOCK_STREAM.rawValue))
         defer { close(listener) }
-        var a = sockaddr_in()
-        a.sin_family = sa_family_t(AF_INET)
-        a.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &a) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, len) == 0 && getsockname(listener, $0, &len) == 0 }
-        }
-        XCTAssertTrue(bound && listen(listener, 4) == 0, String(cString: strerror(errno)))
-        let port = Int(UInt16(bigEndian: a.sin_port))
+        XCTAssertEqual(err, 0, String(cString: strerror(err)))
+        let port = Int(bound)
         let events = dir + "/events.ocsf.jsonl", written = dir + "/out.txt"
         let ops = URL(fileURLWithPath: KernelHarness.testops).resolvingSymlinksInPath().path
         let r = try tether(["run", "--standalone", "--no-ledger", "--events", events + ",format=ocsf", "--",

@@ -95,6 +95,33 @@ final class KernelHarness: @unchecked Sendable {
     }
 }
 
+/// A socket of `type` (SOCK_STREAM, SOCK_DGRAM) bound to 127.0.0.1:`port` (0: a free one),
+/// listening if it is a stream, non-blocking; its fd, the port it has, and the errno of a
+/// bind or listen that failed (0 when it is ready).
+func loopbackSocket(_ type: Int32, port: UInt16 = 0) -> (fd: Int32, port: UInt16, errno: Int32) {
+    let fd = socket(AF_INET, type, 0)
+    var one: Int32 = 1
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+    var a = sockaddr_in()
+    a.sin_family = sa_family_t(AF_INET)
+    a.sin_port = in_port_t(port).bigEndian
+    a.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ready = withUnsafeMutablePointer(to: &a) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+    } && (type != Int32(SOCK_STREAM.rawValue) || listen(fd, 8) == 0)
+    let err = ready ? 0 : errno
+    _ = fcntl(fd, F_SETFL, O_NONBLOCK)
+    return (fd, UInt16(bigEndian: a.sin_port), err)
+}
+
+/// The datagrams waiting on a non-blocking socket, taken.
+func takeDatagrams(_ fd: Int32) -> Int {
+    var n = 0, buf = [UInt8](repeating: 0, count: 64)
+    while recv(fd, &buf, buf.count, 0) > 0 { n += 1 }
+    return n
+}
+
 /// A scratch directory per test, removed afterwards.
 func makeScratch(_ name: String = #function) throws -> String {
     let base = "/tmp/tether-test-\(getpid())-\(name.filter { $0.isLetter || $0.isNumber })-\(UInt32.random(in: 0...UInt32.max))"

@@ -89,23 +89,8 @@ class TetherRunTestCase: XCTestCase {
     /// of the test's own stands there unless something already listens, e.g. the host's
     /// sshd, which the connect then reaches): in monitor mode the finding `rule` (critical)
     /// says `naming` and the connect succeeds; in enforce mode the kernel refuses it (EPERM).
-    /// A TCP socket bound to 127.0.0.1:`port`, listening; the bind's errno (0 when bound).
-    func loopbackListener(_ port: UInt16) -> (fd: Int32, errno: Int32) {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var one: Int32 = 1
-        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var a = sockaddr_in()
-        a.sin_family = sa_family_t(AF_INET)
-        a.sin_port = in_port_t(port).bigEndian
-        a.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        let err = bound == 0 ? 0 : errno
-        if bound == 0 { listen(listener, 8) }
-        return (listener, err)
-    }
-
     func assertConnectFoundAndRefused(port: UInt16, rule: String, naming: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let (listener, err) = loopbackListener(port)
+        let (listener, _, err) = loopbackSocket(Int32(SOCK_STREAM.rawValue), port: port)
         defer { close(listener) }
         XCTAssertTrue(err == 0 || err == EADDRINUSE, "binding 127.0.0.1:\(port): errno \(err)", file: file, line: line)
         func outcome() throws -> String {

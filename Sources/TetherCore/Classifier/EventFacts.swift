@@ -109,14 +109,22 @@ extension Event {
     /// " (failed: EACCES)" for an attempt the kernel refused, "" for a success.
     var outcomeNote: String {
         if let op = ioUringOp {
-            return " (through io_uring, \(EvasionIoUring.decoded[op] ?? "op \(op)"), read at submission: its outcome is not seen)"
+            return " (through io_uring, \(Event.ioUringOpNames[op] ?? "op \(op)"), read at submission: its outcome is not seen)"
         }
         return succeeded ? "" : " (attempt failed: \(Errno.name(Int32(truncatingIfNeeded: -result))))"
     }
 
-    /// The io_uring operation this record is (TE_SYSCALL_URING): decoded from the kernel's
-    /// copy of the request when it was submitted, before it ran.
-    public var ioUringOp: Int32? { syscall > 0 && syscall & 0x4000_0000 != 0 ? syscall & 0xff : nil }
+    /// The io_uring operation this record is: decoded from the kernel's copy of the request
+    /// when it was submitted, before it ran (`syscall` is `ioUringSyscall` | the opcode).
+    public var ioUringOp: Int32? { syscall > 0 && syscall & Event.ioUringSyscall != 0 ? syscall & 0xff : nil }
+
+    /// TE_SYSCALL_URING.
+    public static let ioUringSyscall: Int32 = 0x4000_0000
+    /// The operations read at submission, by opcode (the UAPI's).
+    static let ioUringOpNames: [Int32: String] = [
+        9: "IORING_OP_SENDMSG", 16: "IORING_OP_CONNECT", 18: "IORING_OP_OPENAT", 28: "IORING_OP_OPENAT2", 35: "IORING_OP_RENAMEAT",
+        36: "IORING_OP_UNLINKAT", 37: "IORING_OP_MKDIRAT", 38: "IORING_OP_SYMLINKAT", 39: "IORING_OP_LINKAT", 48: "IORING_OP_SENDMSG_ZC",
+    ]
 
     /// Failed because the path was not there: a probe, not an attempt at the file.
     var failedNotFound: Bool { result == -2 || result == -20 } // ENOENT, ENOTDIR

@@ -37,12 +37,15 @@ public enum Deputies {
         servers + extra.prefix(policyLimit).enumerated().map { (firstPolicyKind + UInt32($0.offset), String(PathBytes.basename($0.element)), [$0.element]) }
     }
 
-    /// Names of the policy's deputies by kind, as the last guard plan installed them (the
-    /// decoder names a kind the kernel reported; a plan from another thread may replace it).
+    /// What the front end last told: the policy's deputies' names by kind, as the last guard
+    /// plan installed them (the decoder names a kind the kernel reported), and where the TCP
+    /// deputies listen (`setListening`; the rule and the next guard plan read it). Written
+    /// from the front end's threads, read from the classifier's.
     private static let registry = Registry()
     final class Registry: @unchecked Sendable {
         let lock = NSLock()
         var names: [UInt32: String] = [:]
+        var listening = Listening()
     }
 
     /// Makes the policy's deputies the ones `name` knows.
@@ -76,7 +79,7 @@ public enum Deputies {
 
     /// The TCP deputies: the built-in ones and the policy's.
     public static func tcp(policy extra: [String]) -> [(name: String, paths: [String])] {
-        tcpServers + extra.prefix(policyLimit).map { (String(PathBytes.basename($0)), [$0]) }
+        tcpServers + all(policy: extra).filter { $0.kind >= firstPolicyKind }.map { ($0.name, $0.paths) }
     }
 
     /// Where the TCP deputies listen on this host, and this host's own addresses: what a
@@ -111,35 +114,29 @@ public enum Deputies {
         }
     }
 
-    private static let listening = ListeningRegistry()
-    final class ListeningRegistry: @unchecked Sendable {
-        let lock = NSLock()
-        var value = Listening()
-    }
-
     /// The deputy a connect to `ip`:`port` reaches, by what was found last (`Listening.reached`),
     /// looked up under the lock: the classifier asks this of every TCP connect, and a copy of
     /// the whole would cost it more.
     static func reached(_ ip: IPAddress, port: UInt16) -> Listening.Listener? {
-        listening.lock.lock()
-        defer { listening.lock.unlock() }
-        return listening.value.reached(ip, port: port)
+        registry.lock.lock()
+        defer { registry.lock.unlock() }
+        return registry.listening.reached(ip, port: port)
     }
 
     /// What the TCP deputies' listeners were found to be last.
     public static func currentListening() -> Listening {
-        listening.lock.lock()
-        defer { listening.lock.unlock() }
-        return listening.value
+        registry.lock.lock()
+        defer { registry.lock.unlock() }
+        return registry.listening
     }
 
     /// Replaces them; true if they changed (a new guard plan is due).
     @discardableResult
     public static func setListening(_ l: Listening) -> Bool {
-        listening.lock.lock()
-        defer { listening.lock.unlock() }
-        guard listening.value != l else { return false }
-        listening.value = l
+        registry.lock.lock()
+        defer { registry.lock.unlock() }
+        guard registry.listening != l else { return false }
+        registry.listening = l
         return true
     }
 }

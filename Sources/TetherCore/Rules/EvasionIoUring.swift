@@ -4,9 +4,6 @@
 /// does is not seen.
 struct EvasionIoUring: Rule {
     static let unseen = "its reads, writes and sends on a connected socket are invisible to syscall tracing (requests that make or move a name, connect, or send a datagram to an address are read at submission)"
-    /// The operations read at submission, by opcode (the UAPI's).
-    static let decoded: [Int32: String] = [9: "IORING_OP_SENDMSG", 48: "IORING_OP_SENDMSG_ZC", 16: "IORING_OP_CONNECT", 18: "IORING_OP_OPENAT", 28: "IORING_OP_OPENAT2", 35: "IORING_OP_RENAMEAT", 36: "IORING_OP_UNLINKAT",
-                                            37: "IORING_OP_MKDIRAT", 38: "IORING_OP_SYMLINKAT", 39: "IORING_OP_LINKAT"]
 
     var info: RuleInfo { Self.definition }
     static let definition = RuleInfo(id: "evasion.io_uring", severity: .medium, action: .alert, mitre: "T1562.006",

@@ -12,10 +12,9 @@ import XCTest
 /// whether a connection arrived (however soon the session is ended after).
 final class ConnectThroughIoUringTests: TetherRunTestCase {
     func testAConnectThroughARingIsFoundAndRefused() throws {
-        let (listener, err) = loopbackListener(2375)
+        let (listener, _, err) = loopbackSocket(Int32(SOCK_STREAM.rawValue), port: 2375)
         defer { close(listener) }
         XCTAssertEqual(err, 0, "binding 127.0.0.1:2375")
-        XCTAssertEqual(fcntl(listener, F_SETFL, O_NONBLOCK), 0)
         /// Takes the connection that arrived, if one did.
         func arrived() -> Bool {
             let c = accept(listener, nil, nil)

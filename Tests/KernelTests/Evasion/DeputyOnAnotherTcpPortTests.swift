@@ -18,19 +18,20 @@ final class DeputyOnAnotherTcpPortTests: TetherRunTestCase {
         cleanup.append(bin)
         let jobd = bin + "/jobd"
         try FileManager.default.copyItem(atPath: KernelHarness.testops, toPath: jobd)
-        let port = UInt16(20_000 + getpid() % 20_000)
         let host = try XCTUnwrap(Self.interfaceAddress(), "this host has no IPv4 address beside loopback")
 
         // the service runs before the session, outside it, on every address
         let server = Process()
         server.executableURL = URL(fileURLWithPath: jobd)
-        server.arguments = ["listen4-keep", "0.0.0.0", String(port), "sleep-ms", "600000"]
+        server.arguments = ["listen4-keep", "0.0.0.0", "0", "sleep-ms", "600000"] // a free port
         let out = Pipe()
         server.standardOutput = out
         try server.run()
         defer { server.terminate(); server.waitUntilExit() }
         let said = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
-        XCTAssertEqual(said.trimmingCharacters(in: .whitespacesAndNewlines), "listening 0", "the service could not listen on \(port)")
+        let words = said.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        XCTAssertEqual(Array(words.prefix(2)), ["listening", "0"], "the service could not listen: \(said)")
+        let port = try XCTUnwrap(words.count == 3 ? UInt16(words[2]) : nil, said)
 
         let policy = "deputies: [\(jobd)]\n"
         let script = """

@@ -10,19 +10,12 @@ import XCTest
 /// enforce mode puts the operator's definition back (removing the server would lose it).
 final class McpServerEnvironmentTests: TetherRunTestCase {
     func testAnOperatorsServerGivenAnEnvironmentIsFoundAndPutBack() throws {
-        let home = "/tmp/tev-mcpenv-\(getpid())"
-        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
-        cleanup.append(home)
-        let state = home + "/.claude.json"
+        let (home, state) = try claudeHome("mcpenv")
         let before = #"{"numStartups": 3, "mcpServers": {"docs": {"command": "npx", "args": ["-y", "docs-mcp"]}}}"#
-        let script = """
-            python3 -c 'import json, os
-            p = os.path.expanduser("~/.claude.json")
-            d = json.load(open(p))
+        let script = editClaudeState("""
             d["numStartups"] += 1
             d["mcpServers"]["docs"]["env"] = {"NODE_OPTIONS": "--require /tmp/tev-mcpenv-payload.js"}
-            json.dump(d, open(p, "w"))'
-            """
+            """)
         func docs() throws -> [String: Any] {
             let o = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: state))) as? [String: Any]
             return try XCTUnwrap((o?["mcpServers"] as? [String: Any])?["docs"] as? [String: Any], "the operator's server is gone: \(String(describing: o))")

@@ -12,23 +12,10 @@ import XCTest
 /// refuses it. A receiver of the test's own counts what got out.
 final class SendmsgThroughIoUringTests: TetherRunTestCase {
     func testADatagramSentThroughARingIsFoundAndRefused() throws {
-        let receiver = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        let (receiver, port, err) = loopbackSocket(Int32(SOCK_DGRAM.rawValue))
         defer { close(receiver) }
-        var a = sockaddr_in()
-        a.sin_family = sa_family_t(AF_INET)
-        a.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &a) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(receiver, $0, len) == 0 && getsockname(receiver, $0, &len) == 0 }
-        }
-        XCTAssertTrue(ok)
-        let port = UInt16(bigEndian: a.sin_port)
-        _ = fcntl(receiver, F_SETFL, O_NONBLOCK)
-        func received() -> Int {
-            var n = 0, buf = [UInt8](repeating: 0, count: 64)
-            while recv(receiver, &buf, buf.count, 0) > 0 { n += 1 }
-            return n
-        }
+        XCTAssertEqual(err, 0)
+        func received() -> Int { takeDatagrams(receiver) }
         let cmd = "\(KernelHarness.testops) uring-sendmsg4 127.0.0.1 \(port)"
         let policy = "boundary:\n  network: {allow_loopback: false}"
 
