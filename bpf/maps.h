@@ -120,6 +120,30 @@ struct {
     __type(value, struct env_buf);
 } env_buf SEC(".maps");
 
+/* What a tracked thread's path-only syscall was given when it began (entered.h): the
+ * caller's pointers and a hash of the strings they held then, so that its exit can tell
+ * whether the string it reads is still the one the kernel used. Keyed by thread id. */
+struct te_entered {
+    __u64 uptr[2];   /* the call's string (or open_how) arguments; 0 once judged */
+    __u64 hash[2];   /* of the string's bytes (open_how: its flags) at entry */
+    __u32 nr;        /* the syscall */
+    __u32 unread;    /* bit i: uptr[i] could not be read at entry (its page not present) */
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 8192);
+    __type(key, __u32);
+    __type(value, struct te_entered);
+} entered SEC(".maps");
+
+/* A string read at a syscall's entry, to be hashed (env_buf is exec's). */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct env_buf);
+} entered_buf SEC(".maps");
+
 /* Counters (enum te_stat), per CPU so they cost no atomics. */
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

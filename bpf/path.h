@@ -245,10 +245,15 @@ static __always_inline long path_base(struct te_event *e, int slot, long dirfd, 
     return dirfd;
 }
 
-/* A path argument: the caller's string into slot+1, its base into slot (`path_base`). */
+static __always_inline void str_entered(struct te_event *e, int slot, const char *uptr);
+
+/* A path argument: the caller's string into slot+1 (compared with the string the call
+ * began with: entered.h), its base into slot (`path_base`). */
 static __always_inline long path_arg(struct te_event *e, int slot, long dirfd, const char *uptr)
 {
-    return path_base(e, slot, dirfd, str_user(e, slot + 1, uptr));
+    long n = str_user(e, slot + 1, uptr);
+    str_entered(e, slot + 1, uptr);
+    return path_base(e, slot, dirfd, n);
 }
 
 #endif

@@ -3,14 +3,19 @@
 #ifndef TETHER_SYS_FILE_H
 #define TETHER_SYS_FILE_H
 
-static __always_inline void open_common(struct call *s, long nr, long ret, long dirfd, const char *uptr, __u64 flags, __u64 mode)
+/* `how`: openat2's open_how, whose flags a second thread can rewrite while the call runs
+ * (`read`: the exit read it); the flags it began with count too (entered.h). */
+static __always_inline void open_common(struct call *s, long nr, long ret, long dirfd, const char *uptr, __u64 flags, __u64 mode,
+                                        __u64 how, bool read)
 {
     struct te_event *e = event_begin(TE_OPEN, &s->m, nr, ret);
     if (!e)
         return;
+    long n = str_user(e, 1, uptr);
+    if (how)
+        how_entered(e, how, read, &flags);
     e->a[0] = flags;
     e->a[1] = mode;
-    long n = str_user(e, 1, uptr);
     if (ret >= 0) {
         str_fd_path(e, 0, ret, 0);
         bool write = flags & (O_ACCMODE | O_CREAT | O_TRUNC);
@@ -25,14 +30,14 @@ static __always_inline void open_common(struct call *s, long nr, long ret, long 
     }
     syscall_emit(e);
 }
-static __always_inline void on_open(struct call *s, long nr, long ret) { open_common(s, nr, ret, AT_FDCWD, (const char *)s->args[0], s->args[1], s->args[2]); }
-static __always_inline void on_creat(struct call *s, long nr, long ret) { open_common(s, nr, ret, AT_FDCWD, (const char *)s->args[0], O_CREAT | O_WRONLY | O_TRUNC, s->args[1]); }
-static __always_inline void on_openat(struct call *s, long nr, long ret) { open_common(s, nr, ret, (int)s->args[0], (const char *)s->args[1], s->args[2], s->args[3]); }
+static __always_inline void on_open(struct call *s, long nr, long ret) { open_common(s, nr, ret, AT_FDCWD, (const char *)s->args[0], s->args[1], s->args[2], 0, false); }
+static __always_inline void on_creat(struct call *s, long nr, long ret) { open_common(s, nr, ret, AT_FDCWD, (const char *)s->args[0], O_CREAT | O_WRONLY | O_TRUNC, s->args[1], 0, false); }
+static __always_inline void on_openat(struct call *s, long nr, long ret) { open_common(s, nr, ret, (int)s->args[0], (const char *)s->args[1], s->args[2], s->args[3], 0, false); }
 static __always_inline void on_openat2(struct call *s, long nr, long ret)
 {
     struct open_how how = {};
-    bpf_probe_read_user(&how, sizeof(how), (void *)s->args[2]);
-    open_common(s, nr, ret, (int)s->args[0], (const char *)s->args[1], how.flags, how.mode);
+    bool read = bpf_probe_read_user(&how, sizeof(how), (void *)s->args[2]) == 0;
+    open_common(s, nr, ret, (int)s->args[0], (const char *)s->args[1], how.flags, how.mode, s->args[2], read);
 }
 HOOK(open, 3, on_open)
 HOOK(creat, 2, on_creat)
@@ -70,6 +75,7 @@ static __always_inline void symlink_common(struct call *s, long nr, long ret, co
     if (!e)
         return;
     str_user(e, 1, target);
+    str_entered(e, 1, target);
     long nd = path_arg(e, 2, newdfd, linkpath);
     if (ret == 0)
         entry_guard_stage(e, s, nd, 0, false);

@@ -25,6 +25,7 @@ char LICENSE[] SEC("license") = "GPL";
  *   resolve.h      rename/link destinations   guards.h    kill, freeze, protected files
  *   dispatch.h     sys_exit and the tail call sys_*.h     one file per syscall family
  *   sched.h        fork, exec, exit           cgroup.h    refusals (EPERM)
+ *   entered.h      path-only calls' strings at entry, for their exits to compare
  *   uring.h        io_uring requests, at submission
  */
 #include "common.h"
@@ -33,6 +34,7 @@ char LICENSE[] SEC("license") = "GPL";
 #include "path.h"
 #include "resolve.h"
 #include "guards.h"
+#include "entered.h"
 #include "dispatch.h"
 #include "sys_process.h"
 #include "sys_file.h"

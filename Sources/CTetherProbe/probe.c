@@ -28,7 +28,7 @@
 #include "generated/tether.skel.h"
 #include "generated/floor.skel.h"
 
-#define MAX_LINKS 16
+#define MAX_LINKS 64
 
 struct tp_probe {
     struct tether *skel;
@@ -202,26 +202,45 @@ static void skip_missing(struct tp_probe *p)
     }
 }
 
+/* Is tracefs's event `name` ("syscalls/sys_enter_rename") there, where libbpf looks? */
+static int trace_event_exists(const char *name)
+{
+    static const char *const roots[] = { "/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events" };
+    for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
+        char path[256];
+        snprintf(path, sizeof(path), "%s/%s/id", roots[i], name);
+        if (access(path, R_OK) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* A hook on a tracepoint this kernel lacks (io_uring_submit_req came with 5.19; before,
- * it was io_uring_submit_sqe) is not loaded: the load would fail whole. It is reported. */
+ * it was io_uring_submit_sqe; a syscall's own tracepoints need CONFIG_FTRACE_SYSCALLS and
+ * tracefs, and exist only for the syscalls this kernel has) is not loaded: the load would
+ * fail whole. It is reported. */
 static void skip_missing_tracepoints(struct tp_probe *p)
 {
-    struct btf *vmlinux = btf__load_vmlinux_btf();
-    if (!vmlinux)
-        return; /* no kernel BTF: the load says so */
+    struct btf *vmlinux = btf__load_vmlinux_btf(); /* none: the tp_btf load says so */
     struct bpf_program *prog;
     bpf_object__for_each_program(prog, p->obj) {
         const char *sec = bpf_program__section_name(prog);
         char type[128];
-        if (strncmp(sec, "tp_btf/", 7) != 0 || strcmp(sec, "tp_btf/sys_exit") == 0)
-            continue;
-        snprintf(type, sizeof(type), "btf_trace_%s", sec + 7);
-        if (btf__find_by_name_kind(vmlinux, type, BTF_KIND_TYPEDEF) >= 0)
-            continue;
+        if (strncmp(sec, "tracepoint/", 11) == 0) {
+            if (trace_event_exists(sec + 11))
+                continue;
+        } else {
+            if (!vmlinux || strncmp(sec, "tp_btf/", 7) != 0 || strcmp(sec, "tp_btf/sys_exit") == 0)
+                continue;
+            snprintf(type, sizeof(type), "btf_trace_%s", sec + 7);
+            if (btf__find_by_name_kind(vmlinux, type, BTF_KIND_TYPEDEF) >= 0)
+                continue;
+        }
         bpf_program__set_autoload(prog, false);
         p->nskipped++;
         size_t used = strlen(p->skipped);
-        snprintf(p->skipped + used, sizeof(p->skipped) - used, "%s%s (no such tracepoint)", used ? "," : "", sec + 7);
+        snprintf(p->skipped + used, sizeof(p->skipped) - used, "%s%s (no such tracepoint)", used ? "," : "",
+                 strchr(sec, '/') + 1);
     }
     btf__free(vmlinux);
 }

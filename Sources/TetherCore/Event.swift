@@ -102,6 +102,10 @@ public struct Event: Sendable, Equatable {
     /// could no longer be resolved when Tether looked (the process had exited): where the
     /// change landed is unknown.
     public var pathUnresolved: Bool = false
+    /// A string of the call (a path, a symlink's target, openat2's flags) was not the same
+    /// when the call began as when it returned: a second thread rewrote it while the call
+    /// ran, so what the record names is not necessarily what the kernel used.
+    public var pathRaced: Bool = false
     /// The file had no links left when seen (deleted, or a memfd).
     public var pathDeleted: Bool = false
 

@@ -29,6 +29,7 @@ public enum EventJSON {
         w.optString("new_requested", e.newRequested)
         if e.pathIncomplete { w.bool("path_incomplete", true) }
         if e.pathUnresolved { w.bool("path_unresolved", true) }
+        if e.pathRaced { w.bool("path_raced", true) }
         if e.pathDeleted { w.bool("path_deleted", true) }
         if let f = e.flags {
             switch e.kind {
@@ -149,6 +150,7 @@ public enum EventJSON {
         e.newRequested = try opt("new_requested", str)
         e.pathIncomplete = try opt("path_incomplete", bool) ?? false
         e.pathUnresolved = try opt("path_unresolved", bool) ?? false
+        e.pathRaced = try opt("path_raced", bool) ?? false
         e.pathDeleted = try opt("path_deleted", bool) ?? false
         e.flags = try opt("raw_flags", u64)
         if let m: String = try opt("mode", str) {

@@ -94,6 +94,20 @@ static void *thread_open(void *arg)
     return NULL;
 }
 
+/* A truncate by a second thread, of the path in `buf`, for truncate-swapped. */
+struct swapped {
+    char *buf;
+    int rc;
+    int done;
+};
+static void *thread_truncate(void *arg)
+{
+    struct swapped *w = arg;
+    w->rc = truncate(w->buf, 0) ? -errno : 0;
+    __atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
 static struct sockaddr_in in4(const char *addr, int port)
 {
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
@@ -652,6 +666,35 @@ int main(int argc, char **argv)
                 _exit(0);
             }
             waitpid(c, NULL, 0);
+            i += 2;
+        } else if (!strcmp(op, "truncate-swapped")) { /* truncate-swapped REAL SHOWN */
+            /* A second thread truncates REAL; the call waits in the kernel, after it copied
+             * the path, for a read lease this thread holds on REAL to be given up; meanwhile
+             * this thread rewrites the path in memory to SHOWN, then gives the lease up.
+             * Prints "truncate-swapped RC". The lease makes the window certain, not raced. */
+            NEED(2);
+            signal(SIGIO, SIG_IGN); /* the lease break's signal */
+            struct swapped w = { .buf = calloc(1, 4096) };
+            strncpy(w.buf, A(1), 4095);
+            int lfd = open(A(1), O_RDONLY);
+            if (lfd < 0 || fcntl(lfd, F_SETLEASE, F_RDLCK)) {
+                perror("truncate-swapped: lease");
+                return 1;
+            }
+            pthread_t t;
+            pthread_create(&t, NULL, thread_truncate, &w);
+            /* the lease turns to F_UNLCK once a writer waits for it to be broken */
+            while (!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE) && fcntl(lfd, F_GETLEASE) != F_UNLCK) {
+                struct timespec ts = { 0, 1000000L };
+                nanosleep(&ts, NULL);
+            }
+            memset(w.buf, 0, 4096);
+            strncpy(w.buf, A(2), 4095);
+            fcntl(lfd, F_SETLEASE, F_UNLCK);
+            pthread_join(t, NULL);
+            printf("truncate-swapped %d\n", w.rc);
+            close(lfd);
+            free(w.buf);
             i += 2;
         } else if (!strcmp(op, "thread-open")) {   /* thread-open PATH: open from a second thread */
             NEED(1);

@@ -71,10 +71,21 @@ final class EvasionRuleTests: XCTestCase {
         failed.result = -2
         var resolved = E.rename("/home/dev/proj/job", "/home/dev/proj/job2")
         resolved.newRequested = "/proc/self/cwd/job2"
+        // a second thread rewrote the call's string while it ran (the kernel compared)
+        var raced = E.rename("/home/dev/proj/job", "/home/dev/proj/job.txt")
+        raced.pathRaced = true
+        var racedFailed = raced
+        racedFailed.result = -2
+        // its flags at entry and at exit, together: a write either way
+        var racedHow = E.open("/home/dev/proj/a.txt", "w")
+        racedHow.pathRaced = true
         check("evasion.unresolved_path", fire: [
             R("a rename through a /proc link of a process that is gone", gone),
+            R("a rename whose destination was rewritten while it ran", raced),
+            R("an openat2 whose flags were rewritten while it ran", racedHow),
         ], quiet: [
             R("the same, failed (nothing landed)", failed),
+            R("a raced rename that failed", racedFailed),
             R("a /proc/self spelling the kernel resolved", resolved),
             R("ordinary reads", E.open("/home/dev/proj/a.txt")),
         ])

@@ -80,6 +80,9 @@ enum te_str_enc {
 #define TE_STRF_DELETED   8u  /* the file had no links left (deleted, or memfd) */
 #define TE_STRF_ABSTRACT 16u  /* unix socket path in the abstract namespace */
 #define TE_STRF_ROOT     32u  /* a DPATH that is the caller's root (a chroot): an absolute requested path is under it */
+#define TE_STRF_RACED    64u  /* the caller's string was not the same when its syscall began (read then, at the
+                               * syscall's entry) as when it returned: a second thread rewrote it while the
+                               * call ran, so the record's string is not necessarily what the kernel used */
 
 struct te_str {
     __u16 off;   /* from the start of the record */

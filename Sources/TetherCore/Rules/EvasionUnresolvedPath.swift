@@ -1,17 +1,29 @@
-/// A change made through another process's /proc magic link (`/proc/self/cwd/x`,
-/// `/proc/PID/root/x`, `/proc/self/fd/N`) that could not be resolved when Tether looked:
-/// the caller had already exited, so where the change landed is unknown. Spelling a path
-/// around the resolver and leaving at once is how an agent hides where it wrote; it is never
-/// taken for ordinary work. (A magic-link path that still resolves is judged where it led.)
+/// A change whose place Tether cannot vouch for. Either it went through another process's
+/// /proc magic link (`/proc/self/cwd/x`, `/proc/PID/root/x`, `/proc/self/fd/N`) that could
+/// not be resolved when Tether looked (the caller had already exited), or a second thread
+/// rewrote the call's path while the call ran (the kernel compared the string the call began
+/// with and the one it returned with: `pathRaced`), so the record names what the kernel may
+/// never have used. Spelling a path around the resolver, or swapping it under the call, is
+/// how an agent hides where it wrote; neither is ordinary work. (A magic-link path that still
+/// resolves is judged where it led.)
 struct EvasionUnresolvedPath: Rule {
     var info: RuleInfo { Self.definition }
     static let definition = RuleInfo(id: "evasion.unresolved_path", severity: .high, action: .stop, mitre: "T1036",
-                                    // not .open: an open's path is the opened file's, from the kernel
-                                    kinds: [.rename, .link, .symlink, .unlink, .rmdir, .mkdir, .chmod, .chown, .truncate, .mknod],
-                                    title: "a change through a /proc magic link that Tether could not resolve: where it landed is unknown")
+                                    // .open only for openat2's raced flags (the entry's and the exit's together, so
+                                    // a write either way is a write open): an open's path is the opened file's
+                                    kinds: [.rename, .link, .symlink, .unlink, .rmdir, .mkdir, .chmod, .chown, .truncate, .mknod,
+                                            .setxattr, .chroot, .open],
+                                    title: "a change Tether cannot place: a /proc magic link it could not resolve, or a path rewritten while the call ran")
 
     func evaluate(_ e: Event, _ ctx: RuleContext) throws -> RuleHit? {
-        guard e.pathUnresolved, e.succeeded else { return nil }
+        guard e.succeeded else { return nil }
+        if e.pathRaced {
+            let named = [e.requested ?? e.path, e.newRequested ?? e.newPath].compactMap { $0 }.joined(separator: ", ")
+            let what = e.kind == .open ? "its flags" : "its path"
+            return RuleHit("\(e.kind.rawValue) of \(named) succeeded, but \(what) changed in the caller's memory while the call ran (a second thread rewrote it): the kernel may have acted on another name, so where it acted is unknown",
+                           subject: named, perProcess: true)
+        }
+        guard e.pathUnresolved, e.kind != .open else { return nil }
         let spelled = [e.requested, e.newRequested].compactMap { $0 }.filter { $0.hasPrefix("/proc/") }.joined(separator: ", ")
         return RuleHit("\(e.kind.rawValue) through \(spelled): the caller was gone before Tether could resolve the link, so where it landed is unknown",
                        subject: spelled, perProcess: true)

@@ -1,0 +1,52 @@
+import Foundation
+import XCTest
+
+/// Evasion tier, class 2 (paths spelled around the resolver: TOCTOU). Technique: a second
+/// thread rewrites a path-only call's path in memory while the call runs, after the kernel
+/// copied it and before the exit hook reads it, so the record names a harmless file while
+/// the kernel acted on another. Here the call is a truncate of a file outside the workspace
+/// (destroying what it held), and a read lease the agent holds on that file keeps the call
+/// waiting in the kernel while the path is rewritten to a workspace file's: the window is
+/// certain, not raced. ATT&CK T1036 (Masquerading), T1485 (Data Destruction).
+/// The call's strings are hashed at its entry too (its own syscall tracepoint) and compared
+/// at its exit: the record says the path changed, that is evasion.unresolved_path (high),
+/// and in enforce mode the kernel kills the caller on its return and freezes its session.
+final class PathSwappedDuringTheCallTests: TetherRunTestCase {
+    func testAPathRewrittenWhileTheCallRunsIsNotTakenAtItsWord() throws {
+        let real = "/var/tmp/tether-evasion-swapped-\(getpid())"
+        let shown = dir + "/notes.txt"
+        cleanup.append(real)
+        // exec: the shell is not left behind, stopped for review (the rule's action) with the session
+        let script = "exec \(KernelHarness.testops) truncate-swapped \(real) \(shown) > out.txt"
+        func plant() throws {
+            try "what the agent wants gone\n".write(toFile: real, atomically: false, encoding: .utf8)
+            try "notes\n".write(toFile: shown, atomically: false, encoding: .utf8)
+        }
+        func size(_ p: String) -> Int { (try? FileManager.default.attributesOfItem(atPath: p)[.size] as? Int) ?? -1 }
+        func said() -> String {
+            ((try? String(contentsOfFile: dir + "/out.txt", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+
+        try plant()
+        let watched = try run(script, mode: "monitor", confined: false)
+        // the technique worked: the kernel truncated the real file, the shown one is whole
+        XCTAssertEqual(said(), "truncate-swapped 0", watched.stderr)
+        XCTAssertEqual(size(real), 0, "the truncate acted on the real file")
+        XCTAssertEqual(size(shown), 6, "the shown file was never touched")
+        let f = try XCTUnwrap(watched.findings.first { $0["rule"] as? String == "evasion.unresolved_path" },
+                              "monitor: \(watched.rules) \(watched.stderr)")
+        XCTAssertEqual(f["severity"] as? String, "high", "\(f)")
+        let message = f["message"] as? String ?? ""
+        XCTAssertTrue(message.contains("changed in the caller's memory while the call ran"), message)
+        let events = f["events"] as? [[String: Any]] ?? []
+        XCTAssertTrue(events.contains { $0["path_raced"] as? Bool == true }, "the record says its path is not the kernel's: \(events)")
+
+        try plant()
+        let enforced = try run(script, mode: "enforce", confined: false)
+        let g = try XCTUnwrap(enforced.findings.first { $0["rule"] as? String == "evasion.unresolved_path" },
+                              "enforce: \(enforced.rules) \(enforced.stderr)")
+        let guardActions = (g["events"] as? [[String: Any]] ?? []).flatMap { $0["guard"] as? [String] ?? [] }
+        XCTAssertTrue(guardActions.contains("killed"), "the kernel kills the caller on its return: \(g)")
+        XCTAssertEqual(said(), "", "the caller ran on past the truncate: \(enforced.stderr)")
+    }
+}

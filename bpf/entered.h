@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* A path-only syscall's strings as they were when it began. The exit hook reads a path
+ * from the caller's memory after the call ran; a second thread of the caller can rewrite
+ * it in between (the kernel copied the real one at entry), so the record, the guards and
+ * the rules would judge a name the kernel never used. So each such call's strings are
+ * hashed at its entry too, on that syscall's own tracepoint (only these calls pay: not
+ * every syscall), and the exit compares. A difference is the record's to say
+ * (TE_STRF_RACED) and, with the guards on, a kill in enforce mode: where the call acted is
+ * unknown. What this cannot see: a string rewritten and put back between the entry's
+ * read and the kernel's copy, or again before the exit's (two writes within the call),
+ * and a string whose page was not present at entry (a tracepoint cannot fault it in: it
+ * is left unjudged, as a page an honest program has not touched yet would be). */
+#ifndef TETHER_ENTERED_H
+#define TETHER_ENTERED_H
+
+/* FNV-1a, 64-bit, over `len` bytes at `p` (a string already in kernel memory), a word at
+ * a time. */
+static __noinline __u64 te_str_hash(const char *p, __u32 len)
+{
+    __u64 h = 0xcbf29ce484222325ull ^ len, w;
+    __u32 full = len / 8, rest = len & 7;
+    for (__u32 i = 0; i < TE_STR_MAX / 8; i++) {
+        if (i >= full)
+            break;
+        w = 0;
+        bpf_probe_read_kernel(&w, sizeof(w), p + i * 8);
+        h = (h ^ w) * 0x100000001b3ull;
+    }
+    if (rest) { /* the last bytes alone: what follows them differs between the copies */
+        w = 0;
+        bpf_probe_read_kernel(&w, rest, p + (full & (TE_STR_MAX / 8 - 1)) * 8);
+        h = (h ^ w) * 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* The caller's string at `uptr`, hashed now; false if it cannot be read. */
+static __always_inline bool entered_hash(__u64 uptr, __u64 *h)
+{
+    __u32 zero = 0;
+    struct env_buf *b = bpf_map_lookup_elem(&entered_buf, &zero);
+    if (!b)
+        return false;
+    long n = bpf_probe_read_user_str(b->s, TE_STR_MAX, (const void *)uptr);
+    if (n <= 0)
+        return false;
+    *h = te_str_hash(b->s, n - 1);
+    return true;
+}
+
+/* A syscall tracepoint's record: the common header, the number, the six arguments. */
+struct sys_enter_ctx {
+    __u64 common;
+    __s32 nr;
+    __u32 pad;
+    __u64 args[6];
+};
+
+/* A tracked thread's call began with the strings at args[a] and args[b] (b < 0: one);
+ * `how`: args[a] is an open_how, whose flags are kept instead. */
+static __always_inline int path_entered(struct sys_enter_ctx *ctx, int a, int b, bool how)
+{
+    __u64 id = bpf_get_current_pid_tgid();
+    if (!tracked_entry(id >> 32))
+        return 0;
+    __u32 tid = id;
+    struct te_entered v = { .nr = ctx->nr };
+    v.uptr[0] = ctx->args[a & 7];
+    if (how) {
+        if (bpf_probe_read_user(&v.hash[0], sizeof(v.hash[0]), (void *)v.uptr[0]))
+            v.unread |= 1;
+    } else if (v.uptr[0] && !entered_hash(v.uptr[0], &v.hash[0])) {
+        v.unread |= 1;
+    }
+    if (b >= 0) {
+        v.uptr[1] = ctx->args[b & 7];
+        if (v.uptr[1] && !entered_hash(v.uptr[1], &v.hash[1]))
+            v.unread |= 2;
+    }
+    bpf_map_update_elem(&entered, &tid, &v, BPF_ANY);
+    return 0;
+}
+
+#define ENTERED_PROG(name, a, b, how) \
+    SEC("tracepoint/syscalls/sys_enter_" #name) \
+    int e_##name(struct sys_enter_ctx *ctx) { return path_entered(ctx, a, b, how); }
+#define ENTERED(name, a, b) ENTERED_PROG(name, a, b, false)
+#define ENTERED_HOW(name, a) ENTERED_PROG(name, a, -1, true)
+#include "entered_calls.h"
+#undef ENTERED
+#undef ENTERED_HOW
+
+/* This thread's entry record of the running syscall for argument `uptr`, taken (each is
+ * judged once); NULL if there is none (the call has no entry hook, or it was unreadable
+ * then). */
+static __always_inline struct te_entered *entered_take(__u64 nr, __u64 uptr, int *which)
+{
+    __u32 tid = bpf_get_current_pid_tgid();
+    struct te_entered *v = bpf_map_lookup_elem(&entered, &tid);
+    if (!v || !uptr || v->nr != nr)
+        return NULL;
+    int i = v->uptr[0] == uptr ? 0 : v->uptr[1] == uptr ? 1 : -1;
+    if (i < 0)
+        return NULL;
+    v->uptr[i] = 0;
+    if (v->unread & (1u << i))
+        return NULL;
+    *which = i;
+    return v;
+}
+
+/* Slot `slot` of the record is not what the call was given: marked, and with the guards on
+ * the caller dies in enforce mode (its session freezes), as for a guarded location: where
+ * a successful call acted is unknown. */
+static __always_inline void str_raced(struct te_event *e, int slot)
+{
+    e->s[slot & (TE_NSTR - 1)].flags |= TE_STRF_RACED;
+    if (e->result < 0 || !(guards_enabled() & (TE_GUARDS_WRITE | TE_GUARDS_TAMPER)))
+        return;
+    struct call c = { .m = { .session = e->session, .mode = e->mode } };
+    guard_act(e, &c, TE_GUARD_UNRESOLVED);
+}
+
+/* Compares string slot `slot`, read at exit from `uptr`, with its hash at entry. */
+static __always_inline void str_entered(struct te_event *e, int slot, const char *uptr)
+{
+    int i = 0;
+    struct te_entered *v = entered_take(e->syscall, (__u64)uptr, &i);
+    if (!v)
+        return;
+    struct te_str *s = &e->s[slot & (TE_NSTR - 1)];
+    if (s->off > STR_LIMIT)
+        return; /* the record had no room for it: nothing to compare */
+    if ((s->flags & TE_STRF_FAULT) || te_str_hash((const char *)e + s->off, s->len) != v->hash[i & 1])
+        str_raced(e, slot);
+}
+
+/* openat2's flags as the exit read them (`*flags`) against those at its entry: a change
+ * is marked on the path's slot and the entry's flags are added to `*flags`, so the guards
+ * and the rules judge what the call may have done. */
+static __always_inline void how_entered(struct te_event *e, __u64 how_ptr, bool read, __u64 *flags)
+{
+    int i = 0;
+    struct te_entered *v = entered_take(e->syscall, how_ptr, &i);
+    if (!v || i != 0)
+        return;
+    if (read && v->hash[0] == *flags)
+        return;
+    *flags |= v->hash[0];
+    str_raced(e, 1);
+}
+
+#endif

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The path-only syscalls whose strings are also read at their entry (entered.h), each with
+ * the arguments that hold them (-1: none); ENTERED_HOW: the argument is an open_how, whose
+ * flags are kept. Included by tether.bpf.c and by the benchmarks' floor, which must attach
+ * the same hooks. */
+ENTERED(rename, 0, 1)
+ENTERED(renameat, 1, 3)
+ENTERED(renameat2, 1, 3)
+ENTERED(link, 0, 1)
+ENTERED(linkat, 1, 3)
+ENTERED(symlink, 0, 1)
+ENTERED(symlinkat, 0, 2)
+ENTERED(unlink, 0, -1)
+ENTERED(unlinkat, 1, -1)
+ENTERED(rmdir, 0, -1)
+ENTERED(mkdir, 0, -1)
+ENTERED(mkdirat, 1, -1)
+ENTERED(mknod, 0, -1)
+ENTERED(mknodat, 1, -1)
+ENTERED(chmod, 0, -1)
+ENTERED(fchmodat, 1, -1)
+ENTERED(fchmodat2, 1, -1)
+ENTERED(chown, 0, -1)
+ENTERED(lchown, 0, -1)
+ENTERED(fchownat, 1, -1)
+ENTERED(truncate, 0, -1)
+ENTERED(setxattr, 0, -1)
+ENTERED(lsetxattr, 0, -1)
+ENTERED(setxattrat, 1, -1)
+ENTERED(chroot, 0, -1)
+ENTERED_HOW(openat2, 2)
