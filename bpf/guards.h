@@ -196,14 +196,10 @@ static __always_inline bool cgroup_control(struct dentry *d)
 /* An open that can change content succeeded: is the file, or the directory it is in,
  * protected? Matched on the inodes the kernel opened, not on the caller's string.
  * a[2] = the file's size after the open, so the finding can state what remained. */
-static __always_inline void open_guard(struct te_event *e, struct call *s, long fd)
+static __always_inline void open_guard(struct te_event *e, struct call *s, struct file *f)
 {
     __u32 enabled = guards_enabled();
-    if (!(enabled & (TE_GUARDS_WRITE | TE_GUARDS_TAMPER)))
-        return;
-    struct task_struct *task = current_task();
-    struct file *f = fd_file(task, fd);
-    if (!f)
+    if (!(enabled & (TE_GUARDS_WRITE | TE_GUARDS_TAMPER)) || !f)
         return;
     struct inode *inode = f->f_inode;
     struct dentry *dentry = f->f_path.dentry;
@@ -229,9 +225,8 @@ static __always_inline void open_guard(struct te_event *e, struct call *s, long 
  * signal or ptrace. Matched on the proc inode's pid, not on the path's digits. (Its fds
  * and mappings, `fd/N` and `map_files/…`, resolve to the files themselves; the kernel
  * refuses to reopen a BPF map or ring buffer that way, ENXIO.) */
-static __always_inline void proc_guard(struct te_event *e, struct call *s, long fd, bool write)
+static __always_inline void proc_guard(struct te_event *e, struct call *s, struct file *f, bool write)
 {
-    struct file *f = fd_file(current_task(), fd);
     if (!f)
         return;
     struct inode *inode = f->f_inode;
@@ -250,6 +245,17 @@ static __always_inline void proc_guard(struct te_event *e, struct call *s, long 
     }
     if (guards_enabled() & TE_GUARDS_TAMPER)
         guard_act(e, s, TE_GUARD_TAMPER);
+}
+
+/* The guards of a file an open made (`flags` as the caller gave them): what may change it,
+ * then Tether's /proc entries. */
+static __always_inline void opened_guards(struct te_event *e, struct call *s, struct file *f, __u64 flags)
+{
+    bool write = flags & (O_ACCMODE | O_CREAT | O_TRUNC);
+    if (write)
+        open_guard(e, s, f);
+    if (!(e->guard & TE_GUARD_KILLED))
+        proc_guard(e, s, f, write);
 }
 
 #endif

@@ -17,12 +17,10 @@ static __always_inline void open_common(struct call *s, long nr, long ret, long 
     e->a[0] = flags;
     e->a[1] = mode;
     if (ret >= 0) {
-        str_fd_path(e, 0, ret, 0);
-        bool write = flags & (O_ACCMODE | O_CREAT | O_TRUNC);
-        if (write)
-            open_guard(e, s, ret);
-        if (!(e->guard & TE_GUARD_KILLED))
-            proc_guard(e, s, ret, write);
+        struct file *f = fd_file(current_task(), ret);
+        if (f)
+            str_path(e, 0, &f->f_path, 0);
+        opened_guards(e, s, f, flags);
     } else if (!(n > 0 && str_first(e, 1) == '/')) {
         str_base(e, 0, dirfd);
     } else {

@@ -3,6 +3,8 @@
 #ifndef TETHER_URING_H
 #define TETHER_URING_H
 
+#define IORING_FILE_INDEX_ALLOC (~0U) /* UAPI: an open into a direct descriptor the ring picks */
+
 /* A request's path: the kernel's own copy (`struct filename`, made when the request was
  * prepared: what the operation will use, whatever the caller's memory says later) into
  * slot+1, its base into slot. */
@@ -165,6 +167,69 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
         struct call c = { .m = m };
         entry_guard(e, &c, made, made_dirfd);
     }
+    event_emit(e);
+    return 0;
+}
+
+/* The file a ring's open made: fd `res` in the caller's table, or (a direct descriptor)
+ * the ring's own slot `file_slot - 1`, or `res` when the ring chose the slot. */
+static __always_inline struct file *uring_opened(struct io_ring_ctx *ring, struct io_open *o, __s32 res)
+{
+    __u32 slot = o->file_slot;
+    if (!slot)
+        return fd_file(current_task(), res);
+    __u32 index = slot == IORING_FILE_INDEX_ALLOC ? (__u32)res : slot - 1;
+    if (index >= ring->file_table.data.nr)
+        return NULL;
+    /* nodes[index] by a plain load, as fd_file reads an fd table's cell */
+    struct callback_head *cell = KPTR(struct callback_head, (__u64)ring->file_table.data.nodes + index * sizeof(void *));
+    struct io_rsrc_node *node = cell->next ? KPTR(struct io_rsrc_node, cell->next) : NULL;
+    if (!node)
+        return NULL;
+    __u64 ptr = node->file_ptr & ~3ull; /* FFS_NOWAIT | FFS_ISREG in the low bits */
+    return ptr ? KPTR(struct file, ptr) : NULL;
+}
+
+/* A ring's open, completed: the file it opened, judged by the open guards as an open
+ * syscall's is at its exit. The submission judged only the kernel's copy of the path, read
+ * lexically: through a symlink of the agent's own (into /proc/<Tether>/, or a directory
+ * into /etc/cron.d) it names nothing protected. Here the opened file's inodes decide.
+ * Recorded only when a guard matched (the submission's record says the rest), as the
+ * open's record with its outcome: TE_SYSCALL_URING | TE_SYSCALL_URING_DONE | opcode,
+ * result the fd (or slot). In enforce mode the caller dies on its return from
+ * io_uring_enter (a request linked after the open in the same submission still runs). A
+ * request submitted with IOSQE_CQE_SKIP_SUCCESS posts no completion and is not seen here. */
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(uring_complete, struct io_ring_ctx *ring, void *request, struct io_uring_cqe *cqe)
+{
+    struct io_kiocb *req = KPTR(struct io_kiocb, request); /* a void * in the tracepoint's signature */
+    __u8 op = req->opcode;
+    if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2)
+        return 0;
+    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    struct te_tracked *t = tracked_entry(tgid);
+    __s32 res = cqe->res;
+    if (!t || res < 0 || !(guards_enabled() & (TE_GUARDS_WRITE | TE_GUARDS_TAMPER)))
+        return 0;
+    /* the submission's guard already killed it (and its record said why) */
+    if (current_task()->pending.signal.sig[0] & (1ul << (SIGKILL - 1)))
+        return 0;
+    struct io_open *o = KPTR(struct io_open, (void *)req + bpf_core_field_offset(struct io_kiocb, cmd));
+    struct file *f = uring_opened(ring, o, res);
+    if (!f)
+        return 0;
+    struct member m;
+    member_of(t, &m);
+    struct te_event *e = event_begin(TE_OPEN, &m, TE_SYSCALL_URING | TE_SYSCALL_URING_DONE | op, res);
+    if (!e)
+        return 0;
+    e->a[0] = o->how.flags;
+    e->a[1] = o->how.mode;
+    struct call c = { .m = m };
+    opened_guards(e, &c, f, o->how.flags);
+    if (!e->guard)
+        return 0; /* nothing matched: the submission's record stands */
+    str_path(e, 0, &f->f_path, 0);
     event_emit(e);
     return 0;
 }

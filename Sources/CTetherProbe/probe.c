@@ -215,6 +215,21 @@ static int trace_event_exists(const char *name)
     return 0;
 }
 
+/* Does tracepoint `name`'s prototype (typedef `id`) have the arguments the program was
+ * written for? io_uring_complete took (ctx, req, cqe) from 6.0 on; before, seven numbers,
+ * which the verifier would refuse to read as pointers (failing the whole load). */
+static int tracepoint_shape_fits(const struct btf *btf, int id, const char *name)
+{
+    if (strcmp(name, "io_uring_complete") != 0)
+        return 1;
+    const struct btf_type *t = btf__type_by_id(btf, id);
+    if (t && btf_is_typedef(t))
+        t = btf__type_by_id(btf, t->type);
+    if (t && btf_is_ptr(t))
+        t = btf__type_by_id(btf, t->type);
+    return t && btf_is_func_proto(t) && btf_vlen(t) == 4; /* the context pointer, then three */
+}
+
 /* A hook on a tracepoint this kernel lacks (io_uring_submit_req came with 5.19; before,
  * it was io_uring_submit_sqe; a syscall's own tracepoints need CONFIG_FTRACE_SYSCALLS and
  * tracefs, and exist only for the syscalls this kernel has) is not loaded: the load would
@@ -233,14 +248,15 @@ static void skip_missing_tracepoints(struct tp_probe *p)
             if (!vmlinux || strncmp(sec, "tp_btf/", 7) != 0 || strcmp(sec, "tp_btf/sys_exit") == 0)
                 continue;
             snprintf(type, sizeof(type), "btf_trace_%s", sec + 7);
-            if (btf__find_by_name_kind(vmlinux, type, BTF_KIND_TYPEDEF) >= 0)
+            int id = btf__find_by_name_kind(vmlinux, type, BTF_KIND_TYPEDEF);
+            if (id >= 0 && tracepoint_shape_fits(vmlinux, id, sec + 7))
                 continue;
         }
         bpf_program__set_autoload(prog, false);
         p->nskipped++;
         size_t used = strlen(p->skipped);
-        snprintf(p->skipped + used, sizeof(p->skipped) - used, "%s%s (no such tracepoint)", used ? "," : "",
-                 strchr(sec, '/') + 1);
+        snprintf(p->skipped + used, sizeof(p->skipped) - used, "%s%s (no such tracepoint, or not of this shape)",
+                 used ? "," : "", strchr(sec, '/') + 1);
     }
     btf__free(vmlinux);
 }

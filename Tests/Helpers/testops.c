@@ -39,12 +39,22 @@
 /* One request through a fresh io_uring (no liburing): the submission queue entry `sqe`,
  * submitted and waited for by one io_uring_enter. Returns the completion's result (-errno
  * on failure, of the setup or of the request). */
-static int uring_one(const struct io_uring_sqe *sqe)
+static int uring_one_direct(const struct io_uring_sqe *sqe, unsigned direct);
+static int uring_one(const struct io_uring_sqe *sqe) { return uring_one_direct(sqe, 0); }
+
+/* The same, on a ring with `direct` empty direct-descriptor slots registered first. */
+static int uring_one_direct(const struct io_uring_sqe *sqe, unsigned direct)
 {
     struct io_uring_params p = {0};
     int fd = syscall(SYS_io_uring_setup, 4, &p);
     if (fd < 0)
         return -errno;
+    struct io_uring_rsrc_register reg = { .nr = direct, .flags = IORING_RSRC_REGISTER_SPARSE };
+    if (direct && syscall(SYS_io_uring_register, fd, IORING_REGISTER_FILES2, &reg, sizeof(reg)) < 0) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
     size_t sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
     size_t cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
     char *sq = mmap(NULL, sq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQ_RING);
@@ -512,6 +522,17 @@ int main(int argc, char **argv)
             int res = uring_one(&sqe);
             if (res >= 0) close(res);
             printf("uring-open %d\n", res < 0 ? -res : 0);
+            i += 2;
+        } else if (!strcmp(op, "uring-open-direct")) { /* uring-open-direct PATH FLAGS: the same into a direct descriptor the ring picks; prints "uring-open-direct ERRNO" */
+            NEED(2);
+            struct io_uring_sqe sqe = {0};
+            sqe.opcode = IORING_OP_OPENAT;
+            sqe.fd = AT_FDCWD;
+            sqe.addr = (unsigned long)A(1);
+            sqe.open_flags = open_flags(A(2));
+            sqe.file_index = IORING_FILE_INDEX_ALLOC;
+            int res = uring_one_direct(&sqe, 1);
+            printf("uring-open-direct %d\n", res < 0 ? -res : 0);
             i += 2;
         } else if (!strcmp(op, "uring-rename")) {  /* uring-rename OLD NEW: IORING_OP_RENAMEAT; prints "uring-rename RES" */
             NEED(2);

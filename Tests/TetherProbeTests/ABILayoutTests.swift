@@ -16,6 +16,7 @@ final class ABILayoutTests: XCTestCase {
         for (swift, c) in pairs { XCTAssertEqual(swift.rawValue, c, "\(swift.names)") }
         XCTAssertEqual(GuardActions.names.count, pairs.count, "every bit has a name")
         XCTAssertEqual(UInt32(Event.ioUringSyscall), TE_SYSCALL_URING)
+        XCTAssertEqual(UInt32(Event.ioUringCompletion), TE_SYSCALL_URING_DONE)
     }
 
     func testEventLayout() {

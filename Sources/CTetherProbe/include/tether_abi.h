@@ -33,6 +33,8 @@ enum te_kind {
 #define TE_SYSCALL_COMPAT 0x80000000u
 #define TE_SYSCALL_URING  0x40000000u /* te_event.syscall: an io_uring request (its opcode in the low byte),
                                        * read at submission: no outcome (result 0) */
+#define TE_SYSCALL_URING_DONE 0x20000000u /* with TE_SYSCALL_URING: the request's completion, result its
+                                           * outcome (a ring's open whose opened file a guard matched) */
 
 /* TE_EXEC a1 flags */
 #define TE_EXEC_ARGV_TRUNCATED 1u

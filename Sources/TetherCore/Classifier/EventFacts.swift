@@ -109,7 +109,9 @@ extension Event {
     /// " (failed: EACCES)" for an attempt the kernel refused, "" for a success.
     var outcomeNote: String {
         if let op = ioUringOp {
-            return " (through io_uring, \(Event.ioUringOpNames[op] ?? "op \(op)"), read at submission: its outcome is not seen)"
+            let name = Event.ioUringOpNames[op] ?? "op \(op)"
+            if ioUringCompleted { return " (through io_uring, \(name), the file its completion opened)" }
+            return " (through io_uring, \(name), read at submission: its outcome is not seen)"
         }
         return succeeded ? "" : " (attempt failed: \(Errno.name(Int32(truncatingIfNeeded: -result))))"
     }
@@ -118,8 +120,14 @@ extension Event {
     /// when it was submitted, before it ran (`syscall` is `ioUringSyscall` | the opcode).
     public var ioUringOp: Int32? { syscall > 0 && syscall & Event.ioUringSyscall != 0 ? syscall & 0xff : nil }
 
+    /// A ring's request seen at its completion (TE_SYSCALL_URING_DONE), `result` its outcome:
+    /// an open whose opened file a guard matched.
+    public var ioUringCompleted: Bool { ioUringOp != nil && syscall & Event.ioUringCompletion != 0 }
+
     /// TE_SYSCALL_URING.
     public static let ioUringSyscall: Int32 = 0x4000_0000
+    /// TE_SYSCALL_URING_DONE.
+    public static let ioUringCompletion: Int32 = 0x2000_0000
     /// The operations read at submission, by opcode (the UAPI's).
     static let ioUringOpNames: [Int32: String] = [
         9: "IORING_OP_SENDMSG", 16: "IORING_OP_CONNECT", 18: "IORING_OP_OPENAT", 28: "IORING_OP_OPENAT2", 35: "IORING_OP_RENAMEAT",

@@ -11,7 +11,8 @@ import XCTest
 /// outcome is not seen. Monitor: persist.cron names where the job landed. Enforce: the write
 /// guard judges the request's destination at submission, as it does a syscall's; the
 /// request still runs (inline, in the same io_uring_enter), but the caller dies on its
-/// return, its session freezes, and what landed is undone.
+/// return, its session freezes, and what landed is undone. A path through a symlink that
+/// names nothing protected at submission is judged again by the file the request opened.
 final class CronThroughIoUringTests: TetherRunTestCase {
     func testACronJobOpenedThroughIoUringIsFoundWhereItLanded() throws {
         let path = "/etc/cron.d/tether-evasion-uring-open-\(getpid())"
@@ -24,6 +25,16 @@ final class CronThroughIoUringTests: TetherRunTestCase {
         XCTAssertTrue((f["outcome"] as? String ?? "").contains("the kernel already killed the offender"), "\(f)")
         XCTAssertEqual((try? String(contentsOfFile: dir + "/out.txt", encoding: .utf8)) ?? "", "", "the caller ran on past io_uring_enter")
         XCTAssertFalse(FileManager.default.fileExists(atPath: path), "undone")
+    }
+
+    /// The request's path goes through a symlink of the agent's own (`d` -> /etc/cron.d), so
+    /// at submission it names no persistence location: the completion is judged by the file
+    /// the request opened (its directory's inode), as an open syscall's exit is.
+    func testACronJobOpenedThroughIoUringAndASymlinkIsFoundWhereItLanded() throws {
+        let name = "tether-evasion-uring-symlink-\(getpid())"
+        let path = "/etc/cron.d/\(name)"
+        let script = "ln -sfn /etc/cron.d d && \(KernelHarness.testops) uring-write d/\(name) '* * * * * root /bin/true' > out.txt"
+        try assertCaught(script, rule: "persist.cron", path: path)
     }
 
     func testACronJobRenamedThroughIoUringIsFoundWhereItLanded() throws {
