@@ -83,7 +83,7 @@ bpf/vmlinux.h: | $(STAMP)
 
 # every object includes the concern headers of bpf/ (one object, one program array)
 BPF_HEADERS := $(filter-out bpf/vmlinux.h,$(wildcard bpf/*.h))
-build/%.bpf.o: bpf/%.bpf.c $(BPF_HEADERS) bpf/vmlinux.h $(ABI_INC)/tether_abi.h $(ABI_INC)/tether_events.def | $(STAMP)
+build/%.bpf.o: bpf/%.bpf.c $(BPF_HEADERS) bpf/vmlinux.h $(ABI_INC)/tether_abi.h $(ABI_INC)/tether_events.def $(ABI_INC)/tether_entered.def | $(STAMP)
 	$(Q)mkdir -p build
 	$(if $(V),,@echo "  BPF   $<")
 	$(Q)$(BPF_CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp

@@ -3,8 +3,8 @@
  * from the caller's memory after the call ran; a second thread of the caller can rewrite
  * it in between (the kernel copied the real one at entry), so the record, the guards and
  * the rules would judge a name the kernel never used. So each such call's strings are
- * hashed at its entry too, on that syscall's own tracepoint (only these calls pay: not
- * every syscall), and the exit compares. A difference is the record's to say
+ * hashed at its entry too (tp_btf/sys_enter: every syscall passes, only these are read),
+ * and the exit compares. A difference is the record's to say
  * (TE_STRF_RACED) and, with the guards on, a kill in enforce mode: where the call acted is
  * unknown. What this cannot see: a string rewritten and put back between the entry's
  * read and the kernel's copy, or again before the exit's (two writes within the call),
@@ -13,25 +13,37 @@
 #ifndef TETHER_ENTERED_H
 #define TETHER_ENTERED_H
 
-/* FNV-1a, 64-bit, over `len` bytes at `p` (a string already in kernel memory), a word at
- * a time. */
-static __noinline __u64 te_str_hash(const char *p, __u32 len)
+struct str_hash_ctx {
+    const char *p;
+    __u64 h;
+};
+
+static long str_hash_word(__u64 i, void *data)
 {
-    __u64 h = 0xcbf29ce484222325ull ^ len, w;
+    struct str_hash_ctx *c = data;
+    __u64 w = 0;
+    bpf_probe_read_kernel(&w, sizeof(w), c->p + (i & (TE_STR_MAX / 8 - 1)) * 8);
+    c->h = (c->h ^ w) * 0x100000001b3ull;
+    return 0;
+}
+
+/* FNV-1a, 64-bit, over `len` bytes at `p` (a string already in kernel memory), a word at
+ * a time. bpf_loop, so the verifier walks the loop's body once, not once per possible
+ * length in every handler (that took a second more at every load); a kernel without it
+ * (before 5.17) hashes nothing, and the exit's comparison always agrees. */
+static __always_inline __u64 te_str_hash(const char *p, __u32 len)
+{
+    struct str_hash_ctx c = { .p = p, .h = 0xcbf29ce484222325ull ^ len };
+    if (!bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_loop))
+        return 0;
     __u32 full = len / 8, rest = len & 7;
-    for (__u32 i = 0; i < TE_STR_MAX / 8; i++) {
-        if (i >= full)
-            break;
-        w = 0;
-        bpf_probe_read_kernel(&w, sizeof(w), p + i * 8);
-        h = (h ^ w) * 0x100000001b3ull;
-    }
+    bpf_loop(full, str_hash_word, &c, 0);
     if (rest) { /* the last bytes alone: what follows them differs between the copies */
-        w = 0;
+        __u64 w = 0;
         bpf_probe_read_kernel(&w, rest, p + (full & (TE_STR_MAX / 8 - 1)) * 8);
-        h = (h ^ w) * 0x100000001b3ull;
+        c.h = (c.h ^ w) * 0x100000001b3ull;
     }
-    return h;
+    return c.h;
 }
 
 /* The caller's string at `uptr`, hashed now; false if it cannot be read. */
@@ -48,47 +60,51 @@ static __always_inline bool entered_hash(__u64 uptr, __u64 *h)
     return true;
 }
 
-/* A syscall tracepoint's record: the common header, the number, the six arguments. */
-struct sys_enter_ctx {
-    __u64 common;
-    __s32 nr;
-    __u32 pad;
-    __u64 args[6];
-};
-
-/* A tracked thread's call began with the strings at args[a] and args[b] (b < 0: one);
- * `how`: args[a] is an open_how, whose flags are kept instead. */
-static __always_inline int path_entered(struct sys_enter_ctx *ctx, int a, int b, bool how)
+/* Argument `i` (0-5) of the syscall in `regs` (x86-64 calling convention). */
+static __always_inline __u64 entry_arg(struct pt_regs *regs, __u32 i)
 {
+    switch (i) {
+    case 0: return regs->di;
+    case 1: return regs->si;
+    case 2: return regs->dx;
+    case 3: return regs->r10;
+    case 4: return regs->r8;
+    default: return regs->r9;
+    }
+}
+
+/* Every syscall enters here; those of tether_entered.def, by a tracked thread, leave the
+ * hashes of their strings (entered_args says which arguments) for their exit. One hook
+ * for all: a syscall's own tracepoints would each be a perf event to attach (measured:
+ * two seconds more at every start for these 26). */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
+{
+    if (nr < 0 || nr >= TE_SYSCALL_SLOTS)
+        return 0;
+    __u8 spec = entered_args[nr];
+    if (!(spec & TE_ENTERED_ON))
+        return 0;
     __u64 id = bpf_get_current_pid_tgid();
     if (!tracked_entry(id >> 32))
         return 0;
-    __u32 tid = id;
-    struct te_entered v = { .nr = ctx->nr };
-    v.uptr[0] = ctx->args[a & 7];
-    if (how) {
+    __u32 tid = id, a = spec & 7, b = (spec >> 3) & 7;
+    struct te_entered v = { .nr = nr };
+    v.uptr[0] = entry_arg(regs, a);
+    if (spec & TE_ENTERED_HOW) {
         if (bpf_probe_read_user(&v.hash[0], sizeof(v.hash[0]), (void *)v.uptr[0]))
             v.unread |= 1;
     } else if (v.uptr[0] && !entered_hash(v.uptr[0], &v.hash[0])) {
         v.unread |= 1;
     }
-    if (b >= 0) {
-        v.uptr[1] = ctx->args[b & 7];
+    if (b != TE_ENTERED_NONE) {
+        v.uptr[1] = entry_arg(regs, b);
         if (v.uptr[1] && !entered_hash(v.uptr[1], &v.hash[1]))
             v.unread |= 2;
     }
     bpf_map_update_elem(&entered, &tid, &v, BPF_ANY);
     return 0;
 }
-
-#define ENTERED_PROG(name, a, b, how) \
-    SEC("tracepoint/syscalls/sys_enter_" #name) \
-    int e_##name(struct sys_enter_ctx *ctx) { return path_entered(ctx, a, b, how); }
-#define ENTERED(name, a, b) ENTERED_PROG(name, a, b, false)
-#define ENTERED_HOW(name, a) ENTERED_PROG(name, a, -1, true)
-#include "entered_calls.h"
-#undef ENTERED
-#undef ENTERED_HOW
 
 /* This thread's entry record of the running syscall for argument `uptr`, taken (each is
  * judged once); NULL if there is none (the call has no entry hook, or it was unreadable

@@ -15,6 +15,4 @@ SEC("tp_btf/sched_process_exec") int BPF_PROG(on_exec) { return 0; }
 SEC("tp_btf/sched_process_exit") int BPF_PROG(on_exit) { return 0; }
 SEC("tp_btf/io_uring_submit_req") int BPF_PROG(on_uring_submit) { return 0; }
 SEC("tp_btf/io_uring_complete") int BPF_PROG(on_uring_complete) { return 0; }
-#define ENTERED(name, a, b) SEC("tracepoint/syscalls/sys_enter_" #name) int e_##name(void *ctx) { return 0; }
-#define ENTERED_HOW(name, a) ENTERED(name, a, -1)
-#include "entered_calls.h"
+SEC("tp_btf/sys_enter") int BPF_PROG(sys_enter) { return 0; }

@@ -14,6 +14,11 @@ const volatile __u32 wakeup_bytes = 1 << 20;
  * is dismissed before its `tracked` entry is looked up. */
 const volatile __u64 reported_syscalls[TE_SYSCALL_SLOTS / 64];
 
+/* Per syscall number, which arguments of it the entry hook reads (entered.h; the calls of
+ * tether_entered.def): TE_ENTERED_ON, the first argument's index, the second's
+ * (TE_ENTERED_NONE: none) and TE_ENTERED_HOW. */
+const volatile __u8 entered_args[TE_SYSCALL_SLOTS];
+
 /* ---- maps ---- */
 
 /* tgid -> session: the set of processes we follow. A child inherits at fork. */

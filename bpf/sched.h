@@ -296,6 +296,8 @@ int BPF_PROG(on_exit, struct task_struct *task)
     if (!maybe_tracked(tgid))
         return 0;
     struct te_tracked *t = bpf_map_lookup_elem(&tracked, &tgid);
+    __u32 tid = task->pid;
+    bpf_map_delete_elem(&entered, &tid); /* a later thread with its id began no call */
     if (BPF_CORE_READ(task, signal, live.counter) != 0)
         return 0; /* other threads remain */
     if (!t) {

@@ -28,7 +28,7 @@
 #include "generated/tether.skel.h"
 #include "generated/floor.skel.h"
 
-#define MAX_LINKS 64
+#define MAX_LINKS 32
 
 struct tp_probe {
     struct tether *skel;
@@ -202,19 +202,6 @@ static void skip_missing(struct tp_probe *p)
     }
 }
 
-/* Is tracefs's event `name` ("syscalls/sys_enter_rename") there, where libbpf looks? */
-static int trace_event_exists(const char *name)
-{
-    static const char *const roots[] = { "/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events" };
-    for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
-        char path[256];
-        snprintf(path, sizeof(path), "%s/%s/id", roots[i], name);
-        if (access(path, R_OK) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 /* Does tracepoint `name`'s prototype (typedef `id`) have the arguments the program was
  * written for? io_uring_complete took (ctx, req, cqe) from 6.0 on; before, seven numbers,
  * which the verifier would refuse to read as pointers (failing the whole load). */
@@ -231,34 +218,53 @@ static int tracepoint_shape_fits(const struct btf *btf, int id, const char *name
 }
 
 /* A hook on a tracepoint this kernel lacks (io_uring_submit_req came with 5.19; before,
- * it was io_uring_submit_sqe; a syscall's own tracepoints need CONFIG_FTRACE_SYSCALLS and
- * tracefs, and exist only for the syscalls this kernel has) is not loaded: the load would
- * fail whole. It is reported. */
+ * it was io_uring_submit_sqe), or has in another shape, is not loaded: the load would fail
+ * whole. It is reported. */
 static void skip_missing_tracepoints(struct tp_probe *p)
 {
-    struct btf *vmlinux = btf__load_vmlinux_btf(); /* none: the tp_btf load says so */
+    struct btf *vmlinux = btf__load_vmlinux_btf();
+    if (!vmlinux)
+        return; /* no kernel BTF: the load says so */
     struct bpf_program *prog;
     bpf_object__for_each_program(prog, p->obj) {
         const char *sec = bpf_program__section_name(prog);
         char type[128];
-        if (strncmp(sec, "tracepoint/", 11) == 0) {
-            if (trace_event_exists(sec + 11))
-                continue;
-        } else {
-            if (!vmlinux || strncmp(sec, "tp_btf/", 7) != 0 || strcmp(sec, "tp_btf/sys_exit") == 0)
-                continue;
-            snprintf(type, sizeof(type), "btf_trace_%s", sec + 7);
-            int id = btf__find_by_name_kind(vmlinux, type, BTF_KIND_TYPEDEF);
-            if (id >= 0 && tracepoint_shape_fits(vmlinux, id, sec + 7))
-                continue;
-        }
+        if (strncmp(sec, "tp_btf/", 7) != 0 || strcmp(sec, "tp_btf/sys_exit") == 0)
+            continue;
+        snprintf(type, sizeof(type), "btf_trace_%s", sec + 7);
+        int id = btf__find_by_name_kind(vmlinux, type, BTF_KIND_TYPEDEF);
+        if (id >= 0 && tracepoint_shape_fits(vmlinux, id, sec + 7))
+            continue;
         bpf_program__set_autoload(prog, false);
         p->nskipped++;
         size_t used = strlen(p->skipped);
         snprintf(p->skipped + used, sizeof(p->skipped) - used, "%s%s (no such tracepoint, or not of this shape)",
-                 used ? "," : "", strchr(sec, '/') + 1);
+                 used ? "," : "", sec + 7);
     }
     btf__free(vmlinux);
+}
+
+/* The syscalls whose strings the entry hook reads, and which arguments hold them. */
+static const struct { const char *name; int a, b, how; } entered_calls[] = {
+#define ENTERED(name, a, b) { #name, a, b, 0 },
+#define ENTERED_HOW(name, a) { #name, a, -1, 1 },
+#include "tether_entered.def"
+#undef ENTERED
+#undef ENTERED_HOW
+};
+
+/* Tell the entry hook which syscalls it reads, by this architecture's numbers (before
+ * load: read-only after). A call this architecture lacks is left out. */
+static void mark_entered(struct tp_probe *p)
+{
+    for (size_t i = 0; i < sizeof(entered_calls) / sizeof(entered_calls[0]); i++) {
+        int nr = syscall_nr(entered_calls[i].name);
+        if (nr < 0 || nr >= TE_SYSCALL_SLOTS)
+            continue;
+        int b = entered_calls[i].b < 0 ? TE_ENTERED_NONE : entered_calls[i].b;
+        p->skel->rodata->entered_args[nr] = TE_ENTERED_ON | (entered_calls[i].how ? TE_ENTERED_HOW : 0) |
+                                            (uint8_t)entered_calls[i].a | (uint8_t)(b << 3);
+    }
 }
 
 /* Tell the dispatcher which syscalls have a handler (before load: the bits are read-only). */
@@ -645,8 +651,10 @@ int tp_open(const struct tp_options *opts, tp_record_fn fn, void *ctx,
     }
     skip_missing(p);
     skip_missing_tracepoints(p);
-    if (p->skel)
+    if (p->skel) {
         mark_reported(p);
+        mark_entered(p);
+    }
     if (p->skel && opts && opts->pin_dir && *opts->pin_dir) {
         snprintf(p->pin_dir, sizeof(p->pin_dir), "%s", opts->pin_dir);
         if ((rc = set_pins(p))) {

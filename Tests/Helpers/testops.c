@@ -512,27 +512,21 @@ int main(int argc, char **argv)
             }
             printf("uring-write %d\n", res < 0 ? -res : 0);
             i += 2;
-        } else if (!strcmp(op, "uring-open")) {   /* uring-open PATH FLAGS: IORING_OP_OPENAT (FLAGS as open's), closed; prints "uring-open ERRNO" */
+        } else if (!strcmp(op, "uring-open") || !strcmp(op, "uring-open-direct")) {
+            /* uring-open PATH FLAGS: IORING_OP_OPENAT (FLAGS as open's), closed; -direct: into
+             * a direct descriptor the ring picks. Prints "OP ERRNO" */
             NEED(2);
+            int direct = !strcmp(op, "uring-open-direct");
             struct io_uring_sqe sqe = {0};
             sqe.opcode = IORING_OP_OPENAT;
             sqe.fd = AT_FDCWD;
             sqe.addr = (unsigned long)A(1);
             sqe.open_flags = open_flags(A(2));
-            int res = uring_one(&sqe);
-            if (res >= 0) close(res);
-            printf("uring-open %d\n", res < 0 ? -res : 0);
-            i += 2;
-        } else if (!strcmp(op, "uring-open-direct")) { /* uring-open-direct PATH FLAGS: the same into a direct descriptor the ring picks; prints "uring-open-direct ERRNO" */
-            NEED(2);
-            struct io_uring_sqe sqe = {0};
-            sqe.opcode = IORING_OP_OPENAT;
-            sqe.fd = AT_FDCWD;
-            sqe.addr = (unsigned long)A(1);
-            sqe.open_flags = open_flags(A(2));
-            sqe.file_index = IORING_FILE_INDEX_ALLOC;
-            int res = uring_one_direct(&sqe, 1);
-            printf("uring-open-direct %d\n", res < 0 ? -res : 0);
+            if (direct)
+                sqe.file_index = IORING_FILE_INDEX_ALLOC;
+            int res = uring_one_direct(&sqe, direct);
+            if (res >= 0 && !direct) close(res);
+            printf("%s %d\n", op, res < 0 ? -res : 0);
             i += 2;
         } else if (!strcmp(op, "uring-rename")) {  /* uring-rename OLD NEW: IORING_OP_RENAMEAT; prints "uring-rename RES" */
             NEED(2);

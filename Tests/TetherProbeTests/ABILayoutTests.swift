@@ -65,7 +65,7 @@ final class ABILayoutTests: XCTestCase {
             for line in text.split(separator: "\n") {
                 guard let r = line.range(of: "SEC(\""), let end = line[r.upperBound...].firstIndex(of: "\"") else { continue }
                 let sec = String(line[r.upperBound..<end])
-                if sec.hasPrefix("raw_tp/") || sec.hasPrefix("tp_btf/") || sec.hasPrefix("tp/") || sec.hasPrefix("tracepoint/") { out.append(sec) }
+                if sec.hasPrefix("raw_tp/") || sec.hasPrefix("tp_btf/") || sec.hasPrefix("tp/") { out.append(sec) }
             }
             return Array(Set(out)).sorted()
         }
