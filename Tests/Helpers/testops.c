@@ -118,6 +118,21 @@ static void *thread_truncate(void *arg)
     return NULL;
 }
 
+/* Until `path` exists: the test says when (it has seen Tether ready), so nothing here
+ * guesses how long that takes. A test that never says is stopped by its own budget; this
+ * gives up only after two minutes, so a lost test leaves nothing waiting for ever. */
+static int wait_file(const char *path)
+{
+    for (int i = 0; i < 120000; i++) {
+        if (access(path, F_OK) == 0)
+            return 0;
+        struct timespec t = { 0, 1000000L };
+        nanosleep(&t, NULL);
+    }
+    fprintf(stderr, "testops: %s never appeared\n", path);
+    return -1;
+}
+
 static struct sockaddr_in in4(const char *addr, int port)
 {
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
@@ -663,17 +678,26 @@ int main(int argc, char **argv)
             waitpid(c, NULL, 0);
             if (j < argc) argv[j] = saved;
             i = j;
-        } else if (!strcmp(op, "daemonize")) {     /* daemonize MARKER MS: double fork + setsid; the
-                                                      grandchild waits MS, opens MARKER, exits */
+        } else if (!strcmp(op, "wait-file")) {     /* wait-file PATH: until PATH exists (the test's go) */
+            NEED(1);
+            if (wait_file(A(1)))
+                return 3;
+            i += 1;
+        } else if (!strcmp(op, "daemonize") || !strcmp(op, "daemonize-until")) {
+            /* daemonize MARKER MS: double fork + setsid; the grandchild waits MS, opens MARKER,
+             * exits. daemonize-until MARKER GATE: it waits for the file GATE instead */
             NEED(2);
             const char *marker = A(1);
-            int ms = atoi(A(2));
+            int until = !strcmp(op, "daemonize-until");
+            const char *gate = A(2);
+            int ms = until ? 0 : atoi(A(2));
             pid_t c = fork();
             if (c == 0) {
                 setsid();
                 if (fork() == 0) {
                     struct timespec t = { ms / 1000, (ms % 1000) * 1000000L };
-                    nanosleep(&t, NULL);
+                    if (until ? wait_file(gate) : nanosleep(&t, NULL))
+                        _exit(3);
                     int fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC, 0644);
                     if (fd >= 0) close(fd);
                     _exit(0);

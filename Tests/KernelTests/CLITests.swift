@@ -248,14 +248,28 @@ final class CLITests: XCTestCase {
     func testWatchFollowsARunningProcess() throws {
         let dir = try makeScratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let marker = dir + "/late"
+        let marker = dir + "/late", gate = dir + "/go"
         let target = Process()
         target.executableURL = URL(fileURLWithPath: KernelHarness.testops)
-        // long enough for tether to load its probe on a busy machine before the spawn
-        target.arguments = ["sleep-ms", "2000", "spawn", "/bin/sh", "-c", "echo > \(marker)", "--"]
+        // it spawns once tether watch says it is watching (the test says when)
+        target.arguments = ["wait-file", gate, "spawn", "/bin/sh", "-c", "echo > \(marker)", "--"]
         try target.run()
-        let r = try tether(["watch", "--events", "-", String(target.processIdentifier)])
+        let watch = Process()
+        watch.executableURL = URL(fileURLWithPath: CLITests.bin + "/tether")
+        watch.arguments = ["watch", "--events", "-", String(target.processIdentifier)]
+        let out = Pipe(), err = Pipe()
+        watch.standardOutput = out
+        watch.standardError = err
+        try watch.run()
+        let said = StderrReader(err.fileHandleForReading, when: "watching pid") {
+            FileManager.default.createFile(atPath: gate, contents: nil)
+        }
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        watch.waitUntilExit()
+        FileManager.default.createFile(atPath: gate, contents: nil) // a watch that failed: the target goes anyway
         target.waitUntilExit()
+        let r = Result(status: watch.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                       stderr: String(decoding: said.finish(), as: UTF8.self))
         XCTAssertEqual(r.status, 0, r.stderr)
         let evs = try EventJSON.decodeLines(r.stdout)
         XCTAssertTrue(evs.contains { $0.kind == .open && $0.path == marker }, r.stdout)

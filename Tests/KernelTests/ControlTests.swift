@@ -378,9 +378,10 @@ final class ControlTests: DaemonTestCase {
         let pin = newPinDir()
         let (first, _) = try startDaemon([], pin: pin)
         // the agent leaves a detached grandchild behind and exits
-        let marker = dir + "/late-open"
-        // posix_spawn + waitpid: Foundation's Process may wait on the grandchild too
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(agent), strdup("daemonize"), strdup(marker), strdup("2500"), nil]
+        let marker = dir + "/late-open", gate = dir + "/go"
+        // posix_spawn + waitpid: Foundation's Process may wait on the grandchild too; the
+        // grandchild opens the marker once the test, after the restart, says so
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(agent), strdup("daemonize-until"), strdup(marker), strdup(gate), nil]
         defer { for a in argv { free(a) } }
         var root: pid_t = 0
         XCTAssertEqual(posix_spawn(&root, agent, nil, nil, argv, environ), 0)
@@ -401,6 +402,7 @@ final class ControlTests: DaemonTestCase {
         let (_, log2) = try startDaemon([], pin: pin)
         XCTAssertTrue(log2().contains("tracked again after restart"), log2())
         XCTAssertEqual(try members(s).count, 1, "the session is still tracked after the crash")
+        FileManager.default.createFile(atPath: gate, contents: nil)
         XCTAssertTrue(waitFor(10) {
             let evs = (try? EventJSON.decodeLines((try? String(contentsOfFile: self.dir + "/events.jsonl", encoding: .utf8)) ?? "")) ?? []
             return evs.contains { $0.kind == .open && $0.path == marker && $0.session == s }

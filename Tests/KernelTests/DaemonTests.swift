@@ -52,8 +52,9 @@ final class DaemonTests: XCTestCase {
         // an agent already running before the daemon starts
         let early = Process()
         early.executableURL = URL(fileURLWithPath: KernelHarness.testops)
-        let earlyMarker = dir + "/early"
-        early.arguments = ["sleep-ms", "1500", "open", earlyMarker, "wc"]
+        let earlyMarker = dir + "/early", gate = dir + "/go"
+        // it opens the marker once the daemon, ready, has adopted it (the test says when)
+        early.arguments = ["wait-file", gate, "open", earlyMarker, "wc"]
         try early.run()
 
         let policy = dir + "/policy.yaml"
@@ -65,6 +66,7 @@ final class DaemonTests: XCTestCase {
         """.write(toFile: policy, atomically: true, encoding: .utf8)
         let events = dir + "/events.jsonl"
         let (d, err) = try startDaemon(policy: policy, events: events)
+        FileManager.default.createFile(atPath: gate, contents: nil)
 
         let late = Process()
         late.executableURL = URL(fileURLWithPath: KernelHarness.testops)
@@ -73,7 +75,12 @@ final class DaemonTests: XCTestCase {
         try late.run()
         late.waitUntilExit()
         early.waitUntilExit()
-        usleep(200_000)
+        // both opens reached the events file before the daemon is stopped
+        let deadline = Date().addingTimeInterval(20)
+        func opened(_ path: String) -> Bool {
+            ((try? String(contentsOfFile: events, encoding: .utf8)) ?? "").contains("\"path\":\"\(path)\"")
+        }
+        while !(opened(earlyMarker) && opened(lateMarker)) && Date() < deadline { usleep(20_000) }
         let log = stop(d, err)
         XCTAssertTrue(log.contains("stopped"), log)
         let evs = try EventJSON.decodeLines(String(contentsOfFile: events, encoding: .utf8))
