@@ -2,8 +2,10 @@
 /* Tether's kernel side: follow every process of every watched agent session and
  * report what it does.
  *
- * One hook sees every syscall: tp_btf/sys_exit. Untracked processes pay one map lookup
- * (`tracked`) there and at each scheduler hook, nothing more. For a tracked process the
+ * One hook sees every syscall: tp_btf/sys_exit (tp_btf/sys_enter only keeps the strings a
+ * tracked thread's path-only call began with, for its exit to compare: entered.h).
+ * Untracked processes pay one map lookup (`tracked`) there and at each scheduler hook,
+ * nothing more. For a tracked process the
  * exit program tail-calls the handler of that syscall (`handlers`, filled by the loader
  * by syscall number; an empty slot means "not of interest"). Arguments are read at exit
  * from the saved registers, i.e. what the kernel actually used, and user strings are
