@@ -50,7 +50,7 @@ static __always_inline __u64 te_str_hash(const char *p, __u32 len)
 static __always_inline bool entered_hash(__u64 uptr, __u64 *h)
 {
     __u32 zero = 0;
-    struct env_buf *b = bpf_map_lookup_elem(&entered_buf, &zero);
+    struct env_buf *b = bpf_map_lookup_elem(&env_buf, &zero);
     if (!b)
         return false;
     long n = bpf_probe_read_user_str(b->s, TE_STR_MAX, (const void *)uptr);

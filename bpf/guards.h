@@ -247,10 +247,13 @@ static __always_inline void proc_guard(struct te_event *e, struct call *s, struc
         guard_act(e, s, TE_GUARD_TAMPER);
 }
 
-/* The guards of a file an open made (`flags` as the caller gave them): what may change it,
- * then Tether's /proc entries. */
-static __always_inline void opened_guards(struct te_event *e, struct call *s, struct file *f, __u64 flags)
+/* The file an open made (`flags` as the caller gave them): its path as the kernel has it
+ * into slot 0, then the guards: what may change it, then Tether's /proc entries. */
+static __always_inline void opened_file(struct te_event *e, struct call *s, struct file *f, __u64 flags)
 {
+    if (!f)
+        return;
+    str_path(e, 0, &f->f_path, 0);
     bool write = flags & (O_ACCMODE | O_CREAT | O_TRUNC);
     if (write)
         open_guard(e, s, f);

@@ -114,7 +114,8 @@ struct {
     __type(value, struct scratch);
 } scratch SEC(".maps");
 
-/* One environment string at a time, read at exec (see env_scan in sched.h). */
+/* One user string at a time, to look at in place: an environment string at exec (env_scan
+ * in sched.h), a path-only call's string at its entry (entered.h). */
 struct env_buf {
     char s[TE_STR_MAX];
 };
@@ -140,14 +141,6 @@ struct {
     __type(key, __u32);
     __type(value, struct te_entered);
 } entered SEC(".maps");
-
-/* A string read at a syscall's entry, to be hashed (env_buf is exec's). */
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, 1);
-    __type(key, __u32);
-    __type(value, struct env_buf);
-} entered_buf SEC(".maps");
 
 /* Counters (enum te_stat), per CPU so they cost no atomics. */
 struct {

@@ -17,10 +17,7 @@ static __always_inline void open_common(struct call *s, long nr, long ret, long 
     e->a[0] = flags;
     e->a[1] = mode;
     if (ret >= 0) {
-        struct file *f = fd_file(current_task(), ret);
-        if (f)
-            str_path(e, 0, &f->f_path, 0);
-        opened_guards(e, s, f, flags);
+        opened_file(e, s, fd_file(current_task(), ret), flags);
     } else if (!(n > 0 && str_first(e, 1) == '/')) {
         str_base(e, 0, dirfd);
     } else {

@@ -311,10 +311,7 @@ static __always_inline void on_open_by_handle_at(struct call *s, long nr, long r
         return;
     __u64 flags = s->args[2];
     e->a[0] = flags;
-    struct file *f = fd_file(current_task(), ret);
-    if (f)
-        str_path(e, 0, &f->f_path, 0);
-    opened_guards(e, s, f, flags);
+    opened_file(e, s, fd_file(current_task(), ret), flags);
     syscall_emit(e);
 }
 HOOK(open_by_handle_at, 3, on_open_by_handle_at)

@@ -206,10 +206,11 @@ int BPF_PROG(uring_complete, struct io_ring_ctx *ring, void *request, struct io_
     __u8 op = req->opcode;
     if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2)
         return 0;
-    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    struct te_tracked *t = tracked_entry(tgid);
     __s32 res = cqe->res;
-    if (!t || res < 0 || !(guards_enabled() & (TE_GUARDS_WRITE | TE_GUARDS_TAMPER)))
+    if (res < 0 || !(guards_enabled() & (TE_GUARDS_WRITE | TE_GUARDS_TAMPER)))
+        return 0;
+    struct te_tracked *t = tracked_entry(bpf_get_current_pid_tgid() >> 32);
+    if (!t)
         return 0;
     /* the submission's guard already killed it (and its record said why) */
     if (current_task()->pending.signal.sig[0] & (1ul << (SIGKILL - 1)))
@@ -226,11 +227,9 @@ int BPF_PROG(uring_complete, struct io_ring_ctx *ring, void *request, struct io_
     e->a[0] = o->how.flags;
     e->a[1] = o->how.mode;
     struct call c = { .m = m };
-    opened_guards(e, &c, f, o->how.flags);
-    if (!e->guard)
-        return 0; /* nothing matched: the submission's record stands */
-    str_path(e, 0, &f->f_path, 0);
-    event_emit(e);
+    opened_file(e, &c, f, o->how.flags);
+    if (e->guard)
+        event_emit(e); /* else nothing matched: the submission's record stands */
     return 0;
 }
 

@@ -36,13 +36,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* One request through a fresh io_uring (no liburing): the submission queue entry `sqe`,
- * submitted and waited for by one io_uring_enter. Returns the completion's result (-errno
- * on failure, of the setup or of the request). */
-static int uring_one_direct(const struct io_uring_sqe *sqe, unsigned direct);
-static int uring_one(const struct io_uring_sqe *sqe) { return uring_one_direct(sqe, 0); }
-
-/* The same, on a ring with `direct` empty direct-descriptor slots registered first. */
+/* One request through a fresh io_uring (no liburing), with `direct` empty direct-descriptor
+ * slots registered first: the submission queue entry `sqe`, submitted and waited for by one
+ * io_uring_enter. Returns the completion's result (-errno on failure, of the setup or of
+ * the request). */
 static int uring_one_direct(const struct io_uring_sqe *sqe, unsigned direct)
 {
     struct io_uring_params p = {0};
@@ -79,6 +76,8 @@ static int uring_one_direct(const struct io_uring_sqe *sqe, unsigned direct)
     close(fd);
     return res;
 }
+
+static int uring_one(const struct io_uring_sqe *sqe) { return uring_one_direct(sqe, 0); }
 
 static int open_flags(const char *s)
 {

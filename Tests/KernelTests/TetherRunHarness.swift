@@ -109,6 +109,33 @@ class TetherRunTestCase: XCTestCase {
         XCTAssertEqual(try outcome(), "connect \(EPERM)", "the kernel must refuse the connect: \(enforced.stderr)", file: file, line: line)
     }
 
+    /// An evasion-tier check of one technique that sends `sent` datagrams to a loopback
+    /// receiver of the test's own (`command` is given its port) where the allow-list leaves
+    /// loopback out: in monitor mode escape.network says `naming` (its first finding is
+    /// returned) and every datagram got out; in enforce mode none did (the enforce run is
+    /// returned too).
+    @discardableResult
+    func assertDatagramsFoundAndRefused(_ command: (UInt16) -> String, sent: Int, file: StaticString = #filePath, line: UInt = #line,
+                                        naming: (UInt16) -> [String]) throws -> (found: [String: Any], enforced: Outcome) {
+        let (receiver, port, err) = loopbackSocket(Int32(SOCK_DGRAM.rawValue))
+        defer { close(receiver) }
+        XCTAssertEqual(err, 0, file: file, line: line)
+        let cmd = command(port)
+        let policy = "boundary:\n  network: {allow_loopback: false}"
+
+        let watched = try run(cmd, mode: "monitor", confined: false, defaults: policy)
+        let f = try XCTUnwrap(watched.findings.first { $0["rule"] as? String == "escape.network" }, "\(watched.rules) \(watched.stderr)",
+                              file: file, line: line)
+        let message = f["message"] as? String ?? ""
+        XCTAssertTrue(naming(port).allSatisfy { message.contains($0) }, "\(f)", file: file, line: line)
+        XCTAssertEqual(takeDatagrams(receiver), sent, "monitor mode refuses nothing", file: file, line: line)
+
+        let enforced = try run(cmd, mode: "enforce", confined: false, defaults: policy)
+        XCTAssertTrue(enforced.rules.contains("escape.network"), "\(enforced.rules) \(enforced.stderr)", file: file, line: line)
+        XCTAssertEqual(takeDatagrams(receiver), 0, "a datagram got out: \(enforced.stderr)", file: file, line: line)
+        return (f, enforced)
+    }
+
     /// An evasion-tier check of one technique that plants `path`: in monitor mode the
     /// finding `rule` (medium or higher) names `path`, the real effect; in enforce mode,
     /// with only the tracepoint guards (no Landlock), `path` is not there afterwards

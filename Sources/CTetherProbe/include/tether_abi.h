@@ -82,13 +82,14 @@ enum te_str_enc {
 #define TE_STRF_DELETED   8u  /* the file had no links left (deleted, or memfd) */
 #define TE_STRF_ABSTRACT 16u  /* unix socket path in the abstract namespace */
 #define TE_STRF_ROOT     32u  /* a DPATH that is the caller's root (a chroot): an absolute requested path is under it */
+#define TE_STRF_RACED    64u  /* the caller's string was not the same when its syscall began (read then, at the
+                               * syscall's entry) as when it returned: a second thread rewrote it while the
+                               * call ran, so the record's string is not necessarily what the kernel used */
+
 /* entered_args (loader -> kernel, before load): arguments read at a syscall's entry */
 #define TE_ENTERED_ON    0x80u /* the syscall's strings are read at entry */
 #define TE_ENTERED_HOW   0x40u /* its first is an open_how (its flags kept) */
 #define TE_ENTERED_NONE  7u    /* in either 3-bit field: no such argument */
-#define TE_STRF_RACED    64u  /* the caller's string was not the same when its syscall began (read then, at the
-                               * syscall's entry) as when it returned: a second thread rewrote it while the
-                               * call ran, so the record's string is not necessarily what the kernel used */
 
 struct te_str {
     __u16 off;   /* from the start of the record */
