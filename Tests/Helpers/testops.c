@@ -132,6 +132,29 @@ static int wait_file(const char *path)
     return -1;
 }
 
+/* Until process `pid` has exited (a zombie, or reaped): its exit is then on record. Gives
+ * up after two minutes, as wait_file does. */
+static int wait_exited(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    for (int i = 0; i < 120000; i++) {
+        FILE *f = fopen(path, "r");
+        if (!f)
+            return 0;
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        char *close = strrchr(buf, ')');
+        if (!close || close[1] != ' ' || close[2] == 'Z' || close[2] == 'X')
+            return 0;
+        struct timespec t = { 0, 1000000L };
+        nanosleep(&t, NULL);
+    }
+    fprintf(stderr, "testops: pid %d never exited\n", (int)pid);
+    return -1;
+}
+
 static struct sockaddr_in in4(const char *addr, int port)
 {
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
@@ -683,19 +706,19 @@ int main(int argc, char **argv)
                 return 3;
             i += 1;
         } else if (!strcmp(op, "daemonize") || !strcmp(op, "daemonize-until")) {
-            /* daemonize MARKER MS: double fork + setsid; the grandchild waits MS, opens MARKER,
-             * exits. daemonize-until MARKER GATE: it waits for the file GATE instead */
-            NEED(2);
-            const char *marker = A(1);
+            /* daemonize MARKER: double fork + setsid; the grandchild waits until this
+             * process has exited, opens MARKER, exits. daemonize-until MARKER GATE: it
+             * waits for the file GATE instead */
             int until = !strcmp(op, "daemonize-until");
-            const char *gate = A(2);
-            int ms = until ? 0 : atoi(A(2));
+            NEED(until ? 2 : 1);
+            const char *marker = A(1);
+            const char *gate = until ? A(2) : NULL;
+            pid_t root = getpid();
             pid_t c = fork();
             if (c == 0) {
                 setsid();
                 if (fork() == 0) {
-                    struct timespec t = { ms / 1000, (ms % 1000) * 1000000L };
-                    if (until ? wait_file(gate) : nanosleep(&t, NULL))
+                    if (until ? wait_file(gate) : wait_exited(root))
                         _exit(3);
                     int fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC, 0644);
                     if (fd >= 0) close(fd);
@@ -704,7 +727,7 @@ int main(int argc, char **argv)
                 _exit(0);
             }
             waitpid(c, NULL, 0);
-            i += 2;
+            i += until ? 2 : 1;
         } else if (!strcmp(op, "truncate-swapped")) { /* truncate-swapped REAL SHOWN */
             /* A second thread truncates REAL; the call waits in the kernel, after it copied
              * the path, for a read lease this thread holds on REAL to be given up; meanwhile
@@ -819,10 +842,10 @@ int main(int argc, char **argv)
             }
             waitpid(c, NULL, 0);
             i += 1;
-        } else if (!strcmp(op, "fork-later")) {   /* fork-later MS FILE: after MS, fork a child that runs progress FILE */
+        } else if (!strcmp(op, "fork-later")) {   /* fork-later GATE FILE: once GATE exists, fork a child that runs progress FILE */
             NEED(2);
-            struct timespec t = { atoi(A(1)) / 1000, (atoi(A(1)) % 1000) * 1000000L };
-            nanosleep(&t, NULL);
+            if (wait_file(A(1)))
+                return 3;
             if (fork() == 0) {
                 char *args[] = { argv[0], "progress", A(2), NULL };
                 execv(argv[0], args);

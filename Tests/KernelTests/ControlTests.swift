@@ -188,8 +188,9 @@ final class ControlTests: DaemonTestCase {
         follower.arguments = ["alerts", "--follow", "--json", "--socket", control]
         let fout = Pipe()
         follower.standardOutput = fout
+        let printed = DispatchSemaphore(value: 0)
+        let streamed = StderrReader(fout.fileHandleForReading, when: "\n") { printed.signal() }
         try follower.run()
-        usleep(300_000)
 
         try "agents: [oops".write(toFile: policy, atomically: true, encoding: .utf8)
         let bad = try tether(["reload"])
@@ -197,10 +198,12 @@ final class ControlTests: DaemonTestCase {
         XCTAssertTrue(bad.stderr.contains("reload rejected") && bad.stderr.contains(policy), bad.stderr)
         let alerts = try tether(["alerts"])
         XCTAssertTrue(alerts.stdout.contains("tether.policy_rejected"), alerts.stdout)
+        // whether it connected before the rejection (streamed) or after (shown as recent)
+        XCTAssertEqual(printed.wait(timeout: .now() + 30), .success, "the follower printed nothing")
         follower.terminate()
-        let streamed = String(decoding: fout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         follower.waitUntilExit()
-        let rec = try XCTUnwrap(streamed.split(separator: "\n").first.map { try AlertJSON.decode(String($0)) }, streamed)
+        let text = String(decoding: streamed.finish(), as: UTF8.self)
+        let rec = try XCTUnwrap(text.split(separator: "\n").first.map { try AlertJSON.decode(String($0)) }, text)
         XCTAssertEqual(rec.rule, "tether.policy_rejected")
         XCTAssertEqual(rec.path, policy)
 

@@ -119,14 +119,15 @@ final class ResponseTests: KernelTestCase {
     }
 
     func testAChildForkedWhileFrozenIsStoppedBeforeItRuns() throws {
-        let child = scratch + "/child"
-        // the root forks a progress child 300 ms from now; we freeze the session before that
-        let s = try start(["fork-later", "300", child, "sleep-ms", "100000"])
+        let child = scratch + "/child", gate = scratch + "/fork-now"
+        // the root forks a progress child once told to; we freeze the session before that
+        let s = try start(["fork-later", gate, child, "sleep-ms", "100000"])
         members(s.session, atLeast: 1)
         try control.stop(s.session)
         try control.resume(s.session) // resume only the root, by hand below
         try k.probe.setFrozen(s.session, true)
         _ = tp_pidfd_signal(s.pid, SIGCONT)
+        FileManager.default.createFile(atPath: gate, contents: Data())
         let pids = members(s.session, atLeast: 2)
         let kid = try XCTUnwrap(pids.first { $0 != s.pid })
         waitFor("the child stopped") { state(kid) == "T" }
