@@ -63,15 +63,17 @@ static __always_inline void event_emit(struct te_event *e)
         return;
     }
     /* Full (a flood, or a reader that fell behind). A record a guard matched (or noted:
-     * a write the rules judge where no guard acts) is what a rule needs most: it goes on
-     * the urgent ring. Anything else is lost for good, and the
-     * loss itself is a record there, naming the session whose record it was. */
-    if (e->guard && !bpf_ringbuf_output(&urgent, e, size, BPF_RB_FORCE_WAKEUP)) {
+     * a write the rules judge where no guard acts, a credential read) is what a rule needs
+     * most, and an exec is what every later record of its process is judged by (what runs,
+     * the homes it was given): those go on the urgent ring. Anything else is lost for
+     * good, and the loss itself is a record there, naming the session whose record it was. */
+    bool keep = e->guard || e->h.kind == TE_EXEC;
+    if (keep && !bpf_ringbuf_output(&urgent, e, size, BPF_RB_FORCE_WAKEUP)) {
         stat_inc(TE_STAT_RESCUED);
         stat_inc(TE_STAT_EVENTS);
         return;
     }
-    stat_inc(e->guard ? TE_STAT_URGENT_DROPS : TE_STAT_DROPS);
+    stat_inc(keep ? TE_STAT_URGENT_DROPS : TE_STAT_DROPS);
     if (!cpu)
         return;
     cpu->lost++;

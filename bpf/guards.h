@@ -247,8 +247,26 @@ static __always_inline void proc_guard(struct te_event *e, struct call *s, struc
         guard_act(e, s, TE_GUARD_TAMPER);
 }
 
+/* A read open of a credential location (the file, its name in its directory, or a
+ * directory of them: TE_PROTECT_SECRET, on the inodes the kernel opened) is noted: no guard
+ * acts, but the rules judge the read, so a flood must not drop its record. Consulted with
+ * the protected maps' switch (TE_GUARDS_WRITE, on whenever a plan protects or notes). */
+static __always_inline void secret_note(struct te_event *e, struct file *f)
+{
+    if (!(guards_enabled() & TE_GUARDS_WRITE))
+        return;
+    struct dentry *dentry = f->f_path.dentry;
+    struct te_watch_inode key = inode_key(f->f_inode);
+    __u32 prot = key_protection(&key);
+    if (!(prot & TE_PROTECT_SECRET))
+        prot |= entry_protection(dentry->d_parent, dentry->d_name.name, dentry->d_name.len);
+    if (prot & TE_PROTECT_SECRET)
+        e->guard |= TE_GUARD_NOTED;
+}
+
 /* The file an open made (`flags` as the caller gave them): its path as the kernel has it
- * into slot 0, then the guards: what may change it, then Tether's /proc entries. */
+ * into slot 0, then the guards: what may change it (or, read, whether it is a credential),
+ * then Tether's /proc entries. */
 static __always_inline void opened_file(struct te_event *e, struct call *s, struct file *f, __u64 flags)
 {
     if (!f)
@@ -257,6 +275,8 @@ static __always_inline void opened_file(struct te_event *e, struct call *s, stru
     bool write = flags & (O_ACCMODE | O_CREAT | O_TRUNC);
     if (write)
         open_guard(e, s, f);
+    else
+        secret_note(e, f);
     if (!(e->guard & TE_GUARD_KILLED))
         proc_guard(e, s, f, write);
 }

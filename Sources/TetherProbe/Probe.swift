@@ -487,6 +487,9 @@ public struct Protection: OptionSet, Sendable {
     /// A location the rules judge and no guard acts on: a write there is marked (noted) so
     /// that a flood cannot drop its record.
     public static let note = Protection(rawValue: UInt32(TE_PROTECT_NOTE))
+    /// A credential location the rules judge on a read: a read there is noted, so that a
+    /// flood cannot drop its record. Guards nothing.
+    public static let secret = Protection(rawValue: UInt32(TE_PROTECT_SECRET))
 }
 
 /// A file capability (security.capability) removed: 0, or -errno (-ENODATA: it had none).

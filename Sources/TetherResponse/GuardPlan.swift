@@ -29,6 +29,9 @@ public struct GuardPlan: Sendable {
     public var undoOnly: [Protected] = []
     /// Locations of persistence rules no guard acts on (set to alert): noted only.
     public var noted: [Protected] = []
+    /// Credential locations: their reads are noted (`Protection.secret`), so a flood cannot
+    /// drop them. They may also be in the lists above (their protections add up).
+    public var secrets: [Protected] = []
     /// Everything the quarantine keeps pre-images of for this plan.
     public var preimaged: [Protected] { protected + undoOnly }
     public var egress: [Egress] = []
@@ -105,7 +108,16 @@ public struct GuardPlan: Sendable {
                 }
             }
         }
-        if !plan.protected.isEmpty || !plan.undoOnly.isEmpty || !plan.noted.isEmpty { plan.guards.insert(.write) }
+        var secret = Set<String>()
+        for agent in agents {
+            for loc in KernelGuardLocations.secrets(for: agent) {
+                for p in paths(loc) where secret.insert(p).inserted {
+                    let prot: Protection = loc.directory ? [.secret, .directory] : [.secret]
+                    plan.secrets.append(Protected(path: p, protection: prot.rawValue, rule: loc.rule))
+                }
+            }
+        }
+        if !plan.protected.isEmpty || !plan.undoOnly.isEmpty || !plan.noted.isEmpty || !plan.secrets.isEmpty { plan.guards.insert(.write) }
         if plan.guards.contains(.tamper) {
             for p in tetherPaths where seen.insert(p).inserted {
                 plan.protected.append(Protected(path: p, protection: Protection([.tamper, .directory]).rawValue, rule: "escape.tamper"))
@@ -171,40 +183,50 @@ public struct GuardPlan: Sendable {
     /// by its inode (when it exists) and by its name in its directory (when that exists), so
     /// that creating it later, or renaming something over it, is guarded too. Directories
     /// are protected with their subdirectories (bounded walk), since the guard matches a
-    /// file's own directory.
+    /// file's own directory. Locations that meet at one inode or name (a credential
+    /// directory below a persistence one) get the union of their protections.
     public func install(_ probe: Probe, maxSubdirectories: Int = 4096) throws -> Installed {
         var out = Installed()
         let before = try probe.guards()
         try probe.setGuards(before.union(guards))
         try probe.beginGuardPlan()
+        struct Inode: Hashable { var dev: UInt64, ino: UInt64 }
+        struct Name: Hashable { var dir: Inode, name: String }
+        var inodes: [Inode: Protection] = [:], names: [Name: Protection] = [:], order: ([Inode], [Name]) = ([], [])
+        func add(_ k: Inode, _ p: Protection) {
+            if inodes[k] == nil { order.0.append(k) }
+            inodes[k, default: []].formUnion(p)
+        }
         var budget = maxSubdirectories
-        for p in protected + undoOnly + noted {
+        for p in protected + undoOnly + noted + secrets {
+            let prot = Protection(rawValue: p.protection)
             var st = stat(), dir = stat()
             let exists = lstat(p.path, &st) == 0
             let parent = (p.path as NSString).deletingLastPathComponent
             let name = (p.path as NSString).lastPathComponent
             if lstat(parent, &dir) == 0, dir.st_mode & S_IFMT == S_IFDIR, !name.isEmpty, name != "/",
                name.utf8.count < Probe.protectedNameLimit {
-                let byName = Protection(rawValue: p.protection).subtracting(.directory)
-                try probe.protect(directoryDev: UInt64(dir.st_dev), inode: UInt64(dir.st_ino), name: name, byName)
-                out.names += 1
-            } else if !exists {
-                out.absent.append(p.path)
+                let k = Name(dir: Inode(dev: UInt64(dir.st_dev), ino: UInt64(dir.st_ino)), name: name)
+                if names[k] == nil { order.1.append(k) }
+                names[k, default: []].formUnion(prot.subtracting(.directory))
+            } else if !exists, !prot.isSubset(of: [.secret, .directory]) {
+                out.absent.append(p.path) // a credential location guards nothing: not missed
             }
             guard exists else { continue }
-            try probe.protect(dev: UInt64(st.st_dev), inode: UInt64(st.st_ino), Protection(rawValue: p.protection))
-            out.inodes += 1
-            guard Protection(rawValue: p.protection).contains(.directory), st.st_mode & S_IFMT == S_IFDIR else { continue }
+            add(Inode(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino)), prot)
+            guard prot.contains(.directory), st.st_mode & S_IFMT == S_IFDIR else { continue }
             let walker = FileManager.default.enumerator(atPath: p.path)
             while budget > 0, let rel = walker?.nextObject() as? String {
                 var sub = stat()
-                let full = p.path + "/" + rel
-                guard lstat(full, &sub) == 0, sub.st_mode & S_IFMT == S_IFDIR else { continue }
-                try probe.protect(dev: UInt64(sub.st_dev), inode: UInt64(sub.st_ino), Protection(rawValue: p.protection))
-                out.inodes += 1
+                guard lstat(p.path + "/" + rel, &sub) == 0, sub.st_mode & S_IFMT == S_IFDIR else { continue }
+                add(Inode(dev: UInt64(sub.st_dev), ino: UInt64(sub.st_ino)), prot)
                 budget -= 1
             }
         }
+        for k in order.1 { try probe.protect(directoryDev: k.dir.dev, inode: k.dir.ino, name: k.name, names[k]!) }
+        for k in order.0 { try probe.protect(dev: k.dev, inode: k.ino, inodes[k]!) }
+        out.names = order.1.count
+        out.inodes = order.0.count
         for e in egress {
             try probe.allowEgress(agent: e.agent, address: e.cidr.network.bytes, bits: e.cidr.bits, ports: e.ports)
             out.egressEntries += 1

@@ -356,4 +356,22 @@ final class ResponseTests: KernelTestCase {
         XCTAssertEqual(after.run.events.first { $0.kind == .open && $0.path == old + "/job" }?.guardActions, [], "the old plan's entry is gone")
         XCTAssertEqual(after.run.events.first { $0.kind == .open && $0.path == new + "/job" }?.guardActions, [.monitor, .write])
     }
+
+    /// Locations that meet at one inode add up: a credential directory whose walk reaches a
+    /// persistence directory below it leaves that directory guarded (and noted), whichever
+    /// of the two the plan lists first.
+    func testLocationsThatMeetKeepEveryProtection() throws {
+        let secret = scratch + "/keys", cron = scratch + "/keys/cron.d"
+        try FileManager.default.createDirectory(atPath: cron, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: secret + "/id", contents: Data("k".utf8))
+        var plan = GuardPlan()
+        plan.guards = [.write]
+        plan.protected = [GuardPlan.Protected(path: cron, protection: Protection([.write, .directory]).rawValue, rule: "persist.cron")]
+        plan.secrets = [GuardPlan.Protected(path: secret, protection: Protection([.secret, .directory]).rawValue, rule: "escape.credentials")]
+        _ = try plan.install(k.probe)
+        let r = try runCapturing(["open", secret + "/id", "r", "write", cron + "/job", "x", "open", cron + "/job", "r"], enforce: false)
+        XCTAssertEqual(r.run.events.first { $0.kind == .open && $0.path == secret + "/id" }?.guardActions, [.noted], "a credential read is noted")
+        let opens = r.run.events.filter { $0.kind == .open && $0.path == cron + "/job" }
+        XCTAssertEqual(opens.map(\.guardActions), [[.monitor, .write], [.noted]], "the walk below the credential directory kept the write guard")
+    }
 }

@@ -151,8 +151,9 @@ struct te_event {
 #define TE_GUARD_TTY   1024u   /* the terminal guard matched (input pushed into a terminal, TIOCSTI) */
 #define TE_GUARD_DEPUTY 2048u  /* the deputy guard matched (a unix connect to a server outside the
                                 * session whose executable runs commands for its clients) */
-#define TE_GUARD_NOTED 4096u   /* a write to a location the rules judge and no guard acts on (TE_PROTECT_NOTE):
-                                * nothing was done, but the record goes on the urgent ring if the main one is full */
+#define TE_GUARD_NOTED 4096u   /* a write to a location the rules judge and no guard acts on (TE_PROTECT_NOTE),
+                                * or a read of a credential location (TE_PROTECT_SECRET): nothing was done, but
+                                * the record goes on the urgent ring if the main one is full */
 
 /* Value of the tracked map (key: tgid). Inherited unchanged at fork. */
 struct te_tracked {
@@ -203,6 +204,8 @@ struct te_agent {
 #define TE_PROTECT_TAMPER 2u  /* Tether's own files: opening for write is tampering */
 #define TE_PROTECT_DIR    4u  /* a directory: creating or opening for write any file directly in it is guarded */
 #define TE_PROTECT_NOTE   8u  /* no guard acts, but a write there must not be lost with a flood (TE_GUARD_NOTED) */
+#define TE_PROTECT_SECRET 16u /* a credential location: a read there must not be lost with a flood (TE_GUARD_NOTED);
+                               * with TE_PROTECT_DIR, any file directly in the directory */
 
 /* Guard switches (guard_config map), compiled from policy. */
 #define TE_GUARDS_TAMPER  1u

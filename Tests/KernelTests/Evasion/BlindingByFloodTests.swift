@@ -33,6 +33,11 @@ final class BlindingByFloodTests: KernelTestCase {
     /// A probe of its own with a 4 KiB ring that nobody drains while the member floods it,
     /// the write guard on /etc/cron.d, and the one pipeline judging what comes out after.
     func flood(then cron: String, text: String = "* * * * * root /bin/true", mode: EnforcementMode, plan given: GuardPlan? = nil) throws -> Flooded {
+        try flood(["write", cron, text], mode: mode, plan: given)
+    }
+
+    /// `ops` (testops') run right after the flood, while the ring is still full.
+    func flood(_ ops: [String], mode: EnforcementMode, plan given: GuardPlan? = nil) throws -> Flooded {
         var opts = ProbeOptions()
         opts.ringBufferBytes = 4096
         opts.wakeupBytes = 1 << 30
@@ -46,7 +51,7 @@ final class BlindingByFloodTests: KernelTestCase {
         let marker = scratch + "/harmless"
         FileManager.default.createFile(atPath: marker, contents: Data())
         let session = SessionID.random()
-        let s = try Launcher.spawn([KernelHarness.testops, "open-loop", marker, "3000", "write", cron, text],
+        let s = try Launcher.spawn([KernelHarness.testops, "open-loop", marker, "3000"] + ops,
                                    session: session, probe: tiny, mode: mode)
         _ = Launcher.wait(s.pid)
         let stats = try tiny.stats()
@@ -115,5 +120,25 @@ final class BlindingByFloodTests: KernelTestCase {
         let write = try XCTUnwrap(r.events.first { $0.kind == .open && $0.path == gitconfig }, "the git config write was lost with the flood")
         XCTAssertEqual(write.guardActions, [.noted], "noted, nothing done")
         XCTAssertEqual(try String(contentsOfFile: gitconfig, encoding: .utf8), "[core]\n\tfsmonitor = /tmp/x", "no guard acts there: the rule decides")
+    }
+
+    /// Variant: what matters is a credential read (a read no guard acts on: the session is
+    /// judged after it) and the program the member runs next. Credential locations are noted
+    /// in the kernel, and execs are kept: both records are rescued from the flood, and the
+    /// read is judged as a credential read.
+    func testACredentialReadAndAnExecStillArrive() throws {
+        let plan = GuardPlan.compile(.default, slots: try AgentSlots.assign(.default, kernel: [:], inUse: []), homes: [scratch])
+        XCTAssertEqual(plan.secrets.first { $0.path == "/etc/shadow" }?.protection, Protection.secret.rawValue, "the shadow file is noted")
+        XCTAssertEqual(plan.secrets.first { $0.path == scratch + "/.ssh" }?.protection, Protection([.secret, .directory]).rawValue)
+        let r = try flood(["open", "/etc/shadow", "r", "exec", "/bin/true"], mode: .monitor, plan: plan)
+        XCTAssertGreaterThan(r.stats.drops, 0, "the flood must overflow a 4 KiB ring")
+        XCTAssertGreaterThanOrEqual(r.stats.rescued, 2)
+        let read = try XCTUnwrap(r.events.first { $0.kind == .open && $0.path == "/etc/shadow" }, "the credential read was lost with the flood")
+        XCTAssertEqual(read.guardActions, [.noted], "noted, nothing done")
+        XCTAssertTrue(read.succeeded)
+        let finding = try XCTUnwrap(r.alerts.first { $0.rule == "escape.credentials" }, "\(r.alerts.map(\.rule))")
+        XCTAssertEqual(finding.path, "/etc/shadow")
+        XCTAssertEqual(finding.session, r.session.description)
+        XCTAssertNotNil(r.events.first { $0.kind == .exec && $0.path == "/usr/bin/true" }, "the exec was lost with the flood: \(r.events.map(\.kind))")
     }
 }
