@@ -12,6 +12,7 @@
 #define O_CREAT 0100
 #define O_TRUNC 01000
 #define O_ACCMODE 03
+#define FMODE_WRITE 0x2 /* struct file.f_mode: open for writing */
 #define NAME_MAX 255
 #define SIGKILL 9
 #define SIGSTOP 19

@@ -7,9 +7,10 @@
  * and the exit compares. A difference is the record's to say
  * (TE_STRF_RACED) and, with the guards on, a kill in enforce mode: where the call acted is
  * unknown. What this cannot see: a string rewritten and put back between the entry's
- * read and the kernel's copy, or again before the exit's (two writes within the call),
- * and a string whose page was not present at entry (a tracepoint cannot fault it in: it
- * is left unjudged, as a page an honest program has not touched yet would be). */
+ * read and the kernel's copy, or again before the exit's (two writes within the call).
+ * A string whose page was not present at entry (a tracepoint cannot fault it in; the
+ * kernel's copy did) cannot be compared: the record says so (TE_STRF_UNVERIFIED), since
+ * an unmapped page is also how a caller would keep its string from being read then. */
 #ifndef TETHER_ENTERED_H
 #define TETHER_ENTERED_H
 
@@ -107,9 +108,9 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
 }
 
 /* This thread's entry record of the running syscall for argument `uptr`, taken (each is
- * judged once); NULL if there is none (the call has no entry hook, or it was unreadable
- * then). */
-static __always_inline struct te_entered *entered_take(__u64 nr, __u64 uptr, int *which)
+ * judged once); NULL if there is none (the call has no entry hook), or if it was unreadable
+ * then (`*unread` set). */
+static __always_inline struct te_entered *entered_take(__u64 nr, __u64 uptr, int *which, bool *unread)
 {
     __u32 tid = bpf_get_current_pid_tgid();
     struct te_entered *v = bpf_map_lookup_elem(&entered, &tid);
@@ -119,8 +120,10 @@ static __always_inline struct te_entered *entered_take(__u64 nr, __u64 uptr, int
     if (i < 0)
         return NULL;
     v->uptr[i] = 0;
-    if (v->unread & (1u << i))
+    if (v->unread & (1u << i)) {
+        *unread = true;
         return NULL;
+    }
     *which = i;
     return v;
 }
@@ -141,10 +144,13 @@ static __always_inline void str_raced(struct te_event *e, int slot)
 static __always_inline void str_entered(struct te_event *e, int slot, const char *uptr)
 {
     int i = 0;
-    struct te_entered *v = entered_take(e->syscall, (__u64)uptr, &i);
+    bool unread = false;
+    struct te_entered *v = entered_take(e->syscall, (__u64)uptr, &i, &unread);
+    struct te_str *s = &e->s[slot & (TE_NSTR - 1)];
+    if (unread)
+        s->flags |= TE_STRF_UNVERIFIED;
     if (!v)
         return;
-    struct te_str *s = &e->s[slot & (TE_NSTR - 1)];
     if (s->off > STR_LIMIT)
         return; /* the record had no room for it: nothing to compare */
     if ((s->flags & TE_STRF_FAULT) || te_str_hash((const char *)e + s->off, s->len) != v->hash[i & 1])
@@ -157,7 +163,10 @@ static __always_inline void str_entered(struct te_event *e, int slot, const char
 static __always_inline void how_entered(struct te_event *e, __u64 how_ptr, bool read, __u64 *flags)
 {
     int i = 0;
-    struct te_entered *v = entered_take(e->syscall, how_ptr, &i);
+    bool unread = false;
+    struct te_entered *v = entered_take(e->syscall, how_ptr, &i, &unread);
+    if (unread)
+        e->s[1].flags |= TE_STRF_UNVERIFIED;
     if (!v || i != 0)
         return;
     if (read && v->hash[0] == *flags)

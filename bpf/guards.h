@@ -272,7 +272,8 @@ static __always_inline void opened_file(struct te_event *e, struct call *s, stru
     if (!f)
         return;
     str_path(e, 0, &f->f_path, 0);
-    bool write = flags & (O_ACCMODE | O_CREAT | O_TRUNC);
+    /* the file's own mode, not only the flags: openat2's are in the caller's memory */
+    bool write = (flags & (O_ACCMODE | O_CREAT | O_TRUNC)) || (f->f_mode & FMODE_WRITE);
     if (write)
         open_guard(e, s, f);
     else

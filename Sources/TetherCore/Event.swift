@@ -106,6 +106,10 @@ public struct Event: Sendable, Equatable {
     /// when the call began as when it returned: a second thread rewrote it while the call
     /// ran, so what the record names is not necessarily what the kernel used.
     public var pathRaced: Bool = false
+    /// A string of the call could not be read when the call began (its page was not in
+    /// memory then; the kernel's copy faulted it in), so nothing shows that what the record
+    /// names is what the kernel used. An honest program's untouched string looks the same.
+    public var pathUnverified: Bool = false
     /// The file had no links left when seen (deleted, or a memfd).
     public var pathDeleted: Bool = false
 

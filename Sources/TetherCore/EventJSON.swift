@@ -30,6 +30,7 @@ public enum EventJSON {
         if e.pathIncomplete { w.bool("path_incomplete", true) }
         if e.pathUnresolved { w.bool("path_unresolved", true) }
         if e.pathRaced { w.bool("path_raced", true) }
+        if e.pathUnverified { w.bool("path_unverified", true) }
         if e.pathDeleted { w.bool("path_deleted", true) }
         if let f = e.flags {
             switch e.kind {
@@ -151,6 +152,7 @@ public enum EventJSON {
         e.pathIncomplete = try opt("path_incomplete", bool) ?? false
         e.pathUnresolved = try opt("path_unresolved", bool) ?? false
         e.pathRaced = try opt("path_raced", bool) ?? false
+        e.pathUnverified = try opt("path_unverified", bool) ?? false
         e.pathDeleted = try opt("path_deleted", bool) ?? false
         e.flags = try opt("raw_flags", u64)
         if let m: String = try opt("mode", str) {

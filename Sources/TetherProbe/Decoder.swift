@@ -77,7 +77,9 @@ public enum RecordDecoder {
         e.root = Int32(bitPattern: r.root_tgid)
         e.agentSlot = r.agent
         e.enforcement = r.mode & UInt16(TE_MODE_ENFORCE) != 0 ? .enforce : .monitor
-        e.pathRaced = (flags(0) | flags(1) | flags(2) | flags(3)) & UInt8(TE_STRF_RACED) != 0
+        let strFlags = flags(0) | flags(1) | flags(2) | flags(3)
+        e.pathRaced = strFlags & UInt8(TE_STRF_RACED) != 0
+        e.pathUnverified = strFlags & UInt8(TE_STRF_UNVERIFIED) != 0
         func setPath(_ k: Int) throws {
             let p = try pathPair(k)
             e.path = p.path

@@ -728,15 +728,32 @@ int main(int argc, char **argv)
             }
             waitpid(c, NULL, 0);
             i += until ? 2 : 1;
-        } else if (!strcmp(op, "truncate-swapped")) { /* truncate-swapped REAL SHOWN */
-            /* A second thread truncates REAL; the call waits in the kernel, after it copied
-             * the path, for a read lease this thread holds on REAL to be given up; meanwhile
-             * this thread rewrites the path in memory to SHOWN, then gives the lease up.
-             * Prints "truncate-swapped RC". The lease makes the window certain, not raced. */
+        } else if (!strcmp(op, "truncate-swapped") || !strcmp(op, "truncate-swapped-unmapped")) {
+            /* truncate-swapped REAL SHOWN: a second thread truncates REAL; the call waits in
+             * the kernel, after it copied the path, for a read lease this thread holds on
+             * REAL to be given up; meanwhile this thread rewrites the path in memory to
+             * SHOWN, then gives the lease up. Prints "truncate-swapped RC". The lease makes
+             * the window certain, not raced. truncate-swapped-unmapped: the path is on a
+             * shared memory page whose mapping is dropped (MADV_DONTNEED) just before the
+             * call, so it is not in memory when the call begins; the kernel's copy maps it. */
             NEED(2);
+            int unmapped = !strcmp(op, "truncate-swapped-unmapped");
             signal(SIGIO, SIG_IGN); /* the lease break's signal */
             struct swapped w = { .buf = calloc(1, 4096) };
+            if (unmapped) {
+                int mfd = memfd_create("path", 0);
+                if (mfd < 0 || ftruncate(mfd, 4096) ||
+                    (w.buf = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0)) == MAP_FAILED) {
+                    perror("truncate-swapped-unmapped: memfd");
+                    return 1;
+                }
+                close(mfd);
+            }
             strncpy(w.buf, A(1), 4095);
+            if (unmapped && madvise(w.buf, 4096, MADV_DONTNEED)) {
+                perror("truncate-swapped-unmapped: madvise");
+                return 1;
+            }
             int lfd = open(A(1), O_RDONLY);
             if (lfd < 0 || fcntl(lfd, F_SETLEASE, F_RDLCK)) {
                 perror("truncate-swapped: lease");
@@ -755,7 +772,10 @@ int main(int argc, char **argv)
             pthread_join(t, NULL);
             printf("truncate-swapped %d\n", w.rc);
             close(lfd);
-            free(w.buf);
+            if (unmapped)
+                munmap(w.buf, 4096);
+            else
+                free(w.buf);
             i += 2;
         } else if (!strcmp(op, "thread-open")) {   /* thread-open PATH: open from a second thread */
             NEED(1);

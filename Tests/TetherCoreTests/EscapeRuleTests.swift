@@ -28,6 +28,7 @@ final class EscapeRuleTests: XCTestCase {
             R("runtime dir", E.write("/run/user/1000/agent.sock.lock")),
             R("a persistence write is reported by its own rule", E.write("/etc/cron.d/x")),
             R("pipes are not files", E.open("pipe:[1234]", "w")),
+            R("a memfd (no links: no place on the filesystem)", { var e = E.truncate("/"); e.pathDeleted = true; return e }()),
         ])
     }
 

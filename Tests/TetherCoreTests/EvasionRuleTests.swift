@@ -91,6 +91,23 @@ final class EvasionRuleTests: XCTestCase {
         ])
     }
 
+    func testUnverifiedPath() {
+        // a string that was not in memory when the call began: nothing to compare it with
+        var unverified = E.rename("/home/dev/proj/job", "/home/dev/proj/job.txt")
+        unverified.pathUnverified = true
+        var failed = unverified
+        failed.result = -2
+        var both = unverified
+        both.pathRaced = true
+        check("evasion.unverified_path", fire: [
+            R("a rename whose destination could not be read at its entry", unverified),
+        ], quiet: [
+            R("the same, failed (nothing landed)", failed),
+            R("a raced one: evasion.unresolved_path's", both),
+            R("an ordinary rename", E.rename("/home/dev/proj/a", "/home/dev/proj/b")),
+        ])
+    }
+
     func testFileless() {
         var deleted = E.exec("/tmp/x (deleted)", ["x"])
         deleted.pathDeleted = true

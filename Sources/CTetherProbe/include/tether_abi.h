@@ -85,6 +85,9 @@ enum te_str_enc {
 #define TE_STRF_RACED    64u  /* the caller's string was not the same when its syscall began (read then, at the
                                * syscall's entry) as when it returned: a second thread rewrote it while the
                                * call ran, so the record's string is not necessarily what the kernel used */
+#define TE_STRF_UNVERIFIED 128u /* the caller's string could not be read when its syscall began (its page was
+                               * not in memory: a tracepoint cannot fault it in), so nothing shows the record's
+                               * string is what the kernel used */
 
 /* entered_args (loader -> kernel, before load): arguments read at a syscall's entry */
 #define TE_ENTERED_ON    0x80u /* the syscall's strings are read at entry */

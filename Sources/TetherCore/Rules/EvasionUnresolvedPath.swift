@@ -30,6 +30,28 @@ struct EvasionUnresolvedPath: Rule {
     }
 }
 
+/// A change whose path the kernel could not read when the call began: its page was not in
+/// memory (a tracepoint cannot fault it in; the kernel's own copy did), so the string read
+/// when the call returned cannot be compared with anything. Unmapping the page holding a
+/// path (a file mapping dropped with madvise) and rewriting it while the call runs is how
+/// an agent would keep a swap from showing (`evasion.unresolved_path`); an honest program's
+/// string literal on a page it has not touched yet looks the same, rarely (none in the
+/// measured honest workloads), so this is medium and alerts: a person looks.
+struct EvasionUnverifiedPath: Rule {
+    var info: RuleInfo { Self.definition }
+    static let definition = RuleInfo(id: "evasion.unverified_path", severity: .medium, action: .alert, mitre: "T1036",
+                                    kinds: EvasionUnresolvedPath.definition.kinds,
+                                    title: "a change whose path could not be read when the call began (its page was not in memory)")
+
+    func evaluate(_ e: Event, _ ctx: RuleContext) throws -> RuleHit? {
+        guard e.succeeded, e.pathUnverified, !e.pathRaced else { return nil }
+        let named = [e.requested ?? e.path, e.newRequested ?? e.newPath].compactMap { $0 }.joined(separator: ", ")
+        let what = e.kind == .open ? "its flags" : "its path"
+        return RuleHit("\(e.kind.rawValue) of \(named) succeeded, but \(what) could not be read when the call began (not in memory then), so nothing shows it is what the kernel used",
+                       subject: named, perProcess: true)
+    }
+}
+
 /// An exec whose new environment the kernel could not read whole (more strings than it
 /// reads, 65,536, or an unreadable one): a HOME or an LD_PRELOAD past that point is unseen,
 /// and padding the environment is how one hides it. The program is trusted as no

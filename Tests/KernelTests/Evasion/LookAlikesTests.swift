@@ -22,6 +22,16 @@ final class LookAlikesTests: TetherRunTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/sub/made-here"))
     }
 
+    /// A memfd sized with ftruncate and written (Chromium under Playwright does this all the
+    /// time; so does shared-memory code): the kernel names it by no path (`/` and no links
+    /// left), and it is no file outside the boundary.
+    func testAMemfdIsNoFileOutsideTheBoundary() throws {
+        let r = try run("exec python3 -c \"import os; fd = os.memfd_create('shm'); os.ftruncate(fd, 65536); os.write(fd, b'frame')\"")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let loud = r.findings.filter { $0["rule"] as? String != "tether.session_ended" }
+        XCTAssertEqual(loud.count, 0, "a memfd must stay quiet: \(loud)")
+    }
+
     /// An agent whose HOME is elsewhere works in its own home's caches, reads its own files
     /// there, and runs a venv's pip, which reads the home's pip.conf (an index, no secret):
     /// its own work, not another user's home, not a credential read.

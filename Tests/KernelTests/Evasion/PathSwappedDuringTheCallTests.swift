@@ -49,4 +49,27 @@ final class PathSwappedDuringTheCallTests: TetherRunTestCase {
         XCTAssertTrue(guardActions.contains("killed"), "the kernel kills the caller on its return: \(g)")
         XCTAssertEqual(said(), "", "the caller ran on past the truncate: \(enforced.stderr)")
     }
+
+    /// Variant: the path sits on a page that is not in memory when the call begins (a shared
+    /// mapping dropped with madvise just before), so the entry cannot read it and has nothing
+    /// to compare the exit's string with; the kernel's own copy maps the page, and the swap
+    /// follows as above. The record says its path is unverified: evasion.unverified_path
+    /// (medium: an honest program's untouched string looks the same), naming what it shows.
+    func testAPathNotInMemoryWhenTheCallBeganIsSaidToBeUnverified() throws {
+        let real = "/var/tmp/tether-evasion-unmapped-\(getpid())"
+        let shown = dir + "/notes.txt"
+        cleanup.append(real)
+        try "what the agent wants gone\n".write(toFile: real, atomically: false, encoding: .utf8)
+        try "notes\n".write(toFile: shown, atomically: false, encoding: .utf8)
+        let watched = try run("exec \(KernelHarness.testops) truncate-swapped-unmapped \(real) \(shown) > out.txt", mode: "monitor", confined: false)
+        let said = ((try? String(contentsOfFile: dir + "/out.txt", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(said, "truncate-swapped 0", watched.stderr)
+        XCTAssertEqual((try? FileManager.default.attributesOfItem(atPath: real)[.size] as? Int) ?? -1, 0, "the truncate acted on the real file")
+        let f = try XCTUnwrap(watched.findings.first { $0["rule"] as? String == "evasion.unverified_path" },
+                              "monitor: \(watched.rules) \(watched.stderr)")
+        XCTAssertEqual(f["severity"] as? String, "medium", "\(f)")
+        XCTAssertTrue((f["message"] as? String ?? "").contains("could not be read when the call began"), "\(f)")
+        let events = f["events"] as? [[String: Any]] ?? []
+        XCTAssertTrue(events.contains { $0["path_unverified"] as? Bool == true }, "\(events)")
+    }
 }
