@@ -16,3 +16,4 @@ SEC("tp_btf/sched_process_exit") int BPF_PROG(on_exit) { return 0; }
 SEC("tp_btf/io_uring_submit_req") int BPF_PROG(on_uring_submit) { return 0; }
 SEC("tp_btf/io_uring_complete") int BPF_PROG(on_uring_complete) { return 0; }
 SEC("tp_btf/sys_enter") int BPF_PROG(sys_enter) { return 0; }
+SEC("tp_btf/inet_sock_set_state") int BPF_PROG(on_sock_state) { return 0; }

@@ -88,6 +88,21 @@ static __always_inline struct te_watch_inode inode_key(const void *inode)
     return key;
 }
 
+/* The deputy kind of a process's executable (its deputy_exes value, TE_DEPUTY_TCP_ONLY
+ * included), or 0: by the file the kernel runs for it, not by its name. */
+static __always_inline __u32 deputy_kind(struct task_struct *task)
+{
+    struct mm_struct *mm = task->mm;
+    if (!mm)
+        return 0;
+    struct file *exe = mm->exe_file;
+    if (!exe)
+        return 0;
+    struct te_watch_inode key = inode_key(exe->f_inode);
+    __u32 *kind = bpf_map_lookup_elem(&deputy_exes, &key);
+    return kind ? *kind & TE_PROTECT_MASK : 0; /* the high half is the guard plan's generation */
+}
+
 static __always_inline __u32 key_protection(struct te_watch_inode *key)
 {
     __u32 *v = bpf_map_lookup_elem(&protected_inodes, key);

@@ -231,6 +231,35 @@ struct {
     __type(value, __u32);
 } deputy_exes SEC(".maps");
 
+/* TCP listening sockets a deputy opened while Tether ran, as the kernel saw the listen
+ * (inet_sock_set_state): socket -> its port; and port -> how many such sockets listen on
+ * it (sshd listens twice, on IPv4 and IPv6). A member's connect to one of those ports on
+ * an address of this host reaches the deputy: refused from the first instant, not from
+ * user space's next look at the socket tables. Written by the kernel only. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 1024);
+    __type(key, __u64);
+    __type(value, __u16);
+} deputy_listeners SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 1024);
+    __type(key, __u16);
+    __type(value, __u32);
+} deputy_ports SEC(".maps");
+
+/* This host's interface addresses (loopback and the unspecified addresses aside: those
+ * are this host by their value) -> 1 | the guard plan's generation. Written with the
+ * guard plan. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 256);
+    __type(key, struct te_local_addr);
+    __type(value, __u32);
+} local_addrs SEC(".maps");
+
 /* Deputies members reached: tgid -> te_deputy. The deputy's tracked_bits bit is set (a
  * deliberately stale bit: its syscalls cost the hash lookup, its forks are looked at). */
 struct {

@@ -52,19 +52,6 @@ static __always_inline __u32 take_verdict(void)
     return g;
 }
 
-/* The deputy kind of a process's executable (its deputy_exes value), or 0. */
-static __always_inline __u32 deputy_kind(struct task_struct *task)
-{
-    struct mm_struct *mm = task->mm;
-    if (!mm)
-        return 0;
-    struct file *exe = mm->exe_file;
-    if (!exe)
-        return 0;
-    struct te_watch_inode key = inode_key(exe->f_inode);
-    __u32 *kind = bpf_map_lookup_elem(&deputy_exes, &key);
-    return kind ? *kind & TE_PROTECT_MASK : 0; /* the high half is the guard plan's generation */
-}
 
 /* A unix stream connect that succeeded: who listens at the other end, as the kernel
  * recorded it when that process called listen() (sk_peer_pid), whatever path led there.
@@ -98,6 +85,8 @@ static __always_inline void unix_peer(struct te_event *e, struct call *s)
             kind = deputy_kind(KPTR(struct task_struct, listener));
             bpf_task_release(listener);
         }
+        if (kind & TE_DEPUTY_TCP_ONLY)
+            kind = 0; /* sshd: a login's agent socket is what its client should reach */
     }
     e->a[2] = tgid;
     if (kind) {

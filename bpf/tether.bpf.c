@@ -26,7 +26,7 @@ char LICENSE[] SEC("license") = "GPL";
  *   event.h        records and string slots   path.h      dentry walks, fds, the cwd
  *   resolve.h      rename/link destinations   guards.h    kill, freeze, protected files
  *   dispatch.h     sys_exit and the tail call sys_*.h     one file per syscall family
- *   sched.h        fork, exec, exit           cgroup.h    refusals (EPERM)
+ *   sched.h        fork, exec, exit           cgroup.h    refusals (EPERM), TCP deputies' listens
  *   entered.h      path-only calls' strings at entry, for their exits to compare
  *   uring.h        io_uring requests, at submission
  */

@@ -1352,6 +1352,16 @@ int tp_deputy_exe(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t kind)
     return update(p->skel->maps.deputy_exes, &key, &v);
 }
 
+int tp_local_addr(struct tp_probe *p, const uint8_t addr[16])
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    struct te_local_addr key;
+    memcpy(key.addr, addr, 16);
+    uint32_t v = 1 | (uint32_t)p->guard_gen << TE_GUARD_GEN_SHIFT;
+    return update(p->skel->maps.local_addrs, &key, &v);
+}
+
 int tp_unprotect_inode(struct tp_probe *p, uint64_t dev, uint64_t ino)
 {
     if (!p->skel)
@@ -1467,14 +1477,14 @@ int tp_guard_config_get(struct tp_probe *p, uint32_t *guards)
 }
 
 /* The maps a guard plan writes (guard_map): protected inodes and names, egress allow and
- * deny, deputy executables. */
-#define GUARD_MAPS 5
+ * deny, deputy executables, this host's addresses. */
+#define GUARD_MAPS 6
 
 /* The generation of an entry's value in each guard map. */
 static uint16_t entry_gen(int which, const void *value)
 {
     switch (which) {
-    case 0: case 1: case 4: return (uint16_t)(*(const uint32_t *)value >> TE_GUARD_GEN_SHIFT);
+    case 0: case 1: case 4: case 5: return (uint16_t)(*(const uint32_t *)value >> TE_GUARD_GEN_SHIFT);
     default: return ((const struct te_net_ports *)value)->gen;
     }
 }
@@ -1486,7 +1496,8 @@ static struct bpf_map *guard_map(struct tp_probe *p, int which)
     case 1: return p->skel->maps.protected_names;
     case 2: return p->skel->maps.egress_allow;
     case 3: return p->skel->maps.egress_deny;
-    default: return p->skel->maps.deputy_exes;
+    case 4: return p->skel->maps.deputy_exes;
+    default: return p->skel->maps.local_addrs;
     }
 }
 

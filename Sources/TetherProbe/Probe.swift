@@ -362,6 +362,16 @@ public final class Probe {
         try check(tp_deputy_exe(h, tp_kernel_dev(dev), inode, kind), "registering deputy executable \(inode)")
     }
 
+    /// An address of this host's interfaces (16 bytes, IPv4 mapped), part of the guard plan
+    /// being written: a connect there to a port a deputy listens on reaches the deputy.
+    public func markLocal(address: [UInt8]) throws {
+        precondition(address.count == 16)
+        try check(tp_local_addr(h, address), "marking a local address")
+    }
+
+    /// The deputy_exes flag of a deputy that serves over TCP only (sshd).
+    public static let tcpOnlyDeputy = UInt32(TE_DEPUTY_TCP_ONLY)
+
     public func unprotect(dev: UInt64, inode: UInt64) throws {
         try check(tp_unprotect_inode(h, tp_kernel_dev(dev), inode), "unprotecting inode \(inode)")
     }

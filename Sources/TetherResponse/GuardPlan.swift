@@ -44,6 +44,9 @@ public struct GuardPlan: Sendable {
     public var deny: [Deny] = []
     /// The policy's own deputies (`Policy.deputies`), registered with the built-in ones.
     public var deputies: [String] = []
+    /// This host's interface addresses (where escape.deputy acts): a connect there to a port
+    /// a deputy started listening on while Tether ran is refused by the kernel's deputy guard.
+    public var localAddresses: [IPAddress] = []
 
     public init() {}
 
@@ -150,6 +153,7 @@ public struct GuardPlan: Sendable {
             let host = listening.hostAddresses.sorted { ($0.high, $0.low) < ($1.high, $1.low) }
                 .map { "\($0)/\($0.isIPv4 ? 32 : 128)" }
             plan.deny += (Deputies.loopback + host).compactMap { c in (try? CIDR(c)).map { Deny(cidr: $0, ports: all) } }
+            plan.localAddresses = listening.hostAddresses.sorted { ($0.high, $0.low) < ($1.high, $1.low) }
         }
         return plan
     }
@@ -232,8 +236,10 @@ public struct GuardPlan: Sendable {
             out.egressEntries += 1
         }
         for d in deny { try probe.denyEgress(address: d.cidr.network.bytes, bits: d.cidr.bits, ports: d.ports) }
+        for a in localAddresses { try probe.markLocal(address: a.bytes) }
         Deputies.register(policy: deputies)
-        for server in Deputies.all(policy: deputies) {
+        let tcpOnly = Deputies.tcpServers.map { (kind: Deputies.tcpOnlyKind | Probe.tcpOnlyDeputy, name: $0.name, paths: $0.paths) }
+        for server in Deputies.all(policy: deputies) + tcpOnly {
             for path in server.paths {
                 var st = stat()
                 guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { continue } // the file the kernel runs

@@ -277,6 +277,14 @@ enum te_stat {
 /* Keys of the watch maps, filled from policy: a process whose exec matches starts a session. */
 struct te_watch_inode { __u64 dev; __u64 ino; };
 
+/* Key of local_addrs: an address of this host's interfaces (16 bytes, network order,
+ * IPv4 as ::ffff:a.b.c.d). Value: 1 | the guard plan that wrote it << TE_GUARD_GEN_SHIFT. */
+struct te_local_addr { __u8 addr[16]; };
+
+/* deputy_exes values: a deputy that runs commands over TCP only (sshd): its unix sockets
+ * (an agent forwarding socket of a login) are not judged as a deputy's. */
+#define TE_DEPUTY_TCP_ONLY 0x8000u
+
 /* Key of protected_names: a protected location by its name in its directory (the
  * directory's dev and inode, then the name, NUL padded), so that it stays protected when
  * it does not exist yet or is replaced by a rename. Value: TE_PROTECT_*. */

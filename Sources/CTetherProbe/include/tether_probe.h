@@ -98,6 +98,9 @@ int tp_protect_inode(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t fl
 /* A deputy's executable (dev in the kernel's encoding) and its kind (nonzero), part of the
  * guard plan being written: a later plan that does not name it sweeps it. */
 int tp_deputy_exe(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t kind);
+/* An address of this host's interfaces (16 bytes, network order, IPv4 mapped), part of
+ * the guard plan being written: a TCP deputy's port on it is the deputy's. */
+int tp_local_addr(struct tp_probe *p, const uint8_t addr[16]);
 /* Removes an inode's protection (0 also when it had none). */
 int tp_unprotect_inode(struct tp_probe *p, uint64_t dev, uint64_t ino);
 /* A protected name in a directory (dev in the kernel's encoding, see tp_kernel_dev):

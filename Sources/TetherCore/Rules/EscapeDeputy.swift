@@ -77,6 +77,10 @@ public enum Deputies {
         ("sshd", ["/usr/sbin/sshd", "/usr/local/sbin/sshd"]),
     ]
 
+    /// The kind the TCP-only servers (sshd) are registered with in the kernel, where they
+    /// are flagged TCP only: a unix socket of theirs is no deputy's.
+    public static let tcpOnlyKind: UInt32 = 32
+
     /// The TCP deputies: the built-in ones and the policy's.
     public static func tcp(policy extra: [String]) -> [(name: String, paths: [String])] {
         tcpServers + all(policy: extra).filter { $0.kind >= firstPolicyKind }.map { ($0.name, $0.paths) }
@@ -153,11 +157,17 @@ struct EscapeDeputy: Rule {
             return RuleHit("reached \(kind) (pid \(r.pid)\(who)), a server outside the session that runs commands for its clients, at \(e.addr ?? "?")\(e.outcomeNote)",
                            subject: "deputy:\(r.pid)")
         }
-        if e.kind == .connect, e.family == .inet || e.family == .inet6, let port = e.port, let a = e.addr,
-           let ip = IPAddress(a), let l = Deputies.reached(ip, port: port) {
+        guard e.kind == .connect, e.family == .inet || e.family == .inet6, let port = e.port, let a = e.addr else { return nil }
+        let shown = a.contains(":") ? "[\(a)]" : a
+        if let ip = IPAddress(a), let l = Deputies.reached(ip, port: port) {
             let who = l.pid > 0 ? ", pid \(l.pid) listening" : ""
             let what = l.name == "sshd" ? "a login outside the session" : "a server outside the session that runs commands for its clients"
-            return RuleHit("reached \(l.name)'s port on this host (\(ip.isIPv4 ? a : "[\(a)]"):\(port)\(who)): \(what)\(e.outcomeNote)",
+            return RuleHit("reached \(l.name)'s port on this host (\(shown):\(port)\(who)): \(what)\(e.outcomeNote)",
+                           subject: "tcp:\(a):\(port)")
+        }
+        // a listener the kernel saw a deputy open since the socket tables were last read
+        if e.guardActions.contains(.deputy) {
+            return RuleHit("reached a deputy's port on this host (\(shown):\(port)), which the kernel saw a server that runs commands for its clients start listening on: a server outside the session\(e.outcomeNote)",
                            subject: "tcp:\(a):\(port)")
         }
         return nil

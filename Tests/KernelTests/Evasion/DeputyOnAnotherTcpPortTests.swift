@@ -13,11 +13,7 @@ import XCTest
 /// found, naming the service and its pid. Enforce: the kernel refuses the connect (EPERM).
 final class DeputyOnAnotherTcpPortTests: TetherRunTestCase {
     func testADeputyListeningOnAnotherPortIsFoundThroughEveryAddressOfThisHost() throws {
-        let bin = "/tmp/tev-tcpd-\(getpid())"
-        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
-        cleanup.append(bin)
-        let jobd = bin + "/jobd"
-        try FileManager.default.copyItem(atPath: KernelHarness.testops, toPath: jobd)
+        let jobd = try makeJobd("tev-tcpd")
         let host = try XCTUnwrap(Self.interfaceAddress(), "this host has no IPv4 address beside loopback")
 
         // the service runs before the session, outside it, on every address
@@ -61,6 +57,73 @@ final class DeputyOnAnotherTcpPortTests: TetherRunTestCase {
         // without the policy's entry the service is no deputy: its port is not judged
         let unnamed = try run(script, mode: "monitor", confined: false)
         XCTAssertFalse(unnamed.rules.contains("escape.deputy"), "\(unnamed.findings)")
+    }
+
+    /// Variant: the deputy starts listening after the session began, between two of Tether's
+    /// looks at the socket tables (every 5 s), and the member connects at once. The kernel
+    /// saw the listen (a process running a deputy's executable, outside every session): the
+    /// port is the deputy's from that instant. Enforce: the connect is refused (EPERM);
+    /// monitor: found. Once the deputy stops listening its port is free again.
+    func testADeputyThatStartsListeningMidSessionIsRefusedAtOnce() throws {
+        let jobd = try makeJobd("tev-tcpd-late")
+        let policy = "deputies: [\(jobd)]\n"
+        // the member says it runs (so the guards are in), then waits for the deputy to listen
+        let script = """
+            echo session-up >&2
+            while [ ! -e go ]; do sleep 0.05; done
+            \(KernelHarness.testops) connect-errno 127.0.0.1 $(cat port) > out.txt
+            """
+        var server: Process?
+        var port = ""
+        defer { server?.terminate(); server?.waitUntilExit() }
+        func startDeputy() {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: jobd)
+            p.arguments = ["listen4-keep", "127.0.0.1", "0", "sleep-ms", "600000"] // a free port, outside the session
+            let out = Pipe()
+            p.standardOutput = out
+            guard (try? p.run()) != nil else { return }
+            server = p
+            let words = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self).split(separator: " ")
+            port = words.count == 3 ? words[2].trimmingCharacters(in: .whitespacesAndNewlines) : ""
+            try? port.write(toFile: dir + "/port", atomically: true, encoding: .utf8)
+            FileManager.default.createFile(atPath: dir + "/go", contents: Data())
+        }
+        func outcome() -> String {
+            ((try? String(contentsOfFile: dir + "/out.txt", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        func reset() { for f in ["go", "port", "out.txt"] { try? FileManager.default.removeItem(atPath: dir + "/" + f) } }
+
+        reset()
+        let enforced = try run(script, mode: "enforce", confined: false, topLevel: policy, when: "session-up", then: startDeputy)
+        XCTAssertFalse(port.isEmpty, "the deputy could not listen")
+        XCTAssertEqual(outcome(), "connect \(EPERM)", "the kernel must refuse the connect: \(enforced.stderr)")
+        XCTAssertTrue(enforced.rules.contains("escape.deputy"), "\(enforced.rules) \(enforced.stderr)")
+        server?.terminate()
+        server?.waitUntilExit()
+
+        reset()
+        let watched = try run(script, mode: "monitor", confined: false, topLevel: policy, when: "session-up", then: startDeputy)
+        XCTAssertEqual(outcome(), "connect 0", "monitor mode refuses nothing")
+        let f = try XCTUnwrap(watched.findings.first { $0["rule"] as? String == "escape.deputy" }, "\(watched.rules) \(watched.stderr)")
+        XCTAssertTrue((f["message"] as? String ?? "").contains("127.0.0.1:\(port)"), "\(f)")
+        server?.terminate()
+        server?.waitUntilExit()
+
+        // the deputy is gone: its port is nobody's, and nothing listens there
+        reset()
+        let after = try run("\(KernelHarness.testops) connect-errno 127.0.0.1 \(port) > out.txt", mode: "enforce", confined: false, topLevel: policy)
+        XCTAssertEqual(outcome(), "connect \(ECONNREFUSED)", after.stderr)
+        XCTAssertFalse(after.rules.contains("escape.deputy"), "\(after.findings)")
+    }
+
+    /// A host's own job service: a copy of the test driver, at /tmp/NAME-PID/jobd.
+    func makeJobd(_ name: String) throws -> String {
+        let bin = "/tmp/\(name)-\(getpid())"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        cleanup.append(bin)
+        try FileManager.default.copyItem(atPath: KernelHarness.testops, toPath: bin + "/jobd")
+        return bin + "/jobd"
     }
 
     /// The first IPv4 address of an interface that is up, loopback aside.
