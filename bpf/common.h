@@ -12,6 +12,8 @@
 #define O_CREAT 0100
 #define O_TRUNC 01000
 #define O_ACCMODE 03
+#define O_RDWR 02
+#define FMODE_READ 0x1  /* struct file.f_mode: open for reading */
 #define FMODE_WRITE 0x2 /* struct file.f_mode: open for writing */
 #define NAME_MAX 255
 #define SIGKILL 9

@@ -287,8 +287,13 @@ static __always_inline void opened_file(struct te_event *e, struct call *s, stru
     if (!f)
         return;
     str_path(e, 0, &f->f_path, 0);
-    /* the file's own mode, not only the flags: openat2's are in the caller's memory */
-    bool write = (flags & (O_ACCMODE | O_CREAT | O_TRUNC)) || (f->f_mode & FMODE_WRITE);
+    /* The file's own mode decides, not only the flags the record has (a[0], set by the
+     * caller): openat2's are in the caller's memory, which a second thread can rewrite. */
+    if ((f->f_mode & FMODE_WRITE) && !(flags & O_ACCMODE)) {
+        flags |= f->f_mode & FMODE_READ ? O_RDWR : O_WRONLY;
+        e->a[0] = flags;
+    }
+    bool write = flags & (O_ACCMODE | O_CREAT | O_TRUNC);
     if (write)
         open_guard(e, s, f);
     else

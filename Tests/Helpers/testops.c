@@ -117,6 +117,23 @@ static void *thread_truncate(void *arg)
     return NULL;
 }
 
+/* An openat2 by a second thread, of `path` with the open_how at `how`, for openat2-swapped. */
+struct swapped_open {
+    const char *path;
+    struct open_how *how;
+    int fd;
+    int done;
+};
+static void *thread_openat2(void *arg)
+{
+    struct swapped_open *w = arg;
+    w->fd = syscall(SYS_openat2, AT_FDCWD, w->path, w->how, sizeof(*w->how));
+    if (w->fd < 0)
+        w->fd = -errno;
+    __atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
 /* Until `path` exists: the test says when (it has seen Tether ready), so nothing here
  * guesses how long that takes. A test that never says is stopped by its own budget; this
  * gives up only after two minutes, so a lost test leaves nothing waiting for ever. */
@@ -776,6 +793,45 @@ int main(int argc, char **argv)
                 munmap(w.buf, 4096);
             else
                 free(w.buf);
+            i += 2;
+        } else if (!strcmp(op, "openat2-swapped")) { /* openat2-swapped PATH TEXT */
+            /* A second thread opens PATH with openat2 for writing; its open_how is on a shared
+             * page whose mapping is dropped just before (not in memory when the call begins).
+             * The open waits in the kernel, after it copied the open_how, for a read lease
+             * this thread holds on PATH to be given up; meanwhile the flags in memory become
+             * O_RDONLY. Then TEXT is written through the fd. Prints "openat2-swapped FD". */
+            NEED(2);
+            signal(SIGIO, SIG_IGN);
+            int mfd = memfd_create("how", 0);
+            struct open_how *how = MAP_FAILED;
+            if (mfd < 0 || ftruncate(mfd, 4096) ||
+                (how = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0)) == MAP_FAILED) {
+                perror("openat2-swapped: memfd");
+                return 1;
+            }
+            close(mfd);
+            how->flags = O_WRONLY;
+            int lfd = open(A(1), O_RDONLY);
+            if (lfd < 0 || fcntl(lfd, F_SETLEASE, F_RDLCK) || madvise(how, 4096, MADV_DONTNEED)) {
+                perror("openat2-swapped: lease");
+                return 1;
+            }
+            struct swapped_open w = { .path = A(1), .how = how };
+            pthread_t t;
+            pthread_create(&t, NULL, thread_openat2, &w);
+            while (!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE) && fcntl(lfd, F_GETLEASE) != F_UNLCK) {
+                struct timespec ts = { 0, 1000000L };
+                nanosleep(&ts, NULL);
+            }
+            how->flags = O_RDONLY;
+            fcntl(lfd, F_SETLEASE, F_UNLCK);
+            pthread_join(t, NULL);
+            printf("openat2-swapped %d\n", w.fd);
+            fflush(stdout);
+            if (w.fd >= 0 && write(w.fd, A(2), strlen(A(2))) < 0)
+                perror("openat2-swapped: write");
+            close(lfd);
+            munmap(how, 4096);
             i += 2;
         } else if (!strcmp(op, "thread-open")) {   /* thread-open PATH: open from a second thread */
             NEED(1);

@@ -72,4 +72,31 @@ final class PathSwappedDuringTheCallTests: TetherRunTestCase {
         let events = f["events"] as? [[String: Any]] ?? []
         XCTAssertTrue(events.contains { $0["path_unverified"] as? Bool == true }, "\(events)")
     }
+
+    /// Variant on openat2's flags: the open_how sits on a page not in memory when the call
+    /// begins, and reads O_RDONLY by the time it returns, while the kernel opened the cron
+    /// file for writing (a read lease makes the open wait in between). The file the open
+    /// made is open for writing, and that is what the record, the guard and the rules go by.
+    /// Monitor: persist.cron for a write open, and the flags unverified. Enforce: the write
+    /// guard kills the caller on its return from the open, before a byte is written.
+    func testOpenFlagsSwappedFromAPageNotInMemoryAreJudgedByTheOpenedFile() throws {
+        try FileManager.default.createDirectory(atPath: "/etc/cron.d", withIntermediateDirectories: true)
+        let cron = "/etc/cron.d/tether-evasion-how-\(getpid())"
+        cleanup.append(cron)
+        let job = "* * * * * root /bin/true"
+        let script = "exec \(KernelHarness.testops) openat2-swapped \(cron) '\(job)' > out.txt"
+        FileManager.default.createFile(atPath: cron, contents: Data())
+        let watched = try run(script, mode: "monitor", confined: false)
+        XCTAssertEqual(try String(contentsOfFile: cron, encoding: .utf8), job, "the technique worked: \(watched.stderr)")
+        let f = try XCTUnwrap(watched.findings.first { $0["rule"] as? String == "persist.cron" }, "monitor: \(watched.rules) \(watched.stderr)")
+        let open = (f["events"] as? [[String: Any]] ?? []).first { $0["kind"] as? String == "open" && $0["syscall"] as? Int == 437 } // openat2, x86-64
+        XCTAssertEqual(open?["flags"] as? [String], ["write"], "the opened file's mode, not the flags in memory: \(f)")
+        XCTAssertTrue(watched.rules.contains("evasion.unverified_path"), "\(watched.rules)")
+
+        try? FileManager.default.removeItem(atPath: cron)
+        FileManager.default.createFile(atPath: cron, contents: Data())
+        let enforced = try run(script, mode: "enforce", confined: false)
+        XCTAssertTrue(enforced.rules.contains("persist.cron"), "enforce: \(enforced.rules) \(enforced.stderr)")
+        XCTAssertEqual((try? String(contentsOfFile: cron, encoding: .utf8)) ?? "", "", "the job landed: \(enforced.stderr)")
+    }
 }
