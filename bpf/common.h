@@ -30,6 +30,7 @@
 #define S_IFMT 0170000
 #define S_IFSOCK 0140000
 #define S_IFDIR 0040000
+#define S_IFLNK 0120000
 
 /* kfuncs: freezing other members needs a task reference (tp_btf programs only) */
 /* (libbpf 1.1 has no bpf_ksym_exists: a missing weak ksym resolves to 0) */

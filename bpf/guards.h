@@ -145,6 +145,14 @@ static __always_inline void entry_guard(struct te_event *e, struct call *s, int 
         return;
     }
     struct dentry *dir = KPTR(struct dentry, r.d);
+    if (r.followed && slot > 0) {
+        /* through a symlink: the record names the directory it led to (the base slot
+         * before the string), and the string's last component against it */
+        str_dpath(e, slot - 1, dir, KPTR(struct mount, r.m), TE_STRF_BASE);
+        struct te_str *str = &e->s[slot & (TE_NSTR - 1)];
+        if (r.coff >= str->off && r.coff - str->off <= str->len)
+            str->skip = r.coff - str->off;
+    }
     __u32 prot = entry_protection(dir, (char *)e + (r.coff & 0xffff), r.clen);
     if (dir->d_sb->s_magic == BPF_FS_MAGIC)
         prot |= TE_PROTECT_TAMPER;

@@ -69,15 +69,14 @@ static long walk_step(__u64 index, struct walk *w)
     return 0;
 }
 
-/* Append the absolute path of `p` to string slot `slot`. */
-static __always_inline void str_path(struct te_event *e, int slot, const struct path *p, __u8 flags)
+/* Append the absolute path of dentry `d` on mount `m` to string slot `slot`. */
+static __always_inline void str_dpath(struct te_event *e, int slot, struct dentry *d, struct mount *m, __u8 flags)
 {
     if (slot < 0 || slot >= TE_NSTR)
         return;
     struct walk w = {};
-    struct dentry *d = p->dentry;
     w.d = d;
-    w.m = real_mount(p->mnt);
+    w.m = m;
     w.slot = slot;
     __u32 start = e->h.size;
     e->s[slot].off = start;
@@ -93,6 +92,12 @@ static __always_inline void str_path(struct te_event *e, int slot, const struct 
         flags |= TE_STRF_TRUNCATED;
     e->s[slot].len = e->h.size - start;
     e->s[slot].flags = flags;
+}
+
+/* Append the absolute path of `p` to string slot `slot`. */
+static __always_inline void str_path(struct te_event *e, int slot, const struct path *p, __u8 flags)
+{
+    str_dpath(e, slot, p->dentry, real_mount(p->mnt), flags);
 }
 
 static __always_inline struct file *fd_file(struct task_struct *task, long fd)

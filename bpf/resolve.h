@@ -8,16 +8,20 @@
  * found again here: from the base the kernel used (root, cwd or dirfd), each component
  * of the path (read at exit, after the kernel used it) is looked up among the cached
  * children of the directory before it. A just-completed call has every directory on the
- * way in the dcache. A symlinked directory on the way, or a cache scan past its bound,
- * leaves the destination unresolved: the event says so and user space judges it. */
+ * way in the dcache. A symlinked directory on the way is followed when its target is in
+ * the inode (a fast symlink: ext4's and xfs's short ones, tmpfs's), once: a symlink within
+ * its target, a target kept in a data block, or a cache scan past its bound leaves the
+ * destination unresolved: the event says so and user space judges it. */
 #define RESOLVE_CHILDREN 4096 /* children looked at per component */
 #define RESOLVE_MOUNTS 64     /* child mounts looked at per mount crossing */
+#define RESOLVE_LINK_MAX 256  /* a followed symlink's target, NUL included */
 
 struct resolve {
     __u64 d, m;      /* directory reached so far: dentry, mount (plain addresses) */
     __u32 pos, end;  /* the path: next byte, end (offsets in the record) */
     __u32 coff, clen;/* component being read */
     __u8 fail;
+    __u8 followed;   /* a symlink on the way was followed */
 };
 
 struct scan {
@@ -36,8 +40,10 @@ static __always_inline bool name_equal(struct resolve_buf *rb, struct dentry *c,
         return false;
     __u64 diff = 0;
 #pragma unroll
-    for (int i = 0; i < NAME_WORDS; i++)
+    for (int i = 0; i < NAME_WORDS; i++) {
         diff |= rb->cand[i] ^ rb->want[i];
+        asm volatile("" : "+r"(diff)); /* one word at a time: no tree of partial results on the stack */
+    }
     return diff == 0;
 }
 
@@ -71,8 +77,51 @@ static long scan_mount(__u64 index, struct scan *sc)
     return 0;
 }
 
-/* One path component: "." stays, ".." goes up (across mounts), a name is looked up. */
-static __always_inline void resolve_component(struct resolve *r, struct te_event *e)
+static long resolve_link_byte(__u64 index, struct resolve *r);
+
+/* The directory a symlink found on the way names (its target in the inode, read into the
+ * scratch past the record, with a '/' after it so that its last component is looked up as
+ * a directory too), from the directory the symlink (`dentry`) is in (r->d) or from the
+ * caller's root; into r->d, r->m. A global function: the verifier walks it once. */
+__noinline int follow_link(struct resolve *r, __u64 dentry)
+{
+    __u32 zero = 0;
+    struct te_event *e = bpf_map_lookup_elem(&scratch, &zero);
+    if (!r || !e || !dentry)
+        return 0;
+    struct inode *ino = KPTR(struct dentry, dentry)->d_inode;
+    if (!ino || (ino->i_mode & S_IFMT) != S_IFLNK)
+        return 0;
+    const char *target = ino->i_link;
+    if (!target)
+        return 0; /* the target is in a data block: not read here */
+    __u32 at = e->h.size;
+    if (at > sizeof(struct scratch) - RESOLVE_LINK_MAX - 1)
+        return 0;
+    long n = bpf_probe_read_kernel_str((char *)e + at, RESOLVE_LINK_MAX, target);
+    if (n <= 1 || n >= RESOLVE_LINK_MAX)
+        return 0;
+    __u32 last = at + n - 1;
+    if (last >= sizeof(struct scratch))
+        return 0;
+    ((char *)e)[last] = '/';
+    struct resolve l = { .d = r->d, .m = r->m, .pos = at, .end = at + n };
+    if (((char *)e)[at] == '/') {
+        struct task_struct *task = current_task();
+        l.d = (__u64)task->fs->root.dentry;
+        l.m = (__u64)real_mount(task->fs->root.mnt);
+    }
+    bpf_loop(RESOLVE_LINK_MAX, resolve_link_byte, &l, 0);
+    if (l.fail || l.clen)
+        return 0;
+    r->d = l.d;
+    r->m = l.m;
+    return 1;
+}
+
+/* One path component: "." stays, ".." goes up (across mounts), a name is looked up, and
+ * with `follow` a symlink found is followed (follow_link). */
+static __always_inline void resolve_component(struct resolve *r, struct te_event *e, bool follow)
 {
     __u32 off = r->coff, len = r->clen;
     if (off >= sizeof(struct scratch) - 2)
@@ -107,17 +156,29 @@ static __always_inline void resolve_component(struct resolve *r, struct te_event
         goto fail;
     struct dentry *child = KPTR(struct dentry, sc.found);
     struct inode *ino = child->d_inode;
+    if (ino && (ino->i_mode & S_IFMT) == S_IFLNK) {
+        __u64 addr = 0; /* as a number: a global function takes no kernel pointer */
+        if (follow && !bpf_probe_read_kernel(&addr, sizeof(addr), &sc.found) && follow_link(r, addr)) {
+            r->followed = 1;
+            return;
+        }
+        goto fail;
+    }
     if (!ino || (ino->i_mode & S_IFMT) != S_IFDIR)
-        goto fail; /* a symlink to follow, or not a directory */
+        goto fail; /* not a directory */
     r->d = sc.found;
     for (int i = 0; i < 4 && (child->d_flags & DCACHE_MOUNTED); i++) {
-        struct scan ms = { .head = r->m + bpf_core_field_offset(struct mount, mnt_mounts), .want = r->d };
-        ms.node = (__u64)m->mnt_mounts.next;
-        bpf_loop(RESOLVE_MOUNTS, scan_mount, &ms, 0);
-        if (!ms.found)
+        /* the child scan's context again: the stack is short (one more frame on this path
+         * when a symlink's target is walked) */
+        sc.head = r->m + bpf_core_field_offset(struct mount, mnt_mounts);
+        sc.want = r->d;
+        sc.node = (__u64)m->mnt_mounts.next;
+        sc.found = 0;
+        bpf_loop(RESOLVE_MOUNTS, scan_mount, &sc, 0);
+        if (!sc.found)
             goto fail;
-        m = KPTR(struct mount, ms.found);
-        r->m = ms.found;
+        m = KPTR(struct mount, sc.found);
+        r->m = sc.found;
         r->d = (__u64)m->mnt.mnt_root;
         child = KPTR(struct dentry, r->d);
     }
@@ -126,7 +187,7 @@ fail:
     r->fail = 1;
 }
 
-static long resolve_byte(__u64 index, struct resolve *r)
+static __always_inline long resolve_next(__u64 index, struct resolve *r, bool follow)
 {
     __u32 zero = 0;
     struct te_event *e = bpf_map_lookup_elem(&scratch, &zero);
@@ -142,11 +203,15 @@ static long resolve_byte(__u64 index, struct resolve *r)
     }
     if (r->clen) {
         /* a component followed by more path: a directory on the way */
-        resolve_component(r, e);
+        resolve_component(r, e, follow);
         r->clen = 0;
     }
     return 0;
 }
+
+/* A byte of the path; of a followed symlink's target (no symlink followed within it). */
+static long resolve_byte(__u64 index, struct resolve *r) { return resolve_next(index, r, true); }
+static long resolve_link_byte(__u64 index, struct resolve *r) { return resolve_next(index, r, false); }
 
 /* Resolves the directory that the path in string slot `slot` names its last component
  * in, starting from dirfd (or the cwd, or the root for an absolute path). On success the

@@ -49,13 +49,14 @@ final class LiveClassificationTests: TetherRunTestCase {
         XCTAssertTrue(r3.stderr.contains("left behind: the rename was done: \(moved) is in place"), r3.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/after"), "the shell went on after its mv")
 
-        // through a symlinked directory the kernel guard does not follow ("unresolved"):
-        // user space resolves where it landed, and the rule acts on the session
+        // through a symlinked directory: the kernel follows it (its target is in the inode),
+        // kills at the rename, and the finding names where the job landed
         let viaLink = "/etc/cron.d/tether-test-ln-\(getpid())"
         cleanup.append(viaLink)
-        let r4 = try run("ln -s /etc/cron.d c; f=$(mktemp -p .); echo '* * * * * root /bin/true' > $f; mv $f c/\((viaLink as NSString).lastPathComponent); sleep 5; touch after2", confined: false)
-        XCTAssertTrue(r4.rules.contains("persist.cron"), "\(r4.rules) \(r4.stderr)")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/after2"), "the session was acted on")
+        let r4 = try run("ln -s /etc/cron.d c; f=$(mktemp -p .); echo '* * * * * root /bin/true' > $f; mv $f c/\((viaLink as NSString).lastPathComponent); touch after2", confined: false)
+        let f4 = try XCTUnwrap(r4.findings.first { $0["rule"] as? String == "persist.cron" }, "\(r4.rules) \(r4.stderr)")
+        XCTAssertEqual(f4["path"] as? String, viaLink, "\(f4)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/after2"), "the shell went on after its mv")
 
         let r2 = try run("printf '[Service]\\nExecStart=/bin/true\\n' > \(unit)", confined: false)
         XCTAssertTrue(r2.rules.contains("persist.systemd"), "\(r2.rules)")

@@ -216,7 +216,8 @@ final class ResponseTests: KernelTestCase {
         defer { umount2(mnt, Int32(MNT_DETACH)) }
         try fm.createDirectory(atPath: mnt + "/cron.d", withIntermediateDirectories: true)
         try fm.createSymbolicLink(atPath: scratch + "/c", withDestinationPath: "cron.d")
-        for n in 1...7 { fm.createFile(atPath: scratch + "/payload\(n)", contents: Data("* * * * * root /tmp/x\n".utf8)) }
+        try fm.createSymbolicLink(atPath: scratch + "/cc", withDestinationPath: "c")
+        for n in 1...8 { fm.createFile(atPath: scratch + "/payload\(n)", contents: Data("* * * * * root /tmp/x\n".utf8)) }
         fm.createFile(atPath: mnt + "/payload", contents: Data("x".utf8))
         func protect(_ path: String, _ p: Protection) throws {
             var st = stat()
@@ -254,11 +255,16 @@ final class ResponseTests: KernelTestCase {
         XCTAssertTrue(fm.fileExists(atPath: cron + "/job1"))
         XCTAssertFalse(fm.fileExists(atPath: scratch + "/payload1"))
 
-        // through a symlinked directory the kernel does not follow: reported as unresolved,
-        // and resolved in user space (the process table) to where it landed
+        // through a symlinked directory (its target in the inode): followed in the kernel,
+        // and the record names the directory it led to
         let u = try guarded(["rename", "payload5", "c/job5"], cwd: scratch, .rename, path: cron + "/job5")
-        XCTAssertEqual(u?.guardActions, [.unresolved])
+        XCTAssertEqual(u?.guardActions, killed)
         XCTAssertEqual(u?.newRequested, "c/job5")
+        // a symlink within the symlink's target is not followed: unresolved, and resolved in
+        // user space (the process table) to where it landed
+        let v = try guarded(["rename", "payload8", "cc/job8"], cwd: scratch, .rename, path: cron + "/job8")
+        XCTAssertEqual(v?.guardActions, [.unresolved])
+        XCTAssertEqual(v?.newRequested, "cc/job8")
         // elsewhere: untouched, and the process goes on
         let r = try runCapturing(["rename", "payload6", "elsewhere/job6", "link", "payload7", "elsewhere/job7", "pid"], cwd: scratch)
         XCTAssertEqual(r.run.events.filter { $0.kind == .rename || $0.kind == .link }.map(\.guardActions), [[], []])
