@@ -55,6 +55,9 @@ final class PathSwappedDuringTheCallTests: TetherRunTestCase {
     /// to compare the exit's string with; the kernel's own copy maps the page, and the swap
     /// follows as above. The record says its path is unverified: evasion.unverified_path
     /// (medium: an honest program's untouched string looks the same), naming what it shows.
+    /// (Now and then the kernel restarts the waiting call after its first try; the second
+    /// entry then reads the page the first one mapped, and the swap shows as raced:
+    /// evasion.unresolved_path. Either way the record does not pass for the kernel's.)
     func testAPathNotInMemoryWhenTheCallBeganIsSaidToBeUnverified() throws {
         let real = "/var/tmp/tether-evasion-unmapped-\(getpid())"
         let shown = dir + "/notes.txt"
@@ -65,12 +68,17 @@ final class PathSwappedDuringTheCallTests: TetherRunTestCase {
         let said = ((try? String(contentsOfFile: dir + "/out.txt", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertEqual(said, "truncate-swapped 0", watched.stderr)
         XCTAssertEqual((try? FileManager.default.attributesOfItem(atPath: real)[.size] as? Int) ?? -1, 0, "the truncate acted on the real file")
-        let f = try XCTUnwrap(watched.findings.first { $0["rule"] as? String == "evasion.unverified_path" },
-                              "monitor: \(watched.rules) \(watched.stderr)")
-        XCTAssertEqual(f["severity"] as? String, "medium", "\(f)")
-        XCTAssertTrue((f["message"] as? String ?? "").contains("could not be read when the call began"), "\(f)")
-        let events = f["events"] as? [[String: Any]] ?? []
-        XCTAssertTrue(events.contains { $0["path_unverified"] as? Bool == true }, "\(events)")
+        if let f = watched.findings.first(where: { $0["rule"] as? String == "evasion.unverified_path" }) {
+            XCTAssertEqual(f["severity"] as? String, "medium", "\(f)")
+            XCTAssertTrue((f["message"] as? String ?? "").contains("could not be read when the call began"), "\(f)")
+            let events = f["events"] as? [[String: Any]] ?? []
+            XCTAssertTrue(events.contains { $0["path_unverified"] as? Bool == true }, "\(events)")
+        } else {
+            let f = try XCTUnwrap(watched.findings.first { $0["rule"] as? String == "evasion.unresolved_path" },
+                                  "monitor: the swap passed for the kernel's path: \(watched.rules) \(watched.stderr)")
+            let events = f["events"] as? [[String: Any]] ?? []
+            XCTAssertTrue(events.contains { $0["path_raced"] as? Bool == true }, "a restarted call's second entry: \(events)")
+        }
     }
 
     /// Variant on openat2's flags: the open_how sits on a page not in memory when the call
@@ -91,7 +99,8 @@ final class PathSwappedDuringTheCallTests: TetherRunTestCase {
         let f = try XCTUnwrap(watched.findings.first { $0["rule"] as? String == "persist.cron" }, "monitor: \(watched.rules) \(watched.stderr)")
         let open = (f["events"] as? [[String: Any]] ?? []).first { $0["kind"] as? String == "open" && $0["syscall"] as? Int == 437 } // openat2, x86-64
         XCTAssertEqual(open?["flags"] as? [String], ["write"], "the opened file's mode, not the flags in memory: \(f)")
-        XCTAssertTrue(watched.rules.contains("evasion.unverified_path"), "\(watched.rules)")
+        // (or raced, if the kernel restarted the waiting open: see the test above)
+        XCTAssertFalse(watched.rules.isDisjoint(with: ["evasion.unverified_path", "evasion.unresolved_path"]), "\(watched.rules)")
 
         try? FileManager.default.removeItem(atPath: cron)
         FileManager.default.createFile(atPath: cron, contents: Data())
