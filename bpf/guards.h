@@ -132,6 +132,19 @@ static __always_inline __u32 entry_protection(struct dentry *dir, const void *na
     return v ? prot | (*v & TE_PROTECT_MASK) : prot;
 }
 
+/* Is `dir` the /proc directory of one of Tether's processes or threads (by its proc
+ * inode's pid)? A ring's write open there, through a symlink the kernel followed, is the
+ * tamper guard's at submission, as a plain "/proc/N/…" spelling is (uring_proc_tamper). */
+static __always_inline bool proc_dir_protected(struct dentry *dir)
+{
+    struct inode *dino = dir->d_inode;
+    if (!dino || dino->i_sb->s_magic != PROC_SUPER_MAGIC)
+        return false;
+    struct proc_inode *pi = KPTR(struct proc_inode, (void *)dino - bpf_core_field_offset(struct proc_inode, vfs_inode));
+    struct pid *pid = pi->pid;
+    return pid && pid_protected(tgid_of(pid->numbers[0].nr));
+}
+
 /* The write/tamper guard for a call that made `slot`'s path name something new: a
  * rename's or link's destination, a symlink. */
 static __always_inline void entry_guard(struct te_event *e, struct call *s, int slot, long dirfd)
@@ -154,7 +167,7 @@ static __always_inline void entry_guard(struct te_event *e, struct call *s, int 
             str->skip = r.coff - str->off;
     }
     __u32 prot = entry_protection(dir, (char *)e + (r.coff & 0xffff), r.clen);
-    if (dir->d_sb->s_magic == BPF_FS_MAGIC)
+    if (dir->d_sb->s_magic == BPF_FS_MAGIC || proc_dir_protected(dir))
         prot |= TE_PROTECT_TAMPER;
     if ((prot & TE_PROTECT_TAMPER) && (enabled & TE_GUARDS_TAMPER))
         guard_act(e, s, TE_GUARD_TAMPER);
