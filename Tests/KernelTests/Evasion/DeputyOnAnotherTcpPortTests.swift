@@ -103,10 +103,13 @@ final class DeputyOnAnotherTcpPortTests: TetherRunTestCase {
         server?.waitUntilExit()
 
         reset()
-        let watched = try run(script, mode: "monitor", confined: false, topLevel: policy, when: "session-up", then: startDeputy)
+        // monitor: also through IPv6's loopback (nothing listens there: the attempt is the finding)
+        let script6 = script + "\n\(KernelHarness.testops) connect6 ::1 $(cat port)\n"
+        let watched = try run(script6, mode: "monitor", confined: false, topLevel: policy, when: "session-up", then: startDeputy)
         XCTAssertEqual(outcome(), "connect 0", "monitor mode refuses nothing")
-        let f = try XCTUnwrap(watched.findings.first { $0["rule"] as? String == "escape.deputy" }, "\(watched.rules) \(watched.stderr)")
-        XCTAssertTrue((f["message"] as? String ?? "").contains("127.0.0.1:\(port)"), "\(f)")
+        let messages = watched.findings.filter { $0["rule"] as? String == "escape.deputy" }.compactMap { $0["message"] as? String }
+        XCTAssertTrue(messages.contains { $0.contains("127.0.0.1:\(port)") }, "\(messages) \(watched.stderr)")
+        XCTAssertTrue(messages.contains { $0.contains("[::1]:\(port)") }, "\(messages)")
         server?.terminate()
         server?.waitUntilExit()
 
