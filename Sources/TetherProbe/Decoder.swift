@@ -65,7 +65,11 @@ public enum RecordDecoder {
             } else if let rest, rest.hasPrefix("/") {
                 path = Paths.normalize(rest)
             }
-            return (path, requested == path ? nil : requested, incomplete, kf & UInt8(TE_STRF_DELETED) != 0)
+            // deleted: the file the slot names by itself has no links left; a base or a root
+            // the path is read against says nothing of the file it reaches (`..` still
+            // walks up from a removed directory)
+            let deleted = kf & UInt8(TE_STRF_DELETED) != 0 && kf & UInt8(TE_STRF_BASE | TE_STRF_ROOT) == 0
+            return (path, requested == path ? nil : requested, incomplete, deleted)
         }
 
         var e = Event(kind: kind, time: r.h.time_ns, pid: Int32(bitPattern: r.tgid), tid: Int32(bitPattern: r.pid),
