@@ -109,19 +109,19 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
 
 /* This thread's entry record of the running syscall for argument `uptr`, taken (each is
  * judged once); NULL if there is none (the call has no entry hook), or if it was unreadable
- * then (`*unread` set). */
-static __always_inline struct te_entered *entered_take(__u64 nr, __u64 uptr, int *which, bool *unread)
+ * then: string slot `slot` is then marked TE_STRF_UNVERIFIED. */
+static __always_inline struct te_entered *entered_take(struct te_event *e, int slot, __u64 uptr, int *which)
 {
     __u32 tid = bpf_get_current_pid_tgid();
     struct te_entered *v = bpf_map_lookup_elem(&entered, &tid);
-    if (!v || !uptr || v->nr != nr)
+    if (!v || !uptr || v->nr != e->syscall)
         return NULL;
     int i = v->uptr[0] == uptr ? 0 : v->uptr[1] == uptr ? 1 : -1;
     if (i < 0)
         return NULL;
     v->uptr[i] = 0;
     if (v->unread & (1u << i)) {
-        *unread = true;
+        e->s[slot & (TE_NSTR - 1)].flags |= TE_STRF_UNVERIFIED;
         return NULL;
     }
     *which = i;
@@ -144,13 +144,10 @@ static __always_inline void str_raced(struct te_event *e, int slot)
 static __always_inline void str_entered(struct te_event *e, int slot, const char *uptr)
 {
     int i = 0;
-    bool unread = false;
-    struct te_entered *v = entered_take(e->syscall, (__u64)uptr, &i, &unread);
-    struct te_str *s = &e->s[slot & (TE_NSTR - 1)];
-    if (unread)
-        s->flags |= TE_STRF_UNVERIFIED;
+    struct te_entered *v = entered_take(e, slot, (__u64)uptr, &i);
     if (!v)
         return;
+    struct te_str *s = &e->s[slot & (TE_NSTR - 1)];
     if (s->off > STR_LIMIT)
         return; /* the record had no room for it: nothing to compare */
     if ((s->flags & TE_STRF_FAULT) || te_str_hash((const char *)e + s->off, s->len) != v->hash[i & 1])
@@ -163,10 +160,7 @@ static __always_inline void str_entered(struct te_event *e, int slot, const char
 static __always_inline void how_entered(struct te_event *e, __u64 how_ptr, bool read, __u64 *flags)
 {
     int i = 0;
-    bool unread = false;
-    struct te_entered *v = entered_take(e->syscall, how_ptr, &i, &unread);
-    if (unread)
-        e->s[1].flags |= TE_STRF_UNVERIFIED;
+    struct te_entered *v = entered_take(e, 1, how_ptr, &i); /* the path's slot says it */
     if (!v || i != 0)
         return;
     if (read && v->hash[0] == *flags)

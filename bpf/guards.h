@@ -132,15 +132,13 @@ static __always_inline __u32 entry_protection(struct dentry *dir, const void *na
     return v ? prot | (*v & TE_PROTECT_MASK) : prot;
 }
 
-/* Is `dir` the /proc directory of one of Tether's processes or threads (by its proc
- * inode's pid)? A ring's write open there, through a symlink the kernel followed, is the
- * tamper guard's at submission, as a plain "/proc/N/…" spelling is (uring_proc_tamper). */
-static __always_inline bool proc_dir_protected(struct dentry *dir)
+/* Is `inode` under /proc/PID of one of Tether's processes or threads? By the proc inode's
+ * pid, not by the path's digits. */
+static __always_inline bool proc_inode_protected(struct inode *inode)
 {
-    struct inode *dino = dir->d_inode;
-    if (!dino || dino->i_sb->s_magic != PROC_SUPER_MAGIC)
+    if (!inode || inode->i_sb->s_magic != PROC_SUPER_MAGIC)
         return false;
-    struct proc_inode *pi = KPTR(struct proc_inode, (void *)dino - bpf_core_field_offset(struct proc_inode, vfs_inode));
+    struct proc_inode *pi = KPTR(struct proc_inode, (void *)inode - bpf_core_field_offset(struct proc_inode, vfs_inode));
     struct pid *pid = pi->pid;
     return pid && pid_protected(tgid_of(pid->numbers[0].nr));
 }
@@ -158,7 +156,7 @@ static __always_inline void entry_guard(struct te_event *e, struct call *s, int 
         return;
     }
     struct dentry *dir = KPTR(struct dentry, r.d);
-    if (r.followed && slot > 0) {
+    if (r.followed) { /* slot is a string slot (1 or 3): its base slot is before it */
         /* through a symlink: the record names the directory it led to (the base slot
          * before the string), and the string's last component against it */
         str_dpath(e, slot - 1, dir, KPTR(struct mount, r.m), TE_STRF_BASE);
@@ -167,7 +165,9 @@ static __always_inline void entry_guard(struct te_event *e, struct call *s, int 
             str->skip = r.coff - str->off;
     }
     __u32 prot = entry_protection(dir, (char *)e + (r.coff & 0xffff), r.clen);
-    if (dir->d_sb->s_magic == BPF_FS_MAGIC || proc_dir_protected(dir))
+    /* Tether's /proc/PID: a ring's write open there through a symlink the kernel followed
+     * is the tamper guard's at submission, as a plain "/proc/N/…" spelling is */
+    if (dir->d_sb->s_magic == BPF_FS_MAGIC || proc_inode_protected(dir->d_inode))
         prot |= TE_PROTECT_TAMPER;
     if ((prot & TE_PROTECT_TAMPER) && (enabled & TE_GUARDS_TAMPER))
         guard_act(e, s, TE_GUARD_TAMPER);
@@ -263,14 +263,7 @@ static __always_inline void open_guard(struct te_event *e, struct call *s, struc
  * refuses to reopen a BPF map or ring buffer that way, ENXIO.) */
 static __always_inline void proc_guard(struct te_event *e, struct call *s, struct file *f, bool write)
 {
-    if (!f)
-        return;
-    struct inode *inode = f->f_inode;
-    if (inode->i_sb->s_magic != PROC_SUPER_MAGIC)
-        return;
-    struct proc_inode *pi = KPTR(struct proc_inode, (void *)inode - bpf_core_field_offset(struct proc_inode, vfs_inode));
-    struct pid *pid = pi->pid;
-    if (!pid || !pid_protected(tgid_of(pid->numbers[0].nr)))
+    if (!f || !proc_inode_protected(f->f_inode))
         return;
     if (!write) {
         struct dentry *d = f->f_path.dentry;

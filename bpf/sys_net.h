@@ -52,7 +52,6 @@ static __always_inline __u32 take_verdict(void)
     return g;
 }
 
-
 /* A unix stream connect that succeeded: who listens at the other end, as the kernel
  * recorded it when that process called listen() (sk_peer_pid), whatever path led there.
  * A listener outside the session whose executable is a deputy (a server that runs

@@ -88,38 +88,25 @@ public struct GuardPlan: Sendable {
                 loc.path.hasPrefix(h.under) ? h.path + "/" + loc.path.dropFirst(h.under.count) : nil
             } : [loc.path]
         }
-        for agent in agents {
-            for loc in KernelGuardLocations.persistence(for: agent) {
-                for p in paths(loc) where seen.insert(p).inserted {
-                    let prot: Protection = loc.directory ? [.write, .directory] : [.write]
-                    plan.protected.append(Protected(path: p, protection: prot.rawValue, rule: loc.rule))
-                }
-            }
-            for loc in KernelGuardLocations.undoOnly(for: agent) {
-                for p in paths(loc) where seen.insert(p).inserted {
-                    plan.undoOnly.append(Protected(path: p, protection: Protection.note.rawValue, rule: loc.rule))
+        /// Every agent's `locations` into `list` as `prot` (with .directory for a directory),
+        /// each path once per `seen`.
+        func add(_ locations: (AgentPolicy) -> [GuardLocation], _ prot: Protection, to list: inout [Protected], seen: inout Set<String>) {
+            for agent in agents {
+                for loc in locations(agent) {
+                    for p in paths(loc) where seen.insert(p).inserted {
+                        list.append(Protected(path: p, protection: (loc.directory ? prot.union(.directory) : prot).rawValue, rule: loc.rule))
+                    }
                 }
             }
         }
+        add(KernelGuardLocations.persistence, .write, to: &plan.protected, seen: &seen)
+        add(KernelGuardLocations.undoOnly, .note, to: &plan.undoOnly, seen: &seen)
         // what the rules judge and no guard acts on (git's configuration, rules set to
         // alert) is noted, so that a flood cannot drop its writes
-        for agent in agents {
-            for loc in KernelGuardLocations.noted(for: agent) {
-                for p in paths(loc) where seen.insert(p).inserted {
-                    let prot: Protection = loc.directory ? [.note, .directory] : [.note]
-                    plan.noted.append(Protected(path: p, protection: prot.rawValue, rule: loc.rule))
-                }
-            }
-        }
+        add(KernelGuardLocations.noted, .note, to: &plan.noted, seen: &seen)
+        // credential locations are noted for reads, whatever else protects them
         var secret = Set<String>()
-        for agent in agents {
-            for loc in KernelGuardLocations.secrets(for: agent) {
-                for p in paths(loc) where secret.insert(p).inserted {
-                    let prot: Protection = loc.directory ? [.secret, .directory] : [.secret]
-                    plan.secrets.append(Protected(path: p, protection: prot.rawValue, rule: loc.rule))
-                }
-            }
-        }
+        add(KernelGuardLocations.secrets, .secret, to: &plan.secrets, seen: &secret)
         if !plan.protected.isEmpty || !plan.undoOnly.isEmpty || !plan.noted.isEmpty || !plan.secrets.isEmpty { plan.guards.insert(.write) }
         if plan.guards.contains(.tamper) {
             for p in tetherPaths where seen.insert(p).inserted {
@@ -150,10 +137,9 @@ public struct GuardPlan: Sendable {
             let container = acts("escape.container_socket") ? KernelGuardLocations.containerAPIPorts : []
             let ports = listening.deniedPorts(limit: deputyPortLimit(policy)).ports // the rest: said by refreshListening
             let all = ports.map { $0...$0 } + container
-            let host = listening.hostAddresses.sorted { ($0.high, $0.low) < ($1.high, $1.low) }
-                .map { "\($0)/\($0.isIPv4 ? 32 : 128)" }
-            plan.deny += (Deputies.loopback + host).compactMap { c in (try? CIDR(c)).map { Deny(cidr: $0, ports: all) } }
             plan.localAddresses = listening.hostAddresses.sorted { ($0.high, $0.low) < ($1.high, $1.low) }
+            let host = plan.localAddresses.map { "\($0)/\($0.isIPv4 ? 32 : 128)" }
+            plan.deny += (Deputies.loopback + host).compactMap { c in (try? CIDR(c)).map { Deny(cidr: $0, ports: all) } }
         }
         return plan
     }
@@ -196,11 +182,7 @@ public struct GuardPlan: Sendable {
         try probe.beginGuardPlan()
         struct Inode: Hashable { var dev: UInt64, ino: UInt64 }
         struct Name: Hashable { var dir: Inode, name: String }
-        var inodes: [Inode: Protection] = [:], names: [Name: Protection] = [:], order: ([Inode], [Name]) = ([], [])
-        func add(_ k: Inode, _ p: Protection) {
-            if inodes[k] == nil { order.0.append(k) }
-            inodes[k, default: []].formUnion(p)
-        }
+        var inodes: [Inode: Protection] = [:], names: [Name: Protection] = [:]
         var budget = maxSubdirectories
         for p in protected + undoOnly + noted + secrets {
             let prot = Protection(rawValue: p.protection)
@@ -210,27 +192,26 @@ public struct GuardPlan: Sendable {
             let name = (p.path as NSString).lastPathComponent
             if lstat(parent, &dir) == 0, dir.st_mode & S_IFMT == S_IFDIR, !name.isEmpty, name != "/",
                name.utf8.count < Probe.protectedNameLimit {
-                let k = Name(dir: Inode(dev: UInt64(dir.st_dev), ino: UInt64(dir.st_ino)), name: name)
-                if names[k] == nil { order.1.append(k) }
-                names[k, default: []].formUnion(prot.subtracting(.directory))
+                names[Name(dir: Inode(dev: UInt64(dir.st_dev), ino: UInt64(dir.st_ino)), name: name), default: []]
+                    .formUnion(prot.subtracting(.directory))
             } else if !exists, !prot.isSubset(of: [.secret, .directory]) {
                 out.absent.append(p.path) // a credential location guards nothing: not missed
             }
             guard exists else { continue }
-            add(Inode(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino)), prot)
+            inodes[Inode(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino)), default: []].formUnion(prot)
             guard prot.contains(.directory), st.st_mode & S_IFMT == S_IFDIR else { continue }
             let walker = FileManager.default.enumerator(atPath: p.path)
             while budget > 0, let rel = walker?.nextObject() as? String {
                 var sub = stat()
                 guard lstat(p.path + "/" + rel, &sub) == 0, sub.st_mode & S_IFMT == S_IFDIR else { continue }
-                add(Inode(dev: UInt64(sub.st_dev), ino: UInt64(sub.st_ino)), prot)
+                inodes[Inode(dev: UInt64(sub.st_dev), ino: UInt64(sub.st_ino)), default: []].formUnion(prot)
                 budget -= 1
             }
         }
-        for k in order.1 { try probe.protect(directoryDev: k.dir.dev, inode: k.dir.ino, name: k.name, names[k]!) }
-        for k in order.0 { try probe.protect(dev: k.dev, inode: k.ino, inodes[k]!) }
-        out.names = order.1.count
-        out.inodes = order.0.count
+        for (k, p) in names { try probe.protect(directoryDev: k.dir.dev, inode: k.dir.ino, name: k.name, p) }
+        for (k, p) in inodes { try probe.protect(dev: k.dev, inode: k.ino, p) }
+        out.names = names.count
+        out.inodes = inodes.count
         for e in egress {
             try probe.allowEgress(agent: e.agent, address: e.cidr.network.bytes, bits: e.cidr.bits, ports: e.ports)
             out.egressEntries += 1

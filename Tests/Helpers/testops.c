@@ -117,6 +117,41 @@ static void *thread_truncate(void *arg)
     return NULL;
 }
 
+/* A page of shared memory (a memfd's mapping), so that its mapping can be dropped
+ * (MADV_DONTNEED) while what it holds stays; NULL on failure. */
+static void *shared_page(void)
+{
+    int fd = memfd_create("page", 0);
+    if (fd < 0)
+        return NULL;
+    void *p = ftruncate(fd, 4096) ? MAP_FAILED : mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* A read lease on `path`, held through the fd returned (-1 on failure): a writer of
+ * another thread (a truncate, an open for writing) then waits in the kernel, after it
+ * copied its arguments, until the lease is given up (F_SETLEASE F_UNLCK). */
+static int hold_lease(const char *path)
+{
+    signal(SIGIO, SIG_IGN); /* the lease break's signal */
+    int fd = open(path, O_RDONLY);
+    if (fd >= 0 && fcntl(fd, F_SETLEASE, F_RDLCK)) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/* Until a writer waits on lease `lfd` (it turns F_UNLCK once one does), or `*done`. */
+static void wait_lease_broken(int lfd, int *done)
+{
+    while (!__atomic_load_n(done, __ATOMIC_ACQUIRE) && fcntl(lfd, F_GETLEASE) != F_UNLCK) {
+        struct timespec ts = { 0, 1000000L };
+        nanosleep(&ts, NULL);
+    }
+}
+
 /* An openat2 by a second thread, of `path` with the open_how at `how`, for openat2-swapped. */
 struct swapped_open {
     const char *path;
@@ -755,44 +790,27 @@ int main(int argc, char **argv)
              * call, so it is not in memory when the call begins; the kernel's copy maps it. */
             NEED(2);
             int unmapped = !strcmp(op, "truncate-swapped-unmapped");
-            signal(SIGIO, SIG_IGN); /* the lease break's signal */
-            struct swapped w = { .buf = calloc(1, 4096) };
-            if (unmapped) {
-                int mfd = memfd_create("path", 0);
-                if (mfd < 0 || ftruncate(mfd, 4096) ||
-                    (w.buf = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0)) == MAP_FAILED) {
-                    perror("truncate-swapped-unmapped: memfd");
-                    return 1;
-                }
-                close(mfd);
-            }
-            strncpy(w.buf, A(1), 4095);
-            if (unmapped && madvise(w.buf, 4096, MADV_DONTNEED)) {
-                perror("truncate-swapped-unmapped: madvise");
+            struct swapped w = { .buf = shared_page() };
+            if (!w.buf) {
+                perror("truncate-swapped: page");
                 return 1;
             }
-            int lfd = open(A(1), O_RDONLY);
-            if (lfd < 0 || fcntl(lfd, F_SETLEASE, F_RDLCK)) {
+            strncpy(w.buf, A(1), 4095);
+            int lfd = hold_lease(A(1));
+            if (lfd < 0 || (unmapped && madvise(w.buf, 4096, MADV_DONTNEED))) {
                 perror("truncate-swapped: lease");
                 return 1;
             }
             pthread_t t;
             pthread_create(&t, NULL, thread_truncate, &w);
-            /* the lease turns to F_UNLCK once a writer waits for it to be broken */
-            while (!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE) && fcntl(lfd, F_GETLEASE) != F_UNLCK) {
-                struct timespec ts = { 0, 1000000L };
-                nanosleep(&ts, NULL);
-            }
+            wait_lease_broken(lfd, &w.done);
             memset(w.buf, 0, 4096);
             strncpy(w.buf, A(2), 4095);
             fcntl(lfd, F_SETLEASE, F_UNLCK);
             pthread_join(t, NULL);
             printf("truncate-swapped %d\n", w.rc);
             close(lfd);
-            if (unmapped)
-                munmap(w.buf, 4096);
-            else
-                free(w.buf);
+            munmap(w.buf, 4096);
             i += 2;
         } else if (!strcmp(op, "openat2-swapped")) { /* openat2-swapped PATH TEXT */
             /* A second thread opens PATH with openat2 for writing; its open_how is on a shared
@@ -801,28 +819,21 @@ int main(int argc, char **argv)
              * this thread holds on PATH to be given up; meanwhile the flags in memory become
              * O_RDONLY. Then TEXT is written through the fd. Prints "openat2-swapped FD". */
             NEED(2);
-            signal(SIGIO, SIG_IGN);
-            int mfd = memfd_create("how", 0);
-            struct open_how *how = MAP_FAILED;
-            if (mfd < 0 || ftruncate(mfd, 4096) ||
-                (how = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0)) == MAP_FAILED) {
-                perror("openat2-swapped: memfd");
+            struct open_how *how = shared_page();
+            if (!how) {
+                perror("openat2-swapped: page");
                 return 1;
             }
-            close(mfd);
             how->flags = O_WRONLY;
-            int lfd = open(A(1), O_RDONLY);
-            if (lfd < 0 || fcntl(lfd, F_SETLEASE, F_RDLCK) || madvise(how, 4096, MADV_DONTNEED)) {
+            int lfd = hold_lease(A(1));
+            if (lfd < 0 || madvise(how, 4096, MADV_DONTNEED)) {
                 perror("openat2-swapped: lease");
                 return 1;
             }
             struct swapped_open w = { .path = A(1), .how = how };
             pthread_t t;
             pthread_create(&t, NULL, thread_openat2, &w);
-            while (!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE) && fcntl(lfd, F_GETLEASE) != F_UNLCK) {
-                struct timespec ts = { 0, 1000000L };
-                nanosleep(&ts, NULL);
-            }
+            wait_lease_broken(lfd, &w.done);
             how->flags = O_RDONLY;
             fcntl(lfd, F_SETLEASE, F_UNLCK);
             pthread_join(t, NULL);

@@ -111,12 +111,11 @@ class TetherRunTestCase: XCTestCase {
 
     /// An evasion-tier check of one technique that sends `sent` datagrams to a loopback
     /// receiver of the test's own (`command` is given its port) where the allow-list leaves
-    /// loopback out: in monitor mode escape.network says `naming` (its first finding is
-    /// returned) and every datagram got out; in enforce mode none did (the enforce run is
-    /// returned too).
+    /// loopback out: in monitor mode escape.network says `naming` and every datagram got
+    /// out; in enforce mode none did (that run is returned).
     @discardableResult
     func assertDatagramsFoundAndRefused(_ command: (UInt16) -> String, sent: Int, file: StaticString = #filePath, line: UInt = #line,
-                                        naming: (UInt16) -> [String]) throws -> (found: [String: Any], enforced: Outcome) {
+                                        naming: (UInt16) -> [String]) throws -> Outcome {
         let (receiver, port, err) = loopbackSocket(Int32(SOCK_DGRAM.rawValue))
         defer { close(receiver) }
         XCTAssertEqual(err, 0, file: file, line: line)
@@ -133,7 +132,7 @@ class TetherRunTestCase: XCTestCase {
         let enforced = try run(cmd, mode: "enforce", confined: false, defaults: policy)
         XCTAssertTrue(enforced.rules.contains("escape.network"), "\(enforced.rules) \(enforced.stderr)", file: file, line: line)
         XCTAssertEqual(takeDatagrams(receiver), 0, "a datagram got out: \(enforced.stderr)", file: file, line: line)
-        return (f, enforced)
+        return enforced
     }
 
     /// An evasion-tier check of one technique that plants `path`: in monitor mode the

@@ -121,6 +121,9 @@ struct EscapeCredentials: Rule {
     }
 
     static let sshHostKeyPrefix = Array("/etc/ssh/ssh_host_".utf8)
+    /// The directories whose private keys the rule finds by name (a user's ~/.ssh, the host
+    /// keys in /etc/ssh): as a whole, where the kernel notes reads (`KernelGuardLocations.secrets`).
+    static let keyDirectories = (home: ".ssh", system: "/etc/ssh")
 
     private func hit(_ what: String, _ path: String, _ e: Event) -> RuleHit {
         RuleHit("credential read: \(what)\(e.outcomeNote)", subject: path, path: path)

@@ -58,14 +58,15 @@ public enum KernelGuardLocations {
     }
 
     /// Credential locations of `agent`'s escape.credentials (when enabled): no guard acts
-    /// there, but their reads are noted so a flood cannot drop them. ~/.ssh and /etc/ssh
-    /// stand for the private keys the rule finds there by name.
+    /// there, but their reads are noted so a flood cannot drop them. The SSH key
+    /// directories stand for the private keys the rule finds there by name.
     public static func secrets(for agent: AgentPolicy) -> [GuardLocation] {
         let id = EscapeCredentials.definition.id
         guard agent.settings(for: EscapeCredentials.definition).enabled else { return [] }
+        let keys = EscapeCredentials.keyDirectories
         return EscapeCredentials.secrets.flatMap { locations($0.locations, rule: id) }
-            + [GuardLocation(path: ".ssh", directory: true, inHome: true, rule: id),
-               GuardLocation(path: "/etc/ssh", directory: true, inHome: false, rule: id)]
+            + [GuardLocation(path: keys.home, directory: true, inHome: true, rule: id),
+               GuardLocation(path: keys.system, directory: true, inHome: false, rule: id)]
     }
 
     /// The kernel-matchable locations of `locs` (specs with wildcards are left to the rules).
