@@ -7,7 +7,7 @@ import TetherResponse
 import XCTest
 
 /// Evasion tier, class 6 (blinding). Technique: flood the kernel-to-daemon ring buffer with
-/// cheap records (thousands of opens of a harmless file) so that the one record that
+/// cheap records (thousands of opens of a harmless directory) so that the one record that
 /// matters, a cron job written right after, is dropped with the rest and never judged.
 /// ATT&CK T1562.006 (Impair Defenses: Indicator Blocking), here in service of T1053.003.
 ///
@@ -48,10 +48,11 @@ final class BlindingByFloodTests: KernelTestCase {
         plan.protected = [GuardPlan.Protected(path: "/etc/cron.d", protection: Protection([.write, .directory]).rawValue, rule: "persist.cron")]
         _ = try (given ?? plan).install(tiny)
 
-        let marker = scratch + "/harmless"
-        FileManager.default.createFile(atPath: marker, contents: Data())
+        // The flood opens "/": the smallest record a path can make, so what is left of the
+        // full ring never holds a record that comes after (a shorter one could slip into the
+        // tail the flood's records leave, and arrive without a rescue).
         let session = SessionID.random()
-        let s = try Launcher.spawn([KernelHarness.testops, "open-loop", marker, "3000"] + ops,
+        let s = try Launcher.spawn([KernelHarness.testops, "open-loop", "/", "3000"] + ops,
                                    session: session, probe: tiny, mode: mode)
         _ = Launcher.wait(s.pid)
         let stats = try tiny.stats()
