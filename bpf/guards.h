@@ -89,7 +89,9 @@ static __always_inline struct te_watch_inode inode_key(const void *inode)
 }
 
 /* The deputy kind of a process's executable (its deputy_exes value, TE_DEPUTY_TCP_ONLY
- * included), or 0: by the file the kernel runs for it, not by its name. */
+ * included), or 0: by the file the kernel runs for it, not by its name. A process that
+ * runs a deputy's script under an interpreter is named by deputy_procs instead, while it
+ * is the process user space found (the same start). */
 static __always_inline __u32 deputy_kind(struct task_struct *task)
 {
     struct mm_struct *mm = task->mm;
@@ -100,7 +102,13 @@ static __always_inline __u32 deputy_kind(struct task_struct *task)
         return 0;
     struct te_watch_inode key = inode_key(exe->f_inode);
     __u32 *kind = bpf_map_lookup_elem(&deputy_exes, &key);
-    return kind ? *kind & TE_PROTECT_MASK : 0; /* the high half is the guard plan's generation */
+    if (kind)
+        return *kind & TE_PROTECT_MASK; /* the high half is the guard plan's generation */
+    __u32 tgid = task->tgid;
+    struct te_deputy_proc *p = bpf_map_lookup_elem(&deputy_procs, &tgid);
+    if (!p || p->start != task->group_leader->start_boottime / (1000000000ull / TE_USER_HZ))
+        return 0;
+    return p->kind & TE_PROTECT_MASK;
 }
 
 static __always_inline __u32 key_protection(struct te_watch_inode *key)

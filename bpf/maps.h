@@ -231,6 +231,16 @@ struct {
     __type(value, __u32);
 } deputy_exes SEC(".maps");
 
+/* Processes that run a deputy's script under an interpreter, by tgid (struct
+ * te_deputy_proc): what deputy_exes cannot tell apart by the executable. Written with the
+ * guard plan, from user space's look at the host's processes. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 1024);
+    __type(key, __u32);
+    __type(value, struct te_deputy_proc);
+} deputy_procs SEC(".maps");
+
 /* TCP listening sockets a deputy opened while Tether ran, as the kernel saw the listen
  * (inet_sock_set_state): socket -> its port; and port -> how many such sockets listen on
  * it (sshd listens twice, on IPv4 and IPv6). A member's connect to one of those ports on

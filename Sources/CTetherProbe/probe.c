@@ -1362,6 +1362,16 @@ int tp_local_addr(struct tp_probe *p, const uint8_t addr[16])
     return update(p->skel->maps.local_addrs, &key, &v);
 }
 
+int tp_deputy_proc(struct tp_probe *p, uint32_t pid, uint32_t kind, uint64_t start)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    if (!kind || !pid)
+        return -EINVAL;
+    struct te_deputy_proc v = { .kind = (kind & TE_PROTECT_MASK) | (uint32_t)p->guard_gen << TE_GUARD_GEN_SHIFT, .start = start };
+    return update(p->skel->maps.deputy_procs, &pid, &v);
+}
+
 int tp_unprotect_inode(struct tp_probe *p, uint64_t dev, uint64_t ino)
 {
     if (!p->skel)
@@ -1477,14 +1487,14 @@ int tp_guard_config_get(struct tp_probe *p, uint32_t *guards)
 }
 
 /* The maps a guard plan writes (guard_map): protected inodes and names, egress allow and
- * deny, deputy executables, this host's addresses. */
-#define GUARD_MAPS 6
+ * deny, deputy executables, this host's addresses, deputy processes. */
+#define GUARD_MAPS 7
 
 /* The generation of an entry's value in each guard map. */
 static uint16_t entry_gen(int which, const void *value)
 {
     switch (which) {
-    case 0: case 1: case 4: case 5: return (uint16_t)(*(const uint32_t *)value >> TE_GUARD_GEN_SHIFT);
+    case 0: case 1: case 4: case 5: case 6: return (uint16_t)(*(const uint32_t *)value >> TE_GUARD_GEN_SHIFT);
     default: return ((const struct te_net_ports *)value)->gen;
     }
 }
@@ -1497,7 +1507,8 @@ static struct bpf_map *guard_map(struct tp_probe *p, int which)
     case 2: return p->skel->maps.egress_allow;
     case 3: return p->skel->maps.egress_deny;
     case 4: return p->skel->maps.deputy_exes;
-    default: return p->skel->maps.local_addrs;
+    case 5: return p->skel->maps.local_addrs;
+    default: return p->skel->maps.deputy_procs;
     }
 }
 

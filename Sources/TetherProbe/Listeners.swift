@@ -11,22 +11,30 @@ public enum Listeners {
     /// The most listening sockets read from each table; past them, the rest is not seen
     /// (sshd's port is judged anyway).
     static let socketLimit = 1 << 16
+    /// The most processes of scripted deputies found (half the kernel's deputy_procs: a new
+    /// plan's entries are written beside the last one's before those go).
+    static let processLimit = 512
 
-    public static func scan(deputies: [(name: String, paths: [String])], isMember: (Int32) -> Bool = { _ in false }) -> Deputies.Listening {
+    /// `scripted`: the policy's deputies an interpreter runs, found as processes first
+    /// (`Listening.processes`), then as listeners like the others.
+    public static func scan(deputies: [(name: String, paths: [String])],
+                            scripted: [(kind: UInt32, name: String, interpreter: String, script: String)] = [],
+                            isMember: (Int32) -> Bool = { _ in false }) -> Deputies.Listening {
         var out = Deputies.Listening(hostAddresses: hostAddresses())
         var exes: [FileID: String] = [:]
         for d in deputies {
             for p in d.paths {
-                var st = Glibc.stat()
-                if stat(p, &st) == 0, st.st_mode & S_IFMT == S_IFREG { exes[FileID(st)] = d.name }
+                if let id = FileID(regular: p) { exes[id] = d.name }
             }
         }
-        guard !exes.isEmpty else { return out }
+        let pids = ProcFS.pids()
+        out.processes = scriptedProcesses(scripted, pids: pids, isMember: isMember)
+        guard !exes.isEmpty || !out.processes.isEmpty else { return out }
         let listening = listeningSockets()
         guard !listening.isEmpty else { return out }
-        for pid in ProcFS.pids() {
+        for pid in pids {
             var st = Glibc.stat()
-            guard stat("/proc/\(pid)/exe", &st) == 0, let name = exes[FileID(st)], !isMember(pid) else { continue }
+            guard stat("/proc/\(pid)/exe", &st) == 0, let name = exes[FileID(st)] ?? out.processes[pid]?.name, !isMember(pid) else { continue }
             for fd in HostFiles.entries("/proc/\(pid)/fd") ?? [] {
                 guard let target = ProcFS.link("/proc/\(pid)/fd/\(fd)"), let inode = socketInode(target),
                       let port = listening[inode], out.ports[port] == nil else { continue }
@@ -36,9 +44,45 @@ public enum Listeners {
         return out
     }
 
+    /// The processes (no session's members) whose executable is a scripted deputy's
+    /// interpreter, by the file the kernel runs, and that were started with its script: an
+    /// argument that names the script's file (by device and inode, looked up from the
+    /// process's own root or working directory). The arguments are the process's own
+    /// claim, but no member can write them: a member's processes are members, and another
+    /// process's memory is out of its reach (ptrace and process_vm_writev are findings of
+    /// their own); a process that merely names the script is taken for the deputy, which
+    /// refuses more, never less. Its start (/proc/PID/stat) lets the kernel tell a pid
+    /// reused by another process apart.
+    static func scriptedProcesses(_ scripted: [(kind: UInt32, name: String, interpreter: String, script: String)], pids: [Int32],
+                                  isMember: (Int32) -> Bool) -> [Int32: Deputies.Listening.Process] {
+        var byInterpreter: [FileID: [(kind: UInt32, name: String, script: FileID)]] = [:]
+        for d in scripted {
+            guard let i = FileID(regular: d.interpreter), let s = FileID(regular: d.script) else { continue }
+            byInterpreter[i, default: []].append((d.kind, d.name, s))
+        }
+        guard !byInterpreter.isEmpty, sysconf(Int32(_SC_CLK_TCK)) == Int(Probe.deputyStartHz) else { return [:] }
+        var out: [Int32: Deputies.Listening.Process] = [:]
+        for pid in pids {
+            var st = Glibc.stat()
+            guard stat("/proc/\(pid)/exe", &st) == 0, let candidates = byInterpreter[FileID(st)], !isMember(pid) else { continue }
+            let args = ProcFS.argv(pid).dropFirst().filter { !$0.isEmpty && !$0.hasPrefix("-") }
+            let named = Set(args.compactMap { FileID(regular: ($0.hasPrefix("/") ? "/proc/\(pid)/root" : "/proc/\(pid)/cwd/") + $0) })
+            guard let d = candidates.first(where: { named.contains($0.script) }), let start = ProcFS.stat(pid)?.startTicks else { continue }
+            out[pid] = .init(kind: d.kind, name: d.name, start: start)
+            if out.count >= processLimit { break }
+        }
+        return out
+    }
+
     struct FileID: Hashable {
         let dev: UInt64, ino: UInt64
         init(_ st: Glibc.stat) { dev = UInt64(st.st_dev); ino = UInt64(st.st_ino) }
+        /// The regular file at `path` (symlinks followed), or nil.
+        init?(regular path: String) {
+            var st = Glibc.stat()
+            guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return nil }
+            self.init(st)
+        }
     }
 
     /// "socket:[123]" → 123.

@@ -362,6 +362,16 @@ public final class Probe {
         try check(tp_deputy_exe(h, tp_kernel_dev(dev), inode, kind), "registering deputy executable \(inode)")
     }
 
+    /// Registers a process that runs a deputy's script under an interpreter (`start`: its
+    /// start in clock ticks since boot, /proc/PID/stat's field 22 at 100 per second), part
+    /// of the guard plan being written: judged as a deputy while that process lives.
+    public func registerDeputy(pid: Int32, kind: UInt32, start: UInt64) throws {
+        try check(tp_deputy_proc(h, UInt32(clamping: pid), kind, start), "registering deputy process \(pid)")
+    }
+
+    /// The clock ticks per second of a deputy process's start (`registerDeputy(pid:)`).
+    public static let deputyStartHz = UInt64(TE_USER_HZ)
+
     /// An address of this host's interfaces (16 bytes, IPv4 mapped), part of the guard plan
     /// being written: a connect there to a port a deputy listens on reaches the deputy.
     public func markLocal(address: [UInt8]) throws {

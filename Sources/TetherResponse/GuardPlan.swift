@@ -43,7 +43,9 @@ public struct GuardPlan: Sendable {
     }
     public var deny: [Deny] = []
     /// The policy's own deputies (`Policy.deputies`), registered with the built-in ones.
-    public var deputies: [String] = []
+    public var deputies: [Deputy] = []
+    /// The processes that run one of them under an interpreter (`Listening.processes`).
+    public var deputyProcesses: [Int32: Deputies.Listening.Process] = [:]
     /// This host's interface addresses (where escape.deputy acts): a connect there to a port
     /// a deputy started listening on while Tether ran is refused by the kernel's deputy guard.
     public var localAddresses: [IPAddress] = []
@@ -71,6 +73,7 @@ public struct GuardPlan: Sendable {
                                listening: Deputies.Listening = Deputies.currentListening()) -> GuardPlan {
         var plan = GuardPlan()
         plan.deputies = policy.deputies
+        plan.deputyProcesses = listening.processes
         let agents = [policy.defaults] + policy.agents
         func acts(_ id: String) -> Bool { GuardPlan.acts(id, policy) }
         if acts("escape.tamper") || acts("escape.bpf") || acts("escape.kernel_module") { plan.guards.insert(.tamper) }
@@ -228,26 +231,38 @@ public struct GuardPlan: Sendable {
                 out.deputies += 1
             }
         }
+        for (pid, p) in deputyProcesses {
+            try probe.registerDeputy(pid: pid, kind: p.kind, start: p.start)
+            out.deputies += 1
+        }
         try probe.sweepGuardPlan() // also the deputies the plan no longer names
         try probe.setGuards(guards)
         return out
     }
 
-    /// Finds where the TCP deputies (sshd, the policy's) listen now, the sessions' own
-    /// processes left out (`Listeners.scan`), and makes that what the rule and the next plan
-    /// use. `changed`: a new plan is due; `note`: what to say of it, when a deputy listens
+    /// Finds where the TCP deputies (sshd, the policy's) listen now and which processes run
+    /// the policy's scripted deputies, the sessions' own processes left out
+    /// (`Listeners.scan`), and makes that what the rule and the next plan use. `changed`: a new plan is due; `note`: what to say of it, when a deputy listens
     /// now or did before.
     public static func refreshListening(_ policy: Policy, probe: Probe) -> (changed: Bool, note: String?) {
         let members = Set(((try? probe.tracked()) ?? []).map(\.pid))
-        let now = Listeners.scan(deputies: Deputies.tcp(policy: policy.deputies), isMember: members.contains)
+        let now = Listeners.scan(deputies: Deputies.tcp(policy: policy.deputies), scripted: Deputies.scripted(policy: policy.deputies),
+                                 isMember: members.contains)
         let before = Deputies.currentListening()
         guard Deputies.setListening(now) else { return (false, nil) }
-        guard now.ports != before.ports else { return (true, nil) } // this host's addresses moved
-        let over = now.deniedPorts(limit: deputyPortLimit(policy)).over
-        let found = now.ports.sorted { $0.key < $1.key }.map { "\($0.value.name) on port \($0.key) (pid \($0.value.pid))" }
-        return (true, "TCP deputies on this host: " + (found.isEmpty ? "none listening any more" : found.joined(separator: ", "))
-            + "; their ports (and sshd's \(Deputies.sshPort)) are refused on this host's addresses where escape.deputy acts"
-            + (over.isEmpty ? "" : "; ports past what the kernel's entry holds, judged but not refused: \(over.map(String.init).joined(separator: ", "))"))
+        var notes: [String] = []
+        if now.processes != before.processes {
+            let found = now.processes.sorted { $0.key < $1.key }.map { "\($0.value.name) (pid \($0.key))" }
+            notes.append("deputies run by an interpreter on this host: " + (found.isEmpty ? "none running any more" : found.joined(separator: ", ")))
+        }
+        if now.ports != before.ports {
+            let over = now.deniedPorts(limit: deputyPortLimit(policy)).over
+            let found = now.ports.sorted { $0.key < $1.key }.map { "\($0.value.name) on port \($0.key) (pid \($0.value.pid))" }
+            notes.append("TCP deputies on this host: " + (found.isEmpty ? "none listening any more" : found.joined(separator: ", "))
+                + "; their ports (and sshd's \(Deputies.sshPort)) are refused on this host's addresses where escape.deputy acts"
+                + (over.isEmpty ? "" : "; ports past what the kernel's entry holds, judged but not refused: \(over.map(String.init).joined(separator: ", "))"))
+        }
+        return (true, notes.isEmpty ? nil : notes.joined(separator: "; ")) // nil: only this host's addresses moved
     }
 
     /// What a plan installed for the homes the sessions' members run with says (tetherd's

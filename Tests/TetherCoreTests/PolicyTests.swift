@@ -26,9 +26,15 @@ final class PolicyTests: XCTestCase {
         XCTAssertEqual(a.agents.first?.boundary, Policy.builtinDefaults.boundary)
         // a host's own servers that run commands, judged as the built-in deputies
         let d = try Policy.parse("version: 1\ndeputies: [/usr/local/sbin/jobd, /opt/x/../bin/runner]\n", file: "d.yaml")
-        XCTAssertEqual(d.deputies, ["/usr/local/sbin/jobd", "/opt/bin/runner"])
+        XCTAssertEqual(d.deputies, [Deputy("/usr/local/sbin/jobd"), Deputy("/opt/bin/runner")])
         XCTAssertEqual(Deputies.all(policy: d.deputies).suffix(2).map(\.name), ["jobd", "runner"])
         XCTAssertTrue(p.deputies.isEmpty)
+        // one an interpreter runs: by its interpreter and script; never the interpreter alone
+        let s = try Policy.parse("version: 1\ndeputies:\n  - /usr/local/sbin/jobd\n  - {interpreter: /usr/bin/python3, script: /opt/q/../runner.py}\n", file: "s.yaml")
+        XCTAssertEqual(s.deputies, [Deputy("/usr/local/sbin/jobd"), Deputy("/usr/bin/python3", script: "/opt/runner.py")])
+        XCTAssertFalse(Deputies.all(policy: s.deputies).contains { $0.paths.contains("/usr/bin/python3") }, "every python would be a deputy")
+        XCTAssertEqual(Deputies.scripted(policy: s.deputies).map(\.name), ["runner.py"])
+        XCTAssertEqual(Deputies.scripted(policy: s.deputies).map(\.kind), [Deputies.all(policy: s.deputies).last!.kind + 1])
     }
 
     func testAgentsInheritAndExtendDefaults() throws {
@@ -119,8 +125,14 @@ final class PolicyTests: XCTestCase {
             ("empty file", "", "t.yaml:1:1: the policy is empty"),
             ("relative root", "version: 1\ndefaults:\n  boundary:\n    writable: [tmp]\n", "t.yaml:4:16: writable root 'tmp' must be absolute"),
             ("a value with a line break stays on its error's line", "version: 1\ndefaults:\n  workspace: [\"w\\nx\"]\n", "t.yaml:3:15: workspace root 'w\\nx' must be absolute"),
-            ("relative deputy", "version: 1\ndeputies: [jobd]\n", "t.yaml:2:12: a deputy is an executable's absolute path, not 'jobd'"),
-            ("deputies not a list", "version: 1\ndeputies: /usr/sbin/jobd\n", "t.yaml:2:11: a deputy must be a list"),
+            ("relative deputy", "version: 1\ndeputies: [jobd]\n", "t.yaml:2:12: a deputy's executable is an absolute path, not 'jobd'"),
+            ("deputies not a list", "version: 1\ndeputies: /usr/sbin/jobd\n", "t.yaml:2:11: deputies must be a list"),
+            ("scripted deputy without its script", "version: 1\ndeputies:\n  - {interpreter: /usr/bin/python3}\n",
+             "t.yaml:3:5: a deputy run by an interpreter names both its interpreter and its script"),
+            ("relative script", "version: 1\ndeputies:\n  - {interpreter: /usr/bin/python3, script: run.py}\n",
+             "t.yaml:3:45: a deputy's script is an absolute path, not 'run.py'"),
+            ("unknown deputy key", "version: 1\ndeputies:\n  - {interpreter: /usr/bin/python3, scrip: /r.py}\n",
+             "t.yaml:3:37: unknown key 'scrip' in a deputy (did you mean 'script'?)"),
             ("root /", "version: 1\ndefaults:\n  workspace: [/]\n", "t.yaml:3:15: workspace root '/' would cover the whole host"),
             ("empty match", "version: 1\nagents:\n  - name: a\n    match: {}\n", "t.yaml:4:12: agent 'a' match is empty"),
             ("no match", "version: 1\nagents:\n  - name: a\n", "t.yaml:3:5: agent 'a' has no 'match'"),

@@ -45,6 +45,8 @@ final class ABILayoutTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<te_agent>.offset(of: \te_agent.name), 8)
         XCTAssertEqual(MemoryLayout<te_net_key>.size, 22, "LPM key: prefixlen, agent, address, packed")
         XCTAssertEqual(MemoryLayout<te_watch_inode>.size, 16)
+        XCTAssertEqual(MemoryLayout<te_deputy_proc>.size, 16)
+        XCTAssertEqual(MemoryLayout<te_deputy_proc>.offset(of: \te_deputy_proc.start), 8)
     }
 
     /// The floor benchmark must measure exactly the hooks Tether attaches.

@@ -281,6 +281,18 @@ struct te_watch_inode { __u64 dev; __u64 ino; };
  * IPv4 as ::ffff:a.b.c.d). Value: 1 | the guard plan that wrote it << TE_GUARD_GEN_SHIFT. */
 struct te_local_addr { __u8 addr[16]; };
 
+/* Value of deputy_procs (key: a tgid): a process that runs a policy-named script under an
+ * interpreter (its executable is the interpreter's, so deputy_exes cannot name it), found
+ * by user space. `start` is when it started, in clock ticks since boot (USER_HZ, 100 on
+ * x86-64), as /proc/PID/stat's field 22 says: a pid reused by another process does not
+ * match it. */
+struct te_deputy_proc {
+    __u32 kind;       /* its deputy kind | the guard plan that wrote it << TE_GUARD_GEN_SHIFT */
+    __u32 pad;
+    __u64 start;
+};
+#define TE_USER_HZ 100
+
 /* deputy_exes values: a deputy that runs commands over TCP only (sshd): its unix sockets
  * (an agent forwarding socket of a login) are not judged as a deputy's. */
 #define TE_DEPUTY_TCP_ONLY 0x8000u

@@ -98,6 +98,9 @@ int tp_protect_inode(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t fl
 /* A deputy's executable (dev in the kernel's encoding) and its kind (nonzero), part of the
  * guard plan being written: a later plan that does not name it sweeps it. */
 int tp_deputy_exe(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t kind);
+/* A process that runs a deputy's script under an interpreter (its tgid, its kind, and its
+ * start in clock ticks since boot), part of the guard plan being written. */
+int tp_deputy_proc(struct tp_probe *p, uint32_t pid, uint32_t kind, uint64_t start);
 /* An address of this host's interfaces (16 bytes, network order, IPv4 mapped), part of
  * the guard plan being written: a TCP deputy's port on it is the deputy's. */
 int tp_local_addr(struct tp_probe *p, const uint8_t addr[16]);

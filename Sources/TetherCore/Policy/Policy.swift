@@ -22,6 +22,20 @@ public enum EnforcementMode: String, Sendable, CaseIterable, Codable {
     case monitor, enforce
 }
 
+/// A host's own server that runs commands for whoever connects to it (the policy's
+/// `deputies:`): by its executable, the file the kernel runs; or, for one an interpreter
+/// runs (its executable is python's), by the interpreter and the script it was started with.
+public struct Deputy: Sendable, Equatable {
+    public var executable: String
+    public var script: String?
+    public init(_ executable: String, script: String? = nil) {
+        self.executable = executable
+        self.script = script
+    }
+    /// How findings name it: the file name of its script, or of its executable.
+    public var name: String { String(PathBytes.basename(script ?? executable)) }
+}
+
 public struct Policy: Sendable, Equatable {
     public var version: Int
     /// The agent configuration for sessions no `agents` entry matches (e.g. `tether run`).
@@ -33,9 +47,9 @@ public struct Policy: Sendable, Equatable {
     public var source: String
     /// Where each agent is defined ("LINE:COLUMN"), for messages.
     public var agentLocations: [String: String] = [:]
-    /// Executables of this host's own servers that run commands for whoever connects to
-    /// them, judged as the built-in deputies are (`Deputies`).
-    public var deputies: [String] = []
+    /// This host's own servers that run commands for whoever connects to them, judged as
+    /// the built-in deputies are (`Deputies`).
+    public var deputies: [Deputy] = []
 
     public init(version: Int = 1, defaults: AgentPolicy, agents: [AgentPolicy] = [], source: String = "<built-in>") {
         self.version = version

@@ -195,15 +195,14 @@ struct PolicyLoader {
                 locations = names.mapValues { "\($0.mark?.line ?? 0):\($0.mark?.column ?? 0)" }
             }
         }
-        var deputies: [String] = []
+        var deputies: [Deputy] = []
         if let d = top["deputies"] {
-            for (path, node) in stringList(d.value, "a deputy") {
-                if !path.hasPrefix("/") {
-                    fail(node, "a deputy is an executable's absolute path, not '\(path)'")
-                } else if deputies.count >= Deputies.policyLimit {
+            for node in sequence(d.value, "deputies") ?? [] {
+                guard let deputy = deputy(node) else { continue }
+                if deputies.count >= Deputies.policyLimit {
                     fail(node, "more than \(Deputies.policyLimit) deputies")
                 } else {
-                    deputies.append(Paths.normalize(path))
+                    deputies.append(deputy)
                 }
             }
         }
@@ -500,6 +499,23 @@ struct PolicyLoader {
             out[key] = (k, v)
         }
         return out
+    }
+
+    /// A `deputies:` entry: an executable's absolute path, or `{interpreter: PATH, script: PATH}`.
+    mutating func deputy(_ node: Node) -> Deputy? {
+        func absolute(_ n: Node, _ what: String) -> String? {
+            guard let path = string(n, what) else { return nil }
+            guard path.hasPrefix("/") else { fail(n, "\(what) is an absolute path, not '\(path)'"); return nil }
+            return Paths.normalize(path)
+        }
+        if node.mapping == nil { return absolute(node, "a deputy's executable").map { Deputy($0) } }
+        guard let f = fields(node, in: "a deputy", allowed: ["interpreter", "script"]) else { return nil }
+        guard let i = f["interpreter"], let s = f["script"] else {
+            fail(node, "a deputy run by an interpreter names both its interpreter and its script")
+            return nil
+        }
+        guard let interpreter = absolute(i.value, "a deputy's interpreter"), let script = absolute(s.value, "a deputy's script") else { return nil }
+        return Deputy(interpreter, script: script)
     }
 
     mutating func sequence(_ node: Node, _ what: String) -> [Node]? {

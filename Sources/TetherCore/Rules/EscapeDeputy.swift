@@ -28,13 +28,25 @@ public enum Deputies {
     ]
 
     /// The policy's own deputies (`Policy.deputies`) take the kinds after the built-in ones,
-    /// in the policy's order, named by their executable's file name.
+    /// in the policy's order, named by their script's or executable's file name.
     public static let policyLimit = 32
     static let firstPolicyKind: UInt32 = 64
 
-    /// The built-in servers and the policy's.
-    public static func all(policy extra: [String]) -> [(kind: UInt32, name: String, paths: [String])] {
-        servers + extra.prefix(policyLimit).enumerated().map { (firstPolicyKind + UInt32($0.offset), String(PathBytes.basename($0.element)), [$0.element]) }
+    /// The policy's deputies with their kinds.
+    static func kinds(_ extra: [Deputy]) -> [(kind: UInt32, deputy: Deputy)] {
+        extra.prefix(policyLimit).enumerated().map { (firstPolicyKind + UInt32($0.offset), $0.element) }
+    }
+
+    /// The deputies the kernel knows by their executable: the built-in servers and the
+    /// policy's, those an interpreter runs aside (their executable is every script's).
+    public static func all(policy extra: [Deputy]) -> [(kind: UInt32, name: String, paths: [String])] {
+        servers + kinds(extra).filter { $0.deputy.script == nil }.map { ($0.kind, $0.deputy.name, [$0.deputy.executable]) }
+    }
+
+    /// The policy's deputies an interpreter runs: known by their processes
+    /// (`Listening.processes`), found on the host by the interpreter and the script.
+    public static func scripted(policy extra: [Deputy]) -> [(kind: UInt32, name: String, interpreter: String, script: String)] {
+        kinds(extra).compactMap { k in k.deputy.script.map { (k.kind, k.deputy.name, k.deputy.executable, $0) } }
     }
 
     /// What the front end last told: the policy's deputies' names by kind, as the last guard
@@ -49,8 +61,8 @@ public enum Deputies {
     }
 
     /// Makes the policy's deputies the ones `name` knows.
-    public static func register(policy extra: [String]) {
-        let named = Dictionary(all(policy: extra).filter { $0.kind >= firstPolicyKind }.map { ($0.kind, $0.name) }, uniquingKeysWith: { a, _ in a })
+    public static func register(policy extra: [Deputy]) {
+        let named = Dictionary(uniqueKeysWithValues: kinds(extra).map { ($0.kind, $0.deputy.name) })
         registry.lock.lock()
         registry.names = named
         registry.lock.unlock()
@@ -81,26 +93,39 @@ public enum Deputies {
     /// are flagged TCP only: a unix socket of theirs is no deputy's.
     public static let tcpOnlyKind: UInt32 = 32
 
-    /// The TCP deputies: the built-in ones and the policy's.
-    public static func tcp(policy extra: [String]) -> [(name: String, paths: [String])] {
+    /// The TCP deputies known by their executable: the built-in ones and the policy's (the
+    /// policy's scripted ones listen through `Listening.processes`).
+    public static func tcp(policy extra: [Deputy]) -> [(name: String, paths: [String])] {
         tcpServers + all(policy: extra).filter { $0.kind >= firstPolicyKind }.map { ($0.name, $0.paths) }
     }
 
-    /// Where the TCP deputies listen on this host, and this host's own addresses: what a
-    /// front end found last (`setListening`), what the rule and the next guard plan use.
+    /// Where the TCP deputies listen on this host, this host's own addresses, and the
+    /// processes that run a deputy's script: what a front end found last (`setListening`),
+    /// what the rule and the next guard plan use.
     public struct Listening: Sendable, Equatable {
         public struct Listener: Sendable, Equatable {
             public let name: String
             public let pid: Int32
             public init(name: String, pid: Int32) { self.name = name; self.pid = pid }
         }
+        /// A process that runs one of the policy's scripted deputies.
+        public struct Process: Sendable, Equatable {
+            public let kind: UInt32
+            public let name: String
+            /// When it started, in clock ticks since boot (tells a reused pid apart).
+            public let start: UInt64
+            public init(kind: UInt32, name: String, start: UInt64) { self.kind = kind; self.name = name; self.start = start }
+        }
         /// Port → the deputy listening on it (on any address of this host).
         public var ports: [UInt16: Listener]
         /// The addresses of this host's interfaces (loopback aside).
         public var hostAddresses: Set<IPAddress>
-        public init(ports: [UInt16: Listener] = [:], hostAddresses: Set<IPAddress> = []) {
+        /// Pid → the scripted deputy it runs.
+        public var processes: [Int32: Process]
+        public init(ports: [UInt16: Listener] = [:], hostAddresses: Set<IPAddress> = [], processes: [Int32: Process] = [:]) {
             self.ports = ports
             self.hostAddresses = hostAddresses
+            self.processes = processes
         }
 
         /// The deputy a connect to `ip`:`port` reaches: one of `ports` (sshd's always) on an

@@ -1,0 +1,87 @@
+import Foundation
+import XCTest
+
+/// Evasion tier, class 5 (leaving the session through a deputy). Technique: hand work to a
+/// host's own job runner that is a script (Python here), started before and outside the
+/// session, that runs whatever its unix socket's clients send. ATT&CK T1559 (Inter-Process
+/// Communication). Its executable is python's, as every other Python program's, so neither
+/// a built-in deputy nor a policy's executable can name it: the operator names the
+/// interpreter and the script (`deputies: [{interpreter: …, script: …}]`), and Tether finds
+/// the processes that run that script (by the interpreter's and the script's inodes) and
+/// registers them with the kernel, which judges the listener at the connect as it judges
+/// tmux. Monitor: the reach is found, naming the script, and what the runner forks for the
+/// member is followed (its credential read is a finding). Enforce: the member dies at the
+/// connect and the runner never hears of the work. Look-alike: the same server run from a
+/// copy of the script is no deputy (the interpreter alone names nothing).
+final class InterpreterRunDeputyTests: TetherRunTestCase {
+    static let server = """
+    import os, socket, subprocess, sys
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(sys.argv[1])
+    s.listen(8)
+    with open(sys.argv[2], "w") as f:
+        f.write(str(os.getpid()))
+    while True:
+        c, _ = s.accept()
+        cmd = c.recv(4096).decode()
+        if cmd:
+            subprocess.run(cmd, shell=True)
+        c.sendall(b"k")
+        c.close()
+    """
+
+    func testAScriptThePolicyNamesIsADeputyAndACopyIsNot() throws {
+        let python = "/usr/bin/python3"
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: python), "python3 is installed by `make deps-test`")
+        let bin = "/tmp/tev-pyd-\(getpid())"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        cleanup.append(bin)
+        let jobd = bin + "/jobd.py", copy = bin + "/copy.py"
+        try Self.server.write(toFile: jobd, atomically: false, encoding: .utf8)
+        try Self.server.write(toFile: copy, atomically: false, encoding: .utf8)
+        let policy = "deputies:\n  - {interpreter: \(python), script: \(jobd)}\n"
+        // the member hands the runner a command, waits for it to have run, then goes on
+        func script(_ sock: String) -> String {
+            let client = "import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode()); s.recv(1)"
+            return "\(python) -c '\(client)' \(sock) 'cat /etc/shadow > /dev/null; touch \(dir!)/job-ran'; touch after"
+        }
+
+        let sock = try start(python, jobd, in: bin, name: "s")
+        let watched = try run(script(sock), mode: "monitor", confined: false, topLevel: policy)
+        XCTAssertTrue(watched.stderr.contains("deputies run by an interpreter on this host: jobd.py (pid"), watched.stderr)
+        let f = try XCTUnwrap(watched.findings.first { $0["rule"] as? String == "escape.deputy" }, "\(watched.rules) \(watched.stderr)")
+        XCTAssertTrue((f["message"] as? String ?? "").contains("reached jobd.py"), "the finding names the script: \(f)")
+        let read = try XCTUnwrap(watched.findings.first { $0["rule"] as? String == "escape.credentials" }, "the runner's child was not followed: \(watched.rules)")
+        XCTAssertTrue((read["message"] as? String ?? "").contains("/etc/shadow"), "\(read)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/job-ran"))
+
+        try FileManager.default.removeItem(atPath: dir + "/job-ran")
+        try FileManager.default.removeItem(atPath: dir + "/after")
+        let enforced = try run(script(sock), mode: "enforce", confined: false, topLevel: policy)
+        let g = try XCTUnwrap(enforced.findings.first { $0["rule"] as? String == "escape.deputy" }, "\(enforced.rules) \(enforced.stderr)")
+        XCTAssertTrue((g["outcome"] as? String ?? "").contains("killed"), "\(g)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/after"), "the session ran on: \(enforced.stderr)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/job-ran"), "the runner ran the work: \(enforced.stderr)")
+
+        // the same server from a copy of the script: same interpreter, another script
+        let other = try start(python, copy, in: bin, name: "c")
+        let lookalike = try run(script(other), mode: "monitor", confined: false, topLevel: policy)
+        XCTAssertFalse(lookalike.rules.contains("escape.deputy"), "\(lookalike.findings)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/job-ran"), "the copy ran the work: \(lookalike.stderr)")
+    }
+
+    /// Starts `script` under `python` outside any session, listening on `dir/name`; returns
+    /// the socket once the server says it listens. Killed at tear-down.
+    func start(_ python: String, _ script: String, in dir: String, name: String) throws -> String {
+        let sock = dir + "/" + name, ready = dir + "/" + name + ".pid"
+        XCTAssertEqual(try shell("\(python) \(script) \(sock) \(ready) > /dev/null 2>&1 &"), 0)
+        var pid: Int32?
+        for _ in 0..<6000 where pid == nil { // the server's own pace: up to 60 s on a busy machine
+            pid = (try? String(contentsOfFile: ready, encoding: .utf8)).flatMap { Int32($0) }
+            if pid == nil { usleep(10_000) }
+        }
+        let server = try XCTUnwrap(pid, "the server did not start")
+        addTeardownBlock { kill(server, SIGKILL) }
+        return sock
+    }
+}
