@@ -14,13 +14,21 @@ import XCTest
 /// connect and the runner never hears of the work. Look-alike: the same server run from a
 /// copy of the script is no deputy (the interpreter alone names nothing).
 final class InterpreterRunDeputyTests: TetherRunTestCase {
+    /// The runner: on the unix socket argv[1], or on a free TCP port of 127.0.0.1 when
+    /// argv[1] is "tcp"; it writes "PID" or "PID PORT" to argv[2] once it listens.
     static let server = """
     import os, socket, subprocess, sys
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.bind(sys.argv[1])
+    if sys.argv[1] == "tcp":
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0))
+        said = "%d %d" % (os.getpid(), s.getsockname()[1])
+    else:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(sys.argv[1])
+        said = str(os.getpid())
     s.listen(8)
     with open(sys.argv[2], "w") as f:
-        f.write(str(os.getpid()))
+        f.write(said)
     while True:
         c, _ = s.accept()
         cmd = c.recv(4096).decode()
@@ -70,18 +78,46 @@ final class InterpreterRunDeputyTests: TetherRunTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/job-ran"), "the copy ran the work: \(lookalike.stderr)")
     }
 
-    /// Starts `script` under `python` outside any session, listening on `dir/name`; returns
-    /// the socket once the server says it listens. Killed at tear-down.
+    /// Variant: the runner listens on TCP (a port of its own choosing on loopback). Found as
+    /// a process first, its listening socket is then found as a TCP deputy's: the connect to
+    /// its port on this host is escape.deputy, refused by the kernel in enforce mode.
+    func testAScriptedDeputyOnTcpIsFoundAndRefused() throws {
+        let python = "/usr/bin/python3"
+        let bin = "/tmp/tev-pyt-\(getpid())"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        cleanup.append(bin)
+        let jobd = bin + "/jobd.py"
+        try Self.server.write(toFile: jobd, atomically: false, encoding: .utf8)
+        let policy = "deputies:\n  - {interpreter: \(python), script: \(jobd)}\n"
+        let port = try start(python, jobd, in: bin, name: "tcp")
+        let cmd = "\(KernelHarness.testops) connect-errno 127.0.0.1 \(port) > out.txt"
+        func outcome() throws -> String {
+            try String(contentsOfFile: dir + "/out.txt", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+
+        let watched = try run(cmd, mode: "monitor", confined: false, topLevel: policy)
+        let f = try XCTUnwrap(watched.findings.first { $0["rule"] as? String == "escape.deputy" }, "\(watched.rules) \(watched.stderr)")
+        XCTAssertTrue((f["message"] as? String ?? "").contains("reached jobd.py's port on this host (127.0.0.1:\(port)"), "\(f)")
+        XCTAssertEqual(try outcome(), "connect 0", "monitor mode refuses nothing")
+
+        let enforced = try run(cmd, mode: "enforce", confined: false, topLevel: policy)
+        XCTAssertTrue(enforced.rules.contains("escape.deputy"), "\(enforced.rules) \(enforced.stderr)")
+        XCTAssertEqual(try outcome(), "connect \(EPERM)", "the kernel must refuse the connect: \(enforced.stderr)")
+    }
+
+    /// Starts `script` under `python` outside any session, listening on `dir/name` (or on
+    /// TCP when `name` is "tcp"); returns the socket (or the port) once the server says it
+    /// listens. Killed at tear-down.
     func start(_ python: String, _ script: String, in dir: String, name: String) throws -> String {
         let sock = dir + "/" + name, ready = dir + "/" + name + ".pid"
-        XCTAssertEqual(try shell("\(python) \(script) \(sock) \(ready) > /dev/null 2>&1 &"), 0)
-        var pid: Int32?
-        for _ in 0..<6000 where pid == nil { // the server's own pace: up to 60 s on a busy machine
-            pid = (try? String(contentsOfFile: ready, encoding: .utf8)).flatMap { Int32($0) }
-            if pid == nil { usleep(10_000) }
+        XCTAssertEqual(try shell("\(python) \(script) \(name == "tcp" ? "tcp" : sock) \(ready) > /dev/null 2>&1 &"), 0)
+        var said: [Substring] = []
+        for _ in 0..<6000 where said.isEmpty { // the server's own pace: up to 60 s on a busy machine
+            said = ((try? String(contentsOfFile: ready, encoding: .utf8)) ?? "").split(separator: " ")
+            if said.isEmpty { usleep(10_000) }
         }
-        let server = try XCTUnwrap(pid, "the server did not start")
+        let server = try XCTUnwrap(said.first.flatMap { Int32($0) }, "the server did not start")
         addTeardownBlock { kill(server, SIGKILL) }
-        return sock
+        return name == "tcp" ? String(try XCTUnwrap(said.last)) : sock
     }
 }
