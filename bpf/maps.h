@@ -241,6 +241,24 @@ struct {
     __type(value, struct te_deputy_proc);
 } deputy_procs SEC(".maps");
 
+/* The interpreters of the policy's scripted deputies (dev, ino -> 1 | generation), and
+ * their scripts (struct te_deputy_script -> kind | generation): an exec of one of those
+ * interpreters with the script among its first arguments is registered in deputy_procs
+ * by the kernel at once (deputy_exec in sched.h). Written with the guard plan. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 64);
+    __type(key, struct te_watch_inode);
+    __type(value, __u32);
+} deputy_interps SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 128);
+    __type(key, struct te_deputy_script);
+    __type(value, __u32);
+} deputy_scripts SEC(".maps");
+
 /* TCP listening sockets a deputy opened while Tether ran, as the kernel saw the listen
  * (inet_sock_set_state): socket -> its port; and port -> how many such sockets listen on
  * it (sshd listens twice, on IPv4 and IPv6). A member's connect to one of those ports on

@@ -197,6 +197,44 @@ static __always_inline __u64 env_scan(struct te_event *e, struct mm_struct *mm, 
     return (c.keep_off & 0xffff) | (__u64)(len & 0xffff) << 16 | (__u64)c.flags << 32;
 }
 
+/* A process outside every session that starts one of the policy's scripted deputies: its
+ * executable is the interpreter's file (deputy_interps, by inode; every other exec leaves
+ * after that lookup) and one of its first arguments spells the script as the policy does
+ * (deputy_scripts, by hash), read from the new image's stack as the kernel laid it out
+ * from its launcher's (no member launched it: a member's exec is a member's). It is
+ * registered in deputy_procs before it runs, so a runner restarted after a crash is a
+ * deputy from its first instruction, not from user space's next look (which also finds
+ * the spellings this cannot: a relative path, another name for the script). */
+#define TE_DEPUTY_ARGS 4
+static __always_inline void deputy_exec(struct task_struct *task, struct linux_binprm *bprm)
+{
+    struct te_deputy_script key = { .interp = inode_key(bprm->file->f_inode) };
+    if (!bpf_map_lookup_elem(&deputy_interps, &key.interp))
+        return;
+    __u32 zero = 0;
+    struct env_buf *b = bpf_map_lookup_elem(&env_buf, &zero);
+    struct mm_struct *mm = task->mm;
+    if (!b || !mm)
+        return;
+    __u64 pos = mm->arg_start, end = mm->arg_end;
+    for (int i = 0; i < TE_DEPUTY_ARGS && pos < end; i++) {
+        long n = bpf_probe_read_user_str(b->s, TE_STR_MAX, (const void *)pos);
+        if (n <= 0)
+            return;
+        pos += n;
+        if (i == 0)
+            continue; /* the interpreter's own name */
+        key.hash = te_str_hash(b->s, n - 1);
+        __u32 *kind = bpf_map_lookup_elem(&deputy_scripts, &key);
+        if (!kind)
+            continue;
+        __u32 tgid = task->tgid;
+        struct te_deputy_proc p = { .kind = *kind, .start = task->group_leader->start_boottime / (1000000000ull / TE_USER_HZ) };
+        bpf_map_update_elem(&deputy_procs, &tgid, &p, BPF_ANY);
+        return;
+    }
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -207,6 +245,7 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
     if (t) {
         cur = *t;
     } else {
+        deputy_exec(task, bprm);
         __s64 match = watched(task, bprm);
         if (match < 0)
             return 0;

@@ -1372,6 +1372,18 @@ int tp_deputy_proc(struct tp_probe *p, uint32_t pid, uint32_t kind, uint64_t sta
     return update(p->skel->maps.deputy_procs, &pid, &v);
 }
 
+int tp_deputy_script(struct tp_probe *p, uint64_t dev, uint64_t ino, uint64_t hash, uint32_t kind)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    if (!kind)
+        return -EINVAL;
+    struct te_deputy_script key = { .interp = { .dev = dev, .ino = ino }, .hash = hash };
+    uint32_t gen = (uint32_t)p->guard_gen << TE_GUARD_GEN_SHIFT, one = 1 | gen, v = (kind & TE_PROTECT_MASK) | gen;
+    int rc = update(p->skel->maps.deputy_interps, &key.interp, &one);
+    return rc ? rc : update(p->skel->maps.deputy_scripts, &key, &v);
+}
+
 int tp_unprotect_inode(struct tp_probe *p, uint64_t dev, uint64_t ino)
 {
     if (!p->skel)
@@ -1487,14 +1499,15 @@ int tp_guard_config_get(struct tp_probe *p, uint32_t *guards)
 }
 
 /* The maps a guard plan writes (guard_map): protected inodes and names, egress allow and
- * deny, deputy executables, this host's addresses, deputy processes. */
-#define GUARD_MAPS 7
+ * deny, deputy executables, this host's addresses, deputy processes, and the scripted
+ * deputies' interpreters and scripts. */
+#define GUARD_MAPS 9
 
 /* The generation of an entry's value in each guard map. */
 static uint16_t entry_gen(int which, const void *value)
 {
     switch (which) {
-    case 0: case 1: case 4: case 5: case 6: return (uint16_t)(*(const uint32_t *)value >> TE_GUARD_GEN_SHIFT);
+    case 0: case 1: case 4: case 5: case 6: case 7: case 8: return (uint16_t)(*(const uint32_t *)value >> TE_GUARD_GEN_SHIFT);
     default: return ((const struct te_net_ports *)value)->gen;
     }
 }
@@ -1508,7 +1521,9 @@ static struct bpf_map *guard_map(struct tp_probe *p, int which)
     case 3: return p->skel->maps.egress_deny;
     case 4: return p->skel->maps.deputy_exes;
     case 5: return p->skel->maps.local_addrs;
-    default: return p->skel->maps.deputy_procs;
+    case 6: return p->skel->maps.deputy_procs;
+    case 7: return p->skel->maps.deputy_interps;
+    default: return p->skel->maps.deputy_scripts;
     }
 }
 

@@ -369,6 +369,29 @@ public final class Probe {
         try check(tp_deputy_proc(h, UInt32(clamping: pid), kind, start), "registering deputy process \(pid)")
     }
 
+    /// Registers a scripted deputy's interpreter (st_dev, st_ino as stat(2) returns them)
+    /// and its script's path as a launcher would spell it, part of the guard plan being
+    /// written: the kernel registers an exec of that interpreter naming that path among its
+    /// first arguments as the deputy (`registerDeputy(pid:)`'s map) before it runs.
+    public func registerDeputyScript(interpreterDev dev: UInt64, inode: UInt64, script: String, kind: UInt32) throws {
+        try check(tp_deputy_script(h, tp_kernel_dev(dev), inode, Probe.stringHash(Array(script.utf8)), kind),
+                  "registering deputy script \(script)")
+    }
+
+    /// The kernel's hash of a string (te_str_hash in bpf/entered.h): FNV-1a, 64-bit, seeded
+    /// with the length, over little-endian 8-byte words, the last one zero-padded.
+    static func stringHash(_ bytes: [UInt8]) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(bytes.count)
+        var i = 0
+        while i < bytes.count {
+            var w: UInt64 = 0
+            for (k, b) in bytes[i..<min(i + 8, bytes.count)].enumerated() { w |= UInt64(b) << (8 * UInt64(k)) }
+            h = (h ^ w) &* 0x100_0000_01b3
+            i += 8
+        }
+        return h
+    }
+
     /// The clock ticks per second of a deputy process's start (`registerDeputy(pid:)`).
     public static let deputyStartHz = UInt64(TE_USER_HZ)
 

@@ -231,6 +231,15 @@ public struct GuardPlan: Sendable {
                 out.deputies += 1
             }
         }
+        // a scripted deputy that starts while this plan is in force: by its interpreter's
+        // file and its script as the policy spells it, and by its real path
+        for d in Deputies.scripted(policy: deputies) {
+            var st = stat()
+            guard stat(d.interpreter, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { continue }
+            for spelling in Set([d.script, realpath(d.script, nil).map { p in defer { free(p) }; return String(cString: p) } ?? d.script]) {
+                try probe.registerDeputyScript(interpreterDev: UInt64(st.st_dev), inode: UInt64(st.st_ino), script: spelling, kind: d.kind)
+            }
+        }
         for (pid, p) in deputyProcesses {
             try probe.registerDeputy(pid: pid, kind: p.kind, start: p.start)
             out.deputies += 1

@@ -293,6 +293,15 @@ struct te_deputy_proc {
 };
 #define TE_USER_HZ 100
 
+/* Key of deputy_scripts: a scripted deputy's interpreter (its file's dev, ino) and the
+ * FNV-1a hash (te_str_hash) of its script's path as the policy spells it. Value: its kind
+ * | the guard plan that wrote it << TE_GUARD_GEN_SHIFT. An exec of that interpreter with
+ * that path among its first arguments is the deputy starting (deputy_exec). */
+struct te_deputy_script {
+    struct te_watch_inode interp;
+    __u64 hash;
+};
+
 /* deputy_exes values: a deputy that runs commands over TCP only (sshd): its unix sockets
  * (an agent forwarding socket of a login) are not judged as a deputy's. */
 #define TE_DEPUTY_TCP_ONLY 0x8000u

@@ -78,6 +78,42 @@ final class InterpreterRunDeputyTests: TetherRunTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/job-ran"), "the copy ran the work: \(lookalike.stderr)")
     }
 
+    /// Variant: the runner starts after the session began (restarted after a crash the
+    /// agent caused, say), and the member connects at once, before Tether's next look at
+    /// the host's processes (every 5 s). The kernel saw the exec (the interpreter's file, the
+    /// script's path among its arguments, no member launching it): the runner is a deputy
+    /// from its first instruction. Enforce: the member dies at the connect, the work never
+    /// runs.
+    func testARunnerStartedDuringTheSessionIsADeputyAtOnce() throws {
+        let python = "/usr/bin/python3"
+        let bin = "/tmp/tev-pyl-\(getpid())"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        cleanup.append(bin)
+        let jobd = bin + "/jobd.py", sock = bin + "/s"
+        try Self.server.write(toFile: jobd, atomically: false, encoding: .utf8)
+        let policy = "deputies:\n  - {interpreter: \(python), script: \(jobd)}\n"
+        let client = "import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode()); s.recv(1)"
+        // the member says it runs (so the guards are in), waits for the runner, then hands it work
+        let script = """
+            echo session-up >&2
+            while [ ! -e go ]; do sleep 0.05; done
+            \(python) -c '\(client)' \(sock) 'touch \(dir!)/job-ran'; touch after
+            """
+        var started: Error?
+        let enforced = try run(script, mode: "enforce", confined: false, topLevel: policy, when: "session-up", then: {
+            do {
+                _ = try self.start(python, jobd, in: bin, name: "s")
+                _ = FileManager.default.createFile(atPath: self.dir + "/go", contents: Data())
+            } catch { started = error }
+        })
+        XCTAssertNil(started)
+        let g = try XCTUnwrap(enforced.findings.first { $0["rule"] as? String == "escape.deputy" }, "\(enforced.rules) \(enforced.stderr)")
+        XCTAssertTrue((g["message"] as? String ?? "").contains("reached jobd.py"), "\(g)")
+        XCTAssertTrue((g["outcome"] as? String ?? "").contains("killed"), "\(g)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/after"), "the session ran on: \(enforced.stderr)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/job-ran"), "the runner ran the work: \(enforced.stderr)")
+    }
+
     /// Variant: the runner listens on TCP (a port of its own choosing on loopback). Found as
     /// a process first, its listening socket is then found as a TCP deputy's: the connect to
     /// its port on this host is escape.deputy, refused by the kernel in enforce mode.
