@@ -312,6 +312,8 @@ struct resolve_buf {
     __u64 want[NAME_WORDS]; /* the component looked up, NUL padded */
     __u64 cand[NAME_WORDS]; /* a long candidate name */
     struct te_protected_name key;
+    __u64 link;             /* a symlink met within a followed target (resolve.h), */
+    __u32 rest;             /* and where that target's text goes on after it */
 };
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -9,20 +9,27 @@
  * of the path (read at exit, after the kernel used it) is looked up among the cached
  * children of the directory before it. A just-completed call has every directory on the
  * way in the dcache. A symlinked directory on the way is followed when its target is in
- * the inode (a fast symlink: ext4's and xfs's short ones, tmpfs's), once: a symlink within
- * its target, a target kept in a data block, or a cache scan past its bound leaves the
- * destination unresolved: the event says so and user space judges it. */
+ * the inode (a fast symlink: ext4's and xfs's short ones, tmpfs's), and so is a symlink
+ * within that target, to RESOLVE_LINK_LEVELS symlinks in all (d -> /tmp/x/cron.d with
+ * /tmp/x -> /etc is two): more, a target kept in a data block, or a cache scan past its
+ * bound leaves the destination unresolved: the event says so and user space judges it. */
 #define RESOLVE_CHILDREN 4096 /* children looked at per component */
 #define RESOLVE_MOUNTS 64     /* child mounts looked at per mount crossing */
 #define RESOLVE_LINK_MAX 256  /* a followed symlink's target, NUL included */
+#define RESOLVE_TEXT 512      /* a target with what is left of the one it was met in */
+#define RESOLVE_LINK_LEVELS 4 /* symlinks followed for one symlink on the path */
 
 struct resolve {
     __u64 d, m;      /* directory reached so far: dentry, mount (plain addresses) */
     __u32 pos, end;  /* the path: next byte, end (offsets in the record) */
     __u32 coff, clen;/* component being read */
-    __u8 fail;
+    __u8 fail;       /* RESOLVE_FAILED, or RESOLVE_LINKED: a symlink met within a target
+                      * stopped the walk (resolve_buf's link and rest say which, and where
+                      * the text goes on) */
     __u8 followed;   /* a symlink on the way was followed */
 };
+#define RESOLVE_FAILED 1
+#define RESOLVE_LINKED 2
 
 struct scan {
     __u64 node;      /* next child (its d_sib), or next child mount (its mnt_child) */
@@ -79,15 +86,17 @@ static long scan_mount(__u64 index, struct scan *sc)
 
 static long resolve_link_byte(__u64 index, struct resolve *r);
 
-/* The directory a symlink found on the way names (its target in the inode, read into the
- * scratch past the record, with a '/' after it so that its last component is looked up as
- * a directory too), from the directory the symlink (`dentry`) is in (r->d) or from the
- * caller's root; into r->d, r->m. A global function: the verifier walks it once. */
-__noinline int follow_link(struct resolve *r, __u64 dentry)
+/* One symlink's text walked (see follow_link): its target (in the inode of `dentry`),
+ * read into the area `level` says with a '/' after it so that its last component is
+ * looked up as a directory too, then `left` bytes at `rest` (what was left of the text it
+ * was met in), from l->d, l->m, or from the caller's root for an absolute target. 1:
+ * walked (or stopped at a symlink within it: l->fail is RESOLVE_LINKED); 0: cannot be
+ * followed. A global function: the verifier walks it once, whatever calls it how often. */
+__noinline int follow_text(struct resolve *l, __u64 dentry, __u32 level, __u32 rest, __u32 left)
 {
     __u32 zero = 0;
     struct te_event *e = bpf_map_lookup_elem(&scratch, &zero);
-    if (!r || !e || !dentry)
+    if (!l || !e || !dentry)
         return 0;
     struct inode *ino = KPTR(struct dentry, dentry)->d_inode;
     if (!ino || (ino->i_mode & S_IFMT) != S_IFLNK)
@@ -95,32 +104,70 @@ __noinline int follow_link(struct resolve *r, __u64 dentry)
     const char *target = ino->i_link;
     if (!target)
         return 0; /* the target is in a data block: not read here */
-    __u32 at = e->h.size;
-    if (at > sizeof(struct scratch) - RESOLVE_LINK_MAX - 1)
+    __u32 at = e->h.size + (level & 1) * RESOLVE_TEXT;
+    if (at > sizeof(struct scratch) - RESOLVE_TEXT)
         return 0;
     long n = bpf_probe_read_kernel_str((char *)e + at, RESOLVE_LINK_MAX, target);
     if (n <= 1 || n >= RESOLVE_LINK_MAX)
         return 0;
     __u32 last = at + n - 1;
-    if (last >= sizeof(struct scratch))
-        return 0;
+    if (last >= sizeof(struct scratch) - RESOLVE_TEXT)
+        return 0; /* (for the verifier: the rest appended fits) */
     ((char *)e)[last] = '/';
-    struct resolve l = { .d = r->d, .m = r->m, .pos = at, .end = at + n };
+    if (left) {
+        if (n + left > RESOLVE_TEXT || rest > sizeof(struct scratch) - RESOLVE_TEXT)
+            return 0;
+        if (bpf_probe_read_kernel((char *)e + last + 1, left & (RESOLVE_TEXT - 1), (char *)e + rest))
+            return 0;
+    }
+    struct resolve w = { .d = l->d, .m = l->m, .pos = at, .end = at + n + left }; /* bpf_loop's context is on the stack */
     if (((char *)e)[at] == '/') {
         struct task_struct *task = current_task();
-        l.d = (__u64)task->fs->root.dentry;
-        l.m = (__u64)real_mount(task->fs->root.mnt);
+        w.d = (__u64)task->fs->root.dentry;
+        w.m = (__u64)real_mount(task->fs->root.mnt);
     }
-    bpf_loop(RESOLVE_LINK_MAX, resolve_link_byte, &l, 0);
-    if (l.fail || l.clen)
+    bpf_loop(RESOLVE_TEXT, resolve_link_byte, &w, 0);
+    *l = w;
+    return w.fail != RESOLVE_FAILED;
+}
+
+/* The directory a symlink found on the way (`dentry`) names, from the directory it is in
+ * (r->d) or from the caller's root; into r->d, r->m. A symlink met within its target
+ * stops that walk: its own target, followed by what was left of the text, is the next
+ * text, walked from where the walk stood (two areas past the record, in turn), to
+ * RESOLVE_LINK_LEVELS symlinks in all. The texts are walked in r itself (the stack is
+ * short), and the path's own walk state is put back after. */
+__noinline int follow_link(struct resolve *r, __u64 dentry)
+{
+    __u32 zero = 0;
+    struct resolve_buf *rb = bpf_map_lookup_elem(&resolve_buf, &zero);
+    if (!r || !rb)
         return 0;
-    r->d = l.d;
-    r->m = l.m;
-    return 1;
+    __u32 pos = r->pos, end = r->end, coff = r->coff, clen = r->clen;
+    __u32 rest = 0, left = 0;
+    int ok = 0;
+    for (int level = 0; level < RESOLVE_LINK_LEVELS; level++) {
+        if (!follow_text(r, dentry, level, rest, left))
+            break;
+        if (r->fail != RESOLVE_LINKED) {
+            ok = !r->fail && !r->clen;
+            break;
+        }
+        dentry = rb->link;
+        rest = rb->rest;
+        left = r->end > rest ? r->end - rest : 0;
+    }
+    r->pos = pos;
+    r->end = end;
+    r->coff = coff;
+    r->clen = clen;
+    r->fail = 0;
+    return ok;
 }
 
 /* One path component: "." stays, ".." goes up (across mounts), a name is looked up, and
- * with `follow` a symlink found is followed (follow_link). */
+ * a symlink found is followed (follow_link), or, in a target's text (`follow` false),
+ * left in resolve_buf (link, rest) for follow_link's next level. */
 static __always_inline void resolve_component(struct resolve *r, struct te_event *e, bool follow)
 {
     __u32 off = r->coff, len = r->clen;
@@ -157,8 +204,17 @@ static __always_inline void resolve_component(struct resolve *r, struct te_event
     struct dentry *child = KPTR(struct dentry, sc.found);
     struct inode *ino = child->d_inode;
     if (ino && (ino->i_mode & S_IFMT) == S_IFLNK) {
-        __u64 addr = 0; /* as a number: a global function takes no kernel pointer */
-        if (follow && !bpf_probe_read_kernel(&addr, sizeof(addr), &sc.found) && follow_link(r, addr)) {
+        if (!follow) { /* within a target: follow_link's next level */
+            rb->link = sc.found;
+            rb->rest = off + len + 1;
+            r->fail = RESOLVE_LINKED; /* the walk stops here */
+            return;
+        }
+        /* as a number: a global function takes no kernel pointer (into the scan's unused
+         * head: the stack is short) */
+        if (bpf_probe_read_kernel(&sc.head, sizeof(sc.head), &sc.found))
+            goto fail;
+        if (follow_link(r, sc.head)) {
             r->followed = 1;
             return;
         }
@@ -184,7 +240,7 @@ static __always_inline void resolve_component(struct resolve *r, struct te_event
     }
     return;
 fail:
-    r->fail = 1;
+    r->fail = RESOLVE_FAILED;
 }
 
 static __always_inline long resolve_next(__u64 index, struct resolve *r, bool follow)
@@ -209,7 +265,8 @@ static __always_inline long resolve_next(__u64 index, struct resolve *r, bool fo
     return 0;
 }
 
-/* A byte of the path; of a followed symlink's target (no symlink followed within it). */
+/* A byte of the path; of a followed symlink's target (a symlink within it is left to
+ * follow_link). */
 static long resolve_byte(__u64 index, struct resolve *r) { return resolve_next(index, r, true); }
 static long resolve_link_byte(__u64 index, struct resolve *r) { return resolve_next(index, r, false); }
 

@@ -217,7 +217,10 @@ final class ResponseTests: KernelTestCase {
         try fm.createDirectory(atPath: mnt + "/cron.d", withIntermediateDirectories: true)
         try fm.createSymbolicLink(atPath: scratch + "/c", withDestinationPath: "cron.d")
         try fm.createSymbolicLink(atPath: scratch + "/cc", withDestinationPath: "c")
-        for n in 1...8 { fm.createFile(atPath: scratch + "/payload\(n)", contents: Data("* * * * * root /tmp/x\n".utf8)) }
+        for (link, to) in [("c2", "cc"), ("c3", "c2"), ("c4", "c3")] {
+            try fm.createSymbolicLink(atPath: scratch + "/" + link, withDestinationPath: to)
+        }
+        for n in 1...10 { fm.createFile(atPath: scratch + "/payload\(n)", contents: Data("* * * * * root /tmp/x\n".utf8)) }
         fm.createFile(atPath: mnt + "/payload", contents: Data("x".utf8))
         func protect(_ path: String, _ p: Protection) throws {
             var st = stat()
@@ -260,11 +263,17 @@ final class ResponseTests: KernelTestCase {
         let u = try guarded(["rename", "payload5", "c/job5"], cwd: scratch, .rename, path: cron + "/job5")
         XCTAssertEqual(u?.guardActions, killed)
         XCTAssertEqual(u?.newRequested, "c/job5")
-        // a symlink within the symlink's target is not followed: unresolved, and resolved in
-        // user space (the process table) to where it landed
+        // a symlink within the symlink's target is followed too, to four symlinks in all
         let v = try guarded(["rename", "payload8", "cc/job8"], cwd: scratch, .rename, path: cron + "/job8")
-        XCTAssertEqual(v?.guardActions, [.unresolved])
+        XCTAssertEqual(v?.guardActions, killed)
         XCTAssertEqual(v?.newRequested, "cc/job8")
+        let v4 = try guarded(["rename", "payload10", "c3/job10"], cwd: scratch, .rename, path: cron + "/job10")
+        XCTAssertEqual(v4?.guardActions, killed, "c3 -> c2 -> cc -> c -> cron.d")
+        // a fifth is not: unresolved, and resolved in user space (the process table) to
+        // where it landed
+        let w9 = try guarded(["rename", "payload9", "c4/job9"], cwd: scratch, .rename, path: cron + "/job9")
+        XCTAssertEqual(w9?.guardActions, [.unresolved])
+        XCTAssertEqual(w9?.newRequested, "c4/job9")
         // elsewhere: untouched, and the process goes on
         let r = try runCapturing(["rename", "payload6", "elsewhere/job6", "link", "payload7", "elsewhere/job7", "pid"], cwd: scratch)
         XCTAssertEqual(r.run.events.filter { $0.kind == .rename || $0.kind == .link }.map(\.guardActions), [[], []])
