@@ -236,7 +236,8 @@ public struct GuardPlan: Sendable {
         for d in Deputies.scripted(policy: deputies) {
             var st = stat()
             guard stat(d.interpreter, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { continue }
-            for spelling in Set([d.script, realpath(d.script, nil).map { p in defer { free(p) }; return String(cString: p) } ?? d.script]) {
+            let real = realpath(d.script, nil).map { p -> String in defer { free(p) }; return String(cString: p) }
+            for spelling in Set([d.script, real ?? d.script]) {
                 try probe.registerDeputyScript(interpreterDev: UInt64(st.st_dev), inode: UInt64(st.st_ino), script: spelling, kind: d.kind)
             }
         }
@@ -251,8 +252,8 @@ public struct GuardPlan: Sendable {
 
     /// Finds where the TCP deputies (sshd, the policy's) listen now and which processes run
     /// the policy's scripted deputies, the sessions' own processes left out
-    /// (`Listeners.scan`), and makes that what the rule and the next plan use. `changed`: a new plan is due; `note`: what to say of it, when a deputy listens
-    /// now or did before.
+    /// (`Listeners.scan`), and makes that what the rule and the next plan use. `changed`: a
+    /// new plan is due; `note`: what to say of it, when what was found differs.
     public static func refreshListening(_ policy: Policy, probe: Probe) -> (changed: Bool, note: String?) {
         let members = Set(((try? probe.tracked()) ?? []).map(\.pid))
         let now = Listeners.scan(deputies: Deputies.tcp(policy: policy.deputies), scripted: Deputies.scripted(policy: policy.deputies),
