@@ -233,10 +233,11 @@ struct {
 
 /* Processes that run a deputy's script under an interpreter, by tgid (struct
  * te_deputy_proc): what deputy_exes cannot tell apart by the executable. Written with the
- * guard plan, from user space's look at the host's processes. */
+ * guard plan, from user space's look at the host's processes (at most 512, beside the last
+ * plan's), and by the kernel at such a process's exec (deputy_exec). */
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 1024);
+    __uint(max_entries, 2048);
     __type(key, __u32);
     __type(value, struct te_deputy_proc);
 } deputy_procs SEC(".maps");

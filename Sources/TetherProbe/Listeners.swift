@@ -11,8 +11,9 @@ public enum Listeners {
     /// The most listening sockets read from each table; past them, the rest is not seen
     /// (sshd's port is judged anyway).
     static let socketLimit = 1 << 16
-    /// The most processes of scripted deputies found (half the kernel's deputy_procs: a new
-    /// plan's entries are written beside the last one's before those go).
+    /// The most processes of scripted deputies found (a quarter of the kernel's
+    /// deputy_procs: a new plan's entries are written beside the last one's before those
+    /// go, and the kernel adds the runners that start in between).
     static let processLimit = 512
 
     /// `scripted`: the policy's deputies an interpreter runs, found as processes first
