@@ -33,4 +33,46 @@ final class ListenersTests: XCTestCase {
         XCTAssertEqual(l.deniedPorts(limit: 1).ports, [22])
         XCTAssertEqual(l.deniedPorts(limit: 1).over, [2222])
     }
+
+    /// A scripted deputy's processes: the interpreter's file and an argument naming the
+    /// script's file, by inode, however the argument spells it (absolute, or relative to
+    /// the process's own working directory); not a copy of the script, not a member, and
+    /// with the start /proc gives (the kernel's check against a reused pid).
+    func testAScriptedDeputysProcessesAreFoundByTheScriptsFile() throws {
+        let python = "/usr/bin/python3"
+        guard FileManager.default.isExecutableFile(atPath: python) else { return XCTFail("python3 is installed by `make deps-test`") }
+        let dir = NSTemporaryDirectory() + "tether-scripted-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let code = "import time\ntime.sleep(600)\n"
+        try code.write(toFile: dir + "/jobd.py", atomically: false, encoding: .utf8)
+        try code.write(toFile: dir + "/copy.py", atomically: false, encoding: .utf8)
+        var started: [Process] = []
+        defer { for p in started { p.terminate(); p.waitUntilExit() } }
+        func start(_ args: [String]) throws -> Int32 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: python)
+            p.arguments = args
+            p.currentDirectoryURL = URL(fileURLWithPath: dir)
+            try p.run()
+            started.append(p)
+            return p.processIdentifier
+        }
+        let absolute = try start(["-u", dir + "/jobd.py"]), relative = try start(["jobd.py"])
+        let copy = try start([dir + "/copy.py"]), member = try start([dir + "/jobd.py"])
+        // each has exec'd python once its executable is python's (the pace is the machine's)
+        let pids = [absolute, relative, copy, member]
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, !pids.allSatisfy({ ProcFS.argv($0).last?.hasSuffix(".py") == true }) { usleep(10_000) }
+
+        let found = Listeners.scriptedProcesses([(kind: 70, name: "jobd.py", interpreter: python, script: dir + "/jobd.py")],
+                                                pids: pids, isMember: { $0 == member })
+        XCTAssertEqual(Set(found.keys), [absolute, relative], "\(found)")
+        XCTAssertEqual(found[absolute]?.kind, 70)
+        XCTAssertEqual(found[absolute]?.name, "jobd.py")
+        XCTAssertEqual(found[relative]?.start, ProcFS.stat(relative)?.startTicks)
+        // the interpreter alone names nothing
+        XCTAssertTrue(Listeners.scriptedProcesses([(kind: 70, name: "x", interpreter: python, script: dir + "/none.py")],
+                                                  pids: pids, isMember: { _ in false }).isEmpty)
+    }
 }
