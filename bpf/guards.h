@@ -90,8 +90,8 @@ static __always_inline struct te_watch_inode inode_key(const void *inode)
 
 /* The deputy kind of a process's executable (its deputy_exes value, TE_DEPUTY_TCP_ONLY
  * included), or 0: by the file the kernel runs for it, not by its name. A process that
- * runs a deputy's script under an interpreter is named by deputy_procs instead, while it
- * is the process user space found (the same start). */
+ * runs a deputy's script under an interpreter is named by deputy_procs instead (found by
+ * user space, or at its exec), while it is that process (the same start). */
 static __always_inline __u32 deputy_kind(struct task_struct *task)
 {
     struct mm_struct *mm = task->mm;
