@@ -199,12 +199,14 @@ static __always_inline __u64 env_scan(struct te_event *e, struct mm_struct *mm, 
 
 /* A process outside every session that starts one of the policy's scripted deputies: its
  * executable is the interpreter's file (deputy_interps, by inode; every other exec leaves
- * after that lookup) and one of its first arguments spells the script as the policy does
- * (deputy_scripts, by hash), read from the new image's stack as the kernel laid it out
- * from its launcher's (no member launched it: a member's exec is a member's). It is
- * registered in deputy_procs before it runs, so a runner restarted after a crash is a
- * deputy from its first instruction, not from user space's next look (which also finds
- * the spellings this cannot: a relative path, another name for the script). */
+ * after that lookup) and one of its first arguments is the script's absolute path (as the
+ * policy spells it, or its real path) or its file name with the script's directory the
+ * working directory (deputy_scripts, by hash), read from the new image's stack as the
+ * kernel laid it out from its launcher's (no member launched it: a member's exec is a
+ * member's). It is registered in deputy_procs before it runs, so a runner restarted after
+ * a crash is a deputy from its first instruction, not from user space's next look (which
+ * also finds the spellings this cannot: a path through other directories, another name
+ * for the script's file). */
 #define TE_DEPUTY_ARGS 4
 static __always_inline void deputy_exec(struct task_struct *task, struct linux_binprm *bprm)
 {
@@ -225,7 +227,12 @@ static __always_inline void deputy_exec(struct task_struct *task, struct linux_b
         if (i == 0)
             continue; /* the interpreter's own name */
         key.hash = te_str_hash(b->s, n - 1);
+        key.dir.dev = key.dir.ino = 0;
         __u32 *kind = bpf_map_lookup_elem(&deputy_scripts, &key);
+        if (!kind && b->s[0] != '/') { /* a file name in the working directory */
+            key.dir = inode_key(task->fs->pwd.dentry->d_inode);
+            kind = bpf_map_lookup_elem(&deputy_scripts, &key);
+        }
         if (!kind)
             continue;
         __u32 tgid = task->tgid;

@@ -1372,13 +1372,13 @@ int tp_deputy_proc(struct tp_probe *p, uint32_t pid, uint32_t kind, uint64_t sta
     return update(p->skel->maps.deputy_procs, &pid, &v);
 }
 
-int tp_deputy_script(struct tp_probe *p, uint64_t dev, uint64_t ino, uint64_t hash, uint32_t kind)
+int tp_deputy_script(struct tp_probe *p, uint64_t dev, uint64_t ino, uint64_t hash, uint64_t dir_dev, uint64_t dir_ino, uint32_t kind)
 {
     if (!p->skel)
         return -ENOTSUP;
     if (!kind)
         return -EINVAL;
-    struct te_deputy_script key = { .interp = { .dev = dev, .ino = ino }, .hash = hash };
+    struct te_deputy_script key = { .interp = { .dev = dev, .ino = ino }, .hash = hash, .dir = { .dev = dir_dev, .ino = dir_ino } };
     uint32_t gen = (uint32_t)p->guard_gen << TE_GUARD_GEN_SHIFT, one = 1 | gen, v = (kind & TE_PROTECT_MASK) | gen;
     int rc = update(p->skel->maps.deputy_interps, &key.interp, &one);
     return rc ? rc : update(p->skel->maps.deputy_scripts, &key, &v);

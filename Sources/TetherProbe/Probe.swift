@@ -372,9 +372,13 @@ public final class Probe {
     /// Registers a scripted deputy's interpreter (st_dev, st_ino as stat(2) returns them)
     /// and its script's path as a launcher would spell it, part of the guard plan being
     /// written: the kernel registers an exec of that interpreter naming that path among its
-    /// first arguments as the deputy (`registerDeputy(pid:)`'s map) before it runs.
-    public func registerDeputyScript(interpreterDev dev: UInt64, inode: UInt64, script: String, kind: UInt32) throws {
-        try check(tp_deputy_script(h, tp_kernel_dev(dev), inode, Probe.stringHash(Array(script.utf8)), kind),
+    /// first arguments as the deputy (`registerDeputy(pid:)`'s map) before it runs. `in`:
+    /// for a file name, the directory (st_dev, st_ino) it names a file of when it is the
+    /// exec's working directory.
+    public func registerDeputyScript(interpreterDev dev: UInt64, inode: UInt64, script: String, in dir: (dev: UInt64, ino: UInt64)? = nil,
+                                     kind: UInt32) throws {
+        try check(tp_deputy_script(h, tp_kernel_dev(dev), inode, Probe.stringHash(Array(script.utf8)),
+                                   dir.map { tp_kernel_dev($0.dev) } ?? 0, dir?.ino ?? 0, kind),
                   "registering deputy script \(script)")
     }
 

@@ -232,13 +232,19 @@ public struct GuardPlan: Sendable {
             }
         }
         // a scripted deputy that starts while this plan is in force: by its interpreter's
-        // file and its script as the policy spells it, and by its real path
+        // file and its script as the policy spells it, by its real path, and by its file
+        // name in its directory (the exec's working directory)
         for d in Deputies.scripted(policy: deputies) {
             var st = stat()
             guard stat(d.interpreter, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { continue }
             let real = realpath(d.script, nil).map { p -> String in defer { free(p) }; return String(cString: p) }
             for spelling in Set([d.script, real ?? d.script]) {
                 try probe.registerDeputyScript(interpreterDev: UInt64(st.st_dev), inode: UInt64(st.st_ino), script: spelling, kind: d.kind)
+                let path = spelling as NSString
+                var dir = stat()
+                guard stat(path.deletingLastPathComponent, &dir) == 0 else { continue }
+                try probe.registerDeputyScript(interpreterDev: UInt64(st.st_dev), inode: UInt64(st.st_ino), script: path.lastPathComponent,
+                                               in: (UInt64(dir.st_dev), UInt64(dir.st_ino)), kind: d.kind)
             }
         }
         for (pid, p) in deputyProcesses {

@@ -47,6 +47,8 @@ final class ABILayoutTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<te_watch_inode>.size, 16)
         XCTAssertEqual(MemoryLayout<te_deputy_proc>.size, 16)
         XCTAssertEqual(MemoryLayout<te_deputy_proc>.offset(of: \te_deputy_proc.start), 8)
+        XCTAssertEqual(MemoryLayout<te_deputy_script>.size, 40)
+        XCTAssertEqual(MemoryLayout<te_deputy_script>.offset(of: \te_deputy_script.dir), 24)
     }
 
     /// The floor benchmark must measure exactly the hooks Tether attaches.

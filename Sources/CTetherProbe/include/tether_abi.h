@@ -293,13 +293,16 @@ struct te_deputy_proc {
 };
 #define TE_USER_HZ 100
 
-/* Key of deputy_scripts: a scripted deputy's interpreter (its file's dev, ino) and the
- * FNV-1a hash (te_str_hash) of its script's path as the policy spells it. Value: its kind
- * | the guard plan that wrote it << TE_GUARD_GEN_SHIFT. An exec of that interpreter with
- * that path among its first arguments is the deputy starting (deputy_exec). */
+/* Key of deputy_scripts: a scripted deputy's interpreter (its file's dev, ino), the
+ * FNV-1a hash (te_str_hash) of its script's path as a launcher spells it, and for a
+ * spelling relative to the working directory (the script's file name) that directory
+ * (zero for an absolute one). Value: its kind | the guard plan that wrote it <<
+ * TE_GUARD_GEN_SHIFT. An exec of that interpreter with that path among its first
+ * arguments is the deputy starting (deputy_exec). */
 struct te_deputy_script {
     struct te_watch_inode interp;
     __u64 hash;
+    struct te_watch_inode dir;
 };
 
 /* deputy_exes values: a deputy that runs commands over TCP only (sshd): its unix sockets

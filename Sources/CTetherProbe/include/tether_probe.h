@@ -102,9 +102,10 @@ int tp_deputy_exe(struct tp_probe *p, uint64_t dev, uint64_t ino, uint32_t kind)
  * start in clock ticks since boot), part of the guard plan being written. */
 int tp_deputy_proc(struct tp_probe *p, uint32_t pid, uint32_t kind, uint64_t start);
 /* A scripted deputy's interpreter (dev in the kernel's encoding) and the hash of its
- * script's path (te_str_hash), part of the guard plan being written: an exec of that
- * interpreter naming that path is registered as the deputy by the kernel. */
-int tp_deputy_script(struct tp_probe *p, uint64_t dev, uint64_t ino, uint64_t hash, uint32_t kind);
+ * script's path (te_str_hash), with the directory a file name is relative to (0, 0 for an
+ * absolute path), part of the guard plan being written: an exec of that interpreter
+ * naming that path is registered as the deputy by the kernel. */
+int tp_deputy_script(struct tp_probe *p, uint64_t dev, uint64_t ino, uint64_t hash, uint64_t dir_dev, uint64_t dir_ino, uint32_t kind);
 /* An address of this host's interfaces (16 bytes, network order, IPv4 mapped), part of
  * the guard plan being written: a TCP deputy's port on it is the deputy's. */
 int tp_local_addr(struct tp_probe *p, const uint8_t addr[16]);

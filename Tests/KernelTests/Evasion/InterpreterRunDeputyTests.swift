@@ -85,6 +85,17 @@ final class InterpreterRunDeputyTests: TetherRunTestCase {
     /// from its first instruction. Enforce: the member dies at the connect, the work never
     /// runs.
     func testARunnerStartedDuringTheSessionIsADeputyAtOnce() throws {
+        try assertStartedDuringTheSessionIsADeputy(relative: false)
+    }
+
+    /// Variant: the runner is started from its own directory by its file name
+    /// (`WorkingDirectory=/opt/jobd`, `ExecStart=/usr/bin/python3 jobd.py`): the kernel
+    /// matches the name with the directory the exec runs in.
+    func testARunnerStartedByItsFileNameInItsDirectoryIsADeputyAtOnce() throws {
+        try assertStartedDuringTheSessionIsADeputy(relative: true)
+    }
+
+    func assertStartedDuringTheSessionIsADeputy(relative: Bool) throws {
         let python = "/usr/bin/python3"
         let bin = "/tmp/tev-pyl-\(getpid())"
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
@@ -102,7 +113,7 @@ final class InterpreterRunDeputyTests: TetherRunTestCase {
         var started: Error?
         let enforced = try run(script, mode: "enforce", confined: false, topLevel: policy, when: "session-up", then: {
             do {
-                _ = try self.start(python, jobd, in: bin, name: "s")
+                _ = try self.start(python, jobd, in: bin, name: "s", relative: relative)
                 _ = FileManager.default.createFile(atPath: self.dir + "/go", contents: Data())
             } catch { started = error }
         })
@@ -143,10 +154,12 @@ final class InterpreterRunDeputyTests: TetherRunTestCase {
 
     /// Starts `script` under `python` outside any session, listening on `dir/name` (or on
     /// TCP when `name` is "tcp"); returns the socket (or the port) once the server says it
-    /// listens. Killed at tear-down.
-    func start(_ python: String, _ script: String, in dir: String, name: String) throws -> String {
+    /// listens. `relative`: from the script's directory, by its file name. Killed at
+    /// tear-down.
+    func start(_ python: String, _ script: String, in dir: String, name: String, relative: Bool = false) throws -> String {
         let sock = dir + "/" + name, ready = dir + "/" + name + ".pid"
-        XCTAssertEqual(try shell("\(python) \(script) \(name == "tcp" ? "tcp" : sock) \(ready) > /dev/null 2>&1 &"), 0)
+        let spelled = relative ? "cd \((script as NSString).deletingLastPathComponent) && \(python) \((script as NSString).lastPathComponent)" : "\(python) \(script)"
+        XCTAssertEqual(try shell("\(spelled) \(name == "tcp" ? "tcp" : sock) \(ready) > /dev/null 2>&1 &"), 0)
         var said: [Substring] = []
         for _ in 0..<6000 where said.isEmpty { // the server's own pace: up to 60 s on a busy machine
             said = ((try? String(contentsOfFile: ready, encoding: .utf8)) ?? "").split(separator: " ")
