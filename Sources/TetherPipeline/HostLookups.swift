@@ -4,19 +4,29 @@ import TetherCore
 /// What only the live host can tell about an event, looked up before the pure core sees
 /// it (never for a recording, which may come from another host).
 extension Event {
-    /// A rename/link/symlink destination the kernel could not resolve (a symlinked
-    /// directory on the way: its path here is lexical) is resolved now, in user space,
+    /// A rename/link/symlink/mkdir destination the kernel could not resolve (a symlinked
+    /// directory on the way, a crowded one: its path here is lexical) is resolved now, in user space,
     /// so that rules see where it landed. The caller's string stays in `requested`.
+    /// A symlink on the way may have been swapped since, though: so the name it made is
+    /// also looked for among the guarded persistence locations (`GuardedLocations`), and
+    /// one changed since the call (its inode's change time, which no caller can set back)
+    /// is where it landed.
     mutating func resolveUnresolvedDestination() {
         guard guardActions.contains(.unresolved), succeeded else { return }
-        if kind == .symlink {
-            guard let p = path, let r = HostPaths.resolvingDirectory(p), r != p else { return }
-            if requested == nil { requested = p }
-            path = r
-        } else {
-            guard let p = newPath, let r = HostPaths.resolvingDirectory(p), r != p else { return }
+        let moved = kind == .rename || kind == .link // their destination is the second path
+        guard let p = moved ? newPath : path else { return }
+        var r = HostPaths.resolvingDirectory(p) ?? p
+        let name = p[(p.lastIndex(of: "/").map { p.index(after: $0) } ?? p.startIndex)...]
+        if let landed = HostPaths.changedSince(time, among: GuardedLocations.candidates(named: name)), landed != r {
+            r = landed
+        }
+        guard r != p else { return }
+        if moved {
             if newRequested == nil { newRequested = p }
             newPath = r
+        } else {
+            if requested == nil { requested = p }
+            path = r
         }
     }
 }
@@ -121,6 +131,20 @@ enum HostPaths {
 
     /// `path` with its directory resolved on this host now (symlinks followed), its last
     /// component kept as is; nil if the directory cannot be resolved.
+    /// The first of `paths` (not followed if a symlink) whose inode changed at or after the
+    /// boot-clock time `time` (an event's), to the second: a rename, link or symlink sets
+    /// the change time of what it made or moved.
+    static func changedSince(_ time: UInt64, among paths: [String]) -> String? {
+        guard !paths.isEmpty else { return nil }
+        let ago = Double(BootClock.nanoseconds() &- time) / 1e9
+        let since = Int(Date().timeIntervalSince1970 - max(0, ago)) - 1
+        for p in paths {
+            var st = stat()
+            if lstat(p, &st) == 0, st.st_ctim.tv_sec >= since { return p }
+        }
+        return nil
+    }
+
     static func resolvingDirectory(_ path: String) -> String? {
         guard !namesOurOwnProcess(path) else { return nil }
         guard let slash = path.lastIndex(of: "/") else { return nil }

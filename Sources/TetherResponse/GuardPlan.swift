@@ -251,6 +251,9 @@ public struct GuardPlan: Sendable {
             try probe.registerDeputy(pid: pid, kind: p.kind, start: p.start)
             out.deputies += 1
         }
+        let places = protected + undoOnly + noted
+        GuardedLocations.set(directories: places.filter { Protection(rawValue: $0.protection).contains(.directory) }.map(\.path),
+                             files: places.filter { !Protection(rawValue: $0.protection).contains(.directory) }.map(\.path))
         try probe.sweepGuardPlan() // also the deputies the plan no longer names
         try probe.setGuards(guards)
         return out
