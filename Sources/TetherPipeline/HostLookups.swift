@@ -136,8 +136,9 @@ enum HostPaths {
     /// the change time of what it made or moved.
     static func changedSince(_ time: UInt64, among paths: [String]) -> String? {
         guard !paths.isEmpty else { return nil }
-        let ago = Double(BootClock.nanoseconds() &- time) / 1e9
-        let since = Int(Date().timeIntervalSince1970 - max(0, ago)) - 1
+        let now = BootClock.nanoseconds()
+        let ago = now > time ? Double(now - time) / 1e9 : 0
+        let since = Int(Date().timeIntervalSince1970 - ago) - 1
         for p in paths {
             var st = stat()
             if lstat(p, &st) == 0, st.st_ctim.tv_sec >= since { return p }
