@@ -88,6 +88,13 @@ static __always_inline struct te_watch_inode inode_key(const void *inode)
     return key;
 }
 
+/* When `task`'s process started, in clock ticks since boot, as /proc/PID/stat's field 22
+ * says (te_deputy_proc.start). */
+static __always_inline __u64 start_ticks(struct task_struct *task)
+{
+    return task->group_leader->start_boottime / (1000000000ull / TE_USER_HZ);
+}
+
 /* The deputy kind of a process's executable (its deputy_exes value, TE_DEPUTY_TCP_ONLY
  * included), or 0: by the file the kernel runs for it, not by its name. A process that
  * runs a deputy's script under an interpreter is named by deputy_procs instead (found by
@@ -106,7 +113,7 @@ static __always_inline __u32 deputy_kind(struct task_struct *task)
         return *kind & TE_PROTECT_MASK; /* the high half is the guard plan's generation */
     __u32 tgid = task->tgid;
     struct te_deputy_proc *p = bpf_map_lookup_elem(&deputy_procs, &tgid);
-    if (!p || p->start != task->group_leader->start_boottime / (1000000000ull / TE_USER_HZ))
+    if (!p || p->start != start_ticks(task))
         return 0;
     return p->kind & TE_PROTECT_MASK;
 }

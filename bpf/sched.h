@@ -236,7 +236,7 @@ static __always_inline void deputy_exec(struct task_struct *task, struct linux_b
         if (!kind)
             continue;
         __u32 tgid = task->tgid;
-        struct te_deputy_proc p = { .kind = *kind, .start = task->group_leader->start_boottime / (1000000000ull / TE_USER_HZ) };
+        struct te_deputy_proc p = { .kind = *kind, .start = start_ticks(task) };
         bpf_map_update_elem(&deputy_procs, &tgid, &p, BPF_ANY);
         return;
     }

@@ -129,8 +129,6 @@ enum HostPaths {
         return .some(resolvingDirectory(link + "/" + rest))
     }
 
-    /// `path` with its directory resolved on this host now (symlinks followed), its last
-    /// component kept as is; nil if the directory cannot be resolved.
     /// The first of `paths` (not followed if a symlink) whose inode changed at or after the
     /// boot-clock time `time` (an event's), to the second: a rename, link or symlink sets
     /// the change time of what it made or moved.
@@ -146,6 +144,8 @@ enum HostPaths {
         return nil
     }
 
+    /// `path` with its directory resolved on this host now (symlinks followed), its last
+    /// component kept as is; nil if the directory cannot be resolved.
     static func resolvingDirectory(_ path: String) -> String? {
         guard !namesOurOwnProcess(path) else { return nil }
         guard let slash = path.lastIndex(of: "/") else { return nil }

@@ -222,12 +222,17 @@ public struct GuardPlan: Sendable {
         for d in deny { try probe.denyEgress(address: d.cidr.network.bytes, bits: d.cidr.bits, ports: d.ports) }
         for a in localAddresses { try probe.markLocal(address: a.bytes) }
         Deputies.register(policy: deputies)
+        /// The file the kernel runs for `path` (symlinks followed), if it is a regular one.
+        func executable(_ path: String) -> (dev: UInt64, ino: UInt64)? {
+            var st = stat()
+            guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return nil }
+            return (UInt64(st.st_dev), UInt64(st.st_ino))
+        }
         let tcpOnly = Deputies.tcpServers.map { (kind: Deputies.tcpOnlyKind | Probe.tcpOnlyDeputy, name: $0.name, paths: $0.paths) }
         for server in Deputies.all(policy: deputies) + tcpOnly {
             for path in server.paths {
-                var st = stat()
-                guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { continue } // the file the kernel runs
-                try probe.registerDeputy(dev: UInt64(st.st_dev), inode: UInt64(st.st_ino), kind: server.kind)
+                guard let exe = executable(path) else { continue }
+                try probe.registerDeputy(dev: exe.dev, inode: exe.ino, kind: server.kind)
                 out.deputies += 1
             }
         }
@@ -235,15 +240,14 @@ public struct GuardPlan: Sendable {
         // file and its script as the policy spells it, by its real path, and by its file
         // name in its directory (the exec's working directory)
         for d in Deputies.scripted(policy: deputies) {
-            var st = stat()
-            guard stat(d.interpreter, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { continue }
+            guard let exe = executable(d.interpreter) else { continue }
             let real = realpath(d.script, nil).map { p -> String in defer { free(p) }; return String(cString: p) }
             for spelling in Set([d.script, real ?? d.script]) {
-                try probe.registerDeputyScript(interpreterDev: UInt64(st.st_dev), inode: UInt64(st.st_ino), script: spelling, kind: d.kind)
+                try probe.registerDeputyScript(interpreterDev: exe.dev, inode: exe.ino, script: spelling, kind: d.kind)
                 let path = spelling as NSString
                 var dir = stat()
                 guard stat(path.deletingLastPathComponent, &dir) == 0 else { continue }
-                try probe.registerDeputyScript(interpreterDev: UInt64(st.st_dev), inode: UInt64(st.st_ino), script: path.lastPathComponent,
+                try probe.registerDeputyScript(interpreterDev: exe.dev, inode: exe.ino, script: path.lastPathComponent,
                                                in: (UInt64(dir.st_dev), UInt64(dir.st_ino)), kind: d.kind)
             }
         }

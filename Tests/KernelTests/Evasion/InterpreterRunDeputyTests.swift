@@ -38,20 +38,31 @@ final class InterpreterRunDeputyTests: TetherRunTestCase {
         c.close()
     """
 
-    func testAScriptThePolicyNamesIsADeputyAndACopyIsNot() throws {
-        let python = "/usr/bin/python3"
-        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: python), "python3 is installed by `make deps-test`")
-        let bin = "/tmp/tev-pyd-\(getpid())"
+    static let python = "/usr/bin/python3"
+    /// The member's side: hands the runner at argv[1] the command argv[2], and waits for it
+    /// to have run.
+    static let client = "import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode()); s.recv(1)"
+
+    /// The runner's script in a directory of its own (/tmp/`tag`-PID/jobd.py, removed at
+    /// tear-down), and the policy line that names it a deputy.
+    func runner(_ tag: String) throws -> (bin: String, jobd: String, policy: String) {
+        let bin = "/tmp/\(tag)-\(getpid())"
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
         cleanup.append(bin)
-        let jobd = bin + "/jobd.py", copy = bin + "/copy.py"
+        let jobd = bin + "/jobd.py"
         try Self.server.write(toFile: jobd, atomically: false, encoding: .utf8)
+        return (bin, jobd, "deputies:\n  - {interpreter: \(Self.python), script: \(jobd)}\n")
+    }
+
+    func testAScriptThePolicyNamesIsADeputyAndACopyIsNot() throws {
+        let python = Self.python
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: python), "python3 is installed by `make deps-test`")
+        let (bin, jobd, policy) = try runner("tev-pyd")
+        let copy = bin + "/copy.py"
         try Self.server.write(toFile: copy, atomically: false, encoding: .utf8)
-        let policy = "deputies:\n  - {interpreter: \(python), script: \(jobd)}\n"
         // the member hands the runner a command, waits for it to have run, then goes on
         func script(_ sock: String) -> String {
-            let client = "import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode()); s.recv(1)"
-            return "\(python) -c '\(client)' \(sock) 'cat /etc/shadow > /dev/null; touch \(dir!)/job-ran'; touch after"
+            "\(python) -c '\(Self.client)' \(sock) 'cat /etc/shadow > /dev/null; touch \(dir!)/job-ran'; touch after"
         }
 
         let sock = try start(python, jobd, in: bin, name: "s")
@@ -96,19 +107,14 @@ final class InterpreterRunDeputyTests: TetherRunTestCase {
     }
 
     func assertStartedDuringTheSessionIsADeputy(relative: Bool) throws {
-        let python = "/usr/bin/python3"
-        let bin = "/tmp/tev-pyl-\(getpid())"
-        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
-        cleanup.append(bin)
-        let jobd = bin + "/jobd.py", sock = bin + "/s"
-        try Self.server.write(toFile: jobd, atomically: false, encoding: .utf8)
-        let policy = "deputies:\n  - {interpreter: \(python), script: \(jobd)}\n"
-        let client = "import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode()); s.recv(1)"
+        let python = Self.python
+        let (bin, jobd, policy) = try runner("tev-pyl")
+        let sock = bin + "/s"
         // the member says it runs (so the guards are in), waits for the runner, then hands it work
         let script = """
             echo session-up >&2
             while [ ! -e go ]; do sleep 0.05; done
-            \(python) -c '\(client)' \(sock) 'touch \(dir!)/job-ran'; touch after
+            \(python) -c '\(Self.client)' \(sock) 'touch \(dir!)/job-ran'; touch after
             """
         var started: Error?
         let enforced = try run(script, mode: "enforce", confined: false, topLevel: policy, when: "session-up", then: {
@@ -129,14 +135,8 @@ final class InterpreterRunDeputyTests: TetherRunTestCase {
     /// a process first, its listening socket is then found as a TCP deputy's: the connect to
     /// its port on this host is escape.deputy, refused by the kernel in enforce mode.
     func testAScriptedDeputyOnTcpIsFoundAndRefused() throws {
-        let python = "/usr/bin/python3"
-        let bin = "/tmp/tev-pyt-\(getpid())"
-        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
-        cleanup.append(bin)
-        let jobd = bin + "/jobd.py"
-        try Self.server.write(toFile: jobd, atomically: false, encoding: .utf8)
-        let policy = "deputies:\n  - {interpreter: \(python), script: \(jobd)}\n"
-        let port = try start(python, jobd, in: bin, name: "tcp")
+        let (bin, jobd, policy) = try runner("tev-pyt")
+        let port = try start(Self.python, jobd, in: bin, name: "tcp")
         let cmd = "\(KernelHarness.testops) connect-errno 127.0.0.1 \(port) > out.txt"
         func outcome() throws -> String {
             try String(contentsOfFile: dir + "/out.txt", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
