@@ -223,10 +223,12 @@ struct {
 
 /* Executables of servers that run commands for whoever connects to them (tmux, screen,
  * an editor's server), by identity -> their kind (user space names it) | the guard plan
- * that wrote it << TE_GUARD_GEN_SHIFT. Written with the guard plan. */
+ * that wrote it << TE_GUARD_GEN_SHIFT; and the unix socket files a service manager listens
+ * on for one of them (socket activation: activated_kind), by the same key (a socket file
+ * is never an executable). Written with the guard plan. */
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 64);
+    __uint(max_entries, 128);
     __type(key, struct te_watch_inode);
     __type(value, __u32);
 } deputy_exes SEC(".maps");

@@ -58,6 +58,24 @@ static __always_inline __u32 take_verdict(void)
  * commands for its clients) is registered in `deputies`, so that what it forks while the
  * member lives joins the session; the deputy guard ends the member here, before it has
  * sent the deputy a byte. */
+/* The deputy a unix stream connect reached through a socket a service manager listens on
+ * for it (systemd's socket activation): the listener is the manager, which starts the
+ * deputy with the connection. The file the listener bound travels with the connection (the
+ * peer socket carries the listener's path, as the kernel resolved it at bind), and is in
+ * deputy_exes by inode when user space found the manager listening there for a deputy. */
+static __always_inline __u32 activated_kind(struct sock *sk)
+{
+    struct sock *peer = KPTR(struct unix_sock, sk)->peer;
+    if (!peer)
+        return 0;
+    struct dentry *d = KPTR(struct unix_sock, peer)->path.dentry;
+    if (!d || !d->d_inode)
+        return 0;
+    struct te_watch_inode key = inode_key(d->d_inode);
+    __u32 *kind = bpf_map_lookup_elem(&deputy_exes, &key);
+    return kind ? *kind & TE_PROTECT_MASK : 0;
+}
+
 static __always_inline void unix_peer(struct te_event *e, struct call *s)
 {
     struct task_struct *task = current_task();
@@ -84,15 +102,19 @@ static __always_inline void unix_peer(struct te_event *e, struct call *s)
             kind = deputy_kind(KPTR(struct task_struct, listener));
             bpf_task_release(listener);
         }
+        if (!kind && (kind = activated_kind(sk)))
+            flags |= TE_PEER_ACTIVATED;
         if (kind & TE_DEPUTY_TCP_ONLY)
             kind = 0; /* sshd: a login's agent socket is what its client should reach */
     }
     e->a[2] = tgid;
     if (kind) {
         flags |= TE_PEER_DEPUTY;
-        struct te_deputy d = { .session = s->m.session, .member = bpf_get_current_pid_tgid() >> 32, .kind = kind };
-        mark_tracked(tgid, true);
-        bpf_map_update_elem(&deputies, &tgid, &d, BPF_ANY);
+        if (!(flags & TE_PEER_ACTIVATED)) { /* the manager's forks are not the deputy's */
+            struct te_deputy d = { .session = s->m.session, .member = bpf_get_current_pid_tgid() >> 32, .kind = kind };
+            mark_tracked(tgid, true);
+            bpf_map_update_elem(&deputies, &tgid, &d, BPF_ANY);
+        }
         if (guards_enabled() & TE_GUARDS_DEPUTY)
             guard_act(e, s, TE_GUARD_DEPUTY);
     }

@@ -36,22 +36,26 @@ public final class Reached: Sendable, Equatable {
     /// connect: the listener runs a deputy's executable (a server that runs commands for its
     /// clients, `Deputies`), by the kernel's match of its inode: the deputy's name.
     public let deputy: String?
+    /// connect: the listener is the service manager, on a socket it listens on for the
+    /// deputy (socket activation): the deputy starts with the connection.
+    public let activated: Bool
     /// kill: the target's executable path, or its command name (`comm`) when it was already
     /// past its exit's teardown.
     public let exe: String?
     public let comm: Bool
 
-    public init(pid: Int32, uid: UInt32, member: Bool = false, deputy: String? = nil, exe: String? = nil, comm: Bool = false) {
+    public init(pid: Int32, uid: UInt32, member: Bool = false, deputy: String? = nil, activated: Bool = false, exe: String? = nil, comm: Bool = false) {
         self.pid = pid
         self.uid = uid
         self.member = member
         self.deputy = deputy
+        self.activated = activated
         self.exe = exe
         self.comm = comm
     }
 
     public static func == (a: Reached, b: Reached) -> Bool {
-        a.pid == b.pid && a.uid == b.uid && a.member == b.member && a.deputy == b.deputy && a.exe == b.exe && a.comm == b.comm
+        a.pid == b.pid && a.uid == b.uid && a.member == b.member && a.deputy == b.deputy && a.activated == b.activated && a.exe == b.exe && a.comm == b.comm
     }
 }
 

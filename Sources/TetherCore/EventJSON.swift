@@ -81,6 +81,7 @@ public enum EventJSON {
                 w.uint("peer_uid", UInt64(r.uid))
                 if r.member { w.bool("peer_member", true) }
                 w.optString("deputy", r.deputy)
+                if r.activated { w.bool("deputy_activated", true) }
             }
         }
         w.optString("via", e.via)
@@ -199,7 +200,7 @@ public enum EventJSON {
             e.reached = Reached(pid: e.target ?? 0, uid: uid, exe: try opt("target_exe", str), comm: try opt("target_comm", bool) ?? false)
         } else if let peer = try opt("peer", i32) {
             e.reached = Reached(pid: peer, uid: try opt("peer_uid", u32) ?? 0, member: try opt("peer_member", bool) ?? false,
-                                deputy: try opt("deputy", str))
+                                deputy: try opt("deputy", str), activated: try opt("deputy_activated", bool) ?? false)
         }
         e.via = try opt("via", str)
         e.source = try opt("source", str)

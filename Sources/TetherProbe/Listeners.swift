@@ -6,7 +6,9 @@ import TetherCore
 /// process whose executable is a TCP deputy's. The executable is the file the kernel runs
 /// for the process (/proc/PID/exe, by device and inode): a copy, a name or an argv[0] proves
 /// nothing. A member of a session is no deputy (what it forks for a client is a member
-/// too), so `isMember` leaves the sessions' own listeners out.
+/// too), so `isMember` leaves the sessions' own listeners out. A deputy the service manager
+/// starts on demand is found through the manager's sockets (`SocketUnits`): its ports where
+/// PID 1 listens, and its unix sockets' files for the kernel.
 public enum Listeners {
     /// The most listening sockets read from each table; past them, the rest is not seen
     /// (sshd's port is judged anyway).
@@ -17,8 +19,12 @@ public enum Listeners {
     static let processLimit = 512
 
     /// `scripted`: the policy's deputies an interpreter runs, found as processes first
-    /// (`Listening.processes`), then as listeners like the others.
+    /// (`Listening.processes`), then as listeners like the others. `unix`: the deputies a
+    /// unix socket reaches (the kernel's deputy_exes), looked for among the sockets the
+    /// service manager listens on for the services it starts (`SocketUnits`), as the TCP
+    /// ones are.
     public static func scan(deputies: [(name: String, paths: [String])],
+                            unix: [(kind: UInt32, name: String, paths: [String])] = [],
                             scripted: [(kind: UInt32, name: String, interpreter: String, script: String)] = [],
                             isMember: (Int32) -> Bool = { _ in false }) -> Deputies.Listening {
         var out = Deputies.Listening(hostAddresses: hostAddresses())
@@ -30,19 +36,63 @@ public enum Listeners {
         }
         let pids = ProcFS.pids()
         out.processes = scriptedProcesses(scripted, pids: pids, isMember: isMember)
-        guard !exes.isEmpty || !out.processes.isEmpty else { return out }
+        let units: (activations: [SocketUnits.Activation], error: String?) = exes.isEmpty && unix.isEmpty ? ([], nil) : SocketUnits.query()
+        out.activationError = units.error
+        guard !exes.isEmpty || !out.processes.isEmpty || !units.activations.isEmpty else { return out }
         let listening = listeningSockets()
-        guard !listening.isEmpty else { return out }
-        for pid in pids {
+        for pid in pids where !listening.isEmpty {
             var st = Glibc.stat()
             guard stat("/proc/\(pid)/exe", &st) == 0, let name = exes[FileID(st)] ?? out.processes[pid]?.name, !isMember(pid) else { continue }
-            for fd in HostFiles.entries("/proc/\(pid)/fd") ?? [] {
-                guard let target = ProcFS.link("/proc/\(pid)/fd/\(fd)"), let inode = socketInode(target),
-                      let port = listening[inode], out.ports[port] == nil else { continue }
+            for port in ports(of: pid, listening) where out.ports[port] == nil {
                 out.ports[port] = .init(name: name, pid: pid)
             }
         }
+        guard !units.activations.isEmpty else { return out }
+        let found = activated(units.activations, tcp: exes, unix: unix, managerPorts: Set(ports(of: 1, listening)))
+        out.sockets = found.sockets
+        for (port, name) in found.ports where out.ports[port] == nil {
+            out.ports[port] = .init(name: name, pid: 1) // the manager listens; the deputy starts with the connection
+        }
         return out
+    }
+
+    /// The ports of the TCP listening sockets `pid` holds.
+    static func ports(of pid: Int32, _ listening: [UInt64: UInt16]) -> [UInt16] {
+        guard !listening.isEmpty else { return [] }
+        return (HostFiles.entries("/proc/\(pid)/fd") ?? []).compactMap { fd in
+            ProcFS.link("/proc/\(pid)/fd/\(fd)").flatMap(socketInode).flatMap { listening[$0] }
+        }
+    }
+
+    /// Which of the service manager's stream sockets start a deputy: a port (one the kernel
+    /// shows the manager listening on, `managerPorts`) whose service runs a TCP deputy's
+    /// executable, and a unix socket file whose service runs a unix deputy's (sshd is TCP's
+    /// only). Executables by the file the kernel runs (device and inode),
+    /// as for the deputies' own processes.
+    static func activated(_ activations: [SocketUnits.Activation], tcp: [FileID: String],
+                          unix: [(kind: UInt32, name: String, paths: [String])], managerPorts: Set<UInt16>)
+        -> (ports: [UInt16: String], sockets: [Deputies.Listening.Socket]) {
+        var unixExes: [FileID: (kind: UInt32, name: String)] = [:]
+        for d in unix {
+            for p in d.paths {
+                if let id = FileID(regular: p) { unixExes[id] = (d.kind, d.name) }
+            }
+        }
+        var ports: [UInt16: String] = [:]
+        var sockets: [Deputies.Listening.Socket] = []
+        for a in activations {
+            let runs = a.executables.compactMap { FileID(regular: $0) }
+            if let port = SocketUnits.port(a.listen) {
+                if managerPorts.contains(port), let name = runs.lazy.compactMap({ tcp[$0] }).first { ports[port] = name }
+                continue
+            }
+            var st = Glibc.stat()
+            guard a.listen.hasPrefix("/"), let d = runs.lazy.compactMap({ unixExes[$0] }).first,
+                  lstat(a.listen, &st) == 0, st.st_mode & S_IFMT == S_IFSOCK,
+                  !sockets.contains(where: { $0.path == a.listen }) else { continue }
+            sockets.append(.init(kind: d.kind, name: d.name, path: a.listen, dev: UInt64(st.st_dev), ino: UInt64(st.st_ino)))
+        }
+        return (ports, sockets)
     }
 
     /// The processes (no session's members) whose executable is a scripted deputy's

@@ -46,6 +46,8 @@ public struct GuardPlan: Sendable {
     public var deputies: [Deputy] = []
     /// The processes that run one of them under an interpreter (`Listening.processes`).
     public var deputyProcesses: [Int32: Deputies.Listening.Process] = [:]
+    /// The unix sockets the service manager listens on for one of them (`Listening.sockets`).
+    public var deputySockets: [Deputies.Listening.Socket] = []
     /// This host's interface addresses (where escape.deputy acts): a connect there to a port
     /// a deputy started listening on while Tether ran is refused by the kernel's deputy guard.
     public var localAddresses: [IPAddress] = []
@@ -74,6 +76,7 @@ public struct GuardPlan: Sendable {
         var plan = GuardPlan()
         plan.deputies = policy.deputies
         plan.deputyProcesses = listening.processes
+        plan.deputySockets = listening.sockets
         let agents = [policy.defaults] + policy.agents
         func acts(_ id: String) -> Bool { GuardPlan.acts(id, policy) }
         if acts("escape.tamper") || acts("escape.bpf") || acts("escape.kernel_module") { plan.guards.insert(.tamper) }
@@ -251,6 +254,10 @@ public struct GuardPlan: Sendable {
                                                in: (UInt64(dir.st_dev), UInt64(dir.st_ino)), kind: d.kind)
             }
         }
+        for socket in deputySockets { // by the socket file's inode, in deputy_exes (activated_kind)
+            try probe.registerDeputy(dev: socket.dev, inode: socket.ino, kind: socket.kind)
+            out.deputies += 1
+        }
         for (pid, p) in deputyProcesses {
             try probe.registerDeputy(pid: pid, kind: p.kind, start: p.start)
             out.deputies += 1
@@ -269,8 +276,8 @@ public struct GuardPlan: Sendable {
     /// new plan is due; `note`: what to say of it, when what was found differs.
     public static func refreshListening(_ policy: Policy, probe: Probe) -> (changed: Bool, note: String?) {
         let members = Set(((try? probe.tracked()) ?? []).map(\.pid))
-        let now = Listeners.scan(deputies: Deputies.tcp(policy: policy.deputies), scripted: Deputies.scripted(policy: policy.deputies),
-                                 isMember: members.contains)
+        let now = Listeners.scan(deputies: Deputies.tcp(policy: policy.deputies), unix: Deputies.all(policy: policy.deputies),
+                                 scripted: Deputies.scripted(policy: policy.deputies), isMember: members.contains)
         let before = Deputies.currentListening()
         guard Deputies.setListening(now) else { return (false, nil) }
         var notes: [String] = []
@@ -278,9 +285,16 @@ public struct GuardPlan: Sendable {
             let found = now.processes.sorted { $0.key < $1.key }.map { "\($0.value.name) (pid \($0.key))" }
             notes.append("deputies run by an interpreter on this host: " + (found.isEmpty ? "none running any more" : found.joined(separator: ", ")))
         }
+        if now.sockets != before.sockets {
+            let found = now.sockets.map { "\($0.name) on \($0.path)" }
+            notes.append("unix sockets the service manager listens on for a deputy: " + (found.isEmpty ? "none any more" : found.joined(separator: ", ")))
+        }
+        if now.activationError != before.activationError {
+            notes.append(now.activationError ?? "the service manager's socket units are read again")
+        }
         if now.ports != before.ports {
             let over = now.deniedPorts(limit: deputyPortLimit(policy)).over
-            let found = now.ports.sorted { $0.key < $1.key }.map { "\($0.value.name) on port \($0.key) (pid \($0.value.pid))" }
+            let found = now.ports.sorted { $0.key < $1.key }.map { "\($0.value.name) on port \($0.key) (pid \($0.value.pid)\($0.value.pid == 1 ? ", the service manager, listening for it" : ""))" }
             notes.append("TCP deputies on this host: " + (found.isEmpty ? "none listening any more" : found.joined(separator: ", "))
                 + "; their ports (and sshd's \(Deputies.sshPort)) are refused on this host's addresses where escape.deputy acts"
                 + (over.isEmpty ? "" : "; ports past what the kernel's entry holds, judged but not refused: \(over.map(String.init).joined(separator: ", "))"))

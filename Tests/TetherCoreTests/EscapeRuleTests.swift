@@ -304,9 +304,9 @@ final class EscapeRuleTests: XCTestCase {
     /// The deputy verdict is the kernel's (the listener's executable, whether it is a
     /// member); the socket's path decides nothing.
     func testDeputy() {
-        func reached(_ path: String, deputy: String?, member: Bool = false, uid: UInt32 = 1000) -> Event {
+        func reached(_ path: String, deputy: String?, member: Bool = false, uid: UInt32 = 1000, activated: Bool = false) -> Event {
             var e = E.connectUnix(path)
-            e.reached = Reached(pid: 4242, uid: uid, member: member, deputy: deputy)
+            e.reached = Reached(pid: 4242, uid: uid, member: member, deputy: deputy, activated: activated)
             return e
         }
         check("escape.deputy", fire: [
@@ -316,6 +316,7 @@ final class EscapeRuleTests: XCTestCase {
             R("sshd's port on loopback", E.connect("127.0.0.1", 22)),
             R("sshd's port on ::1, refused", E.connect("::1", 22, result: -1)),
             R("sshd's port through 0.0.0.0", E.connect("0.0.0.0", 22)),
+            R("a socket the service manager holds for a deputy", reached("/run/jobd.sock", deputy: "jobd", uid: 0, activated: true)),
         ], quiet: [
             R("the agent's own tmux server", reached("/tmp/tmux-1000/default", deputy: "tmux", member: true)),
             R("a path named like tmux's, no deputy listening", reached("/tmp/tmux-1000/default", deputy: nil)),

@@ -180,11 +180,16 @@ final class PipelineModelTests: XCTestCase {
         k.target = 300
         k.signal = 9
         k.reached = Reached(pid: 300, uid: 0, exe: "/usr/sbin/rsyslogd")
-        for e in [c, f, k] {
+        var a = c
+        a.addr = "/run/jobd.sock"
+        a.reached = Reached(pid: 1, uid: 0, deputy: "jobd", activated: true)
+        for e in [c, f, k, a] {
             let line = EventJSON.encode(e)
             XCTAssertEqual(try EventJSON.decode(Substring(line)), e, line)
         }
         XCTAssertTrue(EventJSON.encode(c).contains("\"deputy\":\"tmux\""))
+        XCTAssertFalse(EventJSON.encode(c).contains("deputy_activated"))
+        XCTAssertTrue(EventJSON.encode(a).contains("\"deputy_activated\":true"))
     }
 
     func testJSONEscapingAndErrors() throws {

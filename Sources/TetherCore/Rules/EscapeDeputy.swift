@@ -116,16 +116,35 @@ public enum Deputies {
             public let start: UInt64
             public init(kind: UInt32, name: String, start: UInt64) { self.kind = kind; self.name = name; self.start = start }
         }
-        /// Port → the deputy listening on it (on any address of this host).
+        /// A unix socket the service manager listens on for a deputy (socket activation):
+        /// the kernel knows it by its file's inode.
+        public struct Socket: Sendable, Equatable {
+            public let kind: UInt32
+            public let name: String
+            public let path: String
+            public let dev: UInt64, ino: UInt64
+            public init(kind: UInt32, name: String, path: String, dev: UInt64, ino: UInt64) {
+                self.kind = kind; self.name = name; self.path = path; self.dev = dev; self.ino = ino
+            }
+        }
+        /// Port → the deputy listening on it (on any address of this host), or the service
+        /// manager (its pid) listening there for it.
         public var ports: [UInt16: Listener]
         /// The addresses of this host's interfaces (loopback aside).
         public var hostAddresses: Set<IPAddress>
         /// Pid → the scripted deputy it runs.
         public var processes: [Int32: Process]
-        public init(ports: [UInt16: Listener] = [:], hostAddresses: Set<IPAddress> = [], processes: [Int32: Process] = [:]) {
+        /// The unix sockets the service manager listens on for a deputy.
+        public var sockets: [Socket]
+        /// Why the service manager's sockets could not be read, when they could not.
+        public var activationError: String?
+        public init(ports: [UInt16: Listener] = [:], hostAddresses: Set<IPAddress> = [], processes: [Int32: Process] = [:],
+                    sockets: [Socket] = [], activationError: String? = nil) {
             self.ports = ports
             self.hostAddresses = hostAddresses
             self.processes = processes
+            self.sockets = sockets
+            self.activationError = activationError
         }
 
         /// The deputy a connect to `ip`:`port` reaches: one of `ports` (sshd's always) on an
@@ -179,6 +198,10 @@ struct EscapeDeputy: Rule {
     func evaluate(_ e: Event, _ ctx: RuleContext) throws -> RuleHit? {
         if let r = e.reached, let kind = r.deputy, !r.member {
             let who = r.uid == 0 ? ", running as root" : ", running as uid \(r.uid)"
+            if r.activated {
+                return RuleHit("reached \(kind) through the socket the service manager (pid \(r.pid)\(who)) listens on for it at \(e.addr ?? "?"), starting it outside the session: a server that runs commands for its clients\(e.outcomeNote)",
+                               subject: "deputy:\(e.addr ?? String(r.pid))")
+            }
             return RuleHit("reached \(kind) (pid \(r.pid)\(who)), a server outside the session that runs commands for its clients, at \(e.addr ?? "?")\(e.outcomeNote)",
                            subject: "deputy:\(r.pid)")
         }

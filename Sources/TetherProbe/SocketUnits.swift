@@ -1,0 +1,207 @@
+import Glibc
+import TetherCore
+
+/// What the system's service manager listens on for the services it starts on demand
+/// (systemd's socket activation): a `.socket` unit's listening sockets are held by PID 1,
+/// and the service that answers them runs only once a connection arrives. A deputy started
+/// that way holds no listening socket of its own until then (and with `Accept=yes` never:
+/// each connection gets an instance of its own), so `Listeners` asks the manager which
+/// socket starts which executable. The answer comes from PID 1 over its own socket
+/// (`systemctl show`), never from a unit file a session could write beside it; a port counts
+/// only where the kernel's tables show PID 1 listening on it, and a socket file is matched
+/// by its inode. Only the system manager is asked: a user manager's sockets are not.
+enum SocketUnits {
+    /// One stream socket a socket unit listens on, and the executables of the service
+    /// it starts there (`ExecStart`'s paths, as the manager resolved them).
+    struct Activation: Equatable {
+        /// "127.0.0.1:7411", "[::]:22", or a unix socket's path.
+        let listen: String
+        let executables: [String]
+    }
+
+    /// How long one question to the manager may take: a hung manager must not hang the
+    /// front end's 5 s look (the look goes on without the answer, said by `lastError`).
+    static let timeoutMilliseconds: Int32 = 3000
+    /// The most socket units read (a host has a few dozen).
+    static let unitLimit = 512
+
+    /// The activations of the system manager's stream sockets; [] where PID 1 is no systemd
+    /// (no /run/systemd/system) or the manager did not answer (then `error` says why).
+    static func query() -> (activations: [Activation], error: String?) {
+        guard access("/run/systemd/system", F_OK) == 0 else { return ([], nil) }
+        guard let systemctl = (["/usr/bin/systemctl", "/bin/systemctl"] as [String]).first(where: { access($0, X_OK) == 0 }) else {
+            return ([], "systemd runs this host but systemctl is missing: socket-activated deputies are not found")
+        }
+        let sockets: [SocketUnit]
+        switch ChildProcess.output(systemctl, ["show", "--no-pager", "--property=Id,Listen,Triggers,Accept", "--", "*.socket"],
+                                   timeoutMilliseconds: timeoutMilliseconds) {
+        case .failure(let why): return ([], "asking systemd for its socket units: \(why)")
+        case .success(let out): sockets = parseSockets(out)
+        }
+        // the service each socket starts: the one it triggers, or with Accept=yes an instance
+        // of its template (any instance name: the template's ExecStart is the instances')
+        var services: [String: [SocketUnit]] = [:]
+        for s in sockets {
+            for service in s.services { services[service, default: []].append(s) }
+        }
+        guard !services.isEmpty else { return ([], nil) }
+        let names = services.keys.sorted()
+        let exec: [String: [String]]
+        switch ChildProcess.output(systemctl, ["show", "--no-pager", "--property=Id,ExecStart", "--"] + names,
+                                   timeoutMilliseconds: timeoutMilliseconds) {
+        case .failure(let why): return ([], "asking systemd what its socket units start: \(why)")
+        case .success(let out): exec = parseExecStart(out)
+        }
+        var out: [Activation] = []
+        for name in names {
+            guard let paths = exec[name], !paths.isEmpty else { continue }
+            for s in services[name] ?? [] {
+                out += s.listens.map { Activation(listen: $0, executables: paths) }
+            }
+        }
+        return (out, nil)
+    }
+
+    struct SocketUnit: Equatable {
+        var id = ""
+        var accept = false
+        var triggers: [String] = []
+        /// The stream sockets it listens on (datagram, FIFO, netlink and the like start no
+        /// conversation and are left out).
+        var listens: [String] = []
+
+        /// The services it starts: with Accept=yes an instance of "prefix@.service" (the
+        /// prefix: the name before '@' or ".socket"), else what it triggers.
+        var services: [String] {
+            guard accept else { return triggers.filter { $0.hasSuffix(".service") } }
+            let stem = id.hasSuffix(".socket") ? String(id.dropLast(7)) : id
+            let prefix = stem.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? stem
+            return prefix.isEmpty ? [] : [prefix + "@tether-probe.service"]
+        }
+    }
+
+    /// `systemctl show --property=Id,Listen,Triggers,Accept` of many units: blocks of
+    /// KEY=VALUE lines, a blank line between units; `Listen=ADDRESS (Type)` once per socket.
+    static func parseSockets(_ text: String) -> [SocketUnit] {
+        var out: [SocketUnit] = []
+        for block in text.split(separator: "\n\n", omittingEmptySubsequences: true) {
+            var u = SocketUnit()
+            for line in block.split(separator: "\n") {
+                guard let eq = line.firstIndex(of: "=") else { continue }
+                let key = line[..<eq], value = line[line.index(after: eq)...]
+                switch key {
+                case "Id": u.id = String(value)
+                case "Accept": u.accept = value == "yes"
+                case "Triggers": u.triggers = value.split(separator: " ").map(String.init)
+                case "Listen":
+                    guard value.hasSuffix(" (Stream)") || value.hasSuffix(" (SequentialPacket)"),
+                          let space = value.lastIndex(of: " ") else { continue }
+                    u.listens.append(String(value[..<space]))
+                default: continue
+                }
+            }
+            guard !u.id.isEmpty, !u.listens.isEmpty else { continue }
+            out.append(u)
+            if out.count >= unitLimit { break }
+        }
+        return out
+    }
+
+    /// `systemctl show --property=Id,ExecStart`: unit → the `path=` of each of its commands
+    /// ("ExecStart={ path=/usr/sbin/sshd ; argv[]=… ; … }", one brace per command).
+    static func parseExecStart(_ text: String) -> [String: [String]] {
+        var out: [String: [String]] = [:]
+        for block in text.split(separator: "\n\n", omittingEmptySubsequences: true) {
+            var id = "", paths: [String] = []
+            for line in block.split(separator: "\n") {
+                if line.hasPrefix("Id=") { id = String(line.dropFirst(3)) }
+                guard line.hasPrefix("ExecStart=") else { continue }
+                var rest = line.dropFirst(10)
+                while let start = rest.range(of: "path=") {
+                    let after = rest[start.upperBound...]
+                    let end = after.range(of: " ;")?.lowerBound ?? after.endIndex
+                    let path = String(after[..<end])
+                    if path.hasPrefix("/") { paths.append(path) }
+                    rest = after[end...]
+                }
+            }
+            if !id.isEmpty { out[id] = paths }
+        }
+        return out
+    }
+
+    /// The port of "127.0.0.1:7411" or "[::]:22"; nil for a unix path.
+    static func port(_ listen: String) -> UInt16? {
+        guard !listen.hasPrefix("/"), !listen.hasPrefix("@"), let colon = listen.lastIndex(of: ":") else {
+            return listen.hasPrefix("/") || listen.hasPrefix("@") ? nil : UInt16(listen)
+        }
+        return UInt16(listen[listen.index(after: colon)...])
+    }
+}
+
+/// A program Tether runs for an answer (only ever a system tool by absolute path, no
+/// shell): its standard output, within a deadline after which it is killed.
+enum ChildProcess {
+    static let outputLimit = 4 << 20
+
+    static func output(_ path: String, _ args: [String], timeoutMilliseconds: Int32) -> Result<String, Failure> {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { return .failure(Failure("pipe: \(String(cString: strerror(errno)))")) }
+        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC) // only the child's stdout stays open in it
+        var fa = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fa)
+        defer { posix_spawn_file_actions_destroy(&fa) }
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&fa, fds[1], 1)
+        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let env: [UnsafeMutablePointer<CChar>?] = (["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"] as [String]).map { strdup($0) } + [nil]
+        defer { env.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &fa, nil, argv, env)
+        close(fds[1]) // the child's copy is its stdout; the read end closes on exec (FD_CLOEXEC)
+        guard rc == 0 else {
+            close(fds[0])
+            return .failure(Failure("running \(path): \(String(cString: strerror(rc)))"))
+        }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        var timedOut = false
+        var deadline = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &deadline)
+        let end = Int64(deadline.tv_sec) * 1000 + Int64(deadline.tv_nsec) / 1_000_000 + Int64(timeoutMilliseconds)
+        while true {
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            let left = end - (Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000)
+            var p = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
+            guard left > 0, poll(&p, 1, Int32(left)) > 0 else {
+                if left <= 0 || errno != EINTR { timedOut = true; break }
+                continue
+            }
+            let n = read(fds[0], &buf, buf.count)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            out += buf[0..<n]
+            if out.count > outputLimit { timedOut = true; break }
+        }
+        close(fds[0])
+        if timedOut { kill(pid, SIGKILL) }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        if timedOut {
+            return .failure(Failure(out.count > outputLimit ? "\(path) wrote more than \(outputLimit) bytes" : "\(path) did not answer within \(timeoutMilliseconds) ms"))
+        }
+        let exited = status & 0x7f == 0, code = (status >> 8) & 0xff
+        guard exited, code == 0 else {
+            return .failure(Failure(exited ? "\(path) exited with status \(code)" : "\(path) was killed by signal \(status & 0x7f)"))
+        }
+        return .success(String(decoding: out, as: UTF8.self))
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+        init(_ d: String) { description = d }
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import TetherCore
+@testable import TetherProbe
+import XCTest
+
+/// The service manager's sockets (socket activation): what systemd says it listens on and
+/// starts there, and which of those sockets start a deputy, by the executable's file.
+final class SocketUnitsTests: XCTestCase {
+    /// `systemctl show --property=Id,Listen,Triggers,Accept -- '*.socket'` as systemd 252
+    /// printed it in this project's test container.
+    static let sockets = """
+    Accept=no
+    Listen=/run/systemd/journal/socket (Datagram)
+    Listen=/run/systemd/journal/stdout (Stream)
+    Id=systemd-journald.socket
+    Triggers=systemd-journald.service
+
+    Accept=no
+    Listen=/run/initctl (FIFO)
+    Id=systemd-initctl.socket
+    Triggers=systemd-initctl.service
+
+    Accept=yes
+    Listen=127.0.0.1:7411 (Stream)
+    Listen=/run/jobd.sock (Stream)
+    Id=jobd.socket
+    Triggers=
+
+    Accept=no
+    Listen=[::]:7412 (Stream)
+    Id=jobn.socket
+    Triggers=jobn.service other.target
+    """
+
+    func testTheSocketUnitsStreamSocketsAndTheServicesTheyStartAreRead() {
+        let units = SocketUnits.parseSockets(Self.sockets)
+        XCTAssertEqual(units.map(\.id), ["systemd-journald.socket", "jobd.socket", "jobn.socket"], "a FIFO-only unit starts no conversation")
+        XCTAssertEqual(units[0].listens, ["/run/systemd/journal/stdout"], "datagram sockets are left out")
+        XCTAssertEqual(units[0].services, ["systemd-journald.service"])
+        XCTAssertEqual(units[1].listens, ["127.0.0.1:7411", "/run/jobd.sock"])
+        XCTAssertEqual(units[1].services, ["jobd@tether-probe.service"], "Accept=yes: an instance of the template")
+        XCTAssertEqual(units[2].services, ["jobn.service"], "only services are started")
+        XCTAssertEqual(SocketUnits.parseSockets("Id=x.socket\nListen=garbage\n\n=\n\nno equals sign\n"), [], "nothing that is no stream socket")
+
+        XCTAssertEqual(SocketUnits.port("127.0.0.1:7411"), 7411)
+        XCTAssertEqual(SocketUnits.port("[::]:22"), 22)
+        XCTAssertNil(SocketUnits.port("/run/jobd.sock"))
+        XCTAssertNil(SocketUnits.port("@abstract"))
+        XCTAssertNil(SocketUnits.port("[::]:99999"))
+    }
+
+    func testTheExecutablesAServiceStartsAreItsExecStartPaths() {
+        let text = """
+        ExecStart={ path=/usr/local/sbin/jobd ; argv[]=/usr/local/sbin/jobd ; ignore_errors=yes ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }
+        Id=jobd@tether-probe.service
+
+        ExecStart={ path=/bin/true ; argv[]=jobn -c sleep 100 ; ignore_errors=no } ; { path=/usr/sbin/sshd ; argv[]=sshd -i ; ignore_errors=no }
+        Id=jobn.service
+
+        Id=nosuch.service
+        """
+        XCTAssertEqual(SocketUnits.parseExecStart(text), ["jobd@tether-probe.service": ["/usr/local/sbin/jobd"],
+                                                          "jobn.service": ["/bin/true", "/usr/sbin/sshd"],
+                                                          "nosuch.service": []])
+    }
+
+    /// A port counts where the manager really listens (the kernel's table) and its service
+    /// runs a deputy's file; a unix socket where the path is a socket and its service runs a
+    /// deputy's file. A copy of the deputy's executable under the same name is no deputy.
+    func testWhichOfTheManagersSocketsStartADeputyIsDecidedByTheExecutablesFile() throws {
+        let dir = NSTemporaryDirectory() + "tether-activated-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir + "/copy", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let shell = URL(fileURLWithPath: "/bin/sh").resolvingSymlinksInPath().path // the file, not the link
+        try FileManager.default.copyItem(atPath: shell, toPath: dir + "/jobd")
+        try FileManager.default.copyItem(atPath: shell, toPath: dir + "/copy/jobd")
+        try "not a socket".write(toFile: dir + "/plain", atomically: false, encoding: .utf8)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let path = dir + "/jobd.sock"
+        withUnsafeMutableBytes(of: &addr.sun_path) { buf in path.utf8CString.withUnsafeBytes { buf.copyMemory(from: $0) } }
+        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        XCTAssertEqual(bound, 0, String(cString: strerror(errno)))
+        var st = stat()
+        XCTAssertEqual(stat(path, &st), 0)
+
+        let deputy = try XCTUnwrap(Listeners.FileID(regular: dir + "/jobd"))
+        let activations: [SocketUnits.Activation] = [
+            .init(listen: "127.0.0.1:7411", executables: ["/bin/true", dir + "/jobd"]),
+            .init(listen: "[::]:7412", executables: [dir + "/jobd"]), // no socket of the manager's there
+            .init(listen: "0.0.0.0:7413", executables: [dir + "/copy/jobd"]), // a look-alike
+            .init(listen: path, executables: [dir + "/jobd"]),
+            .init(listen: dir + "/plain", executables: [dir + "/jobd"]), // no socket
+            .init(listen: dir + "/other.sock", executables: [dir + "/copy/jobd"]),
+        ]
+        let found = Listeners.activated(activations, tcp: [deputy: "jobd"], unix: [(kind: 64, name: "jobd", paths: [dir + "/jobd"])],
+                                        managerPorts: [7411, 7413])
+        XCTAssertEqual(found.ports, [7411: "jobd"])
+        XCTAssertEqual(found.sockets, [.init(kind: 64, name: "jobd", path: path, dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))])
+        XCTAssertTrue(Listeners.activated(activations, tcp: [:], unix: [], managerPorts: [7411]) == ([:], []), "no deputies, none found")
+    }
+
+    /// A program asked for an answer: its output, its failure, and a deadline it cannot
+    /// outlast (it is killed, and the front end goes on).
+    func testAProgramsAnswerComesWithinItsDeadlineOrNotAtAll() {
+        XCTAssertEqual(try ChildProcess.output("/bin/echo", ["a b", "c"], timeoutMilliseconds: 60_000).get(), "a b c\n")
+        guard case .failure(let status) = ChildProcess.output("/bin/false", [], timeoutMilliseconds: 60_000) else { return XCTFail("false succeeded") }
+        XCTAssertTrue(status.description.contains("exited with status 1"), status.description)
+        guard case .failure(let missing) = ChildProcess.output("/nonexistent/tool", [], timeoutMilliseconds: 60_000) else { return XCTFail("ran nothing") }
+        XCTAssertTrue(missing.description.contains("/nonexistent/tool"), missing.description)
+        guard case .failure(let hung) = ChildProcess.output("/bin/sleep", ["600"], timeoutMilliseconds: 200) else { return XCTFail("sleep 600 answered") }
+        XCTAssertTrue(hung.description.contains("did not answer within 200 ms"), hung.description)
+    }
+}
