@@ -48,7 +48,7 @@ public enum Listeners {
             }
         }
         guard !units.activations.isEmpty else { return out }
-        let found = activated(units.activations, tcp: exes, unix: unix, managerPorts: Set(ports(of: 1, listening)))
+        let found = activated(units.activations, tcp: exes, unix: unix, scripted: scripted, managerPorts: Set(ports(of: 1, listening)))
         out.sockets = found.sockets
         for (port, name) in found.ports where out.ports[port] == nil {
             out.ports[port] = .init(name: name, pid: 1) // the manager listens; the deputy starts with the connection
@@ -65,12 +65,16 @@ public enum Listeners {
     }
 
     /// Which of the service manager's stream sockets start a deputy: a port (one the kernel
-    /// shows the manager listening on, `managerPorts`) whose service runs a TCP deputy's
-    /// executable, and a unix socket file whose service runs a unix deputy's (sshd is TCP's
-    /// only). Executables by the file the kernel runs (device and inode),
-    /// as for the deputies' own processes.
+    /// shows the manager listening on, `managerPorts`) whose service runs a TCP deputy, and
+    /// a unix socket file whose service runs a unix deputy (sshd is TCP's only). A deputy
+    /// by its executable's file (device and inode), as for the deputies' own processes; a
+    /// scripted one by its interpreter's file with an argument naming its script's file (an
+    /// absolute path: the manager runs commands from /, or their WorkingDirectory, which
+    /// is not read).
     static func activated(_ activations: [SocketUnits.Activation], tcp: [FileID: String],
-                          unix: [(kind: UInt32, name: String, paths: [String])], managerPorts: Set<UInt16>)
+                          unix: [(kind: UInt32, name: String, paths: [String])],
+                          scripted: [(kind: UInt32, name: String, interpreter: String, script: String)] = [],
+                          managerPorts: Set<UInt16>)
         -> (ports: [UInt16: String], sockets: [Deputies.Listening.Socket]) {
         var unixExes: [FileID: (kind: UInt32, name: String)] = [:]
         for d in unix {
@@ -78,16 +82,25 @@ public enum Listeners {
                 if let id = FileID(regular: p) { unixExes[id] = (d.kind, d.name) }
             }
         }
+        let scripts = byInterpreter(scripted)
+        /// The deputy a command runs: by its executable, else by its interpreter and script.
+        func deputy(_ c: SocketUnits.Command, _ exes: [FileID: (kind: UInt32, name: String)]) -> (kind: UInt32, name: String)? {
+            guard let exe = FileID(regular: c.path) else { return nil }
+            if let d = exes[exe] { return d }
+            guard let candidates = scripts[exe] else { return nil }
+            let named = Set(c.arguments.filter { $0.hasPrefix("/") }.compactMap { FileID(regular: $0) })
+            return candidates.first { named.contains($0.script) }.map { ($0.kind, $0.name) }
+        }
+        let tcpExes = tcp.mapValues { (kind: UInt32(0), name: $0) }
         var ports: [UInt16: String] = [:]
         var sockets: [Deputies.Listening.Socket] = []
         for a in activations {
-            let runs = a.executables.compactMap { FileID(regular: $0) }
             if let port = SocketUnits.port(a.listen) {
-                if managerPorts.contains(port), let name = runs.lazy.compactMap({ tcp[$0] }).first { ports[port] = name }
+                if managerPorts.contains(port), let d = a.commands.lazy.compactMap({ deputy($0, tcpExes) }).first { ports[port] = d.name }
                 continue
             }
             var st = Glibc.stat()
-            guard a.listen.hasPrefix("/"), let d = runs.lazy.compactMap({ unixExes[$0] }).first,
+            guard a.listen.hasPrefix("/"), let d = a.commands.lazy.compactMap({ deputy($0, unixExes) }).first,
                   lstat(a.listen, &st) == 0, st.st_mode & S_IFMT == S_IFSOCK,
                   !sockets.contains(where: { $0.path == a.listen }) else { continue }
             sockets.append(.init(kind: d.kind, name: d.name, path: a.listen, dev: UInt64(st.st_dev), ino: UInt64(st.st_ino)))
@@ -106,11 +119,7 @@ public enum Listeners {
     /// reused by another process apart.
     static func scriptedProcesses(_ scripted: [(kind: UInt32, name: String, interpreter: String, script: String)], pids: [Int32],
                                   isMember: (Int32) -> Bool) -> [Int32: Deputies.Listening.Process] {
-        var byInterpreter: [FileID: [(kind: UInt32, name: String, script: FileID)]] = [:]
-        for d in scripted {
-            guard let i = FileID(regular: d.interpreter), let s = FileID(regular: d.script) else { continue }
-            byInterpreter[i, default: []].append((d.kind, d.name, s))
-        }
+        let byInterpreter = Self.byInterpreter(scripted)
         guard !byInterpreter.isEmpty, sysconf(Int32(_SC_CLK_TCK)) == Int(Probe.deputyStartHz) else { return [:] }
         var out: [Int32: Deputies.Listening.Process] = [:]
         for pid in pids {
@@ -121,6 +130,18 @@ public enum Listeners {
             guard let d = candidates.first(where: { named.contains($0.script) }), let start = ProcFS.stat(pid)?.startTicks else { continue }
             out[pid] = .init(kind: d.kind, name: d.name, start: start)
             if out.count >= processLimit { break }
+        }
+        return out
+    }
+
+    /// The policy's scripted deputies by their interpreter's file: each one's kind, name
+    /// and script's file (one whose interpreter or script is no regular file is left out).
+    static func byInterpreter(_ scripted: [(kind: UInt32, name: String, interpreter: String, script: String)])
+        -> [FileID: [(kind: UInt32, name: String, script: FileID)]] {
+        var out: [FileID: [(kind: UInt32, name: String, script: FileID)]] = [:]
+        for d in scripted {
+            guard let i = FileID(regular: d.interpreter), let s = FileID(regular: d.script) else { continue }
+            out[i, default: []].append((d.kind, d.name, s))
         }
         return out
     }

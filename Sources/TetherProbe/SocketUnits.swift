@@ -11,12 +11,20 @@ import TetherCore
 /// only where the kernel's tables show PID 1 listening on it, and a socket file is matched
 /// by its inode. Only the system manager is asked: a user manager's sockets are not.
 enum SocketUnits {
-    /// One stream socket a socket unit listens on, and the executables of the service
-    /// it starts there (`ExecStart`'s paths, as the manager resolved them).
+    /// One stream socket a socket unit listens on, and the commands of the service it
+    /// starts there (`ExecStart`, as the manager resolved it).
     struct Activation: Equatable {
         /// "127.0.0.1:7411", "[::]:22", or a unix socket's path.
         let listen: String
-        let executables: [String]
+        let commands: [Command]
+    }
+
+    /// A command a service runs: the executable's path, and its arguments after argv[0]
+    /// (split at spaces as systemctl shows them).
+    struct Command: Equatable {
+        let path: String
+        let arguments: [String]
+        init(_ path: String, _ arguments: [String] = []) { self.path = path; self.arguments = arguments }
     }
 
     /// How long one question to the manager may take: a hung manager must not hang the
@@ -46,7 +54,7 @@ enum SocketUnits {
         }
         guard !services.isEmpty else { return ([], nil) }
         let names = services.keys.sorted()
-        let exec: [String: [String]]
+        let exec: [String: [Command]]
         switch ChildProcess.output(systemctl, ["show", "--no-pager", "--property=Id,ExecStart", "--"] + names,
                                    timeoutMilliseconds: timeoutMilliseconds) {
         case .failure(let why): return ([], "asking systemd what its socket units start: \(why)")
@@ -54,9 +62,9 @@ enum SocketUnits {
         }
         var out: [Activation] = []
         for name in names {
-            guard let paths = exec[name], !paths.isEmpty else { continue }
+            guard let commands = exec[name], !commands.isEmpty else { continue }
             for s in services[name] ?? [] {
-                out += s.listens.map { Activation(listen: $0, executables: paths) }
+                out += s.listens.map { Activation(listen: $0, commands: commands) }
             }
         }
         return (out, nil)
@@ -107,25 +115,27 @@ enum SocketUnits {
         return out
     }
 
-    /// `systemctl show --property=Id,ExecStart`: unit → the `path=` of each of its commands
-    /// ("ExecStart={ path=/usr/sbin/sshd ; argv[]=… ; … }", one brace per command).
-    static func parseExecStart(_ text: String) -> [String: [String]] {
-        var out: [String: [String]] = [:]
+    /// `systemctl show --property=Id,ExecStart`: unit → each of its commands' `path=` and
+    /// `argv[]=` ("ExecStart={ path=/usr/sbin/sshd ; argv[]=/usr/sbin/sshd -i ; … }", one
+    /// brace per command).
+    static func parseExecStart(_ text: String) -> [String: [Command]] {
+        var out: [String: [Command]] = [:]
         for block in text.split(separator: "\n\n", omittingEmptySubsequences: true) {
-            var id = "", paths: [String] = []
+            var id = "", commands: [Command] = []
             for line in block.split(separator: "\n") {
                 if line.hasPrefix("Id=") { id = String(line.dropFirst(3)) }
                 guard line.hasPrefix("ExecStart=") else { continue }
-                var rest = line.dropFirst(10)
-                while let start = rest.range(of: "path=") {
-                    let after = rest[start.upperBound...]
-                    let end = after.range(of: " ;")?.lowerBound ?? after.endIndex
-                    let path = String(after[..<end])
-                    if path.hasPrefix("/") { paths.append(path) }
-                    rest = after[end...]
+                for brace in line.dropFirst(10).split(separator: "{", omittingEmptySubsequences: false).dropFirst() {
+                    var path = "", argv: [String] = []
+                    for field in brace.split(separator: ";") {
+                        let f = field.drop { $0 == " " }
+                        if f.hasPrefix("path=") { path = String(f.dropFirst(5).prefix { $0 != " " }) }
+                        if f.hasPrefix("argv[]=") { argv = f.dropFirst(7).split(separator: " ").map(String.init) }
+                    }
+                    if path.hasPrefix("/") { commands.append(Command(path, Array(argv.dropFirst()))) }
                 }
             }
-            if !id.isEmpty { out[id] = paths }
+            if !id.isEmpty { out[id] = commands }
         }
         return out
     }

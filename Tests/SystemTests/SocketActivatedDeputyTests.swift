@@ -7,7 +7,8 @@ import XCTest
 /// communication; T1569.002, service execution): systemd listens on a `.socket` unit's
 /// sockets itself and starts the service only when a connection arrives, so before that no
 /// process runs the deputy's executable and no socket is held by one. A member that
-/// connects has a shell run for it as root, outside the session. tetherd asks the real
+/// connects has a shell run for it as root, outside the session (a shell of its own, and a
+/// script the policy names with its interpreter). tetherd asks the real
 /// systemd (PID 1 of a container) which socket starts which executable: the TCP port is a
 /// deputy's from the start (refused where escape.deputy acts), and the unix socket is known
 /// to the kernel by its file, whose connect names the deputy through the manager.
@@ -15,7 +16,9 @@ final class SocketActivatedDeputyTests: XCTestCase {
     var c: Container!
 
     static let policy = """
-    deputies: [/usr/local/sbin/jobd]
+    deputies:
+      - /usr/local/sbin/jobd
+      - {interpreter: /usr/bin/dash, script: /usr/local/lib/jobs.sh}
     agents:
       - name: test-agent
         match:
@@ -64,8 +67,14 @@ final class SocketActivatedDeputyTests: XCTestCase {
                 .write(toFile: root + "/etc/systemd/system/jobd.socket", atomically: true, encoding: .utf8)
             try "[Service]\nExecStart=-/usr/local/sbin/jobd\nStandardInput=socket\n"
                 .write(toFile: root + "/etc/systemd/system/jobd@.service", atomically: true, encoding: .utf8)
-            let enable = try System.run("/bin/systemctl", ["--root=\(root)", "enable", "jobd.socket"])
-            guard enable.status == 0 else { throw System.Failure(description: "systemctl --root enable jobd.socket: \(enable.both)") }
+            // jobs.sh: the same, a script dash runs (its executable is every dash script's)
+            try "read c; eval \"$c\"\n".write(toFile: root + "/usr/local/lib/jobs.sh", atomically: true, encoding: .utf8)
+            try "[Socket]\nListenStream=/run/jobs.sock\nAccept=yes\n[Install]\nWantedBy=sockets.target\n"
+                .write(toFile: root + "/etc/systemd/system/jobs.socket", atomically: true, encoding: .utf8)
+            try "[Service]\nExecStart=-/usr/bin/dash /usr/local/lib/jobs.sh\nStandardInput=socket\n"
+                .write(toFile: root + "/etc/systemd/system/jobs@.service", atomically: true, encoding: .utf8)
+            let enable = try System.run("/bin/systemctl", ["--root=\(root)", "enable", "jobd.socket", "jobs.socket"])
+            guard enable.status == 0 else { throw System.Failure(description: "systemctl --root enable: \(enable.both)") }
         }
         XCTAssertTrue(System.eventually(30) { c.unit("ActiveState") == "active" }, "tetherd did not become active: \(c.journal())")
         // nothing runs jobd yet: only PID 1 holds its sockets, and tetherd found them there
@@ -73,6 +82,7 @@ final class SocketActivatedDeputyTests: XCTestCase {
         XCTAssertTrue(System.eventually(15) {
             let j = c.journal()
             return j.contains("jobd on port \(port) (pid 1, the service manager, listening for it)") && j.contains("jobd on /run/jobd.sock")
+                && j.contains("jobs.sh on /run/jobs.sock")
         }, "tetherd did not find the socket unit's deputy: \(c.journal().suffix(3000))")
 
         // the attack is real: what a client sends runs as root, in a process of the manager's
@@ -83,17 +93,20 @@ final class SocketActivatedDeputyTests: XCTestCase {
         // monitor mode: both ways in are escape.deputy, naming jobd and the manager's socket
         // (and the manager's sockets for other services are no deputy's: journald's, the bus's)
         try c.exec("/usr/local/bin/tether-agent connect-unix /run/systemd/journal/stdout connect-unix /run/dbus/system_bus_socket "
-            + "connect4 127.0.0.1 \(port) connect-unix /run/jobd.sock")
+            + "connect4 127.0.0.1 \(port) connect-unix /run/jobd.sock connect-unix /run/jobs.sock")
         var found: [AlertRecord] = []
         XCTAssertTrue(System.eventually(15) {
             found = alerts().filter { $0.rule == "escape.deputy" && $0.agent == "test-agent" }
             return found.contains { $0.message.contains("127.0.0.1:\(port)") } && found.contains { $0.message.contains("/run/jobd.sock") }
+                && found.contains { $0.message.contains("/run/jobs.sock") }
         }, "no escape.deputy for each connect: \(c.read("/var/log/tether/alerts.jsonl").suffix(3000))")
-        XCTAssertEqual(found.count, 2, "\(found.map(\.message))")
+        XCTAssertEqual(found.count, 3, "\(found.map(\.message))")
         let tcp = try XCTUnwrap(found.first { $0.message.contains("127.0.0.1:\(port)") })
         XCTAssertTrue(tcp.message.contains("reached jobd's port on this host"), tcp.message)
         let unix = try XCTUnwrap(found.first { $0.message.contains("/run/jobd.sock") })
         XCTAssertTrue(unix.message.contains("reached jobd through the socket the service manager"), unix.message)
+        let script = try XCTUnwrap(found.first { $0.message.contains("/run/jobs.sock") })
+        XCTAssertTrue(script.message.contains("reached jobs.sh through the socket the service manager"), script.message)
 
         // enforce mode: the TCP connect is refused in the kernel (by the cgroup hooks at the
         // container's cgroup root: the agent runs as a unit of the container's systemd, as a

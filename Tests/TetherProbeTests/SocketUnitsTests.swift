@@ -49,7 +49,7 @@ final class SocketUnitsTests: XCTestCase {
         XCTAssertNil(SocketUnits.port("[::]:99999"))
     }
 
-    func testTheExecutablesAServiceStartsAreItsExecStartPaths() {
+    func testTheCommandsAServiceStartsAreItsExecStartPathsAndArguments() {
         let text = """
         ExecStart={ path=/usr/local/sbin/jobd ; argv[]=/usr/local/sbin/jobd ; ignore_errors=yes ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }
         Id=jobd@tether-probe.service
@@ -59,8 +59,8 @@ final class SocketUnitsTests: XCTestCase {
 
         Id=nosuch.service
         """
-        XCTAssertEqual(SocketUnits.parseExecStart(text), ["jobd@tether-probe.service": ["/usr/local/sbin/jobd"],
-                                                          "jobn.service": ["/bin/true", "/usr/sbin/sshd"],
+        XCTAssertEqual(SocketUnits.parseExecStart(text), ["jobd@tether-probe.service": [.init("/usr/local/sbin/jobd")],
+                                                          "jobn.service": [.init("/bin/true", ["-c", "sleep", "100"]), .init("/usr/sbin/sshd", ["-i"])],
                                                           "nosuch.service": []])
     }
 
@@ -89,18 +89,32 @@ final class SocketUnitsTests: XCTestCase {
 
         let deputy = try XCTUnwrap(Listeners.FileID(regular: dir + "/jobd"))
         let activations: [SocketUnits.Activation] = [
-            .init(listen: "127.0.0.1:7411", executables: ["/bin/true", dir + "/jobd"]),
-            .init(listen: "[::]:7412", executables: [dir + "/jobd"]), // no socket of the manager's there
-            .init(listen: "0.0.0.0:7413", executables: [dir + "/copy/jobd"]), // a look-alike
-            .init(listen: path, executables: [dir + "/jobd"]),
-            .init(listen: dir + "/plain", executables: [dir + "/jobd"]), // no socket
-            .init(listen: dir + "/other.sock", executables: [dir + "/copy/jobd"]),
+            .init(listen: "127.0.0.1:7411", commands: [.init("/bin/true"), .init(dir + "/jobd")]),
+            .init(listen: "[::]:7412", commands: [.init(dir + "/jobd")]), // no socket of the manager's there
+            .init(listen: "0.0.0.0:7413", commands: [.init(dir + "/copy/jobd")]), // a look-alike
+            .init(listen: path, commands: [.init(dir + "/jobd")]),
+            .init(listen: dir + "/plain", commands: [.init(dir + "/jobd")]), // no socket
+            .init(listen: dir + "/other.sock", commands: [.init(dir + "/copy/jobd")]),
         ]
         let found = Listeners.activated(activations, tcp: [deputy: "jobd"], unix: [(kind: 64, name: "jobd", paths: [dir + "/jobd"])],
                                         managerPorts: [7411, 7413])
         XCTAssertEqual(found.ports, [7411: "jobd"])
         XCTAssertEqual(found.sockets, [.init(kind: 64, name: "jobd", path: path, dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))])
         XCTAssertTrue(Listeners.activated(activations, tcp: [:], unix: [], managerPorts: [7411]) == ([:], []), "no deputies, none found")
+
+        // a scripted deputy: its interpreter's file, and an argument naming its script's file
+        try "read c; eval \"$c\"\n".write(toFile: dir + "/jobs.sh", atomically: false, encoding: .utf8)
+        try "read c; eval \"$c\"\n".write(toFile: dir + "/copy/jobs.sh", atomically: false, encoding: .utf8)
+        let scripted = [(kind: UInt32(65), name: "jobs.sh", interpreter: shell, script: dir + "/jobs.sh")]
+        let runs: [SocketUnits.Activation] = [
+            .init(listen: path, commands: [.init(shell, ["-e", dir + "/jobs.sh"])]),
+            .init(listen: "127.0.0.1:7411", commands: [.init(shell, [dir + "/copy/jobs.sh"])]), // a copy of the script
+            .init(listen: "127.0.0.1:7413", commands: [.init(dir + "/jobd", [dir + "/jobs.sh"])]), // another interpreter
+        ]
+        let byScript = Listeners.activated(runs, tcp: [:], unix: [], scripted: scripted, managerPorts: [7411, 7413])
+        XCTAssertEqual(byScript.sockets.map(\.kind), [65])
+        XCTAssertEqual(byScript.sockets.map(\.name), ["jobs.sh"])
+        XCTAssertEqual(byScript.ports, [:])
     }
 
     /// A program asked for an answer: its output, its failure, and a deadline it cannot
