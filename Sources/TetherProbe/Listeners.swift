@@ -36,7 +36,7 @@ public enum Listeners {
         }
         let pids = ProcFS.pids()
         out.processes = scriptedProcesses(scripted, pids: pids, isMember: isMember)
-        let units: (activations: [SocketUnits.Activation], error: String?) = exes.isEmpty && unix.isEmpty ? ([], nil) : SocketUnits.query()
+        let units: (activations: [SocketUnits.Activation], error: String?) = exes.isEmpty && unix.isEmpty ? ([], nil) : SocketUnits.asked.answer()
         out.activationError = units.error
         guard !exes.isEmpty || !out.processes.isEmpty || !units.activations.isEmpty else { return out }
         let listening = listeningSockets()

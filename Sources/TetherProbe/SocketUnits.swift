@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 import TetherCore
 
@@ -33,9 +34,46 @@ enum SocketUnits {
     /// The most socket units read (a host has a few dozen).
     static let unitLimit = 512
 
+    typealias Answer = (activations: [Activation], error: String?)
+
+    /// What a look uses: the manager's last answer, a new one asked for in the background
+    /// (the front end's loop never waits on the manager: a hung PID 1 would hold its
+    /// findings back). Only the first look waits, so a session starting with Tether meets
+    /// the deputies found at start.
+    static let asked = Asked(query)
+
+    final class Asked: @unchecked Sendable {
+        private let query: () -> Answer
+        private let lock = DispatchQueue(label: "tether.socket-units")
+        private var last: Answer?
+        private var asking = false
+
+        init(_ query: @escaping () -> Answer) { self.query = query }
+
+        func answer() -> Answer {
+            let (known, ask) = lock.sync { () -> (Answer?, Bool) in
+                guard let last else { return (nil, false) }
+                defer { asking = true }
+                return (last, !asking)
+            }
+            guard let known else {
+                let now = query()
+                lock.sync { last = now }
+                return now
+            }
+            if ask {
+                DispatchQueue.global().async { [self] in
+                    let now = query()
+                    lock.sync { last = now; asking = false }
+                }
+            }
+            return known
+        }
+    }
+
     /// The activations of the system manager's stream sockets; [] where PID 1 is no systemd
     /// (no /run/systemd/system) or the manager did not answer (then `error` says why).
-    static func query() -> (activations: [Activation], error: String?) {
+    static func query() -> Answer {
         guard access("/run/systemd/system", F_OK) == 0 else { return ([], nil) }
         guard let systemctl = (["/usr/bin/systemctl", "/bin/systemctl"] as [String]).first(where: { access($0, X_OK) == 0 }) else {
             return ([], "systemd runs this host but systemctl is missing: socket-activated deputies are not found")

@@ -117,6 +117,34 @@ final class SocketUnitsTests: XCTestCase {
         XCTAssertEqual(byScript.ports, [:])
     }
 
+    /// A look takes the manager's last answer and asks again in the background: only the
+    /// first one waits. The second question is held until the test lets it go, so a look
+    /// that waited for it would never return.
+    func testALookNeverWaitsOnTheManagerAfterTheFirst() {
+        let held = DispatchSemaphore(value: 0)
+        let count = NSLock()
+        var calls = 0
+        let asked = SocketUnits.Asked {
+            count.lock()
+            calls += 1
+            let n = calls
+            count.unlock()
+            if n == 2 { held.wait() }
+            return ([.init(listen: "/run/answer-\(n)", commands: [])], nil)
+        }
+        XCTAssertEqual(asked.answer().activations.map(\.listen), ["/run/answer-1"], "the first look waits for its answer")
+        XCTAssertEqual(asked.answer().activations.map(\.listen), ["/run/answer-1"], "the next takes the last one while a new one is asked for")
+        XCTAssertEqual(asked.answer().activations.map(\.listen), ["/run/answer-1"], "and asks no second time meanwhile")
+        held.signal()
+        let deadline = Date().addingTimeInterval(60)
+        var now = ""
+        while Date() < deadline, now != "/run/answer-2" {
+            now = asked.answer().activations.first?.listen ?? ""
+            if now == "/run/answer-1" { usleep(1000) }
+        }
+        XCTAssertEqual(now, "/run/answer-2", "the answer asked for in the background is the next look's")
+    }
+
     /// A program asked for an answer: its output, its failure, and a deadline it cannot
     /// outlast (it is killed, and the front end goes on).
     func testAProgramsAnswerComesWithinItsDeadlineOrNotAtAll() {
