@@ -317,6 +317,10 @@ struct resolve_buf {
     struct te_protected_name key;
     __u64 link;             /* a symlink met within a followed target (resolve.h), */
     __u32 rest;             /* and where that target's text goes on after it */
+    __u32 pad;
+    /* lookup_child's walk (a hash bucket, or a directory's children): here, not on the
+     * stack, which the walks that reach it have nearly filled */
+    __u64 node, dir, wanted, found; /* wanted: the length, and the hash in the high half */
 };
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -324,6 +328,16 @@ struct {
     __type(key, __u32);
     __type(value, struct resolve_buf);
 } resolve_buf SEC(".maps");
+
+/* The dcache's hash table as user space found it at load (struct te_dcache: where it is,
+ * its shift), so the resolver looks a name up in its bucket, as the kernel does, rather
+ * than scanning a directory's children; table 0: not found, the scan alone. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct te_dcache);
+} dcache_table SEC(".maps");
 
 /* guard_config[0]: TE_GUARDS_* switches compiled from policy. */
 struct {

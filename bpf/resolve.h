@@ -6,14 +6,18 @@
 /* ---- destination of a rename/link/symlink, resolved in the dcache ----
  * These calls hand the kernel's resolution to no fd, so the destination's directory is
  * found again here: from the base the kernel used (root, cwd or dirfd), each component
- * of the path (read at exit, after the kernel used it) is looked up among the cached
- * children of the directory before it. A just-completed call has every directory on the
+ * of the path (read at exit, after the kernel used it) is looked up in the dcache's hash
+ * table as the kernel looks it up (dcache_lookup), or, where that cannot be made, among
+ * the cached children of the directory before it (newest first, to a bound). A just-completed call has every directory on the
  * way in the dcache. A symlinked directory on the way is followed when its target is in
  * the inode (a fast symlink: ext4's and xfs's short ones, tmpfs's), and so is a symlink
  * within that target, to RESOLVE_LINK_LEVELS symlinks in all (d -> /tmp/x/cron.d with
- * /tmp/x -> /etc is two): more, a target kept in a data block, or a cache scan past its
- * bound leaves the destination unresolved: the event says so and user space judges it. */
-#define RESOLVE_CHILDREN 4096 /* children looked at per component */
+ * /tmp/x -> /etc is two): more, a target kept in a data block, or (without the hash
+ * table) a cache scan past its bound leaves the destination unresolved: the event says so
+ * and user space judges it. */
+#define RESOLVE_CHILDREN 4096 /* children looked at per component, when the hashed lookup
+                               * cannot be made */
+#define RESOLVE_BUCKET 64     /* dentries looked at in one hash bucket */
 #define RESOLVE_MOUNTS 64     /* child mounts looked at per mount crossing */
 #define RESOLVE_LINK_MAX 256  /* a followed symlink's target, NUL included */
 #define RESOLVE_TEXT 512      /* a target with what is left of the one it was met in */
@@ -38,6 +42,9 @@ struct scan {
     __u64 found;
 };
 
+/* The key of a one-entry map, kept off the stack (lookup_child and its walks are deep in the resolver's calls). */
+const volatile __u32 first_key = 0;
+
 /* Compares a candidate child's name (of the length wanted) with rb->want, NUL padded
  * both: straight-line code, which the verifier walks once. */
 static __always_inline bool name_equal(struct resolve_buf *rb, struct dentry *c, __u32 len)
@@ -54,21 +61,99 @@ static __always_inline bool name_equal(struct resolve_buf *rb, struct dentry *c,
     return diff == 0;
 }
 
-static long scan_child(__u64 index, struct scan *sc)
+/* A child of the directory being walked (lookup_child: rb->node is its d_sib): the one
+ * named rb->want? */
+static long scan_child(__u64 index, void *unused)
 {
-    __u32 zero = 0;
-    struct resolve_buf *rb = bpf_map_lookup_elem(&resolve_buf, &zero);
-    if (!rb || !sc->node)
+    struct resolve_buf *rb = bpf_map_lookup_elem(&resolve_buf, (void *)&first_key);
+    if (!rb || !rb->node)
         return 1;
-    __u64 caddr = sc->node - bpf_core_field_offset(struct dentry, d_sib);
+    __u64 caddr = rb->node - bpf_core_field_offset(struct dentry, d_sib);
     struct dentry *c = KPTR(struct dentry, caddr);
-    sc->node = (__u64)c->d_sib.next;
-    if (c->d_name.len != sc->want || !c->d_inode)
+    rb->node = (__u64)c->d_sib.next;
+    if (c->d_name.len != (__u32)rb->wanted || !c->d_inode)
         return 0; /* other length, or a negative dentry */
-    if (!name_equal(rb, c, sc->want))
+    if (!name_equal(rb, c, rb->wanted))
         return 0;
-    sc->found = caddr;
+    rb->found = caddr;
     return 1;
+}
+
+/* The dcache's hash of a name in a directory, as the kernel's path walk computes it
+ * (fs/namei.c, 64-bit word at a time: the directory's dentry is the salt): the name's
+ * whole words mixed in, the rest (NUL padded in rb->want) folded in last. User space
+ * checked at load that it is the kernel's for the dentries it sampled (dcache_table is
+ * set only then). A global function, on its own frame: lookup_child's stays small. */
+#define DCACHE_ROL(v, n) (((v) << (n)) | ((v) >> (64 - (n))))
+__noinline __u32 dcache_hash(__u64 salt, __u32 len)
+{
+    struct resolve_buf *rb = bpf_map_lookup_elem(&resolve_buf, (void *)&first_key);
+    if (!rb)
+        return 0;
+    __u64 x = 0, y = salt;
+    __u32 words = len / 8;
+    for (int i = 0; i < NAME_WORDS - 1; i++) {
+        if (i >= words)
+            break;
+        x ^= rb->want[i];
+        y ^= x;
+        x = DCACHE_ROL(x, 12);
+        x += y;
+        y = DCACHE_ROL(y, 45);
+        y *= 9;
+    }
+    x ^= rb->want[words & (NAME_WORDS - 1)];
+    y ^= x * 0x61C8864680B583EBull;
+    y *= 0x61C8864680B583EBull;
+    return y >> 32;
+}
+
+/* A dentry of the hash bucket being walked (lookup_child: rb->node is its d_hash): the
+ * child of rb->dir named rb->want (rb->wanted: its length, and its hash in the high half)? */
+static long scan_bucket(__u64 index, void *unused)
+{
+    struct resolve_buf *rb = bpf_map_lookup_elem(&resolve_buf, (void *)&first_key);
+    if (!rb || !rb->node)
+        return 1;
+    __u64 caddr = rb->node - bpf_core_field_offset(struct dentry, d_hash);
+    struct dentry *c = KPTR(struct dentry, caddr);
+    rb->node = (__u64)c->d_hash.next;
+    __u32 len = rb->wanted & 0xffff;
+    if ((__u64)c->d_parent != rb->dir || c->d_name.hash != (__u32)(rb->wanted >> 32) || c->d_name.len != len || !c->d_inode)
+        return 0;
+    if (!name_equal(rb, c, len))
+        return 0;
+    rb->found = caddr;
+    return 1;
+}
+
+/* The child of directory `dir` (its address as a number) named by resolve_buf's want (len
+ * bytes), as a number, or 0: looked up in the dcache's hash table as the kernel's own
+ * lookup does, and where that finds nothing (the table unknown, a filesystem that hashes
+ * names its own way) among the directory's cached children, newest first, to a bound. A
+ * global function: the verifier walks it once, not once per path that reaches it. */
+__noinline __u64 lookup_child(__u64 dir, __u32 len)
+{
+    struct te_dcache *t = bpf_map_lookup_elem(&dcache_table, (void *)&first_key);
+    struct resolve_buf *rb = bpf_map_lookup_elem(&resolve_buf, (void *)&first_key);
+    if (!t || !rb || !dir || len > NAME_MAX)
+        return 0;
+    rb->dir = dir;
+    rb->found = 0;
+    if (t->table && t->shift < 32) {
+        __u32 hash = dcache_hash(dir, len);
+        if (!bpf_probe_read_kernel(&rb->node, sizeof(rb->node), (void *)(t->table + (__u64)(hash >> t->shift) * 8))) {
+            rb->node &= ~1ull; /* bit 0 is the bucket's lock */
+            rb->wanted = len | (__u64)hash << 32;
+            bpf_loop(RESOLVE_BUCKET, scan_bucket, NULL, 0);
+        }
+    }
+    if (!rb->found) {
+        rb->node = (__u64)KPTR(struct dentry, dir)->d_children.first;
+        rb->wanted = len;
+        bpf_loop(RESOLVE_CHILDREN, scan_child, NULL, 0);
+    }
+    return rb->found;
 }
 
 static long scan_mount(__u64 index, struct scan *sc)
@@ -197,8 +282,11 @@ static __always_inline void resolve_component(struct resolve *r, struct te_event
     __builtin_memset(rb->want, 0, sizeof(rb->want));
     if (bpf_probe_read_kernel(rb->want, len & NAME_MAX, (char *)e + off))
         goto fail;
-    struct scan sc = { .node = (__u64)d->d_children.first, .want = len };
-    bpf_loop(RESOLVE_CHILDREN, scan_child, &sc, 0);
+    /* the directory as a number (a global function takes no kernel pointer) */
+    struct scan sc = {};
+    if (bpf_probe_read_kernel(&sc.head, sizeof(sc.head), &r->d))
+        goto fail;
+    sc.found = lookup_child(sc.head, len);
     if (!sc.found)
         goto fail;
     struct dentry *child = KPTR(struct dentry, sc.found);
@@ -313,6 +401,34 @@ static __always_inline bool resolve_parent(struct te_event *e, int slot, long di
     if (c0 == '.' && (r->clen == 1 || (r->clen == 2 && c1 == '.')))
         return false;
     return true;
+}
+
+/* Samples of the dcache for user space to find its hash table by (te_dcache_sample):
+ * every open file's dentry and its directory's, as a bpf_iter over the tasks' files that
+ * user space reads once per load. Runs only when read; attached to nothing. */
+static __always_inline void dcache_sample_one(struct seq_file *seq, struct dentry *d)
+{
+    struct te_dcache_sample s = {};
+    s.dentry = (__u64)d;
+    s.parent = (__u64)d->d_parent;
+    s.pprev = (__u64)d->d_hash.pprev;
+    s.hash = d->d_name.hash;
+    s.len = d->d_name.len;
+    bpf_probe_read_kernel_str(s.name, sizeof(s.name), d->d_name.name);
+    bpf_seq_write(seq, &s, sizeof(s));
+}
+
+SEC("iter/task_file")
+int dcache_sample(struct bpf_iter__task_file *ctx)
+{
+    struct file *f = ctx->file;
+    if (!f || !f->f_path.dentry)
+        return 0;
+    struct dentry *d = KPTR(struct dentry, f->f_path.dentry);
+    dcache_sample_one(ctx->meta->seq, d);
+    if (d->d_parent && (__u64)d->d_parent != (__u64)d)
+        dcache_sample_one(ctx->meta->seq, KPTR(struct dentry, d->d_parent));
+    return 0;
 }
 
 #endif

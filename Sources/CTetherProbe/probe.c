@@ -685,6 +685,8 @@ int tp_open(const struct tp_options *opts, tp_record_fn fn, void *ctx,
             rc = fail(-E2BIG, err, errlen, "too many programs");
             goto out_destroy;
         }
+        if (strncmp(bpf_program__section_name(prog), "iter/", 5) == 0)
+            continue; /* run when read (tp_dcache_samples), attached to nothing */
         struct bpf_link *link;
         if (strncmp(bpf_program__section_name(prog), "cgroup/", 7) == 0) {
             /* refusals hang off the cgroup v2 root, so they apply to every process */
@@ -1496,6 +1498,52 @@ int tp_guard_config_get(struct tp_probe *p, uint32_t *guards)
         return -ENOTSUP;
     uint32_t zero = 0;
     return bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.guard_config), &zero, guards) ? -errno : 0;
+}
+
+int tp_dcache_samples(struct tp_probe *p, struct te_dcache_sample *out, uint32_t max)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    struct bpf_link *link = bpf_program__attach_iter(p->skel->progs.dcache_sample, NULL);
+    if (!link)
+        return -errno;
+    int fd = bpf_iter_create(bpf_link__fd(link));
+    if (fd < 0) {
+        int rc = -errno;
+        bpf_link__destroy(link);
+        return rc;
+    }
+    size_t cap = (size_t)max * sizeof(*out), got = 0;
+    char chunk[4096];
+    int rc = 0;
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = -errno;
+            break;
+        }
+        if (n == 0)
+            break;
+        size_t take = got + (size_t)n > cap ? cap - got : (size_t)n;
+        memcpy((char *)out + got, chunk, take);
+        got += take;
+        if (got == cap)
+            break; /* enough: the rest is not read */
+    }
+    close(fd);
+    bpf_link__destroy(link);
+    return rc ? rc : (int)(got / sizeof(*out));
+}
+
+int tp_dcache_set(struct tp_probe *p, uint64_t table, uint32_t shift)
+{
+    if (!p->skel)
+        return -ENOTSUP;
+    uint32_t zero = 0;
+    struct te_dcache v = { .table = table, .shift = shift };
+    return update(p->skel->maps.dcache_table, &zero, &v);
 }
 
 /* The maps a guard plan writes (guard_map): protected inodes and names, egress allow and

@@ -83,7 +83,13 @@ public final class Probe {
             throw ProbeError("loading BPF programs", rc, detail: String(cString: err))
         }
         handle = h
+        if !options.floorOnly { (dcacheHashed, dcacheNote) = learnDcacheTable() }
     }
+
+    /// What loading found of the dcache's hash table (`DcacheTable`): whether the resolver
+    /// looks names up by hash, and a line for the log.
+    public private(set) var dcacheHashed = false
+    public private(set) var dcacheNote = "the dcache's hash table: not looked for (the floor object has no resolver)"
 
     deinit { close() }
 
@@ -110,6 +116,9 @@ public final class Probe {
     public var resumedPinnedState: Bool { tp_resumed_pins(h) == 1 }
 
     public func setRecordHandler(_ fn: @escaping (UnsafeRawBufferPointer) -> Void) { box.onRecord = fn }
+
+    /// The loaded object, for this module's other files.
+    var loaded: OpaquePointer { h }
 
     private var h: OpaquePointer {
         guard let handle else { preconditionFailure("Probe used after close()") }

@@ -104,6 +104,7 @@ struct Run: ParsableCommand {
         let probe: Probe
         do { probe = try Probe() } catch { complain("\(error)"); throw ExitCode(70) }
         if let note = Probe.skippedNote(probe.hooks().skipped) { complain(note) }
+        if !probe.dcacheHashed { complain("warning: " + probe.dcacheNote) }
         let me = getpid()
         // This run's own kernel side: its session is slot 0, the policy's defaults (in the
         // mode --mode gave), and the guards are compiled for it.

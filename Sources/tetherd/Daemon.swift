@@ -100,6 +100,7 @@ final class Daemon: @unchecked Sendable {
         let hooks = probe.hooks()
         hooksAttached = hooks.attached
         if let note = Probe.skippedNote(hooks.skipped) { log(note) }
+        log((probe.dcacheHashed ? "" : "warning: ") + probe.dcacheNote)
         if let note = GuardPlan.refreshListening(policy, probe: probe).note { log(note) }
         let compiled = try PolicyState.compile(policy, probe: probe)
         state = compiled.with(slots: try compiled.installWatch(replacing: nil, probe: probe))

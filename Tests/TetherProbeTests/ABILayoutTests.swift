@@ -49,6 +49,11 @@ final class ABILayoutTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<te_deputy_proc>.offset(of: \te_deputy_proc.start), 8)
         XCTAssertEqual(MemoryLayout<te_deputy_script>.size, 40)
         XCTAssertEqual(MemoryLayout<te_deputy_script>.offset(of: \te_deputy_script.dir), 24)
+        XCTAssertEqual(MemoryLayout<te_dcache>.size, 16)
+        XCTAssertEqual(MemoryLayout<te_dcache>.offset(of: \te_dcache.shift), 8)
+        XCTAssertEqual(MemoryLayout<te_dcache_sample>.size, 32 + Int(TE_DCACHE_NAME))
+        XCTAssertEqual(MemoryLayout<te_dcache_sample>.offset(of: \te_dcache_sample.hash), 24)
+        XCTAssertEqual(MemoryLayout<te_dcache_sample>.offset(of: \te_dcache_sample.name), 32)
     }
 
     /// The floor benchmark must measure exactly the hooks Tether attaches.

@@ -234,6 +234,25 @@ struct te_agent {
                               * is one it listens on for a deputy (deputy_exes holds that
                               * file's inode: systemd's socket activation) */
 
+/* dcache_table: the dcache's hash table (dentry_hashtable, a bucket per hash >> shift),
+ * found by user space from samples (te_dcache_sample) and written once per load. */
+struct te_dcache {
+    __u64 table;      /* address of bucket 0; 0: unknown */
+    __u32 shift;      /* d_hash_shift */
+    __u32 pad;
+};
+
+/* What the dcache_sample iterator writes per dentry (an open file's, and its parent's):
+ * enough to find the table (a bucket's first dentry points back into it) and to check
+ * that the name hash the resolver computes is the kernel's. */
+#define TE_DCACHE_NAME 64
+struct te_dcache_sample {
+    __u64 dentry, parent;
+    __u64 pprev;      /* d_hash.pprev: the bucket, for the first dentry in one */
+    __u32 hash, len;  /* d_name */
+    char name[TE_DCACHE_NAME]; /* NUL padded; a longer name is cut (len says so) */
+};
+
 /* deputies: a deputy (tgid) a member reached, while that member lives the deputy's new
  * children are adopted into the member's session (fork records: a1 = the deputy). */
 struct te_deputy {
