@@ -108,6 +108,30 @@ final class EvasionRuleTests: XCTestCase {
         ])
     }
 
+    func testUnplacedDestination() {
+        // the kernel stopped at a symlink it cannot follow; user space placed it afterwards
+        var unplaced = E.rename("/home/dev/proj/job", "/etc/cron.d/job")
+        unplaced.guardActions = [.unresolved]
+        unplaced.newRequested = "/home/dev/proj/d/job"
+        var lexical = E.rename("/home/dev/proj/job", "/home/dev/proj/d/job")
+        lexical.guardActions = [.unresolved]
+        var failed = lexical
+        failed.result = -2
+        var raced = lexical
+        raced.pathRaced = true
+        var mkdir = E.simple(.mkdir) { $0.path = "/home/dev/proj/d/sub" }
+        mkdir.guardActions = [.unresolved]
+        check("evasion.unplaced_destination", fire: [
+            R("a rename the kernel could not place, found in /etc/cron.d afterwards", unplaced),
+            R("one user space placed where it was spelled", lexical),
+            R("a mkdir through such a symlink", mkdir),
+        ], quiet: [
+            R("the same, failed (nothing landed)", failed),
+            R("a raced one: evasion.unresolved_path's", raced),
+            R("an ordinary rename the kernel placed", E.rename("/home/dev/proj/a", "/home/dev/proj/b")),
+        ])
+    }
+
     func testFileless() {
         var deleted = E.exec("/tmp/x (deleted)", ["x"])
         deleted.pathDeleted = true

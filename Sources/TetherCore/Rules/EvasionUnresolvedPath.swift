@@ -68,3 +68,30 @@ struct EvasionHiddenEnvironment: Rule {
                        subject: "env", perProcess: true)
     }
 }
+
+/// A change the kernel could not place at the call. The write guard finds a rename's,
+/// link's or symlink's destination again in the dcache, as the kernel's own path walk
+/// does, and stops only at what a tracepoint cannot follow: a symlink on the way whose
+/// target is kept in a data block (ext4's longer than 59 bytes, tmpfs's longer than 127,
+/// btrfs's, overlayfs's), more than four symlinks for one on the path, a walk past its
+/// bounds. Where such a change landed was then worked out in user space after the call,
+/// which a symlink swapped in between can mislead outside the guarded locations; so the
+/// change goes unjudged by the kernel, and that is how an agent would want it. An honest
+/// session rarely meets it (none of the 11,602 events of the measured one): medium, and
+/// it alerts: a person looks. (A raced path is `evasion.unresolved_path`'s.)
+struct EvasionUnplacedDestination: Rule {
+    var info: RuleInfo { Self.definition }
+    static let definition = RuleInfo(id: "evasion.unplaced_destination", severity: .medium, action: .alert, mitre: "T1036",
+                                    kinds: [.rename, .link, .symlink, .mkdir],
+                                    title: "a change whose destination the kernel could not place at the call (a symlink on the way it cannot follow)")
+
+    func evaluate(_ e: Event, _ ctx: RuleContext) throws -> RuleHit? {
+        guard e.succeeded, e.guardActions.contains(.unresolved), !e.pathRaced, !e.pathUnresolved else { return nil }
+        let moved = e.kind == .rename || e.kind == .link // their destination is the second path
+        guard let landed = moved ? e.newPath : e.path else { return nil }
+        let spelled = (moved ? e.newRequested : e.requested) ?? landed
+        let placed = spelled == landed ? "" : ", found afterwards at \(landed)"
+        return RuleHit("\(e.kind.rawValue) to \(spelled): the kernel could not place the destination at the call (a symlink on the way it cannot follow: a target kept in a data block, or more than four deep), so nothing judged it there and where it landed was worked out after the fact\(placed)",
+                       subject: spelled, perProcess: true)
+    }
+}

@@ -13,7 +13,7 @@ public enum RuleCatalog {
         EscapePtrace(), EscapeBPF(), EscapeKernelModule(), EscapeKernelTunables(), EscapeRawDevice(), EscapePrivilege(), EscapeTTYInjection(),
         EscapeWrite(), EscapeNetwork(),
         // Evasion
-        EvasionIoUring(), EvasionRestrictedSyscall(), EvasionEventLoss(), EvasionUnresolvedPath(), EvasionUnverifiedPath(), EvasionHiddenEnvironment(), EvasionFileless(), EvasionDownloadExec(),
+        EvasionIoUring(), EvasionRestrictedSyscall(), EvasionEventLoss(), EvasionUnresolvedPath(), EvasionUnverifiedPath(), EvasionUnplacedDestination(), EvasionHiddenEnvironment(), EvasionFileless(), EvasionDownloadExec(),
     ]
 
     public static let all: [RuleInfo] = rules.map(\.info)

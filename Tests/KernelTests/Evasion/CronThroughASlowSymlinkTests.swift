@@ -8,8 +8,8 @@ import XCTest
 /// with a plain directory at once, so that user space, resolving the path when the event
 /// arrives, finds a workspace directory. ATT&CK T1053.003 (Scheduled Task/Job: Cron),
 /// spelled per T1036 (Masquerading).
-/// The kernel's search stops at the symlink (`unresolved`); the name the rename made is
-/// then looked for among the guarded persistence locations by its inode's change time
+/// The kernel's search stops at the symlink (`unresolved`, itself
+/// `evasion.unplaced_destination`); the name the rename made is then looked for among the guarded persistence locations by its inode's change time
 /// (which the caller cannot set back): the finding names /etc/cron.d, and in enforce mode
 /// the job is taken out, after the fact.
 final class CronThroughASlowSymlinkTests: TetherRunTestCase {
@@ -18,10 +18,17 @@ final class CronThroughASlowSymlinkTests: TetherRunTestCase {
         try FileManager.default.createDirectory(atPath: "/etc/cron.d", withIntermediateDirectories: true)
         let target = String(repeating: "/etc/..", count: 20) + "/etc/cron.d"
         XCTAssertGreaterThan(target.utf8.count, 127)
-        try assertCaught("""
+        let script = """
             echo '* * * * * root /bin/true' > job
             rm -rf d && ln -s \(target) d
             mv job d/\((path as NSString).lastPathComponent) && rm d && mkdir d
-            """, rule: "persist.cron", path: path)
+            """
+        try assertCaught(script, rule: "persist.cron", path: path)
+        // and the kernel's not placing it is a finding of its own
+        let watched = try run(script, mode: "monitor", confined: false)
+        let f = try XCTUnwrap(watched.findings.first { $0["rule"] as? String == "evasion.unplaced_destination" }, "\(watched.rules)")
+        XCTAssertEqual(f["severity"] as? String, "medium")
+        XCTAssertTrue((f["message"] as? String ?? "").contains("found afterwards at \(path)"), "\(f)")
+        try? FileManager.default.removeItem(atPath: path)
     }
 }
