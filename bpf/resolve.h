@@ -6,10 +6,10 @@
 /* ---- destination of a rename/link/symlink, resolved in the dcache ----
  * These calls hand the kernel's resolution to no fd, so the destination's directory is
  * found again here: from the base the kernel used (root, cwd or dirfd), each component
- * of the path (read at exit, after the kernel used it) is looked up in the dcache's hash
- * table as the kernel looks it up (dcache_lookup), or, where that cannot be made, among
- * the cached children of the directory before it (newest first, to a bound). A just-completed call has every directory on the
- * way in the dcache. A symlinked directory on the way is followed when its target is in
+ * of the path (read at exit, after the kernel used it) is looked up in the directory
+ * before it, in the dcache's hash table as the kernel looks it up, or where that cannot be
+ * made among the directory's cached children, newest first, to a bound (lookup_child). A
+ * just-completed call has every directory on the way in the dcache. A symlinked directory on the way is followed when its target is in
  * the inode (a fast symlink: ext4's and xfs's short ones, tmpfs's), and so is a symlink
  * within that target, to RESOLVE_LINK_LEVELS symlinks in all (d -> /tmp/x/cron.d with
  * /tmp/x -> /etc is two): more, a target kept in a data block, or (without the hash
@@ -42,7 +42,8 @@ struct scan {
     __u64 found;
 };
 
-/* The key of a one-entry map, kept off the stack (lookup_child and its walks are deep in the resolver's calls). */
+/* The key of a one-entry map, kept off the stack (lookup_child and its walks are deep in
+ * the resolver's calls). */
 const volatile __u32 first_key = 0;
 
 /* Compares a candidate child's name (of the length wanted) with rb->want, NUL padded

@@ -22,7 +22,8 @@ public enum DcacheTable {
 
     /// At least this many dentries must agree on the table (and most of those that could).
     static let minimumAgreeing = 8
-    static let sampleLimit = 1 << 16
+    /// The most dentries read (two per open file): plenty to agree on, and cheap at start.
+    static let sampleLimit = 4096
 
     /// The kernel's name hash in a directory (fs/namei.c, 64-bit word at a time; the
     /// directory's dentry address is the salt), as the BPF resolver computes it.

@@ -40,7 +40,7 @@ public enum Listeners {
         out.activationError = units.error
         guard !exes.isEmpty || !out.processes.isEmpty || !units.activations.isEmpty else { return out }
         let listening = listeningSockets()
-        for pid in pids where !listening.isEmpty {
+        for pid in listening.isEmpty ? [] : pids {
             var st = Glibc.stat()
             guard stat("/proc/\(pid)/exe", &st) == 0, let name = exes[FileID(st)] ?? out.processes[pid]?.name, !isMember(pid) else { continue }
             for port in ports(of: pid, listening) where out.ports[port] == nil {
