@@ -20,7 +20,9 @@ public enum DcacheTable {
         var name: [UInt8]?
     }
 
-    /// At least this many dentries must agree on the table (and most of those that could).
+    /// At least this many dentries must agree on the table, and an eighth of those hashed
+    /// (a bucket's first dentry agrees, one further down its chain does not: with twice as
+    /// many dentries as buckets, about two in five are first), with no other table near.
     static let minimumAgreeing = 8
     /// The most dentries read (two per open file): plenty to agree on, and cheap at start.
     static let sampleLimit = 4096
@@ -88,7 +90,7 @@ public enum DcacheTable {
                 runnerUp = max(runnerUp, top.value)
             }
         }
-        guard best.votes >= minimumAgreeing, best.votes * 2 >= hashed.count, runnerUp * 4 <= best.votes,
+        guard best.votes >= minimumAgreeing, best.votes * 8 >= hashed.count, runnerUp * 4 <= best.votes,
               best.table & 7 == 0, best.table >= 0xffff_8000_0000_0000 else {
             return .failure(ProbeError("finding the dcache's hash table", 0,
                                        detail: "no table that enough dentries agree on (\(best.votes) of \(hashed.count), the next \(runnerUp))", kernel: false))

@@ -44,6 +44,10 @@ final class DcacheTableTests: XCTestCase {
         XCTAssertEqual(found.shift, Self.shift)
         XCTAssertEqual(found.agreeing, 40)
         XCTAssertEqual(found.hashed, 51)
+        // a crowded table: most sampled dentries further down their chains
+        let crowded = try DcacheTable.solve((0..<10).map { sample($0) } + (10..<70).map { sample($0, first: false) }).get()
+        XCTAssertEqual(crowded.table, Self.table)
+        XCTAssertEqual(crowded.agreeing, 10)
     }
 
     func testNoTableIsTakenFromTooFewOrDisagreeingSamplesOrAnotherHash() {
