@@ -379,9 +379,9 @@ static int map_tracked_bits(struct tp_probe *p)
 static int is_state_map(struct bpf_map *m)
 {
     /* .rodata/.bss are per load; scratch is per event; handlers is per load, frozen, and
-     * pinned by pin_handlers */
+     * pinned by pin_handlers; dcache_table is learned and frozen by each load */
     return !bpf_map__is_internal(m) && strcmp(bpf_map__name(m), "scratch") != 0
-           && strcmp(bpf_map__name(m), "handlers") != 0;
+           && strcmp(bpf_map__name(m), "handlers") != 0 && strcmp(bpf_map__name(m), "dcache_table") != 0;
 }
 
 /* A pinned map can be taken over only if it has this build's shape; one that does not
@@ -1543,7 +1543,11 @@ int tp_dcache_set(struct tp_probe *p, uint64_t table, uint32_t shift)
         return -ENOTSUP;
     uint32_t zero = 0;
     struct te_dcache v = { .table = table, .shift = shift };
-    return update(p->skel->maps.dcache_table, &zero, &v);
+    int rc = update(p->skel->maps.dcache_table, &zero, &v);
+    if (rc)
+        return rc;
+    /* written once per load: frozen, so that nothing can point the resolver elsewhere */
+    return bpf_map_freeze(bpf_map__fd(p->skel->maps.dcache_table)) ? -errno : 0;
 }
 
 /* The maps a guard plan writes (guard_map): protected inodes and names, egress allow and

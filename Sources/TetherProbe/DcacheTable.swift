@@ -118,10 +118,12 @@ extension Probe {
         var raw = [te_dcache_sample](repeating: te_dcache_sample(), count: DcacheTable.sampleLimit)
         let n = raw.withUnsafeMutableBufferPointer { tp_dcache_samples(loaded, $0.baseAddress, UInt32($0.count)) }
         guard n >= 0 else {
+            _ = tp_dcache_set(loaded, 0, 0) // frozen empty: nothing points the resolver anywhere later
             return (false, "the dcache's hash table: not found (reading the kernel's dentries: \(String(cString: strerror(-n)))); " + scan)
         }
         switch DcacheTable.solve(DcacheTable.samples(Array(raw.prefix(Int(n))))) {
         case .failure(let e):
+            _ = tp_dcache_set(loaded, 0, 0)
             return (false, "the dcache's hash table: not found (\(e.detail)); " + scan)
         case .success(let f):
             let rc = tp_dcache_set(loaded, f.table, f.shift)

@@ -131,7 +131,8 @@ int tp_guard_config_get(struct tp_probe *p, uint32_t *guards);
 
 /* The dcache's hash table for the resolver: tp_dcache_samples reads the dcache_sample
  * iterator (an open file's dentry and its directory's, for every task) into `out` (at
- * most `max`; the count, or -errno); tp_dcache_set writes what user space found. */
+ * most `max`; the count, or -errno); tp_dcache_set writes what user space found (table 0:
+ * none) and freezes the map: once per load. */
 int tp_dcache_samples(struct tp_probe *p, struct te_dcache_sample *out, uint32_t max);
 int tp_dcache_set(struct tp_probe *p, uint64_t table, uint32_t shift);
 /* A new guard plan: what tp_protect_* and tp_egress_* write from now on is tagged with a
