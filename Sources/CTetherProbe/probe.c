@@ -1,5 +1,6 @@
 /* The only code that talks to libbpf. See include/tether_probe.h. */
 #define _GNU_SOURCE
+#include <spawn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -1272,6 +1273,25 @@ int tp_spawn_held(char *const argv[], const char *cwd, const char *stdout_path, 
     *release_fd_out = go[1];
     *status_fd_out = status[0];
     return 0;
+}
+
+int tp_spawn_answer(const char *path, char *const argv[], char *const envp[], int stdout_fd, int *pid_out)
+{
+    posix_spawn_file_actions_t fa;
+    int rc = posix_spawn_file_actions_init(&fa);
+    if (rc)
+        return -rc;
+    if (!(rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0))
+        && !(rc = posix_spawn_file_actions_adddup2(&fa, stdout_fd, 1))
+        && !(rc = posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0))
+        && !(rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3))) {
+        pid_t pid;
+        rc = posix_spawn(&pid, path, &fa, NULL, argv, envp);
+        if (!rc)
+            *pid_out = pid;
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    return -rc;
 }
 
 int tp_spawn_release(int release_fd, int status_fd, int *stage_out)

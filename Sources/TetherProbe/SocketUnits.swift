@@ -1,3 +1,4 @@
+import CTetherProbe
 import Dispatch
 import Glibc
 import TetherCore
@@ -28,8 +29,8 @@ enum SocketUnits {
         init(_ path: String, _ arguments: [String] = []) { self.path = path; self.arguments = arguments }
     }
 
-    /// How long one question to the manager may take: a hung manager must not hang the
-    /// front end's 5 s look (the look goes on without the answer, said by `lastError`).
+    /// How long one question to the manager may take: past it, systemctl is killed and the
+    /// failure is said (`Listening.activationError`); the next look asks again.
     static let timeoutMilliseconds: Int32 = 3000
     /// The most socket units read (a host has a few dozen).
     static let unitLimit = 512
@@ -195,23 +196,17 @@ enum ChildProcess {
     static func output(_ path: String, _ args: [String], timeoutMilliseconds: Int32) -> Result<String, Failure> {
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { return .failure(Failure("pipe: \(String(cString: strerror(errno)))")) }
-        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC) // only the child's stdout stays open in it
-        var fa = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&fa)
-        defer { posix_spawn_file_actions_destroy(&fa) }
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&fa, fds[1], 1)
-        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0)
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         let env: [UnsafeMutablePointer<CChar>?] = (["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"] as [String]).map { strdup($0) } + [nil]
         defer { env.forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &fa, nil, argv, env)
-        close(fds[1]) // the child's copy is its stdout; the read end closes on exec (FD_CLOEXEC)
+        var pid: Int32 = 0
+        // the child gets the pipe as its stdout and none of Tether's other descriptors
+        let rc = tp_spawn_answer(path, argv, env, fds[1], &pid)
+        close(fds[1])
         guard rc == 0 else {
             close(fds[0])
-            return .failure(Failure("running \(path): \(String(cString: strerror(rc)))"))
+            return .failure(Failure("running \(path): \(String(cString: strerror(-rc)))"))
         }
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 65536)

@@ -155,5 +155,12 @@ final class SocketUnitsTests: XCTestCase {
         XCTAssertTrue(missing.description.contains("/nonexistent/tool"), missing.description)
         guard case .failure(let hung) = ChildProcess.output("/bin/sleep", ["600"], timeoutMilliseconds: 200) else { return XCTFail("sleep 600 answered") }
         XCTAssertTrue(hung.description.contains("did not answer within 200 ms"), hung.description)
+        // none of the caller's descriptors (tetherd's BPF maps, its control socket) is open in it
+        let held = open("/dev/null", O_RDONLY) // no close-on-exec, as a careless open would be
+        XCTAssertEqual(dup2(held, 200), 200)
+        defer { close(held); close(200) }
+        let fds = (try? ChildProcess.output("/bin/ls", ["/proc/self/fd"], timeoutMilliseconds: 60_000).get()) ?? ""
+        XCTAssertFalse(fds.split(separator: "\n").contains("200"), fds)
+        XCTAssertTrue(fds.split(separator: "\n").contains("1"), fds)
     }
 }
