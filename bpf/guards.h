@@ -95,6 +95,17 @@ static __always_inline __u64 start_ticks(struct task_struct *task)
     return task->group_leader->start_boottime / (1000000000ull / TE_USER_HZ);
 }
 
+/* A file's deputy_exes value (a deputy's executable, or a socket file a service manager
+ * listens on for one), the plan's generation aside; 0: none. */
+static __always_inline __u32 deputy_file_kind(struct inode *inode)
+{
+    if (!inode)
+        return 0;
+    struct te_watch_inode key = inode_key(inode);
+    __u32 *kind = bpf_map_lookup_elem(&deputy_exes, &key);
+    return kind ? *kind & TE_PROTECT_MASK : 0; /* the high half is the guard plan's generation */
+}
+
 /* The deputy kind of a process's executable (its deputy_exes value, TE_DEPUTY_TCP_ONLY
  * included), or 0: by the file the kernel runs for it, not by its name. A process that
  * runs a deputy's script under an interpreter is named by deputy_procs instead (found by
@@ -107,10 +118,9 @@ static __always_inline __u32 deputy_kind(struct task_struct *task)
     struct file *exe = mm->exe_file;
     if (!exe)
         return 0;
-    struct te_watch_inode key = inode_key(exe->f_inode);
-    __u32 *kind = bpf_map_lookup_elem(&deputy_exes, &key);
+    __u32 kind = deputy_file_kind(exe->f_inode);
     if (kind)
-        return *kind & TE_PROTECT_MASK; /* the high half is the guard plan's generation */
+        return kind;
     __u32 tgid = task->tgid;
     struct te_deputy_proc *p = bpf_map_lookup_elem(&deputy_procs, &tgid);
     if (!p || p->start != start_ticks(task))

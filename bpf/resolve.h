@@ -9,8 +9,9 @@
  * of the path (read at exit, after the kernel used it) is looked up in the directory
  * before it, in the dcache's hash table as the kernel looks it up, or where that cannot be
  * made among the directory's cached children, newest first, to a bound (lookup_child). A
- * just-completed call has every directory on the way in the dcache. A symlinked directory on the way is followed when its target is in
- * the inode (a fast symlink: ext4's and xfs's short ones, tmpfs's), and so is a symlink
+ * just-completed call has every directory on the way in the dcache. A symlinked directory
+ * on the way is followed when its target is in the inode (a fast symlink: ext4's and
+ * xfs's short ones, tmpfs's), and so is a symlink
  * within that target, to RESOLVE_LINK_LEVELS symlinks in all (d -> /tmp/x/cron.d with
  * /tmp/x -> /etc is two): more, a target kept in a data block, or (without the hash
  * table) a cache scan past its bound leaves the destination unresolved: the event says so

@@ -52,12 +52,6 @@ static __always_inline __u32 take_verdict(void)
     return g;
 }
 
-/* A unix stream connect that succeeded: who listens at the other end, as the kernel
- * recorded it when that process called listen() (sk_peer_pid), whatever path led there.
- * A listener outside the session whose executable is a deputy (a server that runs
- * commands for its clients) is registered in `deputies`, so that what it forks while the
- * member lives joins the session; the deputy guard ends the member here, before it has
- * sent the deputy a byte. */
 /* The deputy a unix stream connect reached through a socket a service manager listens on
  * for it (systemd's socket activation): the listener is the manager, which starts the
  * deputy with the connection. The file the listener bound travels with the connection (the
@@ -69,13 +63,15 @@ static __always_inline __u32 activated_kind(struct sock *sk)
     if (!peer)
         return 0;
     struct dentry *d = KPTR(struct unix_sock, peer)->path.dentry;
-    if (!d || !d->d_inode)
-        return 0;
-    struct te_watch_inode key = inode_key(d->d_inode);
-    __u32 *kind = bpf_map_lookup_elem(&deputy_exes, &key);
-    return kind ? *kind & TE_PROTECT_MASK : 0;
+    return d ? deputy_file_kind(d->d_inode) : 0;
 }
 
+/* A unix stream connect that succeeded: who listens at the other end, as the kernel
+ * recorded it when that process called listen() (sk_peer_pid), whatever path led there.
+ * A listener outside the session whose executable is a deputy (a server that runs
+ * commands for its clients) is registered in `deputies`, so that what it forks while the
+ * member lives joins the session; the deputy guard ends the member here, before it has
+ * sent the deputy a byte. */
 static __always_inline void unix_peer(struct te_event *e, struct call *s)
 {
     struct task_struct *task = current_task();
@@ -104,8 +100,10 @@ static __always_inline void unix_peer(struct te_event *e, struct call *s)
         }
         if (!kind && (kind = activated_kind(sk)))
             flags |= TE_PEER_ACTIVATED;
-        if (kind & TE_DEPUTY_TCP_ONLY)
+        if (kind & TE_DEPUTY_TCP_ONLY) {
             kind = 0; /* sshd: a login's agent socket is what its client should reach */
+            flags &= ~TE_PEER_ACTIVATED;
+        }
     }
     e->a[2] = tgid;
     if (kind) {

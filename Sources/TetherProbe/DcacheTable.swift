@@ -114,22 +114,20 @@ extension Probe {
     /// Finds the dcache's hash table (`DcacheTable`) and hands it to the resolver: whether
     /// it did, and what a front end says of it.
     func learnDcacheTable() -> (Bool, String) {
-        let scan = "destinations are looked up by scanning each directory's cached children (at most 4,096 per directory)"
         var raw = [te_dcache_sample](repeating: te_dcache_sample(), count: DcacheTable.sampleLimit)
         let n = raw.withUnsafeMutableBufferPointer { tp_dcache_samples(loaded, $0.baseAddress, UInt32($0.count)) }
-        guard n >= 0 else {
-            _ = tp_dcache_set(loaded, 0, 0) // frozen empty: nothing points the resolver anywhere later
-            return (false, "the dcache's hash table: not found (reading the kernel's dentries: \(String(cString: strerror(-n)))); " + scan)
-        }
-        switch DcacheTable.solve(DcacheTable.samples(Array(raw.prefix(Int(n))))) {
-        case .failure(let e):
-            _ = tp_dcache_set(loaded, 0, 0)
+        let found = n < 0 ? .failure(ProbeError("", n, detail: "reading the kernel's dentries: \(String(cString: strerror(-n)))", kernel: false))
+            : DcacheTable.solve(DcacheTable.samples(Array(raw.prefix(Int(n)))))
+        let f = try? found.get()
+        // written and frozen either way: nothing points the resolver anywhere later
+        let rc = tp_dcache_set(loaded, f?.table ?? 0, f?.shift ?? 0)
+        let scan = "destinations are looked up by scanning each directory's cached children (at most 4,096 per directory)"
+        switch (found, rc) {
+        case (.failure(let e), _):
             return (false, "the dcache's hash table: not found (\(e.detail)); " + scan)
-        case .success(let f):
-            let rc = tp_dcache_set(loaded, f.table, f.shift)
-            guard rc == 0 else {
-                return (false, "the dcache's hash table: found but not set (\(String(cString: strerror(-rc)))); " + scan)
-            }
+        case (.success, let rc) where rc != 0:
+            return (false, "the dcache's hash table: found but not set (\(String(cString: strerror(-rc)))); " + scan)
+        case (.success(let f), _):
             return (true, "the dcache's hash table: found (\(1 << (32 - f.shift)) buckets; \(f.agreeing) of \(f.hashed) sampled dentries agree); destinations are looked up by hash as the kernel looks them up")
         }
     }

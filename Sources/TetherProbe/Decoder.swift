@@ -206,7 +206,7 @@ public enum RecordDecoder {
                 e.reached = Reached(pid: Int32(truncatingIfNeeded: a[2]), uid: UInt32(truncatingIfNeeded: a[3] >> 32),
                                     member: a[3] & UInt64(TE_PEER_MEMBER) != 0,
                                     deputy: a[3] & UInt64(TE_PEER_DEPUTY) != 0 ? Deputies.name(UInt32(truncatingIfNeeded: a[3] >> 8 & 0xff)) : nil,
-                                    activated: a[3] & UInt64(TE_PEER_DEPUTY | TE_PEER_ACTIVATED) == UInt64(TE_PEER_DEPUTY | TE_PEER_ACTIVATED))
+                                    activated: a[3] & UInt64(TE_PEER_ACTIVATED) != 0)
             }
             // a relative unix socket path, against the cwd the kernel put beside it
             if e.family == .unix, let a = e.addr, !a.hasPrefix("/"), !a.hasPrefix("@"), flags(0) & UInt8(TE_STRF_BASE) != 0,

@@ -28,12 +28,7 @@ public enum Listeners {
                             scripted: [(kind: UInt32, name: String, interpreter: String, script: String)] = [],
                             isMember: (Int32) -> Bool = { _ in false }) -> Deputies.Listening {
         var out = Deputies.Listening(hostAddresses: hostAddresses())
-        var exes: [FileID: String] = [:]
-        for d in deputies {
-            for p in d.paths {
-                if let id = FileID(regular: p) { exes[id] = d.name }
-            }
-        }
+        let exes = byFile(deputies.map { (kind: UInt32(0), name: $0.name, paths: $0.paths) }).mapValues(\.name)
         let pids = ProcFS.pids()
         out.processes = scriptedProcesses(scripted, pids: pids, isMember: isMember)
         let units: (activations: [SocketUnits.Activation], error: String?) = exes.isEmpty && unix.isEmpty ? ([], nil) : SocketUnits.asked.answer()
@@ -76,12 +71,7 @@ public enum Listeners {
                           scripted: [(kind: UInt32, name: String, interpreter: String, script: String)] = [],
                           managerPorts: Set<UInt16>)
         -> (ports: [UInt16: String], sockets: [Deputies.Listening.Socket]) {
-        var unixExes: [FileID: (kind: UInt32, name: String)] = [:]
-        for d in unix {
-            for p in d.paths {
-                if let id = FileID(regular: p) { unixExes[id] = (d.kind, d.name) }
-            }
-        }
+        let unixExes = byFile(unix)
         let scripts = byInterpreter(scripted)
         /// The deputy a command runs: by its executable, else by its interpreter and script.
         func deputy(_ c: SocketUnits.Command, _ exes: [FileID: (kind: UInt32, name: String)]) -> (kind: UInt32, name: String)? {
@@ -130,6 +120,18 @@ public enum Listeners {
             guard let d = candidates.first(where: { named.contains($0.script) }), let start = ProcFS.stat(pid)?.startTicks else { continue }
             out[pid] = .init(kind: d.kind, name: d.name, start: start)
             if out.count >= processLimit { break }
+        }
+        return out
+    }
+
+    /// Deputies by the files their executables' paths name (a path that is no regular
+    /// file is left out).
+    static func byFile(_ deputies: [(kind: UInt32, name: String, paths: [String])]) -> [FileID: (kind: UInt32, name: String)] {
+        var out: [FileID: (kind: UInt32, name: String)] = [:]
+        for d in deputies {
+            for p in d.paths {
+                if let id = FileID(regular: p) { out[id] = (d.kind, d.name) }
+            }
         }
         return out
     }

@@ -181,10 +181,8 @@ enum SocketUnits {
 
     /// The port of "127.0.0.1:7411" or "[::]:22"; nil for a unix path.
     static func port(_ listen: String) -> UInt16? {
-        guard !listen.hasPrefix("/"), !listen.hasPrefix("@"), let colon = listen.lastIndex(of: ":") else {
-            return listen.hasPrefix("/") || listen.hasPrefix("@") ? nil : UInt16(listen)
-        }
-        return UInt16(listen[listen.index(after: colon)...])
+        guard !listen.hasPrefix("/"), !listen.hasPrefix("@") else { return nil }
+        return UInt16(listen.split(separator: ":").last ?? Substring(listen))
     }
 }
 

@@ -230,9 +230,9 @@ struct te_agent {
 #define TE_PEER_KNOWN  1u   /* the kernel knew who listens */
 #define TE_PEER_MEMBER 2u   /* the listener is a member of the caller's session */
 #define TE_PEER_DEPUTY 4u   /* the listener's executable is in deputy_exes (kind: its value) */
-#define TE_PEER_ACTIVATED 8u /* the listener is a service manager, and the socket file it bound
-                              * is one it listens on for a deputy (deputy_exes holds that
-                              * file's inode: systemd's socket activation) */
+#define TE_PEER_ACTIVATED 8u /* with TE_PEER_DEPUTY: the listener is a service manager, and
+                              * the socket file it bound is one it listens on for the deputy
+                              * (deputy_exes holds that file's inode: socket activation) */
 
 /* dcache_table: the dcache's hash table (dentry_hashtable, a bucket per hash >> shift),
  * found by user space from samples (te_dcache_sample) and written once per load. */

@@ -197,13 +197,13 @@ int tp_io_uring_probe(void);
 /* Size in bytes of one filter instruction (struct sock_filter). */
 int tp_seccomp_insn_size(void);
 
-/* fork; the child waits until tp_spawn_release, then applies `confine` (if not NULL) and
- * execvp(argv[0], argv) (in cwd and with stdout to stdout_path if given). Lets the caller
- * track the child before its first instruction. */
 /* A system tool Tether asks for an answer: `path` run with `argv` and `envp`, stdin and
  * stderr /dev/null, stdout `stdout_fd`, and no other descriptor of the caller's (its BPF
  * maps, its control socket) open in it. 0 and *pid_out, or -errno. */
 int tp_spawn_answer(const char *path, char *const argv[], char *const envp[], int stdout_fd, int *pid_out);
+/* fork; the child waits until tp_spawn_release, then applies `confine` (if not NULL) and
+ * execvp(argv[0], argv) (in cwd and with stdout to stdout_path if given). Lets the caller
+ * track the child before its first instruction. */
 int tp_spawn_held(char *const argv[], const char *cwd, const char *stdout_path, const struct tp_confine *confine,
                   int *pid_out, int *release_fd_out, int *status_fd_out);
 /* What a held child failed at, in *stage_out of tp_spawn_release. */
